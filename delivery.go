@@ -1,0 +1,134 @@
+package herald
+
+import (
+	"context"
+	"time"
+)
+
+// Destination kinds: who a delivery goes to.
+const (
+	DestinationHook = "service_hook"
+	DestinationApp  = "sentry_app"
+)
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"
+)
+
+// Delivery is one webhook message to one destination. Its body, signature,
+// timestamp and id are fixed when it is created and sent identically on
+// every attempt.
+type Delivery struct {
+	ID string
+	// DestinationKind and DestinationID name the Service Hook (hook id) or
+	// the Sentry App installation (uuid) the delivery goes to.
+	DestinationKind string
+	DestinationID   string
+	ProjectID       int64
+	OrganizationID  int64
+	// Event is the webhook event name, such as "event.created".
+	Event string
+	// Resource is the Sentry-Hook-Resource value for app deliveries.
+	Resource  string
+	Body      []byte
+	Signature string
+	// Timestamp is the unix second sent in the timestamp header.
+	Timestamp     int64
+	Status        string
+	Attempts      int
+	NextAttemptAt time.Time
+	LastStatus    int
+	LastError     string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+
+	// URL is the destination's current URL and DestinationActive whether it
+	// may be sent to; both loaded by FindDeliveriesToSend.
+	URL               string
+	DestinationActive bool
+}
+
+// Attempt is one HTTP try of a delivery.
+type Attempt struct {
+	ID         int64
+	DeliveryID string
+	Number     int
+	URL        string
+	// StatusCode is 0 when no response arrived (see Error).
+	StatusCode   int
+	Duration     time.Duration
+	ResponseBody string
+	Error        string
+	CreatedAt    time.Time
+}
+
+// Outcome is what happened to a delivery the sender took on.
+type Outcome struct {
+	DeliveryID string
+	// Attempt is the try that was made, or nil when none was (the
+	// destination was busy, inactive or gone).
+	Attempt *Attempt
+	// Delivered is set when the attempt got a 2xx.
+	Delivered bool
+	// NextAttemptAt is when to try again; zero means never (the delivery
+	// is failed), unless Delivered.
+	NextAttemptAt time.Time
+}
+
+// DeliverArgs are the arguments of the job that sends deliveries. One job
+// carries every delivery a transaction wrote, so sending costs one job per
+// batch rather than one per delivery.
+type DeliverArgs struct {
+	DeliveryIDs []string `json:"ids"`
+}
+
+// Kind is the job kind (River's JobArgs).
+func (DeliverArgs) Kind() string { return "herald.deliver" }
+
+// DeliveryFilter selects deliveries of one destination.
+type DeliveryFilter struct {
+	DestinationKind string
+	DestinationID   string
+	Status          string
+	Page            Page
+}
+
+// DeliveryService reads and completes deliveries.
+type DeliveryService interface {
+	// FindDeliveriesToSend loads the pending deliveries among ids with their
+	// destination's URL and state.
+	FindDeliveriesToSend(ctx context.Context, ids []string) ([]*Delivery, error)
+	// CompleteDeliveries records a batch of outcomes in one transaction:
+	// attempts are inserted, deliveries marked delivered, failed or pending,
+	// retries scheduled as jobs, and destinations that have failed for too
+	// long disabled.
+	CompleteDeliveries(ctx context.Context, outcomes []*Outcome) error
+	// FindDeliveries lists a destination's deliveries, newest first.
+	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, string, error)
+	// FindDeliveryByID returns the delivery or ENOTFOUND.
+	FindDeliveryByID(ctx context.Context, id string) (*Delivery, error)
+	// FindAttempts lists a delivery's attempts, oldest first.
+	FindAttempts(ctx context.Context, deliveryID string) ([]*Attempt, error)
+	// Redeliver queues the delivery for another attempt now, whatever its
+	// status, with the same body, signature and id.
+	Redeliver(ctx context.Context, id string) (*Delivery, error)
+	// RecoverDeliveries queues every failed delivery of a destination
+	// created since the given time and returns how many.
+	RecoverDeliveries(ctx context.Context, kind, destinationID string, since time.Time) (int, error)
+}
+
+// Store is everything Herald keeps, in one database.
+type Store interface {
+	AuthService
+	OrganizationService
+	ProjectService
+	HookService
+	EventService
+	DeliveryService
+	// Ping checks that the database answers and its migrations are applied.
+	Ping(ctx context.Context) error
+	Close() error
+}

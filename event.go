@@ -1,0 +1,116 @@
+package herald
+
+import (
+	"context"
+	"time"
+)
+
+// Event levels, least to most severe.
+var Levels = []string{"debug", "info", "warning", "error", "fatal"}
+
+// Tag is one key/value tag of an event.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// Event is one error or message received from an SDK, normalized.
+type Event struct {
+	// ID is the event id as 32 lowercase hex characters.
+	ID        string
+	ProjectID int64
+	IssueID   int64
+	// Timestamp is when the event happened, per the SDK; Received is when
+	// Herald accepted it.
+	Timestamp   time.Time
+	Received    time.Time
+	Level       string
+	Platform    string
+	Message     string
+	Title       string
+	Culprit     string
+	Type        string
+	Value       string
+	Environment string
+	Release     string
+	Tags        []Tag
+	// UserKey identifies the event's user for unique-user counts ("" if none).
+	UserKey string
+	// GroupHash is the 32-hex grouping hash the event's issue is found by.
+	GroupHash string
+	// Data is the normalized event as compact JSON, what the API and the
+	// error.created payload show.
+	Data []byte
+}
+
+// Issue statuses.
+const (
+	IssueUnresolved = "unresolved"
+	IssueResolved   = "resolved"
+	IssueIgnored    = "ignored"
+)
+
+// Issue is a group of events that share a grouping hash.
+type Issue struct {
+	ID        int64
+	ProjectID int64
+	// ShortID is the project slug, uppercased, and a per-project number in
+	// base 36, such as "WEB-1A".
+	ShortID   string
+	Hash      string
+	Title     string
+	Culprit   string
+	Level     string
+	Status    string
+	Substatus string
+	Type      string
+	Value     string
+	Platform  string
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Count     int64
+	UserCount int64
+}
+
+// IssueFilter selects issues of a project.
+type IssueFilter struct {
+	ProjectID int64
+	Status    string
+	Page      Page
+}
+
+// EventChange describes one saved event to the Notifier.
+type EventChange struct {
+	Project *Project
+	Event   *Event
+	Issue   *Issue
+	// IssueCreated is set when the event opened a new issue; IssueRegressed
+	// when it reopened a resolved one.
+	IssueCreated   bool
+	IssueRegressed bool
+	// Hooks are the project's Service Hooks.
+	Hooks []*Hook
+	Now   time.Time
+}
+
+// Notifier builds the webhook deliveries a change causes. Stores call it
+// inside the transaction that writes the change, so deliveries commit or roll
+// back with it (a transactional outbox). It must not do I/O.
+type Notifier interface {
+	EventSaved(c *EventChange) []*Delivery
+}
+
+// EventService stores events and the issues they group into.
+type EventService interface {
+	// SaveEvents writes a batch of events in one transaction: each event's
+	// issue is created or updated (IssueID is set), and the deliveries the
+	// store's Notifier builds are written with the job that sends them.
+	// Events whose id the project already has are skipped.
+	SaveEvents(ctx context.Context, events []*Event) error
+	// FindEventByID returns a project's event or ENOTFOUND.
+	FindEventByID(ctx context.Context, projectID int64, id string) (*Event, error)
+	// FindIssueByID returns the issue or ENOTFOUND.
+	FindIssueByID(ctx context.Context, id int64) (*Issue, error)
+	// FindIssues lists a project's issues, most recently seen first.
+	FindIssues(ctx context.Context, f IssueFilter) ([]*Issue, string, error)
+}
