@@ -20,11 +20,13 @@ type User struct {
 // Token is a bearer credential. Only its SHA-256 hash is stored; Value is set
 // only on the token returned by CreateToken.
 type Token struct {
-	ID          int64
-	UserID      int64
-	Name        string
-	Value       string
-	Hash        string
+	ID     int64
+	UserID int64
+	Name   string
+	Value  string
+	Hash   string
+	// LastChars is the value's last four characters, shown in listings.
+	LastChars   string
 	Scopes      []string
 	DateCreated time.Time
 	ExpiresAt   *time.Time

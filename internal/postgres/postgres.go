@@ -1,0 +1,54 @@
+// Package postgres opens Herald's PostgreSQL store through pgx's
+// database/sql adapter, with River's database/sql driver on the same pool,
+// so that several Herald nodes can share one database.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+
+	"github.com/herald-dev/herald/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Open connects to the database at url (postgres://...), applies migrations
+// and returns the store.
+func Open(ctx context.Context, url string, opts sqlstore.Options) (*sqlstore.DB, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(40)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{
+		Name:              "postgres",
+		Migrations:        sub,
+		IsUniqueViolation: isUniqueViolation,
+		River:             riverdatabasesql.New(db),
+	}, opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}

@@ -1,0 +1,63 @@
+// Package sqlite opens Herald's embedded store: a pure-Go SQLite database
+// (modernc.org/sqlite) in WAL mode inside the data directory, with River's
+// SQLite driver on the same database.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/herald-dev/herald/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database file inside the data directory.
+const FileName = "herald.db"
+
+// Open opens (creating if needed) the database in dir, applies migrations
+// and returns the store.
+func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	dsn := "file:" + filepath.Join(dir, FileName) +
+		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	// SQLite writes one transaction at a time; one connection avoids
+	// SQLITE_BUSY between River and Herald and is what River's driver wants.
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{
+		Name:              "sqlite",
+		Migrations:        sub,
+		IsUniqueViolation: isUniqueViolation,
+		River:             riversqlite.New(db),
+	}, opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func isUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}

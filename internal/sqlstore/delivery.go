@@ -1,0 +1,393 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/herald-dev/herald"
+)
+
+// jobChunk is how many deliveries one delivery job carries at most.
+const jobChunk = 500
+
+// enqueue writes deliveries and the jobs that send them, in tx.
+func (s *DB) enqueue(ctx context.Context, tx *sql.Tx, deliveries []*herald.Delivery) error {
+	if len(deliveries) == 0 {
+		return nil
+	}
+	const cols = 17
+	ids := make([]string, 0, len(deliveries))
+	for start := 0; start < len(deliveries); start += jobChunk {
+		part := deliveries[start:min(start+jobChunk, len(deliveries))]
+		args := make([]any, 0, len(part)*cols)
+		for _, d := range part {
+			if d.Status == "" {
+				d.Status = herald.DeliveryPending
+			}
+			d.UpdatedAt = d.CreatedAt
+			args = append(args, d.ID, d.DestinationKind, d.DestinationID, d.ProjectID, d.OrganizationID, d.Event, d.Resource,
+				d.Body, d.Signature, d.Timestamp, d.Status, d.Attempts, ts(d.NextAttemptAt), d.LastStatus, d.LastError,
+				ts(d.CreatedAt), ts(d.UpdatedAt))
+			ids = append(ids, d.ID)
+		}
+		q := `INSERT INTO deliveries (` + deliveryColumns + `) VALUES ` + valuesList(len(part), cols)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("insert deliveries: %w", err)
+		}
+	}
+	return s.insertJobs(ctx, tx, ids, time.Time{})
+}
+
+// insertJobs inserts delivery jobs for ids, jobChunk ids per job, to run at
+// the given time (zero: now).
+func (s *DB) insertJobs(ctx context.Context, tx *sql.Tx, ids []string, at time.Time) error {
+	var params []river.InsertManyParams
+	for start := 0; start < len(ids); start += jobChunk {
+		params = append(params, river.InsertManyParams{
+			Args:       herald.DeliverArgs{DeliveryIDs: ids[start:min(start+jobChunk, len(ids))]},
+			InsertOpts: &river.InsertOpts{ScheduledAt: at, MaxAttempts: 25},
+		})
+	}
+	if len(params) == 0 {
+		return nil
+	}
+	if _, err := s.river.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("insert delivery jobs: %w", err)
+	}
+	return nil
+}
+
+const deliveryColumns = `id, destination_kind, destination_id, project_id, org_id, event, resource, body, signature, ts, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at`
+
+func deliveryColumnsAs(alias string) string {
+	return alias + "." + strings.ReplaceAll(deliveryColumns, ", ", ", "+alias+".")
+}
+
+func scanDelivery(row interface{ Scan(...any) error }, extra ...any) (*herald.Delivery, error) {
+	d := &herald.Delivery{}
+	var next, created, updated int64
+	dest := []any{&d.ID, &d.DestinationKind, &d.DestinationID, &d.ProjectID, &d.OrganizationID, &d.Event, &d.Resource,
+		&d.Body, &d.Signature, &d.Timestamp, &d.Status, &d.Attempts, &next, &d.LastStatus, &d.LastError, &created, &updated}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return nil, err
+	}
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = fromTS(next), fromTS(created), fromTS(updated)
+	return d, nil
+}
+
+// FindDeliveriesToSend loads the pending deliveries among ids with their
+// destination's URL and state.
+func (s *DB) FindDeliveriesToSend(ctx context.Context, ids []string) ([]*herald.Delivery, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := append([]any{herald.DeliveryPending, herald.DestinationHook}, stringArgs(ids)...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumnsAs("d")+`, COALESCE(h.url, ''), COALESCE(h.status, '')
+		FROM deliveries d LEFT JOIN hooks h ON d.destination_kind = $2 AND h.id = d.destination_id
+		WHERE d.status = $1 AND d.id IN (`+placeholders(3, len(ids))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find deliveries to send: %w", err)
+	}
+	defer rows.Close()
+	var out []*herald.Delivery
+	for rows.Next() {
+		var status string
+		var url string
+		d, err := scanDelivery(rows, &url, &status)
+		if err != nil {
+			return nil, fmt.Errorf("scan delivery: %w", err)
+		}
+		d.URL, d.DestinationActive = url, status == herald.HookActive
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// CompleteDeliveries records a batch of outcomes in one transaction.
+func (s *DB) CompleteDeliveries(ctx context.Context, outcomes []*herald.Outcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	now := s.clock.Now().UTC()
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		current, err := s.pendingState(ctx, tx, outcomes)
+		if err != nil {
+			return err
+		}
+		var (
+			updates  []any
+			attempts []any
+			nUpd     int
+			nAtt     int
+			retries  = map[int64][]string{}
+			okDest   = map[string]bool{}
+			badDest  = map[string]bool{}
+		)
+		for _, o := range outcomes {
+			cur, ok := current[o.DeliveryID]
+			if !ok {
+				continue // no longer pending: delivered by another attempt, or deleted
+			}
+			status, inc, lastStatus, lastErr := herald.DeliveryPending, 0, cur.lastStatus, cur.lastError
+			if o.Attempt != nil {
+				inc = 1
+				a := o.Attempt
+				a.DeliveryID, a.Number = o.DeliveryID, cur.attempts+1
+				if a.CreatedAt.IsZero() {
+					a.CreatedAt = now
+				}
+				attempts = append(attempts, a.DeliveryID, a.Number, a.URL, a.StatusCode, a.Duration.Microseconds(), a.ResponseBody, a.Error, ts(a.CreatedAt))
+				nAtt++
+				lastStatus, lastErr = a.StatusCode, a.Error
+				if cur.kind == herald.DestinationHook {
+					if o.Delivered {
+						okDest[cur.destination] = true
+					} else {
+						badDest[cur.destination] = true
+					}
+				}
+			}
+			next := o.NextAttemptAt
+			switch {
+			case o.Delivered:
+				status, lastErr = herald.DeliveryDelivered, ""
+				next = now
+			case next.IsZero():
+				status = herald.DeliveryFailed
+				if o.Attempt == nil {
+					lastErr = "destination is disabled or was removed"
+				}
+				next = now
+			default:
+				sec := next.Truncate(time.Second).Add(time.Second).Unix()
+				retries[sec] = append(retries[sec], o.DeliveryID)
+			}
+			updates = append(updates, o.DeliveryID, status, inc, ts(next), lastStatus, lastErr, ts(now))
+			nUpd++
+		}
+		if nAtt > 0 {
+			q := `INSERT INTO attempts (delivery_id, number, url, status_code, duration_us, response_body, error, created_at) VALUES ` + valuesList(nAtt, 8)
+			if _, err := tx.ExecContext(ctx, q, attempts...); err != nil {
+				return fmt.Errorf("insert attempts: %w", err)
+			}
+		}
+		if nUpd > 0 {
+			if err := s.updateDeliveries(ctx, tx, nUpd, updates); err != nil {
+				return err
+			}
+		}
+		for sec, ids := range retries {
+			if err := s.insertJobs(ctx, tx, ids, time.Unix(sec, 0)); err != nil {
+				return err
+			}
+		}
+		return s.trackHookHealth(ctx, tx, okDest, badDest, now)
+	})
+}
+
+type pending struct {
+	kind, destination string
+	attempts          int
+	lastStatus        int
+	lastError         string
+}
+
+// pendingState reads the current state of the outcomes' pending deliveries.
+func (s *DB) pendingState(ctx context.Context, tx *sql.Tx, outcomes []*herald.Outcome) (map[string]pending, error) {
+	args := []any{herald.DeliveryPending}
+	for _, o := range outcomes {
+		args = append(args, o.DeliveryID)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, destination_kind, destination_id, attempts, last_status, last_error FROM deliveries
+		WHERE status = $1 AND id IN (`+placeholders(2, len(outcomes))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]pending{}
+	for rows.Next() {
+		var id string
+		var p pending
+		if err := rows.Scan(&id, &p.kind, &p.destination, &p.attempts, &p.lastStatus, &p.lastError); err != nil {
+			return nil, fmt.Errorf("scan delivery: %w", err)
+		}
+		out[id] = p
+	}
+	return out, rows.Err()
+}
+
+// updateDeliveries applies n rows of (id, status, attempts increment,
+// next_attempt_at, last_status, last_error, updated_at) in one statement.
+func (s *DB) updateDeliveries(ctx context.Context, tx *sql.Tx, n int, args []any) error {
+	var values strings.Builder
+	for r := 0; r < n; r++ {
+		if r > 0 {
+			values.WriteString(", ")
+		}
+		b := r * 7
+		fmt.Fprintf(&values, "(CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS INTEGER), CAST($%d AS BIGINT), CAST($%d AS INTEGER), CAST($%d AS TEXT), CAST($%d AS BIGINT))",
+			b+1, b+2, b+3, b+4, b+5, b+6, b+7)
+	}
+	q := `UPDATE deliveries SET status = v.column2, attempts = deliveries.attempts + v.column3, next_attempt_at = v.column4,
+		last_status = v.column5, last_error = v.column6, updated_at = v.column7
+		FROM (VALUES ` + values.String() + `) AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'pending'`
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("update deliveries: %w", err)
+	}
+	return nil
+}
+
+// trackHookHealth resets the failure run of hooks that succeeded, starts one
+// for hooks that failed, and disables hooks failing for longer than the
+// store's DisableAfter.
+func (s *DB) trackHookHealth(ctx context.Context, tx *sql.Tx, ok, bad map[string]bool, now time.Time) error {
+	var okIDs, badIDs []string
+	for id := range ok {
+		okIDs = append(okIDs, id)
+	}
+	for id := range bad {
+		if !ok[id] {
+			badIDs = append(badIDs, id)
+		}
+	}
+	if len(okIDs) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE hooks SET failing_since = NULL WHERE failing_since IS NOT NULL AND id IN (`+placeholders(1, len(okIDs))+`)`, stringArgs(okIDs)...); err != nil {
+			return fmt.Errorf("reset hook failures: %w", err)
+		}
+	}
+	if len(badIDs) == 0 {
+		return nil
+	}
+	args := append([]any{ts(now)}, stringArgs(badIDs)...)
+	if _, err := tx.ExecContext(ctx, `UPDATE hooks SET failing_since = $1 WHERE failing_since IS NULL AND id IN (`+placeholders(2, len(badIDs))+`)`, args...); err != nil {
+		return fmt.Errorf("mark hook failures: %w", err)
+	}
+	reason := fmt.Sprintf("disabled automatically: every delivery failed for %s", s.disable)
+	args = append([]any{herald.HookDisabled, reason, herald.HookActive, ts(now.Add(-s.disable))}, stringArgs(badIDs)...)
+	if _, err := tx.ExecContext(ctx, `UPDATE hooks SET status = $1, disabled_reason = $2 WHERE status = $3 AND failing_since <= $4 AND id IN (`+placeholders(5, len(badIDs))+`)`, args...); err != nil {
+		return fmt.Errorf("disable hooks: %w", err)
+	}
+	return nil
+}
+
+// FindDeliveries lists a destination's deliveries, newest first.
+func (s *DB) FindDeliveries(ctx context.Context, f herald.DeliveryFilter) ([]*herald.Delivery, string, error) {
+	before, beforeID, err := cursorTimeID(f.Page.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.Page.Cursor == "" {
+		before, beforeID = 1<<62, ""
+	}
+	limit := pageLimit(f.Page)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE destination_kind = $1 AND destination_id = $2
+		AND ($3 = '' OR status = $3) AND (created_at < $4 OR (created_at = $4 AND id < $5)) ORDER BY created_at DESC, id DESC LIMIT $6`,
+		f.DestinationKind, f.DestinationID, f.Status, before, beforeID, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("find deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []*herald.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("scan delivery: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	return trimPage(out, limit, func(d *herald.Delivery) string { return timeIDCursor(d.CreatedAt, d.ID) })
+}
+
+// FindDeliveryByID returns the delivery or ENOTFOUND.
+func (s *DB) FindDeliveryByID(ctx context.Context, id string) (*herald.Delivery, error) {
+	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "delivery")
+	}
+	return d, nil
+}
+
+// FindAttempts lists a delivery's attempts, oldest first.
+func (s *DB) FindAttempts(ctx context.Context, deliveryID string) ([]*herald.Attempt, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, delivery_id, number, url, status_code, duration_us, response_body, error, created_at
+		FROM attempts WHERE delivery_id = $1 ORDER BY number, id`, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("find attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []*herald.Attempt
+	for rows.Next() {
+		a := &herald.Attempt{}
+		var dur, created int64
+		if err := rows.Scan(&a.ID, &a.DeliveryID, &a.Number, &a.URL, &a.StatusCode, &dur, &a.ResponseBody, &a.Error, &created); err != nil {
+			return nil, fmt.Errorf("scan attempt: %w", err)
+		}
+		a.Duration, a.CreatedAt = time.Duration(dur)*time.Microsecond, fromTS(created)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Redeliver queues the delivery for another attempt now.
+func (s *DB) Redeliver(ctx context.Context, id string) (*herald.Delivery, error) {
+	var d *herald.Delivery
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		now := s.clock.Now().UTC()
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2 WHERE id = $3`, herald.DeliveryPending, ts(now), id)
+		if err != nil {
+			return fmt.Errorf("redeliver: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return herald.Errorf(herald.ENOTFOUND, "delivery not found")
+		}
+		if d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id)); err != nil {
+			return fmt.Errorf("read delivery: %w", err)
+		}
+		return s.insertJobs(ctx, tx, []string{id}, time.Time{})
+	})
+	return d, err
+}
+
+// RecoverDeliveries queues every failed delivery of a destination created
+// since the given time and returns how many.
+func (s *DB) RecoverDeliveries(ctx context.Context, kind, destinationID string, since time.Time) (int, error) {
+	var ids []string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries WHERE destination_kind = $1 AND destination_id = $2 AND status = $3 AND created_at >= $4`,
+			kind, destinationID, herald.DeliveryFailed, ts(since))
+		if err != nil {
+			return fmt.Errorf("find failed deliveries: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan delivery id: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		now := ts(s.clock.Now())
+		for start := 0; start < len(ids); start += jobChunk {
+			part := ids[start:min(start+jobChunk, len(ids))]
+			args := append([]any{herald.DeliveryPending, now}, stringArgs(part)...)
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2 WHERE id IN (`+placeholders(3, len(part))+`)`, args...); err != nil {
+				return fmt.Errorf("recover deliveries: %w", err)
+			}
+		}
+		return s.insertJobs(ctx, tx, ids, time.Time{})
+	})
+	return len(ids), err
+}
+

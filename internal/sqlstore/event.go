@@ -1,0 +1,354 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/herald-dev/herald"
+)
+
+// SaveEvents writes a batch of events in one transaction; see
+// herald.EventService. Issue rows are visited in (project, hash) order so
+// that concurrent batches on PostgreSQL lock them in the same order.
+func (s *DB) SaveEvents(ctx context.Context, events []*herald.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	now := s.clock.Now().UTC()
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		projects, err := s.batchProjects(ctx, tx, events)
+		if err != nil {
+			return err
+		}
+		events, err = s.newEvents(ctx, tx, events, projects)
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		hooks, err := s.batchHooks(ctx, tx, projects)
+		if err != nil {
+			return err
+		}
+		changes, err := s.groupEvents(ctx, tx, events, projects)
+		if err != nil {
+			return err
+		}
+		if err := s.insertEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		var deliveries []*herald.Delivery
+		if s.notifier != nil {
+			for _, c := range changes {
+				c.Hooks, c.Now = hooks[c.Project.ID], now
+				deliveries = append(deliveries, s.notifier.EventSaved(c)...)
+			}
+		}
+		return s.enqueue(ctx, tx, deliveries)
+	})
+}
+
+// batchProjects loads the projects of a batch of events.
+func (s *DB) batchProjects(ctx context.Context, tx *sql.Tx, events []*herald.Event) (map[int64]*herald.Project, error) {
+	var ids []string
+	seen := map[int64]bool{}
+	for _, e := range events {
+		if !seen[e.ProjectID] {
+			seen[e.ProjectID] = true
+			ids = append(ids, strconv.FormatInt(e.ProjectID, 10))
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+projectColumns+projectFrom+`WHERE p.id IN (`+strings.Join(ids, ",")+`)`)
+	if err != nil {
+		return nil, fmt.Errorf("load projects: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]*herald.Project{}
+	for rows.Next() {
+		p, err := scanProject(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan project: %w", err)
+		}
+		out[p.ID] = p
+	}
+	return out, rows.Err()
+}
+
+// newEvents drops events of unknown projects and events whose id the
+// project already has (SDKs resend on network errors).
+func (s *DB) newEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event, projects map[int64]*herald.Project) ([]*herald.Event, error) {
+	args := make([]any, 0, len(events))
+	for _, e := range events {
+		args = append(args, e.ID)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT project_id, id FROM events WHERE id IN (`+placeholders(1, len(args))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find existing events: %w", err)
+	}
+	defer rows.Close()
+	type key struct {
+		project int64
+		id      string
+	}
+	dup := map[key]bool{}
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.project, &k.id); err != nil {
+			return nil, fmt.Errorf("scan event id: %w", err)
+		}
+		dup[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := events[:0:0]
+	for _, e := range events {
+		k := key{e.ProjectID, e.ID}
+		if projects[e.ProjectID] == nil || dup[k] {
+			continue
+		}
+		dup[k] = true
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// batchHooks loads the hooks of the batch's projects.
+func (s *DB) batchHooks(ctx context.Context, tx *sql.Tx, projects map[int64]*herald.Project) (map[int64][]*herald.Hook, error) {
+	var ids []string
+	for id := range projects {
+		ids = append(ids, strconv.FormatInt(id, 10))
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+hookColumns+` FROM hooks h WHERE h.status = $1 AND h.project_id IN (`+strings.Join(ids, ",")+`) ORDER BY h.date_created, h.id`, herald.HookActive)
+	if err != nil {
+		return nil, fmt.Errorf("load hooks: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64][]*herald.Hook{}
+	for rows.Next() {
+		h, err := scanHook(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan hook: %w", err)
+		}
+		out[h.ProjectID] = append(out[h.ProjectID], h)
+	}
+	return out, rows.Err()
+}
+
+// groupEvents finds or creates the issue of each event, updates counts and
+// regressions, sets IssueID, and returns one change per event in input order.
+func (s *DB) groupEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event, projects map[int64]*herald.Project) ([]*herald.EventChange, error) {
+	type groupKey struct {
+		project int64
+		hash    string
+	}
+	groups := map[groupKey][]int{}
+	var keys []groupKey
+	for i, e := range events {
+		k := groupKey{e.ProjectID, e.GroupHash}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	slices.SortFunc(keys, func(a, b groupKey) int {
+		if a.project != b.project {
+			return int(a.project - b.project)
+		}
+		return strings.Compare(a.hash, b.hash)
+	})
+	changes := make([]*herald.EventChange, len(events))
+	for _, k := range keys {
+		idx := groups[k]
+		p := projects[k.project]
+		first := events[idx[0]]
+		is, created, regressed, err := s.upsertIssue(ctx, tx, p, first, events, idx)
+		if err != nil {
+			return nil, err
+		}
+		for n, i := range idx {
+			events[i].IssueID = is.ID
+			changes[i] = &herald.EventChange{Project: p, Event: events[i], Issue: is,
+				IssueCreated: created && n == 0, IssueRegressed: regressed && n == 0}
+		}
+	}
+	return changes, nil
+}
+
+const issueColumns = `id, project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform, first_seen, last_seen, times_seen, user_count`
+
+func scanIssue(row interface{ Scan(...any) error }) (*herald.Issue, error) {
+	is := &herald.Issue{}
+	var first, last int64
+	err := row.Scan(&is.ID, &is.ProjectID, &is.Hash, &is.ShortID, &is.Title, &is.Culprit, &is.Level, &is.Status, &is.Substatus,
+		&is.Type, &is.Value, &is.Platform, &first, &last, &is.Count, &is.UserCount)
+	if err != nil {
+		return nil, err
+	}
+	is.FirstSeen, is.LastSeen = fromTS(first), fromTS(last)
+	return is, nil
+}
+
+// upsertIssue finds the issue of the events idx (one group) or creates it,
+// and counts them. The returned issue reflects the state after the events.
+func (s *DB) upsertIssue(ctx context.Context, tx *sql.Tx, p *herald.Project, first *herald.Event, events []*herald.Event, idx []int) (is *herald.Issue, created, regressed bool, err error) {
+	lastSeen := first.Timestamp
+	for _, i := range idx {
+		if events[i].Timestamp.After(lastSeen) {
+			lastSeen = events[i].Timestamp
+		}
+	}
+	find := func() (*herald.Issue, error) {
+		return scanIssue(tx.QueryRowContext(ctx, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND hash = $2`, p.ID, first.GroupHash))
+	}
+	is, err = find()
+	if err == sql.ErrNoRows {
+		var n int64
+		if err := tx.QueryRowContext(ctx, `UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = $1 RETURNING next_short_id`, p.ID).Scan(&n); err != nil {
+			return nil, false, false, fmt.Errorf("next short id: %w", err)
+		}
+		is = &herald.Issue{ProjectID: p.ID, Hash: first.GroupHash, ShortID: strings.ToUpper(p.Slug) + "-" + strings.ToUpper(strconv.FormatInt(n, 36)),
+			Title: first.Title, Culprit: first.Culprit, Level: first.Level, Status: herald.IssueUnresolved, Substatus: "new",
+			Type: first.Type, Value: first.Value, Platform: first.Platform, FirstSeen: first.Timestamp, LastSeen: lastSeen, Count: int64(len(idx))}
+		err = tx.QueryRowContext(ctx, `INSERT INTO issues (project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform, first_seen, last_seen, times_seen)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (project_id, hash) DO NOTHING RETURNING id`,
+			is.ProjectID, is.Hash, is.ShortID, is.Title, is.Culprit, is.Level, is.Status, is.Substatus, is.Type, is.Value, is.Platform,
+			ts(is.FirstSeen), ts(is.LastSeen), is.Count).Scan(&is.ID)
+		if err == nil {
+			return is, true, false, nil
+		} else if err != sql.ErrNoRows {
+			return nil, false, false, fmt.Errorf("insert issue: %w", err)
+		}
+		// Another transaction created it first.
+		if is, err = find(); err != nil {
+			return nil, false, false, fmt.Errorf("find issue: %w", err)
+		}
+	} else if err != nil {
+		return nil, false, false, fmt.Errorf("find issue: %w", err)
+	}
+	if is.Status == herald.IssueResolved {
+		res, err := tx.ExecContext(ctx, `UPDATE issues SET status = $1, substatus = $2 WHERE id = $3 AND status = $4`,
+			herald.IssueUnresolved, "regressed", is.ID, herald.IssueResolved)
+		if err != nil {
+			return nil, false, false, fmt.Errorf("regress issue: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		regressed = n > 0
+		is.Status, is.Substatus = herald.IssueUnresolved, "regressed"
+	}
+	err = tx.QueryRowContext(ctx, `UPDATE issues SET times_seen = times_seen + $1, last_seen = CASE WHEN last_seen > $2 THEN last_seen ELSE $2 END
+		WHERE id = $3 RETURNING times_seen, last_seen`, len(idx), ts(lastSeen), is.ID).Scan(&is.Count, new(int64))
+	if err != nil {
+		return nil, false, false, fmt.Errorf("count issue: %w", err)
+	}
+	if lastSeen.After(is.LastSeen) {
+		is.LastSeen = lastSeen
+	}
+	return is, false, regressed, nil
+}
+
+const eventColumns = `project_id, id, issue_id, timestamp, received, level, platform, message, title, culprit, type, value, environment, release, tags, user_key, hash, data`
+
+// insertEvents writes events with multi-row inserts.
+func (s *DB) insertEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event) error {
+	const cols, chunk = 18, 200
+	for start := 0; start < len(events); start += chunk {
+		part := events[start:min(start+chunk, len(events))]
+		args := make([]any, 0, len(part)*cols)
+		for _, e := range part {
+			args = append(args, e.ProjectID, e.ID, e.IssueID, ts(e.Timestamp), ts(e.Received), e.Level, e.Platform, e.Message,
+				e.Title, e.Culprit, e.Type, e.Value, e.Environment, e.Release, encodeTags(e.Tags), e.UserKey, e.GroupHash, e.Data)
+		}
+		q := `INSERT INTO events (` + eventColumns + `) VALUES ` + valuesList(len(part), cols) + ` ON CONFLICT (project_id, id) DO NOTHING`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+	}
+	return nil
+}
+
+// encodeTags stores tags as "key=value" lines; keys never hold "=" or a
+// newline, and newlines in values are replaced.
+func encodeTags(tags []herald.Tag) string {
+	var b strings.Builder
+	for i, t := range tags {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(t.Key)
+		b.WriteByte('=')
+		b.WriteString(strings.ReplaceAll(t.Value, "\n", " "))
+	}
+	return b.String()
+}
+
+func decodeTags(s string) []herald.Tag {
+	if s == "" {
+		return nil
+	}
+	lines := strings.Split(s, "\n")
+	out := make([]herald.Tag, 0, len(lines))
+	for _, l := range lines {
+		k, v, _ := strings.Cut(l, "=")
+		out = append(out, herald.Tag{Key: k, Value: v})
+	}
+	return out
+}
+
+// FindEventByID returns a project's event or ENOTFOUND.
+func (s *DB) FindEventByID(ctx context.Context, projectID int64, id string) (*herald.Event, error) {
+	e := &herald.Event{}
+	var stamp, received int64
+	var tags string
+	err := s.db.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND id = $2`, projectID, id).Scan(
+		&e.ProjectID, &e.ID, &e.IssueID, &stamp, &received, &e.Level, &e.Platform, &e.Message, &e.Title, &e.Culprit,
+		&e.Type, &e.Value, &e.Environment, &e.Release, &tags, &e.UserKey, &e.GroupHash, &e.Data)
+	if err != nil {
+		return nil, notFound(err, "event")
+	}
+	e.Timestamp, e.Received, e.Tags = fromTS(stamp), fromTS(received), decodeTags(tags)
+	return e, nil
+}
+
+// FindIssueByID returns the issue or ENOTFOUND.
+func (s *DB) FindIssueByID(ctx context.Context, id int64) (*herald.Issue, error) {
+	is, err := scanIssue(s.db.QueryRowContext(ctx, `SELECT `+issueColumns+` FROM issues WHERE id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "issue")
+	}
+	return is, nil
+}
+
+// FindIssues lists a project's issues, most recently seen first.
+func (s *DB) FindIssues(ctx context.Context, f herald.IssueFilter) ([]*herald.Issue, string, error) {
+	before, after, err := cursorTimeID(f.Page.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.Page.Cursor == "" {
+		before = 1 << 62
+	}
+	afterID, _ := strconv.ParseInt(after, 10, 64)
+	limit := pageLimit(f.Page)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND ($2 = '' OR status = $2)
+		AND (last_seen < $3 OR (last_seen = $3 AND id < $4)) ORDER BY last_seen DESC, id DESC LIMIT $5`,
+		f.ProjectID, f.Status, before, afterID, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("find issues: %w", err)
+	}
+	defer rows.Close()
+	var out []*herald.Issue
+	for rows.Next() {
+		is, err := scanIssue(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("scan issue: %w", err)
+		}
+		out = append(out, is)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	return trimPage(out, limit, func(is *herald.Issue) string { return timeIDCursor(is.LastSeen, strconv.FormatInt(is.ID, 10)) })
+}

@@ -1,0 +1,563 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/sqlstore"
+	"github.com/herald-dev/herald/internal/webhook"
+)
+
+// Clock is a settable clock for tests.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock stopped at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Add moves the clock forward by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Opener opens a fresh, empty store with the given options.
+type Opener func(tb testing.TB, opts sqlstore.Options) *sqlstore.DB
+
+// Fixture is a user, organization, team and project in a fresh store.
+type Fixture struct {
+	Store   *sqlstore.DB
+	Clock   *Clock
+	User    *herald.User
+	Org     *herald.Organization
+	Team    *herald.Team
+	Project *herald.Project
+}
+
+// NewFixture opens a store and creates the fixture's rows.
+func NewFixture(t *testing.T, open Opener) *Fixture {
+	t.Helper()
+	ctx := context.Background()
+	clock := NewClock(time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC))
+	s := open(t, Options("https://herald.example.com", clock))
+	f := &Fixture{Store: s, Clock: clock}
+	f.User = &herald.User{Email: "jane@acme.example", Name: "Jane Doe"}
+	must(t, s.CreateUser(ctx, f.User))
+	f.Org = &herald.Organization{Slug: "acme", Name: "Acme"}
+	must(t, s.CreateOrganization(ctx, f.Org, f.User.ID))
+	f.Team = &herald.Team{OrganizationID: f.Org.ID, Slug: "core", Name: "Core"}
+	must(t, s.CreateTeam(ctx, f.Team))
+	f.Project = &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "web", Name: "Web", Platform: "javascript"}
+	must(t, s.CreateProject(ctx, f.Project))
+	return f
+}
+
+// Hook creates an active hook of the fixture's project.
+func (f *Fixture) Hook(t *testing.T, url string, events ...string) *herald.Hook {
+	t.Helper()
+	h := &herald.Hook{ProjectID: f.Project.ID, URL: url, Events: events}
+	must(t, f.Store.CreateHook(context.Background(), h))
+	return h
+}
+
+// Event returns an event of the fixture's project grouped by hash.
+func (f *Fixture) Event(hash string) *herald.Event {
+	now := f.Clock.Now()
+	return &herald.Event{ID: herald.NewID(), ProjectID: f.Project.ID, Timestamp: now, Received: now, Level: "error",
+		Platform: "go", Message: "boom", Title: "Error: boom", Culprit: "main in run", Type: "Error", Value: "boom",
+		Tags: []herald.Tag{{Key: "environment", Value: "production"}, {Key: "level", Value: "error"}},
+		GroupHash: hash, Data: []byte(`{"event_id":"x"}`)}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantCode(t testing.TB, err error, code string) {
+	t.Helper()
+	if got := herald.ErrorCode(err); got != code {
+		t.Fatalf("error code = %q (%v), want %q", got, err, code)
+	}
+}
+
+// Run runs the conformance suite against stores opened by open.
+func Run(t *testing.T, open Opener) {
+	t.Run("Auth", func(t *testing.T) { t.Parallel(); testAuth(t, open) })
+	t.Run("Organizations", func(t *testing.T) { t.Parallel(); testOrganizations(t, open) })
+	t.Run("Projects", func(t *testing.T) { t.Parallel(); testProjects(t, open) })
+	t.Run("Hooks", func(t *testing.T) { t.Parallel(); testHooks(t, open) })
+	t.Run("SaveEvents", func(t *testing.T) { t.Parallel(); testSaveEvents(t, open) })
+	t.Run("CompleteDeliveries", func(t *testing.T) { t.Parallel(); testCompleteDeliveries(t, open) })
+	t.Run("AutoDisable", func(t *testing.T) { t.Parallel(); testAutoDisable(t, open) })
+	t.Run("RedeliverRecover", func(t *testing.T) { t.Parallel(); testRedeliverRecover(t, open) })
+}
+
+func testAuth(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+
+	t.Run("EnsureSuperuserTokenIdempotent", func(t *testing.T) {
+		a, err := s.EnsureSuperuserToken(ctx, "bootstrap-token-0123456789")
+		must(t, err)
+		b, err := s.EnsureSuperuserToken(ctx, "bootstrap-token-0123456789")
+		must(t, err)
+		if a.ID != b.ID || !b.User.IsSuperuser {
+			t.Fatalf("tokens differ or not superuser: %+v %+v", a, b)
+		}
+		if len(b.Scopes) != len(herald.Scopes) {
+			t.Fatalf("scopes = %v", b.Scopes)
+		}
+	})
+	t.Run("ErrShortBootstrapToken", func(t *testing.T) {
+		_, err := s.EnsureSuperuserToken(ctx, "short")
+		wantCode(t, err, herald.EINVALID)
+	})
+	t.Run("CreateAndFind", func(t *testing.T) {
+		tok := &herald.Token{UserID: f.User.ID, Scopes: []string{"project:read"}}
+		must(t, s.CreateToken(ctx, tok))
+		if len(tok.Value) != 64 || tok.Hash == tok.Value {
+			t.Fatalf("token value %q hash %q", tok.Value, tok.Hash)
+		}
+		got, err := s.FindTokenByValue(ctx, tok.Value)
+		must(t, err)
+		if got.User.Email != f.User.Email || !got.HasScope("project:read") || got.HasScope("project:write") {
+			t.Fatalf("token = %+v", got)
+		}
+		list, err := s.FindTokens(ctx, f.User.ID)
+		must(t, err)
+		if len(list) != 1 || list[0].Value != "" || list[0].LastChars != tok.Value[60:] {
+			t.Fatalf("list = %+v", list)
+		}
+		must(t, s.DeleteToken(ctx, f.User.ID, tok.ID))
+		_, err = s.FindTokenByValue(ctx, tok.Value)
+		wantCode(t, err, herald.EUNAUTHORIZED)
+	})
+	t.Run("ErrInvalidScope", func(t *testing.T) {
+		err := s.CreateToken(ctx, &herald.Token{UserID: f.User.ID, Scopes: []string{"root:all"}})
+		wantCode(t, err, herald.EINVALID)
+	})
+	t.Run("ErrExpired", func(t *testing.T) {
+		exp := f.Clock.Now().Add(time.Hour)
+		tok := &herald.Token{UserID: f.User.ID, Scopes: []string{"org:read"}, ExpiresAt: &exp}
+		must(t, s.CreateToken(ctx, tok))
+		f.Clock.Add(2 * time.Hour)
+		_, err := s.FindTokenByValue(ctx, tok.Value)
+		wantCode(t, err, herald.EUNAUTHORIZED)
+	})
+	t.Run("ErrUnknownToken", func(t *testing.T) {
+		_, err := s.FindTokenByValue(ctx, "nope")
+		wantCode(t, err, herald.EUNAUTHORIZED)
+	})
+}
+
+func testOrganizations(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	other := &herald.User{Email: "other@example.com", Name: "Other"}
+	must(t, s.CreateUser(ctx, other))
+	for i := 0; i < 3; i++ {
+		must(t, s.CreateOrganization(ctx, &herald.Organization{Slug: fmt.Sprintf("org-%d", i), Name: "Org"}, f.User.ID))
+	}
+	must(t, s.CreateOrganization(ctx, &herald.Organization{Slug: "theirs", Name: "Theirs"}, other.ID))
+
+	t.Run("ErrDuplicateSlug", func(t *testing.T) {
+		wantCode(t, s.CreateOrganization(ctx, &herald.Organization{Slug: "acme", Name: "X"}, f.User.ID), herald.ECONFLICT)
+	})
+	t.Run("Pagination", func(t *testing.T) {
+		var slugs []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			if pages > 10 {
+				t.Fatal("pagination does not end")
+			}
+			orgs, next, err := s.FindOrganizations(ctx, f.User.ID, herald.Page{Cursor: cursor, Limit: 2})
+			must(t, err)
+			for _, o := range orgs {
+				slugs = append(slugs, o.Slug)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if got := strings.Join(slugs, ","); got != "acme,org-0,org-1,org-2" {
+			t.Fatalf("slugs = %s", got)
+		}
+		all, _, err := s.FindOrganizations(ctx, 0, herald.Page{})
+		must(t, err)
+		if len(all) != 5 {
+			t.Fatalf("all orgs = %d", len(all))
+		}
+	})
+	t.Run("Membership", func(t *testing.T) {
+		ok, err := s.IsMember(ctx, f.Org.ID, f.User.ID)
+		must(t, err)
+		no, err := s.IsMember(ctx, f.Org.ID, other.ID)
+		must(t, err)
+		if !ok || no {
+			t.Fatalf("member = %v, non-member = %v", ok, no)
+		}
+	})
+	t.Run("Teams", func(t *testing.T) {
+		wantCode(t, s.CreateTeam(ctx, &herald.Team{OrganizationID: f.Org.ID, Slug: "core", Name: "Dup"}), herald.ECONFLICT)
+		teams, err := s.FindTeams(ctx, f.Org.ID)
+		must(t, err)
+		if len(teams) != 1 || teams[0].Slug != "core" {
+			t.Fatalf("teams = %+v", teams)
+		}
+		_, err = s.FindTeamBySlug(ctx, f.Org.ID, "nope")
+		wantCode(t, err, herald.ENOTFOUND)
+	})
+}
+
+func testProjects(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	t.Run("DefaultsAndKey", func(t *testing.T) {
+		p, err := s.FindProjectBySlug(ctx, f.Org.ID, "web")
+		must(t, err)
+		if !p.HasFeature(herald.FeatureServiceHooks) || p.Organization.Slug != "acme" || p.Team.Slug != "core" {
+			t.Fatalf("project = %+v", p)
+		}
+		keys, err := s.FindProjectKeys(ctx, p.ID)
+		must(t, err)
+		if len(keys) != 1 || len(keys[0].Public) != 32 || !keys[0].IsActive {
+			t.Fatalf("keys = %+v", keys)
+		}
+		k, err := s.FindProjectKey(ctx, p.ID, keys[0].Public)
+		must(t, err)
+		if k.ID != keys[0].ID {
+			t.Fatalf("key = %+v", k)
+		}
+		_, err = s.FindProjectKey(ctx, p.ID+1, keys[0].Public)
+		wantCode(t, err, herald.ENOTFOUND)
+	})
+	t.Run("UpdateFeatures", func(t *testing.T) {
+		none := []string{}
+		p, err := s.UpdateProject(ctx, f.Project.ID, herald.ProjectUpdate{Features: &none})
+		must(t, err)
+		got, err := s.FindProjectByID(ctx, p.ID)
+		must(t, err)
+		if got.HasFeature(herald.FeatureServiceHooks) || len(got.Features) != 0 {
+			t.Fatalf("features = %v", got.Features)
+		}
+	})
+	t.Run("ErrDuplicateSlug", func(t *testing.T) {
+		err := s.CreateProject(ctx, &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "web", Name: "Web"})
+		wantCode(t, err, herald.ECONFLICT)
+	})
+	t.Run("Delete", func(t *testing.T) {
+		p := &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "gone", Name: "Gone"}
+		must(t, s.CreateProject(ctx, p))
+		must(t, s.DeleteProject(ctx, p.ID))
+		_, err := s.FindProjectByID(ctx, p.ID)
+		wantCode(t, err, herald.ENOTFOUND)
+		wantCode(t, s.DeleteProject(ctx, p.ID), herald.ENOTFOUND)
+	})
+}
+
+func testHooks(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	h := f.Hook(t, "https://example.com/a", herald.HookEventCreated, herald.HookEventAlert, herald.HookEventCreated)
+	t.Run("Create", func(t *testing.T) {
+		if len(h.ID) != 32 || len(h.Secret) != 64 || h.Status != herald.HookActive {
+			t.Fatalf("hook = %+v", h)
+		}
+		if strings.Join(h.Events, ",") != "event.alert,event.created" {
+			t.Fatalf("events = %v", h.Events)
+		}
+	})
+	t.Run("UpdateAndRotate", func(t *testing.T) {
+		url := "https://example.com/b"
+		got, err := s.UpdateHook(ctx, f.Project.ID, h.ID, herald.HookUpdate{URL: &url})
+		must(t, err)
+		if got.URL != url {
+			t.Fatalf("url = %s", got.URL)
+		}
+		rot, err := s.RotateHookSecret(ctx, f.Project.ID, h.ID)
+		must(t, err)
+		if rot.Secret == h.Secret || len(rot.Secret) != 64 {
+			t.Fatal("secret not rotated")
+		}
+		bad := "paused"
+		_, err = s.UpdateHook(ctx, f.Project.ID, h.ID, herald.HookUpdate{Status: &bad})
+		wantCode(t, err, herald.EINVALID)
+	})
+	t.Run("ListPages", func(t *testing.T) {
+		for i := 0; i < 2; i++ {
+			f.Clock.Add(time.Millisecond)
+			f.Hook(t, fmt.Sprintf("https://example.com/%d", i), herald.HookEventCreated)
+		}
+		first, next, err := s.FindHooks(ctx, f.Project.ID, herald.Page{Limit: 2})
+		must(t, err)
+		second, last, err := s.FindHooks(ctx, f.Project.ID, herald.Page{Limit: 2, Cursor: next})
+		must(t, err)
+		if len(first) != 2 || len(second) != 1 || next == "" || last != "" || first[0].ID != h.ID {
+			t.Fatalf("pages %d %d next=%q last=%q", len(first), len(second), next, last)
+		}
+	})
+	t.Run("ErrOtherProject", func(t *testing.T) {
+		_, err := s.FindHookByID(ctx, f.Project.ID+1, h.ID)
+		wantCode(t, err, herald.ENOTFOUND)
+	})
+	t.Run("Stats", func(t *testing.T) {
+		must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("aa"), f.Event("bb")}))
+		since := f.Clock.Now().Truncate(time.Hour).Add(-time.Hour)
+		stats, err := s.HookStats(ctx, h.ID, since, since.Add(3*time.Hour), time.Hour)
+		must(t, err)
+		var total int64
+		for _, st := range stats {
+			total += st.Total
+		}
+		if len(stats) != 3 || total != 2 {
+			t.Fatalf("stats = %+v", stats)
+		}
+	})
+	t.Run("Delete", func(t *testing.T) {
+		must(t, s.DeleteHook(ctx, f.Project.ID, h.ID))
+		wantCode(t, s.DeleteHook(ctx, f.Project.ID, h.ID), herald.ENOTFOUND)
+		list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
+		must(t, err)
+		if len(list) != 0 {
+			t.Fatalf("deliveries of a deleted hook remain: %d", len(list))
+		}
+	})
+}
+
+func testSaveEvents(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
+	f.Hook(t, "https://example.com/alerts-only", herald.HookEventAlert)
+
+	a1, a2, b := f.Event("aaaa"), f.Event("aaaa"), f.Event("bbbb")
+	must(t, s.SaveEvents(ctx, []*herald.Event{a1, a2, b}))
+	t.Run("Grouping", func(t *testing.T) {
+		if a1.IssueID == 0 || a1.IssueID != a2.IssueID || a1.IssueID == b.IssueID {
+			t.Fatalf("issue ids %d %d %d", a1.IssueID, a2.IssueID, b.IssueID)
+		}
+		is, err := s.FindIssueByID(ctx, a1.IssueID)
+		must(t, err)
+		if is.Count != 2 || is.Status != herald.IssueUnresolved || is.Substatus != "new" || !strings.HasPrefix(is.ShortID, "WEB-") {
+			t.Fatalf("issue = %+v", is)
+		}
+		issues, _, err := s.FindIssues(ctx, herald.IssueFilter{ProjectID: f.Project.ID})
+		must(t, err)
+		if len(issues) != 2 {
+			t.Fatalf("issues = %d", len(issues))
+		}
+	})
+	t.Run("EventStored", func(t *testing.T) {
+		e, err := s.FindEventByID(ctx, f.Project.ID, a1.ID)
+		must(t, err)
+		if e.IssueID != a1.IssueID || len(e.Tags) != 2 || e.Tags[0].Key != "environment" || string(e.Data) != `{"event_id":"x"}` {
+			t.Fatalf("event = %+v", e)
+		}
+	})
+	t.Run("DeliveriesInSameTransaction", func(t *testing.T) {
+		list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
+		must(t, err)
+		if len(list) != 3 {
+			t.Fatalf("deliveries = %d, want one per event", len(list))
+		}
+		for _, d := range list {
+			var body struct {
+				Event struct {
+					EventID string `json:"event_id"`
+				} `json:"event"`
+			}
+			must(t, json.Unmarshal(d.Body, &body))
+			if d.Status != herald.DeliveryPending || d.Signature != webhook.Sign(h.Secret, d.Body) || d.Event != herald.HookEventCreated {
+				t.Fatalf("delivery = %+v", d)
+			}
+		}
+	})
+	t.Run("DuplicateEventSkipped", func(t *testing.T) {
+		dup := *a1
+		must(t, s.SaveEvents(ctx, []*herald.Event{&dup}))
+		is, err := s.FindIssueByID(ctx, a1.IssueID)
+		must(t, err)
+		if is.Count != 2 {
+			t.Fatalf("count after duplicate = %d", is.Count)
+		}
+	})
+	t.Run("UnknownProjectSkipped", func(t *testing.T) {
+		e := f.Event("cccc")
+		e.ProjectID = 999999
+		must(t, s.SaveEvents(ctx, []*herald.Event{e}))
+	})
+}
+
+func testCompleteDeliveries(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
+	must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("a"), f.Event("b"), f.Event("c"), f.Event("d")}))
+	list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
+	must(t, err)
+	ids := []string{list[0].ID, list[1].ID, list[2].ID, list[3].ID}
+	send, err := s.FindDeliveriesToSend(ctx, ids)
+	must(t, err)
+	if len(send) != 4 || send[0].URL != h.URL || !send[0].DestinationActive {
+		t.Fatalf("to send = %+v", send[0])
+	}
+	now := f.Clock.Now()
+	attempt := func(code int, errText string) *herald.Attempt {
+		return &herald.Attempt{URL: h.URL, StatusCode: code, Duration: 3 * time.Millisecond, Error: errText, ResponseBody: "ok"}
+	}
+	must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{
+		{DeliveryID: ids[0], Attempt: attempt(200, ""), Delivered: true},
+		{DeliveryID: ids[1], Attempt: attempt(500, "non-2xx status 500"), NextAttemptAt: now.Add(5 * time.Second)},
+		{DeliveryID: ids[2], Attempt: attempt(0, "timeout")},
+		{DeliveryID: ids[3], NextAttemptAt: now.Add(time.Second)},
+	}))
+	cases := []struct {
+		name     string
+		id       string
+		status   string
+		attempts int
+		lastErr  string
+	}{
+		{"Delivered", ids[0], herald.DeliveryDelivered, 1, ""},
+		{"Retrying", ids[1], herald.DeliveryPending, 1, "non-2xx status 500"},
+		{"Failed", ids[2], herald.DeliveryFailed, 1, "timeout"},
+		{"DeferredWithoutAttempt", ids[3], herald.DeliveryPending, 0, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := s.FindDeliveryByID(ctx, c.id)
+			must(t, err)
+			if d.Status != c.status || d.Attempts != c.attempts || d.LastError != c.lastErr {
+				t.Fatalf("delivery = status %s attempts %d err %q", d.Status, d.Attempts, d.LastError)
+			}
+			as, err := s.FindAttempts(ctx, c.id)
+			must(t, err)
+			if len(as) != c.attempts {
+				t.Fatalf("attempts = %d", len(as))
+			}
+			if c.attempts > 0 && (as[0].Number != 1 || as[0].Duration != 3*time.Millisecond) {
+				t.Fatalf("attempt = %+v", as[0])
+			}
+		})
+	}
+	t.Run("DeliveredNoLongerSent", func(t *testing.T) {
+		send, err := s.FindDeliveriesToSend(ctx, ids)
+		must(t, err)
+		if len(send) != 2 {
+			t.Fatalf("pending = %d, want 2", len(send))
+		}
+		// Completing a delivery that is no longer pending changes nothing.
+		must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{{DeliveryID: ids[0], Attempt: attempt(500, "x")}}))
+		d, _ := s.FindDeliveryByID(ctx, ids[0])
+		if d.Status != herald.DeliveryDelivered {
+			t.Fatalf("status = %s", d.Status)
+		}
+	})
+	t.Run("SecondAttemptNumbered", func(t *testing.T) {
+		must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{{DeliveryID: ids[1], Attempt: attempt(200, ""), Delivered: true}}))
+		as, err := s.FindAttempts(ctx, ids[1])
+		must(t, err)
+		if len(as) != 2 || as[1].Number != 2 {
+			t.Fatalf("attempts = %+v", as)
+		}
+	})
+}
+
+func testAutoDisable(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
+	fail := func() {
+		t.Helper()
+		e := f.Event("x")
+		must(t, s.SaveEvents(ctx, []*herald.Event{e}))
+		list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID, Status: herald.DeliveryPending})
+		must(t, err)
+		var out []*herald.Outcome
+		for _, d := range list {
+			out = append(out, &herald.Outcome{DeliveryID: d.ID, Attempt: &herald.Attempt{Error: "connection refused"}})
+		}
+		must(t, s.CompleteDeliveries(ctx, out))
+	}
+	fail()
+	got, err := s.FindHookByID(ctx, f.Project.ID, h.ID)
+	must(t, err)
+	if got.FailingSince == nil || got.Status != herald.HookActive {
+		t.Fatalf("after one failure: %+v", got)
+	}
+	f.Clock.Add(73 * time.Hour)
+	fail()
+	got, err = s.FindHookByID(ctx, f.Project.ID, h.ID)
+	must(t, err)
+	if got.Status != herald.HookDisabled || !strings.Contains(got.DisabledReason, "failed") {
+		t.Fatalf("after 73h of failures: %+v", got)
+	}
+	// Disabled hooks get no new deliveries; re-enabling clears the failure run.
+	before, _, _ := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
+	must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("y")}))
+	after, _, _ := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
+	if len(after) != len(before) {
+		t.Fatalf("disabled hook got a delivery")
+	}
+	active := herald.HookActive
+	got, err = s.UpdateHook(ctx, f.Project.ID, h.ID, herald.HookUpdate{Status: &active})
+	must(t, err)
+	if got.FailingSince != nil || got.DisabledReason != "" {
+		t.Fatalf("re-enabled: %+v", got)
+	}
+	n, err := s.RecoverDeliveries(ctx, herald.DestinationHook, h.ID, f.Clock.Now().Add(-100*time.Hour))
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("recovered %d, want 2", n)
+	}
+}
+
+func testRedeliverRecover(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
+	must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("a")}))
+	list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
+	must(t, err)
+	d := list[0]
+	must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{{DeliveryID: d.ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true}}))
+	again, err := s.Redeliver(ctx, d.ID)
+	must(t, err)
+	if again.Status != herald.DeliveryPending || string(again.Body) != string(d.Body) || again.Signature != d.Signature {
+		t.Fatalf("redelivered = %+v", again)
+	}
+	_, err = s.Redeliver(ctx, "0000")
+	wantCode(t, err, herald.ENOTFOUND)
+	t.Run("ErrBadCursor", func(t *testing.T) {
+		_, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID, Page: herald.Page{Cursor: "zzz"}})
+		wantCode(t, err, herald.EINVALID)
+	})
+}

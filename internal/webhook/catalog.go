@@ -1,0 +1,154 @@
+package webhook
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/herald-dev/herald"
+)
+
+// Resources a Sentry App subscribes to. A resource is also the value of the
+// Sentry-Hook-Resource header of an app delivery.
+const (
+	ResourceIssue        = "issue"
+	ResourceError        = "error"
+	ResourceComment      = "comment"
+	ResourceInstallation = "installation"
+	ResourceMetricAlert  = "metric_alert"
+	ResourceEventAlert   = "event_alert"
+)
+
+// Service Hook event names.
+const (
+	EventAlert   = herald.HookEventAlert
+	EventCreated = herald.HookEventCreated
+)
+
+// Sentry App event names, by resource.
+const (
+	IssueCreated    = "issue.created"
+	IssueResolved   = "issue.resolved"
+	IssueIgnored    = "issue.ignored"
+	IssueAssigned   = "issue.assigned"
+	IssueUnresolved = "issue.unresolved"
+
+	ErrorCreated = "error.created"
+
+	CommentCreated = "comment.created"
+	CommentUpdated = "comment.updated"
+	CommentDeleted = "comment.deleted"
+
+	InstallationCreated = "installation.created"
+	InstallationDeleted = "installation.deleted"
+
+	MetricAlertOpen     = "metric_alert.open"
+	MetricAlertWarning  = "metric_alert.warning"
+	MetricAlertCritical = "metric_alert.critical"
+	MetricAlertResolved = "metric_alert.resolved"
+
+	EventAlertTriggered = "event_alert.triggered"
+)
+
+// catalog lists every event Herald sends with its resource; Service Hook
+// events have none.
+var catalog = []struct {
+	name     string
+	resource string
+}{
+	{EventAlert, ""},
+	{EventCreated, ""},
+	{IssueCreated, ResourceIssue},
+	{IssueResolved, ResourceIssue},
+	{IssueIgnored, ResourceIssue},
+	{IssueAssigned, ResourceIssue},
+	{IssueUnresolved, ResourceIssue},
+	{ErrorCreated, ResourceError},
+	{CommentCreated, ResourceComment},
+	{CommentUpdated, ResourceComment},
+	{CommentDeleted, ResourceComment},
+	{InstallationCreated, ResourceInstallation},
+	{InstallationDeleted, ResourceInstallation},
+	{MetricAlertOpen, ResourceMetricAlert},
+	{MetricAlertWarning, ResourceMetricAlert},
+	{MetricAlertCritical, ResourceMetricAlert},
+	{MetricAlertResolved, ResourceMetricAlert},
+	{EventAlertTriggered, ResourceEventAlert},
+}
+
+// resources lists the Sentry App resources in the seed's order.
+var resources = []string{
+	ResourceIssue,
+	ResourceError,
+	ResourceComment,
+	ResourceInstallation,
+	ResourceMetricAlert,
+	ResourceEventAlert,
+}
+
+// Events returns the names of every event Herald sends: the two Service Hook
+// events followed by the Sentry App events grouped by resource.
+func Events() []string {
+	names := make([]string, len(catalog))
+	for i, e := range catalog {
+		names[i] = e.name
+	}
+	return names
+}
+
+// ValidEvent reports whether name is an event Herald sends.
+func ValidEvent(name string) bool {
+	for _, e := range catalog {
+		if e.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidHookEvent reports whether a Service Hook may subscribe to name
+// (event.alert or event.created).
+func ValidHookEvent(name string) bool {
+	return name == EventAlert || name == EventCreated
+}
+
+// Resource returns the Sentry App resource an event belongs to, or "" for
+// Service Hook events and unknown names.
+func Resource(event string) string {
+	for _, e := range catalog {
+		if e.name == event {
+			return e.resource
+		}
+	}
+	return ""
+}
+
+// Action returns the part of a known event's name after the dot, the
+// "action" of its Sentry App body ("created" for issue.created), or "" for
+// unknown names.
+func Action(event string) string {
+	if !ValidEvent(event) {
+		return ""
+	}
+	_, action, _ := strings.Cut(event, ".")
+	return action
+}
+
+// Resources returns the resources a Sentry App may subscribe to.
+func Resources() []string { return slices.Clone(resources) }
+
+// ValidResource reports whether a Sentry App may subscribe to resource.
+func ValidResource(resource string) bool { return slices.Contains(resources, resource) }
+
+// ResourceEvents returns the events of a resource, or nil when it is not one.
+func ResourceEvents(resource string) []string {
+	if resource == "" {
+		return nil
+	}
+	var names []string
+	for _, e := range catalog {
+		if e.resource == resource {
+			names = append(names, e.name)
+		}
+	}
+	return names
+}
