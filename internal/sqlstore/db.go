@@ -38,6 +38,10 @@ type Dialect struct {
 	IsUniqueViolation func(error) bool
 	// River is the River driver over the same *sql.DB.
 	River riverdriver.Driver[*sql.Tx]
+	// ResetJobsSQL makes the jobs a crashed earlier run of node $1 left
+	// running available again, so a restarted node resumes its work at once
+	// instead of waiting for River's rescuer.
+	ResetJobsSQL string
 }
 
 // Options configure a DB.
@@ -105,8 +109,12 @@ type JobsConfig struct {
 	MaxWorkers int
 	// PollInterval is how often idle workers look for new jobs.
 	PollInterval time.Duration
-	// ID names this node among the nodes sharing the database.
+	// ID names this node among the nodes sharing the database. A node
+	// restarted with the same ID resumes the jobs it left running.
 	ID string
+	// JobTimeout bounds one job (default 5m); a job running twice as long
+	// on a node that vanished is rescued by another node.
+	JobTimeout time.Duration
 }
 
 // StartJobs starts River's workers, periodic jobs and leader election on
@@ -118,6 +126,18 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 50 * time.Millisecond
 	}
+	if cfg.JobTimeout == 0 {
+		cfg.JobTimeout = 5 * time.Minute
+	}
+	if cfg.ID != "" && s.dialect.ResetJobsSQL != "" {
+		res, err := s.db.ExecContext(ctx, s.dialect.ResetJobsSQL, cfg.ID)
+		if err != nil {
+			return nil, fmt.Errorf("reset jobs of an earlier run: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			s.logger.Info("resumed jobs left running by an earlier run of this node", "jobs", n, "node", cfg.ID)
+		}
+	}
 	c, err := river.NewClient(s.dialect.River, &river.Config{
 		ID:                cfg.ID,
 		Logger:            s.logger,
@@ -125,10 +145,8 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
 		FetchCooldown:     5 * time.Millisecond,
 		FetchPollInterval: cfg.PollInterval,
-		// A delivery job's sends are bounded by the delivery timeout; a job
-		// running far longer than that is stuck.
-		JobTimeout:           5 * time.Minute,
-		RescueStuckJobsAfter: 10 * time.Minute,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: 2 * cfg.JobTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)

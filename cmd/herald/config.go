@@ -1,0 +1,181 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/herald-dev/herald/internal/delivery"
+)
+
+// Config is everything `herald serve` can be told, by flag or by the
+// matching HERALD_* environment variable (flag wins).
+type Config struct {
+	Addr                   string
+	URL                    string
+	DataDir                string
+	DatabaseURL            string
+	AllowDestinations      []string
+	DeliveryTimeout        time.Duration
+	RetrySchedule          string
+	DisableAfter           time.Duration
+	DestinationConcurrency int
+	DeliveryWorkers        int
+	JobPollInterval        time.Duration
+	IngestBatch            int
+	IngestBatchWait        time.Duration
+	IngestRateLimit        float64
+	ShutdownTimeout        time.Duration
+	LogLevel               string
+	LogFormat              string
+	BootstrapToken         string
+	NodeID                 string
+}
+
+// DefaultConfig returns the configuration `herald serve` runs with when
+// nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		Addr:                   ":8080",
+		DataDir:                "herald-data",
+		DeliveryTimeout:        5 * time.Second,
+		RetrySchedule:          "5s,30s,2m,10m,30m,1h,3h,6h,12h,24h",
+		DisableAfter:           72 * time.Hour,
+		DestinationConcurrency: 32,
+		DeliveryWorkers:        200,
+		JobPollInterval:        50 * time.Millisecond,
+		IngestBatch:            256,
+		IngestBatchWait:        2 * time.Millisecond,
+		ShutdownTimeout:        15 * time.Second,
+		LogLevel:               "info",
+		LogFormat:              "text",
+	}
+}
+
+// Validate names the first field that is wrong.
+func (c Config) Validate() error {
+	switch {
+	case c.Addr == "":
+		return fmt.Errorf("addr: must not be empty")
+	case c.DatabaseURL == "" && c.DataDir == "":
+		return fmt.Errorf("data-dir: must not be empty without --database-url")
+	case c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://"):
+		return fmt.Errorf("database-url: must start with postgres:// or postgresql://")
+	case c.DeliveryTimeout <= 0 || c.DeliveryTimeout > 5*time.Minute:
+		return fmt.Errorf("delivery-timeout: must be between 1ns and 5m, got %s", c.DeliveryTimeout)
+	case c.DisableAfter <= 0:
+		return fmt.Errorf("disable-after: must be positive")
+	case c.DestinationConcurrency < 1 || c.DestinationConcurrency > 10000:
+		return fmt.Errorf("destination-concurrency: must be between 1 and 10000")
+	case c.DeliveryWorkers < 1 || c.DeliveryWorkers > 10000:
+		return fmt.Errorf("delivery-workers: must be between 1 and 10000")
+	case c.JobPollInterval < time.Millisecond:
+		return fmt.Errorf("job-poll-interval: must be at least 1ms")
+	case c.IngestBatch < 1 || c.IngestBatch > 2000:
+		return fmt.Errorf("ingest-batch: must be between 1 and 2000")
+	case c.IngestBatchWait < 0:
+		return fmt.Errorf("ingest-batch-wait: must not be negative")
+	case c.IngestRateLimit < 0:
+		return fmt.Errorf("ingest-rate-limit: must not be negative")
+	case c.LogLevel != "debug" && c.LogLevel != "info" && c.LogLevel != "warn" && c.LogLevel != "error":
+		return fmt.Errorf("log-level: must be debug, info, warn or error")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("log-format: must be text or json")
+	case c.BootstrapToken != "" && len(c.BootstrapToken) < 16:
+		return fmt.Errorf("bootstrap-token: must be at least 16 characters")
+	}
+	if c.URL != "" {
+		u, err := url.Parse(c.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("url: must be an absolute http(s) URL, got %q", c.URL)
+		}
+	}
+	if _, err := delivery.ParseSchedule(c.RetrySchedule); err != nil {
+		return fmt.Errorf("retry-schedule: %w", err)
+	}
+	if _, err := delivery.ParseCIDRs(c.AllowDestinations); err != nil {
+		return fmt.Errorf("allow-destination: %w", err)
+	}
+	return nil
+}
+
+// listFlag is a repeatable flag; values may also be comma-separated.
+type listFlag struct{ l *[]string }
+
+func (f listFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	return strings.Join(*f.l, ",")
+}
+
+func (f listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*f.l = append(*f.l, p)
+		}
+	}
+	return nil
+}
+
+// bindServe registers serve's flags on fs.
+func (c *Config) bindServe(fs *flag.FlagSet) {
+	c.bindStorage(fs)
+	fs.StringVar(&c.Addr, "addr", c.Addr, "address to listen on (host:port)")
+	fs.StringVar(&c.URL, "url", c.URL, "public base URL of this server, used in DSNs and payload links (default: derived from the listen address)")
+	fs.Var(listFlag{&c.AllowDestinations}, "allow-destination", "CIDR (or IP) that deliveries may go to even though it is loopback/private; repeatable, e.g. 127.0.0.0/8 for local development")
+	fs.DurationVar(&c.DeliveryTimeout, "delivery-timeout", c.DeliveryTimeout, "how long one delivery attempt may take; a 2xx within it is success")
+	fs.StringVar(&c.RetrySchedule, "retry-schedule", c.RetrySchedule, "comma-separated waits before each retry; after the last the delivery is failed")
+	fs.DurationVar(&c.DisableAfter, "disable-after", c.DisableAfter, "disable a destination whose deliveries have all failed for this long")
+	fs.IntVar(&c.DestinationConcurrency, "destination-concurrency", c.DestinationConcurrency, "requests in flight to one destination at most; more wait for a later try")
+	fs.IntVar(&c.DeliveryWorkers, "delivery-workers", c.DeliveryWorkers, "delivery jobs run at once on this node")
+	fs.DurationVar(&c.JobPollInterval, "job-poll-interval", c.JobPollInterval, "how often idle workers look for new delivery jobs")
+	fs.IntVar(&c.IngestBatch, "ingest-batch", c.IngestBatch, "events committed together in one transaction at most")
+	fs.DurationVar(&c.IngestBatchWait, "ingest-batch-wait", c.IngestBatchWait, "how long an event may wait for others to share its commit")
+	fs.Float64Var(&c.IngestRateLimit, "ingest-rate-limit", c.IngestRateLimit, "events per second accepted per DSN key; 0 means unlimited")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for in-flight work")
+	fs.StringVar(&c.BootstrapToken, "bootstrap-token", c.BootstrapToken, "ensure a superuser token with this value exists (idempotent)")
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name among nodes sharing a database; a node restarted with the same name resumes its unfinished jobs at once (default: hostname:port)")
+}
+
+// bindStorage registers the flags that choose the database.
+func (c *Config) bindStorage(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded SQLite database")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (postgres://...); when set, used instead of the embedded database")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+}
+
+// envName is the environment variable matching a flag: data-dir → HERALD_DATA_DIR.
+func envName(flagName string) string {
+	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from its HERALD_* variable.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	for _, f := range visitAll(fs) {
+		f.Usage += " [$" + envName(f.Name) + "]"
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, f := range visitAll(fs) {
+		if v := getenv(envName(f.Name)); v != "" && !set[f.Name] {
+			if err := fs.Set(f.Name, v); err != nil {
+				return fmt.Errorf("%s: %w", envName(f.Name), err)
+			}
+		}
+	}
+	return nil
+}
+
+func visitAll(fs *flag.FlagSet) []*flag.Flag {
+	var out []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) { out = append(out, f) })
+	return out
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/api"
+	"github.com/herald-dev/herald/internal/delivery"
+	"github.com/herald-dev/herald/internal/ingest"
+	"github.com/herald-dev/herald/internal/postgres"
+	"github.com/herald-dev/herald/internal/sqlite"
+	"github.com/herald-dev/herald/internal/sqlstore"
+	"github.com/herald-dev/herald/internal/webhook"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg := DefaultConfig()
+	fs := newFlagSet("serve", "Runs the Sentry-compatible API, SDK ingest and the delivery workers.", stderr)
+	cfg.bindServe(fs)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	srv, err := Start(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "herald %s listening on %s (%s)\n", herald.Version, srv.URL, describeStore(cfg))
+	fmt.Fprintf(stdout, "  API: %s/api/0/   DSNs: %s/api/0/projects/{org}/{project}/keys/\n", srv.URL, srv.URL)
+	if cfg.BootstrapToken == "" {
+		fmt.Fprintln(stdout, "  no bootstrap token set: create an API token with `herald token create` or set HERALD_BOOTSTRAP_TOKEN")
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-srv.serveErr:
+		srv.Close(context.Background())
+		return err
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	fmt.Fprintln(stdout, "herald shutting down")
+	return srv.Close(shutdown)
+}
+
+func describeStore(cfg Config) string {
+	if cfg.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite: " + filepath.Join(cfg.DataDir, sqlite.FileName)
+}
+
+// openStore opens the database cfg names, applying migrations.
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger, notifier herald.Notifier) (*sqlstore.DB, error) {
+	opts := sqlstore.Options{Notifier: notifier, Logger: logger, DisableAfter: cfg.DisableAfter}
+	if cfg.DatabaseURL != "" {
+		return postgres.Open(ctx, cfg.DatabaseURL, opts)
+	}
+	return sqlite.Open(ctx, cfg.DataDir, opts)
+}
+
+// Server is a running Herald node.
+type Server struct {
+	// URL is the public base URL; Addr the address it listens on.
+	URL   string
+	Addr  string
+	Store *sqlstore.DB
+
+	http     *http.Server
+	jobs     *river.Client[*sql.Tx]
+	batcher  *ingest.Batcher
+	serveErr chan error
+	logger   *slog.Logger
+}
+
+// Start opens the store, starts the workers and begins serving on cfg.Addr.
+func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	publicURL := strings.TrimSuffix(cfg.URL, "/")
+	if publicURL == "" {
+		publicURL = "http://" + displayAddr(ln.Addr().(*net.TCPAddr))
+	}
+	store, err := openStore(ctx, cfg, logger, &webhook.Notifier{BaseURL: publicURL})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if cfg.BootstrapToken != "" {
+		if _, err := store.EnsureSuperuserToken(ctx, cfg.BootstrapToken); err != nil {
+			ln.Close()
+			store.Close()
+			return nil, fmt.Errorf("bootstrap token: %w", err)
+		}
+	}
+	allow, _ := delivery.ParseCIDRs(cfg.AllowDestinations)
+	schedule, _ := delivery.ParseSchedule(cfg.RetrySchedule)
+	worker := delivery.NewWorker(delivery.WorkerOptions{
+		Store:                     store,
+		Sender:                    delivery.NewSender(delivery.SenderOptions{Timeout: cfg.DeliveryTimeout, Guard: &delivery.Guard{Allow: allow}}),
+		Policy:                    delivery.Policy{Schedule: schedule},
+		Logger:                    logger,
+		PerDestinationConcurrency: cfg.DestinationConcurrency,
+	})
+	workers := river.NewWorkers()
+	delivery.RegisterWorkers(workers, worker)
+	nodeID := cfg.NodeID
+	if nodeID == "" {
+		host, _ := os.Hostname()
+		nodeID = fmt.Sprintf("%s:%d", host, ln.Addr().(*net.TCPAddr).Port)
+	}
+	jobs, err := store.StartJobs(ctx, sqlstore.JobsConfig{
+		Workers:      workers,
+		MaxWorkers:   cfg.DeliveryWorkers,
+		PollInterval: cfg.JobPollInterval,
+		ID:           nodeID,
+		// A job stops starting sends after one delivery timeout; twice that
+		// plus room to record outcomes bounds it.
+		JobTimeout: 2*cfg.DeliveryTimeout + 30*time.Second,
+	})
+	if err != nil {
+		ln.Close()
+		store.Close()
+		return nil, err
+	}
+	committers := 1
+	if cfg.DatabaseURL != "" {
+		committers = 4
+	}
+	batcher := ingest.NewBatcher(store.SaveEvents, ingest.BatcherOptions{MaxEvents: cfg.IngestBatch, MaxWait: cfg.IngestBatchWait, Workers: committers})
+	ingestHandler := &ingest.Handler{
+		Projects:  store,
+		SaveFunc:  batcher.Submit,
+		Logger:    logger,
+		RateLimit: cfg.IngestRateLimit,
+	}
+	apiServer, err := api.NewServer(api.Config{Store: store, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping})
+	if err != nil {
+		ln.Close()
+		batcher.Close()
+		_ = jobs.Stop(ctx)
+		store.Close()
+		return nil, err
+	}
+	s := &Server{
+		URL:      publicURL,
+		Addr:     ln.Addr().String(),
+		Store:    store,
+		http:     &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+		jobs:     jobs,
+		batcher:  batcher,
+		serveErr: make(chan error, 1),
+		logger:   logger,
+	}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- err
+		}
+	}()
+	return s, nil
+}
+
+// displayAddr turns a listen address into one a client can dial: an
+// unspecified host becomes 127.0.0.1.
+func displayAddr(a *net.TCPAddr) string {
+	if a.IP == nil || a.IP.IsUnspecified() {
+		return fmt.Sprintf("127.0.0.1:%d", a.Port)
+	}
+	return a.String()
+}
+
+// Close shuts the node down gracefully: it stops accepting requests, commits
+// what ingest accepted, lets in-flight deliveries finish (or leaves them to
+// be retried), then closes the database.
+func (s *Server) Close(ctx context.Context) error {
+	errs := []error{s.http.Shutdown(ctx)}
+	s.batcher.Close()
+	errs = append(errs, s.jobs.Stop(ctx))
+	if errors.Is(errs[len(errs)-1], context.DeadlineExceeded) {
+		errs = append(errs, s.jobs.StopAndCancel(context.Background()))
+	}
+	errs = append(errs, s.Store.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,229 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/herald-dev/herald"
+)
+
+// maxTokenLength bounds the bearer tokens looked up in the store.
+const maxTokenLength = 256
+
+// auth is the caller of a request: its token, and the scope the route needs
+// ("" for routes any token may use).
+type auth struct {
+	token *herald.Token
+	scope string
+}
+
+// userID is the id of the token's user.
+func (a *auth) userID() int64 { return a.token.UserID }
+
+// superuser reports whether the token's user may act on every organization.
+func (a *auth) superuser() bool { return a.token.User != nil && a.token.User.IsSuperuser }
+
+// requireScope fails with 403 unless the token grants the route's scope.
+func (a *auth) requireScope() error {
+	if a.scope != "" && !a.token.HasScope(a.scope) {
+		return herald.Errorf(herald.EFORBIDDEN, msgForbidden)
+	}
+	return nil
+}
+
+// authedFunc handles a request whose token has been verified; a returned
+// error is written as the response.
+type authedFunc func(w http.ResponseWriter, r *http.Request, a *auth) error
+
+// authed serves h to requests with a valid bearer token, recording scope as
+// what the route needs. Handlers check it once they have loaded the
+// organization, so that an unknown organization is a 404 as in Sentry.
+func (s *Server) authed(scope string, h authedFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, err := s.authenticate(r)
+		if err == nil {
+			err = h(w, r, &auth{token: tok, scope: scope})
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>"
+// header, and whether the request carries one.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, value, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(value), true
+}
+
+// authenticate returns the request's token: 401 without one ("credentials
+// were not provided") or with one the store does not know ("Invalid token").
+func (s *Server) authenticate(r *http.Request) (*herald.Token, error) {
+	value, ok := bearerToken(r)
+	if !ok {
+		return nil, herald.Errorf(herald.EUNAUTHORIZED, msgNoCredentials)
+	}
+	if value == "" || len(value) > maxTokenLength {
+		return nil, herald.Errorf(herald.EUNAUTHORIZED, msgInvalidToken)
+	}
+	tok, err := s.store.FindTokenByValue(r.Context(), value)
+	if herald.ErrorCode(err) == herald.EUNAUTHORIZED {
+		return nil, herald.Errorf(herald.EUNAUTHORIZED, msgInvalidToken)
+	} else if err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// organization loads the organization named by the {org} path value, by
+// slug or by id, and checks that the caller may act on it: its user is a
+// member (or a superuser) and its token has the route's scope.
+func (s *Server) organization(r *http.Request, a *auth) (*herald.Organization, error) {
+	ctx := r.Context()
+	idOrSlug := r.PathValue("org")
+	org, err := s.store.FindOrganizationBySlug(ctx, idOrSlug)
+	if herald.ErrorCode(err) == herald.ENOTFOUND && isNumeric(idOrSlug) {
+		org, err = s.organizationByID(ctx, a, idOrSlug)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !a.superuser() {
+		ok, err := s.store.IsMember(ctx, org.ID, a.userID())
+		if err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, herald.Errorf(herald.EFORBIDDEN, msgForbidden)
+		}
+	}
+	if err := a.requireScope(); err != nil {
+		return nil, err
+	}
+	return org, nil
+}
+
+// organizationByID finds an organization by its numeric id among those the
+// caller can see. Slugs are never entirely numeric, so an id cannot be
+// mistaken for one.
+func (s *Server) organizationByID(ctx context.Context, a *auth, id string) (*herald.Organization, error) {
+	want, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+	}
+	userID := a.userID()
+	if a.superuser() {
+		userID = 0
+	}
+	page := herald.Page{Limit: maxPerPage}
+	for {
+		orgs, next, err := s.store.FindOrganizations(ctx, userID, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range orgs {
+			if o.ID == want {
+				return o, nil
+			}
+		}
+		if next == "" {
+			return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+		}
+		page.Cursor = next
+	}
+}
+
+// project loads the project named by the {org} and {project} path values
+// (each a slug or an id) after checking the caller's access to the
+// organization.
+func (s *Server) project(r *http.Request, a *auth) (*herald.Project, error) {
+	org, err := s.organization(r, a)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	idOrSlug := r.PathValue("project")
+	p, err := s.store.FindProjectBySlug(ctx, org.ID, idOrSlug)
+	if herald.ErrorCode(err) == herald.ENOTFOUND && isNumeric(idOrSlug) {
+		id, perr := strconv.ParseInt(idOrSlug, 10, 64)
+		if perr != nil {
+			return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+		}
+		p, err = s.store.FindProjectByID(ctx, id)
+		if err == nil && p.OrganizationID != org.ID {
+			return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.Organization == nil {
+		p.Organization = org
+	}
+	return p, nil
+}
+
+// hookProject loads the project of a Service Hook route and checks that it
+// has the servicehooks feature.
+func (s *Server) hookProject(r *http.Request, a *auth) (*herald.Project, error) {
+	p, err := s.project(r, a)
+	if err != nil {
+		return nil, err
+	}
+	if !p.HasFeature(herald.FeatureServiceHooks) {
+		return nil, errUnavailableFeature
+	}
+	return p, nil
+}
+
+// hook loads the Service Hook named by the {hook_id} path value with its
+// project.
+func (s *Server) hook(r *http.Request, a *auth) (*herald.Project, *herald.Hook, error) {
+	p, err := s.hookProject(r, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	id := r.PathValue("hook_id")
+	if !validID(id) {
+		return nil, nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+	}
+	h, err := s.store.FindHookByID(r.Context(), p.ID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, h, nil
+}
+
+// isNumeric reports whether s is a non-empty run of ASCII digits.
+func isNumeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validID reports whether s can be a hook or delivery id: 1 to 64 letters,
+// digits or hyphens. Anything else cannot name a stored row.
+func validID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '-' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,239 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/herald-dev/herald"
+)
+
+// Batcher defaults.
+const (
+	DefaultBatchMaxEvents = 256
+	DefaultBatchMaxWait   = 2 * time.Millisecond
+)
+
+// ErrBatcherClosed is returned by Submit once the Batcher is closed.
+var ErrBatcherClosed = errors.New("ingest: batcher closed")
+
+// BatcherOptions configure a Batcher. Zero fields take their defaults.
+type BatcherOptions struct {
+	// MaxEvents bounds the events of one commit (default 256). A single
+	// submission larger than that is committed alone, never split.
+	MaxEvents int
+	// MaxWait is how long a batch waits for more submissions after its
+	// first before it may be committed (default 2ms); a negative value
+	// commits as soon as a committer is free. While every committer is
+	// busy, a batch keeps growing whatever MaxWait says.
+	MaxWait time.Duration
+	// Workers is the number of commits that may run at once (default 1).
+	// SQLite has one writer; PostgreSQL gains from a few.
+	Workers int
+}
+
+// Batcher commits the events of concurrent submissions together (group
+// commit): submissions that arrive while a commit is in flight are gathered
+// into the next one, so one transaction carries many requests and throughput
+// grows with concurrency.
+type Batcher struct {
+	saveFunc  func(ctx context.Context, events []*herald.Event) error
+	maxEvents int
+	maxWait   time.Duration
+
+	mu     sync.RWMutex // held to send to reqs; locked to close it
+	closed bool
+	reqs   chan *submission
+	work   chan *batch
+	wg     sync.WaitGroup
+}
+
+// submission is one Submit call waiting for its commit.
+type submission struct {
+	ctx    context.Context
+	events []*herald.Event
+	done   chan error
+}
+
+// batch is what one commit saves.
+type batch struct {
+	subs   []*submission
+	events []*herald.Event
+}
+
+// NewBatcher starts a Batcher that commits with saveFunc, which must save
+// every event it is given in one transaction and return its outcome. Close
+// stops it.
+func NewBatcher(saveFunc func(ctx context.Context, events []*herald.Event) error, opts BatcherOptions) *Batcher {
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = DefaultBatchMaxEvents
+	}
+	if opts.MaxWait == 0 {
+		opts.MaxWait = DefaultBatchMaxWait
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 1
+	}
+	b := &Batcher{
+		saveFunc:  saveFunc,
+		maxEvents: opts.MaxEvents,
+		maxWait:   opts.MaxWait,
+		reqs:      make(chan *submission, opts.MaxEvents),
+		work:      make(chan *batch),
+	}
+	b.wg.Add(1 + opts.Workers)
+	go b.collect()
+	for range opts.Workers {
+		go b.commit()
+	}
+	return b
+}
+
+// Submit queues events for the next commit and waits for it: it returns nil
+// once the commit holding them succeeded, and that commit's error when it
+// failed. If ctx ends first Submit returns its error; the events may still
+// be committed.
+func (b *Batcher) Submit(ctx context.Context, events []*herald.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	s := &submission{ctx: ctx, events: events, done: make(chan error, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return ErrBatcherClosed
+	}
+	select {
+	case b.reqs <- s:
+		b.mu.RUnlock()
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-s.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close commits what was submitted, waits for the commits in flight and
+// stops the Batcher. Later Submits return ErrBatcherClosed.
+func (b *Batcher) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.reqs)
+	b.mu.Unlock()
+	b.wg.Wait()
+	return nil
+}
+
+// collect forms batches and hands them to the committers. A batch is handed
+// over when it is full, or once MaxWait has passed since its first
+// submission and a committer is free; until then it keeps taking
+// submissions.
+func (b *Batcher) collect() {
+	defer b.wg.Done()
+	defer close(b.work)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var carry *submission // the submission that did not fit the last batch
+	for {
+		cur := &batch{}
+		if carry != nil {
+			cur.add(carry)
+			carry = nil
+		} else {
+			s, ok := <-b.reqs
+			if !ok {
+				return
+			}
+			cur.add(s)
+		}
+		if len(cur.subs) == 0 {
+			continue
+		}
+
+		reqs := b.reqs       // nil once the batch is full or the queue closed
+		var work chan *batch // set once the batch may be handed over
+		var timeout <-chan time.Time
+		closed := false
+		if len(cur.events) >= b.maxEvents {
+			reqs, work = nil, b.work
+		} else if b.maxWait < 0 {
+			work = b.work
+		} else {
+			timer.Reset(b.maxWait)
+			timeout = timer.C
+		}
+	gather:
+		for {
+			select {
+			case s, ok := <-reqs:
+				if !ok {
+					reqs, work, closed = nil, b.work, true
+					continue
+				}
+				if len(cur.events)+len(s.events) > b.maxEvents {
+					carry = s
+					reqs, work = nil, b.work
+					continue
+				}
+				cur.add(s)
+				if len(cur.events) >= b.maxEvents {
+					reqs, work = nil, b.work
+				}
+			case <-timeout:
+				timeout, work = nil, b.work
+			case work <- cur:
+				break gather
+			}
+		}
+		timer.Stop()
+		if closed && carry == nil {
+			return
+		}
+	}
+}
+
+// add puts s into the batch unless its caller has given up already.
+func (bt *batch) add(s *submission) {
+	if err := s.ctx.Err(); err != nil {
+		s.done <- err
+		return
+	}
+	bt.subs = append(bt.subs, s)
+	bt.events = append(bt.events, s.events...)
+}
+
+// commit saves batches and tells their submitters the outcome.
+func (b *Batcher) commit() {
+	defer b.wg.Done()
+	for bt := range b.work {
+		var err error
+		if len(bt.events) > 0 {
+			err = b.save(bt.events)
+		}
+		for _, s := range bt.subs {
+			s.done <- err
+		}
+	}
+}
+
+// save calls saveFunc, turning a panic into an error so that no submitter
+// waits forever.
+func (b *Batcher) save(events []*herald.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("save events: panic: %v", p)
+		}
+	}()
+	return b.saveFunc(context.Background(), events)
+}

@@ -1,0 +1,234 @@
+package ingest
+
+import (
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/herald-dev/herald"
+)
+
+// isDataKey reports whether Herald writes the top-level key k of an event's
+// Data itself rather than keeping the SDK's value.
+func isDataKey(k string) bool {
+	switch k {
+	case "culprit", "datetime", "environment", "event_id", "exception",
+		"level", "logentry", "message", "metadata", "platform", "received",
+		"release", "tags", "timestamp", "title", "type":
+		return true
+	}
+	return false
+}
+
+// appendData appends the normalized event e as compact JSON with its keys
+// sorted: the SDK's fields as sent (at most maxDataKeys of them), with the
+// fields Herald normalizes replaced by their normalized values.
+func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
+	keys := make([]string, 0, len(ev.fields)+16)
+	for k := range ev.fields {
+		if !isDataKey(k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if len(keys) > maxDataKeys {
+		keys = keys[:maxDataKeys]
+	}
+	keys = append(keys, "culprit", "datetime", "event_id", "level", "message",
+		"metadata", "platform", "received", "tags", "timestamp", "title", "type")
+	if e.Environment != "" {
+		keys = append(keys, "environment")
+	}
+	if e.Release != "" {
+		keys = append(keys, "release")
+	}
+	if len(ev.excRaw) > 0 {
+		keys = append(keys, "exception")
+	}
+	if ev.logentry || ev.hasMessage() {
+		keys = append(keys, "logentry")
+	}
+	slices.Sort(keys)
+
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		if !isDataKey(k) {
+			b = appendCompact(b, ev.fields[k])
+			continue
+		}
+		switch k {
+		case "culprit":
+			b = appendString(b, e.Culprit)
+		case "datetime":
+			b = appendString(b, herald.FormatTime(e.Timestamp))
+		case "environment":
+			b = appendString(b, e.Environment)
+		case "event_id":
+			b = appendString(b, e.ID)
+		case "exception":
+			b = append(b, `{"values":[`...)
+			for j, raw := range ev.excRaw {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendCompact(b, raw)
+			}
+			b = append(b, "]}"...)
+		case "level":
+			b = appendString(b, e.Level)
+		case "logentry":
+			if ev.logentry {
+				b = appendCompact(b, ev.fields["logentry"])
+				break
+			}
+			b = append(b, `{"formatted":`...)
+			b = appendString(b, ev.formatted)
+			if ev.template != "" {
+				b = append(b, `,"message":`...)
+				b = appendString(b, ev.template)
+			}
+			b = append(b, '}')
+		case "message":
+			b = appendString(b, e.Message)
+		case "metadata":
+			if len(ev.exceptions) > 0 {
+				b = append(b, `{"type":`...)
+				b = appendString(b, e.Type)
+				b = append(b, `,"value":`...)
+				b = appendString(b, e.Value)
+			} else {
+				b = append(b, `{"title":`...)
+				b = appendString(b, e.Title)
+			}
+			b = append(b, '}')
+		case "platform":
+			b = appendString(b, e.Platform)
+		case "received":
+			b = appendUnix(b, e.Received)
+		case "release":
+			b = appendString(b, e.Release)
+		case "tags":
+			b = append(b, '[')
+			for j, t := range e.Tags {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, '[')
+				b = appendString(b, t.Key)
+				b = append(b, ',')
+				b = appendString(b, t.Value)
+				b = append(b, ']')
+			}
+			b = append(b, ']')
+		case "timestamp":
+			b = appendUnix(b, e.Timestamp)
+		case "title":
+			b = appendString(b, e.Title)
+		case "type":
+			if len(ev.exceptions) > 0 {
+				b = appendString(b, "error")
+			} else {
+				b = appendString(b, "default")
+			}
+		}
+	}
+	return append(b, '}')
+}
+
+// appendCompact appends the valid JSON value src without insignificant
+// whitespace.
+func appendCompact(dst, src []byte) []byte {
+	start, inString := 0, false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if inString {
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case ' ', '\t', '\n', '\r':
+			dst = append(dst, src[start:i]...)
+			start = i + 1
+		}
+	}
+	return append(dst, src[start:]...)
+}
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendUnix appends t as unix seconds with up to six decimals, as Sentry
+// writes timestamps ("1705320000.0", "1705320000.482").
+func appendUnix(b []byte, t time.Time) []byte {
+	sec, usec := t.Unix(), t.Nanosecond()/1000
+	if sec < 0 {
+		return strconv.AppendFloat(b, float64(t.UnixMicro())/1e6, 'f', -1, 64)
+	}
+	b = strconv.AppendInt(b, sec, 10)
+	b = append(b, '.')
+	if usec == 0 {
+		return append(b, '0')
+	}
+	var digits [6]byte
+	for i := 5; i >= 0; i-- {
+		digits[i] = byte('0' + usec%10)
+		usec /= 10
+	}
+	n := 6
+	for digits[n-1] == '0' {
+		n--
+	}
+	return append(b, digits[:n]...)
+}

@@ -1,0 +1,414 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herald-dev/herald"
+)
+
+// DefaultKeyCacheTTL is how long a Handler trusts a DSN key it has checked.
+const DefaultKeyCacheTTL = 10 * time.Second
+
+// maxKeyLength bounds a DSN public key; longer ones are refused unchecked.
+const maxKeyLength = 128
+
+// CORS headers: browsers send events cross-origin.
+const (
+	corsAllowHeaders  = "x-sentry-auth, x-requested-with, origin, accept, content-type, content-encoding, authorization, authentication, sentry-trace, baggage"
+	corsExposeHeaders = "x-sentry-error, x-sentry-rate-limits, retry-after"
+)
+
+// Handler serves Sentry's ingest routes:
+//
+//	POST /api/{project_id}/envelope/
+//	POST /api/{project_id}/store/
+//
+// (with or without the trailing slash), and OPTIONS on both for CORS
+// preflight requests. Any other path gets 404, so the handler can be mounted
+// on "/api/" beside the API on "/api/0/" (project ids start at 1).
+//
+// A request is authenticated by a DSN public key of the project (see
+// PublicKey): 401 without one, 403 with one that is unknown, inactive or of
+// another project. Bodies are bounded by Limits (413) and must parse (400).
+// The handler answers 200 {"id":"<event id>"} only after SaveFunc returned
+// nil, that is once the events are committed; when SaveFunc fails it answers
+// 503 with Retry-After, so the SDK sends the event again rather than lose it.
+//
+// The exported fields must be set before the first request and not changed
+// after.
+type Handler struct {
+	// Projects checks DSN keys (FindProjectKey). Keys found are trusted for
+	// KeyCacheTTL without asking again.
+	Projects herald.ProjectService
+	// SaveFunc commits events and returns once they are durable, such as a
+	// Batcher's Submit.
+	SaveFunc func(ctx context.Context, events []*herald.Event) error
+	// Clock gives the time events are received; SystemClock when nil.
+	Clock herald.Clock
+	// Logger logs failures to save; nothing is logged when nil.
+	Logger *slog.Logger
+	// Limits bound request bodies; zero fields take their defaults.
+	Limits Limits
+	// RateLimit is the number of events per second one DSN key may send,
+	// with bursts of one second's worth; 0 turns rate limiting off. Past
+	// it, requests get 429 with Retry-After and X-Sentry-Rate-Limits.
+	RateLimit float64
+	// KeyCacheTTL is how long a checked key is trusted; DefaultKeyCacheTTL
+	// when 0.
+	KeyCacheTTL time.Duration
+
+	once   sync.Once
+	limits Limits
+	clock  herald.Clock
+	logger *slog.Logger
+	keys   *keyCache
+	rates  *rateLimiter
+	bufs   sync.Pool
+}
+
+// init settles the handler's defaults on its first request.
+func (h *Handler) init() {
+	h.limits = h.Limits.withDefaults()
+	h.clock = h.Clock
+	if h.clock == nil {
+		h.clock = herald.SystemClock
+	}
+	h.logger = h.Logger
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
+	}
+	ttl := h.KeyCacheTTL
+	if ttl <= 0 {
+		ttl = DefaultKeyCacheTTL
+	}
+	h.keys = newKeyCache(ttl)
+	if h.RateLimit > 0 {
+		h.rates = newRateLimiter(h.RateLimit)
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.once.Do(h.init)
+	hdr := w.Header()
+	hdr.Set("Access-Control-Allow-Origin", "*")
+	hdr.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+
+	project, endpoint, ok := splitPath(r.URL.Path)
+	if !ok {
+		h.fail(w, r, herald.Errorf(herald.ENOTFOUND, "not found"))
+		return
+	}
+	projectID, err := strconv.ParseInt(project, 10, 64)
+	if err != nil || projectID <= 0 {
+		h.fail(w, r, herald.Errorf(herald.EINVALID, "invalid project id %s: must be a positive integer", quoteTrunc(project)))
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodOptions:
+		hdr.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		hdr.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		hdr.Set("Access-Control-Max-Age", "3600")
+		w.WriteHeader(http.StatusOK)
+		return
+	default:
+		hdr.Set("Allow", "POST, OPTIONS")
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed: use POST")
+		return
+	}
+
+	id, err := h.ingest(w, r, projectID, endpoint)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	hdr.Set("Content-Type", "application/json")
+	if id == "" {
+		_, _ = w.Write([]byte("{}"))
+		return
+	}
+	_, _ = w.Write([]byte(`{"id":"` + id + `"}`))
+}
+
+// ingest reads, checks, parses and saves one request, and returns the event
+// id to answer with.
+func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, projectID int64, endpoint string) (string, error) {
+	ctx := r.Context()
+	key := PublicKey(r, "")
+	if key != "" {
+		// Refuse what is refused anyway before reading the body.
+		if err := h.checkKey(ctx, projectID, key); err != nil {
+			return "", err
+		}
+		if err := h.checkRate(projectID, key, 0); err != nil {
+			return "", err
+		}
+	}
+
+	bufp, _ := h.bufs.Get().(*[]byte)
+	if bufp == nil {
+		bufp = new([]byte)
+	}
+	defer func() {
+		if cap(*bufp) <= 2*DefaultMaxEventSize {
+			h.bufs.Put(bufp)
+		}
+	}()
+
+	now := h.clock.Now()
+	var events []*herald.Event
+	var id string
+	switch endpoint {
+	case "envelope":
+		body, err := readBody(w, r, h.limits, h.limits.MaxBodySize, "envelope", *bufp)
+		*bufp = body[:0]
+		if err != nil {
+			return "", err
+		}
+		env, err := ParseEnvelope(body)
+		if err != nil {
+			return "", err
+		}
+		if key == "" {
+			if key = dsnKey(env.DSN); key == "" {
+				return "", errMissingKey
+			}
+			if err := h.checkKey(ctx, projectID, key); err != nil {
+				return "", err
+			}
+		}
+		if events, err = h.envelopeEvents(env, now); err != nil {
+			return "", err
+		}
+		id = env.EventID
+	case "store":
+		if key == "" {
+			return "", errMissingKey
+		}
+		body, err := readBody(w, r, h.limits, h.limits.MaxEventSize, "event", *bufp)
+		*bufp = body[:0]
+		if err != nil {
+			return "", err
+		}
+		e, err := parseEvent(body, "", now)
+		if err != nil {
+			return "", err
+		}
+		events = []*herald.Event{e}
+	}
+	if len(events) == 0 {
+		return id, nil
+	}
+	if err := h.checkRate(projectID, key, len(events)); err != nil {
+		return "", err
+	}
+	for _, e := range events {
+		e.ProjectID = projectID
+	}
+	if err := h.SaveFunc(ctx, events); err != nil {
+		return "", fmt.Errorf("save events: %w", err)
+	}
+	return events[0].ID, nil
+}
+
+// errMissingKey answers a request that carries no DSN key.
+var errMissingKey = herald.Errorf(herald.EUNAUTHORIZED,
+	"missing DSN key: send X-Sentry-Auth: Sentry sentry_key=<public key>, or the sentry_key query parameter")
+
+// envelopeEvents normalizes the event items of an envelope; items of other
+// types are skipped. The first event takes the header's event id when it has
+// none of its own.
+func (h *Handler) envelopeEvents(env *Envelope, now time.Time) ([]*herald.Event, error) {
+	var events []*herald.Event
+	fallback := env.EventID
+	for i, it := range env.Items {
+		if it.Type != "event" {
+			continue
+		}
+		if int64(len(it.Payload)) > h.limits.MaxEventSize {
+			return nil, herald.Errorf(herald.ETOOLARGE, "item %d: event exceeds the limit of %s", i+1, formatSize(h.limits.MaxEventSize))
+		}
+		e, err := parseEvent(it.Payload, fallback, now)
+		if err != nil {
+			return nil, herald.Errorf(herald.ErrorCode(err), "item %d: %s", i+1, herald.ErrorMessage(err))
+		}
+		fallback = ""
+		events = append(events, e)
+	}
+	return events, nil
+}
+
+// checkKey checks that public is an active key of the project.
+func (h *Handler) checkKey(ctx context.Context, projectID int64, public string) error {
+	if len(public) > maxKeyLength {
+		return errInvalidKey
+	}
+	now := h.clock.Now()
+	if h.keys.valid(projectID, public, now) {
+		return nil
+	}
+	k, err := h.Projects.FindProjectKey(ctx, projectID, public)
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		return errInvalidKey
+	} else if err != nil {
+		return fmt.Errorf("find project key: %w", err)
+	}
+	if !k.IsActive || k.ProjectID != projectID {
+		return errInvalidKey
+	}
+	h.keys.add(projectID, public, now)
+	return nil
+}
+
+// errInvalidKey answers a key that is unknown, inactive or of another
+// project. It does not say which.
+var errInvalidKey = herald.Errorf(herald.EFORBIDDEN, "invalid DSN key for this project")
+
+// rateLimitError is a refusal by the rate limiter.
+type rateLimitError struct {
+	retryAfter time.Duration
+}
+
+func (e *rateLimitError) Error() string {
+	return fmt.Sprintf("rate limited for %s", e.retryAfter)
+}
+
+// checkRate takes n events from the key's allowance (n = 0 only checks that
+// some is left).
+func (h *Handler) checkRate(projectID int64, public string, n int) error {
+	if h.rates == nil {
+		return nil
+	}
+	if wait, ok := h.rates.take(keyRef{projectID, public}, n, h.clock.Now()); !ok {
+		return &rateLimitError{retryAfter: wait}
+	}
+	return nil
+}
+
+// fail answers err: Sentry's {"detail": "..."} body, with the message also
+// in X-Sentry-Error. Internal errors are logged and answered 503 with
+// Retry-After, since the SDK may try again.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	hdr := w.Header()
+	if rl, ok := err.(*rateLimitError); ok {
+		secs := strconv.Itoa(int(math.Ceil(max(rl.retryAfter, time.Second).Seconds())))
+		hdr.Set("Retry-After", secs)
+		hdr.Set("X-Sentry-Rate-Limits", secs+"::key")
+		writeError(w, http.StatusTooManyRequests, "event rate limit of this DSN key exceeded")
+		return
+	}
+	code := herald.ErrorCode(err)
+	status := http.StatusServiceUnavailable
+	switch code {
+	case herald.EINVALID:
+		status = http.StatusBadRequest
+	case herald.EUNAUTHORIZED:
+		status = http.StatusUnauthorized
+	case herald.EFORBIDDEN:
+		status = http.StatusForbidden
+	case herald.ENOTFOUND:
+		status = http.StatusNotFound
+	case herald.ETOOLARGE:
+		status = http.StatusRequestEntityTooLarge
+	case herald.ECONFLICT:
+		status = http.StatusConflict
+	case herald.ERATELIMITED:
+		status = http.StatusTooManyRequests
+		hdr.Set("Retry-After", "60")
+	default:
+		h.logger.ErrorContext(r.Context(), "ingest failed", "path", r.URL.Path, "err", err)
+		hdr.Set("Retry-After", "5")
+	}
+	writeError(w, status, herald.ErrorMessage(err))
+}
+
+// writeError writes Sentry's error body.
+func writeError(w http.ResponseWriter, status int, detail string) {
+	hdr := w.Header()
+	hdr.Set("X-Sentry-Error", headerSafe(detail))
+	hdr.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	b := append([]byte(`{"detail":`), appendString(nil, detail)...)
+	_, _ = w.Write(append(b, '}'))
+}
+
+// headerSafe makes s fit in a header value.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, truncate(s, 512))
+}
+
+// splitPath splits "/api/{project_id}/{envelope|store}/" into its parts.
+func splitPath(path string) (project, endpoint string, ok bool) {
+	rest, ok := strings.CutPrefix(path, "/api/")
+	if !ok {
+		return "", "", false
+	}
+	project, endpoint, ok = strings.Cut(rest, "/")
+	if !ok || project == "" {
+		return "", "", false
+	}
+	endpoint = strings.TrimSuffix(endpoint, "/")
+	if endpoint != "envelope" && endpoint != "store" {
+		return "", "", false
+	}
+	return project, endpoint, true
+}
+
+// keyRef names a DSN key of a project.
+type keyRef struct {
+	projectID int64
+	public    string
+}
+
+// maxCachedKeys bounds the key cache; past it, expired entries are swept.
+const maxCachedKeys = 10000
+
+// keyCache remembers keys found valid, for a while.
+type keyCache struct {
+	ttl time.Duration
+	mu  sync.RWMutex
+	m   map[keyRef]time.Time
+}
+
+func newKeyCache(ttl time.Duration) *keyCache {
+	return &keyCache{ttl: ttl, m: make(map[keyRef]time.Time)}
+}
+
+// valid reports whether the key was found valid less than ttl ago.
+func (c *keyCache) valid(projectID int64, public string, now time.Time) bool {
+	c.mu.RLock()
+	exp, ok := c.m[keyRef{projectID, public}]
+	c.mu.RUnlock()
+	return ok && now.Before(exp)
+}
+
+// add records that the key was found valid at now.
+func (c *keyCache) add(projectID int64, public string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxCachedKeys {
+		for k, exp := range c.m {
+			if !now.Before(exp) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= maxCachedKeys {
+			clear(c.m)
+		}
+	}
+	c.m[keyRef{projectID, public}] = now.Add(c.ttl)
+}
