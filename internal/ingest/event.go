@@ -155,8 +155,9 @@ type nameVersion struct {
 
 // logMessage is the object form of message and logentry.
 type logMessage struct {
-	Formatted text `json:"formatted"`
-	Message   text `json:"message"`
+	Formatted text            `json:"formatted"`
+	Message   text            `json:"message"`
+	Params    json.RawMessage `json:"params"`
 }
 
 // text is a JSON scalar read as a string: a string as it is, a number or a
@@ -305,7 +306,7 @@ func (ev *sdkEvent) decodeMessage() {
 			}
 			formatted, template = string(m.Formatted), string(m.Message)
 			if formatted == "" {
-				formatted = template
+				formatted = formatMessage(template, m.Params)
 			}
 			return formatted, template, true
 		}
@@ -318,6 +319,48 @@ func (ev *sdkEvent) decodeMessage() {
 	}
 	ev.formatted = truncate(formatted, maxMessage)
 	ev.template = truncate(template, maxMessage)
+}
+
+// formatMessage fills the printf-style placeholders of a log message
+// template (%s, %d, %i, %f, %r; %% for a percent sign) with params, a JSON
+// array, in order, as Sentry does with logentry.params. Placeholders without
+// a param stay as they are.
+func formatMessage(template string, params json.RawMessage) string {
+	var args []text
+	if len(params) == 0 || params[0] != '[' || json.Unmarshal(params, &args) != nil || len(args) == 0 {
+		return template
+	}
+	if !strings.Contains(template, "%") {
+		return template
+	}
+	var b strings.Builder
+	b.Grow(len(template))
+	for i := 0; i < len(template); i++ {
+		c := template[i]
+		if c != '%' || i+1 == len(template) {
+			b.WriteByte(c)
+			continue
+		}
+		switch verb := template[i+1]; verb {
+		case '%':
+			b.WriteByte('%')
+			i++
+		case 's', 'd', 'i', 'f', 'r':
+			if len(args) == 0 {
+				b.WriteByte(c)
+				continue
+			}
+			b.WriteString(string(args[0]))
+			args = args[1:]
+			i++
+		default:
+			b.WriteByte(c)
+		}
+		if b.Len() > maxMessage {
+			break
+		}
+	}
+	return b.String()
 }
 
 // decodeExceptions reads the exception list: a bare array (sentry-go), an
@@ -623,7 +666,7 @@ func (ev *sdkEvent) userKey() string {
 		prefix string
 		value  text
 	}{{"id:", u.ID}, {"username:", u.Username}, {"email:", u.Email}, {"ip:", u.IPAddress}} {
-		if v := strings.TrimSpace(string(p.value)); v != "" {
+		if v := strings.TrimSpace(string(p.value)); v != "" && v != "{{auto}}" {
 			return cleanTagValue(p.prefix + v)
 		}
 	}
