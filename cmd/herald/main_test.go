@@ -237,4 +237,3 @@ func storeEvent(t *testing.T, srv *Server, p project, eventID, message string) i
 	resp.Body.Close()
 	return resp.StatusCode
 }
-

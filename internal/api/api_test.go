@@ -284,6 +284,7 @@ func TestErrors(t *testing.T) {
 	// ownerReadToken is the owner's token with org:read only; readToken's
 	// user is no member of any organization.
 	ownerReadToken := ts.token(t, owner.ID, "org:read")
+	ownerWriteToken := ts.token(t, owner.ID, "project:write")
 	_, readToken := ts.userToken(t, "reader@other.example", "org:read")
 
 	const (
@@ -311,6 +312,7 @@ func TestErrors(t *testing.T) {
 		{"ErrMissingScopeHooks", "GET", "/api/0/projects/other/app/hooks/", ownerReadToken, nil, 403, forbidden, ""},
 		{"ErrMissingWriteScope", "POST", "/api/0/organizations/other/teams/", ownerReadToken, `{"slug":"x"}`, 403, forbidden, ""},
 		{"ErrMissingScopeForToken", "POST", "/api/0/api-tokens/", ownerReadToken, `{"scopes":["org:admin"]}`, 403, forbidden, ""},
+		{"ErrDeleteProjectNeedsAdmin", "DELETE", "/api/0/projects/other/app/", ownerWriteToken, nil, 403, forbidden, ""},
 		{"ErrNotMember", "GET", "/api/0/organizations/acme/", readToken, nil, 403, forbidden, ""},
 		{"ErrNotMemberProject", "GET", "/api/0/organizations/other/projects/", readToken, nil, 403, forbidden, ""},
 		{"ErrUnknownOrg", "GET", "/api/0/organizations/nope/", superToken, nil, 404, notFound, ""},
@@ -380,6 +382,47 @@ func TestErrors(t *testing.T) {
 				return
 			}
 			jsonEqual(t, res.Body, tt.want)
+		})
+	}
+}
+
+func TestIngestMount(t *testing.T) {
+	t.Parallel()
+	store := storetest.NewSQLite(t)
+	ingest := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"`+r.PathValue("project_id")+`"}`)
+	})
+	tests := []struct {
+		name   string
+		ingest http.Handler
+		path   string
+		status int
+		body   string
+	}{
+		{"Envelope", ingest, "/api/42/envelope/", 200, `{"id":"42"}`},
+		{"EnvelopeNoSlash", ingest, "/api/42/envelope", 200, `{"id":"42"}`},
+		{"Store", ingest, "/api/7/store/", 200, `{"id":"7"}`},
+		{"APIStillServed", ingest, "/api/0/", 200, `{"version":"0","auth":null,"user":null}`},
+		{"ErrNoIngest", nil, "/api/42/envelope/", 404, `{"detail":"The requested resource does not exist"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, err := api.NewServer(api.Config{Store: store, BaseURL: "http://127.0.0.1:8080", Ingest: tt.ingest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := httptest.NewServer(srv.Handler())
+			defer hs.Close()
+			method := "POST"
+			if strings.HasPrefix(tt.path, "/api/0/") {
+				method = "GET"
+			}
+			res := (&testServer{Server: hs}).do(t, method, tt.path, "", `{}`)
+			if res.Status != tt.status {
+				t.Fatalf("status = %d %s", res.Status, res.Body)
+			}
+			jsonEqual(t, res.Body, tt.body)
 		})
 	}
 }

@@ -64,7 +64,8 @@ func bearerToken(r *http.Request) (string, bool) {
 }
 
 // authenticate returns the request's token: 401 without one ("credentials
-// were not provided") or with one the store does not know ("Invalid token").
+// were not provided"), with one the store does not know ("Invalid token") or
+// with an expired one ("Token expired").
 func (s *Server) authenticate(r *http.Request) (*herald.Token, error) {
 	value, ok := bearerToken(r)
 	if !ok {
@@ -75,6 +76,9 @@ func (s *Server) authenticate(r *http.Request) (*herald.Token, error) {
 	}
 	tok, err := s.store.FindTokenByValue(r.Context(), value)
 	if herald.ErrorCode(err) == herald.EUNAUTHORIZED {
+		if msg := herald.ErrorMessage(err); msg == msgTokenExpired {
+			return nil, herald.Errorf(herald.EUNAUTHORIZED, msgTokenExpired)
+		}
 		return nil, herald.Errorf(herald.EUNAUTHORIZED, msgInvalidToken)
 	} else if err != nil {
 		return nil, err
@@ -88,6 +92,9 @@ func (s *Server) authenticate(r *http.Request) (*herald.Token, error) {
 func (s *Server) organization(r *http.Request, a *auth) (*herald.Organization, error) {
 	ctx := r.Context()
 	idOrSlug := r.PathValue("org")
+	if len(idOrSlug) > maxSlugLength {
+		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+	}
 	org, err := s.store.FindOrganizationBySlug(ctx, idOrSlug)
 	if herald.ErrorCode(err) == herald.ENOTFOUND && isNumeric(idOrSlug) {
 		org, err = s.organizationByID(ctx, a, idOrSlug)
@@ -149,6 +156,9 @@ func (s *Server) project(r *http.Request, a *auth) (*herald.Project, error) {
 	}
 	ctx := r.Context()
 	idOrSlug := r.PathValue("project")
+	if len(idOrSlug) > maxSlugLength {
+		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+	}
 	p, err := s.store.FindProjectBySlug(ctx, org.ID, idOrSlug)
 	if herald.ErrorCode(err) == herald.ENOTFOUND && isNumeric(idOrSlug) {
 		id, perr := strconv.ParseInt(idOrSlug, 10, 64)

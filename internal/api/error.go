@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 const (
 	msgNoCredentials = "Authentication credentials were not provided."
 	msgInvalidToken  = "Invalid token"
+	msgTokenExpired  = "Token expired"
 	msgForbidden     = "You do not have permission to perform this action."
 	msgNotFound      = "The requested resource does not exist"
 	msgInternal      = "Internal error."
@@ -117,17 +119,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, map[string]string{"detail": msg})
 }
 
-// writeJSON writes v as a JSON response with the given status.
+// writeJSON writes v as a JSON response with the given status. URLs and
+// messages are written as they are, without HTML escaping, as Sentry does.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		// Every response type is a plain struct or map; failing to encode
 		// one is a programming error.
 		panic(fmt.Sprintf("api: encode response: %v", err))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 // decodeJSON reads the request body, at most maxBodySize bytes, into dst.

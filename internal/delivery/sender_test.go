@@ -285,6 +285,7 @@ func TestSendTimeout(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	srv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
 		select {
 		case <-release:
 		case <-r.Context().Done():

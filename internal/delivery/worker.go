@@ -124,6 +124,13 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[herald.DeliverArgs]) e
 	return w.Deliver(ctx, job.Args.DeliveryIDs)
 }
 
+// Timeout leaves a job room to finish its requests and record them: a job
+// starts requests for one send timeout, after waiting for slots, and each
+// lasts at most another (River's Worker).
+func (w *Worker) Timeout(*river.Job[herald.DeliverArgs]) time.Duration {
+	return max(time.Minute, w.busyWait+2*w.sender.timeout+completeTimeout)
+}
+
 // Deliver sends the pending deliveries among ids and records their outcomes
 // with one CompleteDeliveries call. Ids that are not pending are skipped, so
 // running a batch again never resends a delivered one.
@@ -139,6 +146,7 @@ func (w *Worker) Deliver(ctx context.Context, ids []string) error {
 	if err != nil {
 		return fmt.Errorf("find deliveries: %w", err)
 	}
+	ds = uniqueDeliveries(ds)
 	if len(ds) == 0 {
 		return nil
 	}
@@ -283,6 +291,20 @@ func (w *Worker) logBatch(ctx context.Context, outcomes []*herald.Outcome) {
 	w.logger.DebugContext(ctx, "deliveries sent",
 		"count", len(outcomes), "delivered", delivered, "retrying", retrying,
 		"failed", failed, "put_off", putOff)
+}
+
+// uniqueDeliveries drops repeated deliveries, so that each is sent once and
+// has one outcome.
+func uniqueDeliveries(ds []*herald.Delivery) []*herald.Delivery {
+	seen := make(map[string]bool, len(ds))
+	out := ds[:0:0]
+	for _, d := range ds {
+		if !seen[d.ID] {
+			seen[d.ID] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // destinationKey identifies a delivery's destination in the limiter.

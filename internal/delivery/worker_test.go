@@ -199,6 +199,7 @@ func newBlockingReceiver(tb testing.TB, status int) *blockingReceiver {
 		r.inflight.Add(1)
 		defer r.inflight.Add(-1)
 		r.total.Add(1)
+		_, _ = io.Copy(io.Discard, req.Body)
 		r.started <- struct{}{}
 		select {
 		case <-r.release:
@@ -289,6 +290,9 @@ func TestDeliverOutcome(t *testing.T) {
 			name:    "Timeout",
 			timeout: 100 * time.Millisecond,
 			handler: func(w http.ResponseWriter, r *http.Request) {
+				// Once the body is read, the server notices the client
+				// hanging up.
+				_, _ = io.Copy(io.Discard, r.Body)
 				<-r.Context().Done()
 			},
 			wantError: "timeout after 100ms",
@@ -359,7 +363,8 @@ func TestDeliverBatch(t *testing.T) {
 	store := newFakeStore(ds...)
 	w, _ := newTestWorker(t, store, time.Second)
 
-	if err := w.Deliver(t.Context(), ids(ds)); err != nil {
+	// A repeated id is sent once.
+	if err := w.Deliver(t.Context(), append(ids(ds), ds[0].ID)); err != nil {
 		t.Fatal(err)
 	}
 	if n := store.batchCount(); n != 1 {
@@ -733,6 +738,9 @@ func TestWork(t *testing.T) {
 	job := &river.Job[herald.DeliverArgs]{Args: herald.DeliverArgs{DeliveryIDs: ids(ds)}}
 	if err := w.Work(t.Context(), job); err != nil {
 		t.Fatal(err)
+	}
+	if d := w.Timeout(job); d < time.Minute {
+		t.Fatalf("job timeout = %s, want at least a minute", d)
 	}
 	for _, d := range ds {
 		if got := store.delivery(t, d.ID).Status; got != herald.DeliveryDelivered {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-dev/herald"
@@ -42,6 +43,9 @@ type Batcher struct {
 	saveFunc  func(ctx context.Context, events []*herald.Event) error
 	maxEvents int
 	maxWait   time.Duration
+
+	// taken counts the events ever put into a batch, for tests.
+	taken atomic.Int64
 
 	mu     sync.RWMutex // held to send to reqs; locked to close it
 	closed bool
@@ -148,14 +152,14 @@ func (b *Batcher) collect() {
 	for {
 		cur := &batch{}
 		if carry != nil {
-			cur.add(carry)
+			b.add(cur, carry)
 			carry = nil
 		} else {
 			s, ok := <-b.reqs
 			if !ok {
 				return
 			}
-			cur.add(s)
+			b.add(cur, s)
 		}
 		if len(cur.subs) == 0 {
 			continue
@@ -186,8 +190,8 @@ func (b *Batcher) collect() {
 					reqs, work = nil, b.work
 					continue
 				}
-				cur.add(s)
-				if len(cur.events) >= b.maxEvents {
+				b.add(cur, s)
+						if len(cur.events) >= b.maxEvents {
 					reqs, work = nil, b.work
 				}
 			case <-timeout:
@@ -203,14 +207,15 @@ func (b *Batcher) collect() {
 	}
 }
 
-// add puts s into the batch unless its caller has given up already.
-func (bt *batch) add(s *submission) {
+// add puts s into the batch cur unless its caller has given up already.
+func (b *Batcher) add(cur *batch, s *submission) {
 	if err := s.ctx.Err(); err != nil {
 		s.done <- err
 		return
 	}
-	bt.subs = append(bt.subs, s)
-	bt.events = append(bt.events, s.events...)
+	cur.subs = append(cur.subs, s)
+	cur.events = append(cur.events, s.events...)
+	b.taken.Add(int64(len(s.events)))
 }
 
 // commit saves batches and tells their submitters the outcome.

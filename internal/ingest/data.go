@@ -46,7 +46,10 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 	if len(ev.excRaw) > 0 {
 		keys = append(keys, "exception")
 	}
-	if ev.logentry || ev.hasMessage() {
+	// A logentry the SDK sent is kept; one is made up only to keep a
+	// template that came in the message field, which Data replaces with
+	// the formatted text.
+	if ev.logentry || ev.template != "" {
 		keys = append(keys, "logentry")
 	}
 	slices.Sort(keys)

@@ -96,18 +96,19 @@ func (s *DB) createToken(ctx context.Context, tx *sql.Tx, t *herald.Token) error
 func (s *DB) FindTokenByValue(ctx context.Context, value string) (*herald.Token, error) {
 	t := &herald.Token{User: &User{}}
 	var scopes string
-	var created int64
+	var created, joined int64
 	var expires sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT t.id, t.user_id, t.name, t.hash, t.scopes, t.date_created, t.expires_at, `+userColumns+`
+	err := s.db.QueryRowContext(ctx, `SELECT t.id, t.user_id, t.name, t.hash, t.last_chars, t.scopes, t.date_created, t.expires_at, `+userColumns+`
 		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`, HashToken(value)).
-		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &scopes, &created, &expires,
-			&t.User.ID, &t.User.Email, &t.User.Name, &t.User.IsSuperuser, new(int64))
+		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &t.LastChars, &scopes, &created, &expires,
+			&t.User.ID, &t.User.Email, &t.User.Name, &t.User.IsSuperuser, &joined)
 	if err == sql.ErrNoRows {
 		return nil, herald.Errorf(herald.EUNAUTHORIZED, "Invalid token")
 	} else if err != nil {
 		return nil, fmt.Errorf("find token: %w", err)
 	}
 	t.Scopes, t.DateCreated, t.ExpiresAt = splitList(scopes), fromTS(created), fromTSPtr(expires)
+	t.User.DateJoined = fromTS(joined)
 	if t.ExpiresAt != nil && !s.clock.Now().Before(*t.ExpiresAt) {
 		return nil, herald.Errorf(herald.EUNAUTHORIZED, "Token expired")
 	}

@@ -139,12 +139,12 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 		}
 	}
 	c, err := river.NewClient(s.dialect.River, &river.Config{
-		ID:                cfg.ID,
-		Logger:            s.logger,
-		Workers:           cfg.Workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
-		FetchCooldown:     5 * time.Millisecond,
-		FetchPollInterval: cfg.PollInterval,
+		ID:                   cfg.ID,
+		Logger:               s.logger,
+		Workers:              cfg.Workers,
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
+		FetchCooldown:        5 * time.Millisecond,
+		FetchPollInterval:    cfg.PollInterval,
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: 2 * cfg.JobTimeout,
 	})

@@ -390,4 +390,3 @@ func (s *DB) RecoverDeliveries(ctx context.Context, kind, destinationID string, 
 	})
 	return len(ids), err
 }
-

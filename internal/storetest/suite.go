@@ -81,7 +81,7 @@ func (f *Fixture) Event(hash string) *herald.Event {
 	now := f.Clock.Now()
 	return &herald.Event{ID: herald.NewID(), ProjectID: f.Project.ID, Timestamp: now, Received: now, Level: "error",
 		Platform: "go", Message: "boom", Title: "Error: boom", Culprit: "main in run", Type: "Error", Value: "boom",
-		Tags: []herald.Tag{{Key: "environment", Value: "production"}, {Key: "level", Value: "error"}},
+		Tags:      []herald.Tag{{Key: "environment", Value: "production"}, {Key: "level", Value: "error"}},
 		GroupHash: hash, Data: []byte(`{"event_id":"x"}`)}
 }
 
