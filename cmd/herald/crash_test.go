@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,5 +133,55 @@ func TestCrashSafety(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("%d of %d accepted events never delivered after the restart", missing, n)
 		}
+	}
+}
+
+// TestGracefulShutdown: SIGTERM while a delivery is in flight lets it
+// finish and records it, and the process exits cleanly.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs the server as a process")
+	}
+	addr, dir := freeAddr(t), t.TempDir()
+	args := []string{"--data-dir", dir, "--allow-destination", "127.0.0.0/8", "--bootstrap-token", testToken, "--log-level", "warn"}
+	cmd := startProcess(t, addr, args...)
+	srv := &Server{URL: "http://" + addr}
+	p := setUp(t, srv)
+	inFlight := make(chan struct{}, 1)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		inFlight <- struct{}{}
+		time.Sleep(700 * time.Millisecond)
+		w.WriteHeader(200)
+	})
+	h := createHook(t, srv, rc.URL, "event.created")
+	rc.setSecret(h.Secret)
+	mustStatus(t, 200, storeEvent(t, srv, p, herald.NewID(), "shutdown"))
+	select {
+	case <-inFlight:
+	case <-time.After(10 * time.Second):
+		t.Fatal("delivery never started")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("process did not stop after SIGTERM")
+	}
+	startProcess(t, addr, args...)
+	var list []struct {
+		Status   string `json:"status"`
+		Attempts int    `json:"attempts"`
+	}
+	call(t, srv.URL, "GET", "/api/0/projects/acme/web/hooks/"+h.ID+"/deliveries/", nil, &list)
+	if len(list) != 1 || list[0].Status != "delivered" || list[0].Attempts != 1 {
+		t.Fatalf("after graceful shutdown: %+v", list)
 	}
 }

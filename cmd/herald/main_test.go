@@ -80,13 +80,24 @@ func (w testWriter) Write(p []byte) (int, error) {
 // answer into out (when not nil). It returns the status code.
 func call(t *testing.T, baseURL, method, path string, body any, out any) int {
 	t.Helper()
+	return do(t, testToken, baseURL, method, path, body, out)
+}
+
+// callWith is a GET-style call with another token.
+func callWith(t *testing.T, token, baseURL, method, path string, out any) int {
+	t.Helper()
+	return do(t, token, baseURL, method, path, nil, out)
+}
+
+func do(t *testing.T, token, baseURL, method, path string, body any, out any) int {
+	t.Helper()
 	var r io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		r = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, baseURL+path, r)
-	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

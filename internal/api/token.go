@@ -120,8 +120,8 @@ func newTokenJSON(t *herald.Token) *tokenJSON {
 	if t.ExpiresAt != nil {
 		out.ExpiresAt = nullString(herald.FormatTime(*t.ExpiresAt))
 	}
-	if len(t.Value) >= 4 {
-		out.TokenLastCharacters = nullString(t.Value[len(t.Value)-4:])
+	if t.LastChars != "" {
+		out.TokenLastCharacters = nullString(t.LastChars)
 	}
 	return out
 }
