@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/herald-dev/herald"
@@ -102,7 +103,7 @@ func (s *DB) FindTokenByValue(ctx context.Context, value string) (*herald.Token,
 		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`, HashToken(value)).
 		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &t.LastChars, &scopes, &created, &expires,
 			&t.User.ID, &t.User.Email, &t.User.Name, &t.User.IsSuperuser, &joined)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, herald.Errorf(herald.EUNAUTHORIZED, "Invalid token")
 	} else if err != nil {
 		return nil, fmt.Errorf("find token: %w", err)
@@ -164,7 +165,7 @@ func (s *DB) EnsureSuperuserToken(ctx context.Context, value string) (*herald.To
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		u := &User{}
 		err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.is_superuser = $1 ORDER BY u.id LIMIT 1`, true), u)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			u = &User{Email: "admin@herald.local", Name: "admin", IsSuperuser: true}
 			if err := s.createUser(ctx, tx, u); err != nil {
 				return err

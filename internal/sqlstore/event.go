@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -204,7 +205,7 @@ func (s *DB) upsertIssue(ctx context.Context, tx *sql.Tx, p *herald.Project, fir
 		return scanIssue(tx.QueryRowContext(ctx, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND hash = $2`, p.ID, first.GroupHash))
 	}
 	is, err = find()
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		var n int64
 		if err := tx.QueryRowContext(ctx, `UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = $1 RETURNING next_short_id`, p.ID).Scan(&n); err != nil {
 			return nil, false, false, fmt.Errorf("next short id: %w", err)
@@ -218,7 +219,7 @@ func (s *DB) upsertIssue(ctx context.Context, tx *sql.Tx, p *herald.Project, fir
 			ts(is.FirstSeen), ts(is.LastSeen), is.Count).Scan(&is.ID)
 		if err == nil {
 			return is, true, false, nil
-		} else if err != sql.ErrNoRows {
+		} else if !errors.Is(err, sql.ErrNoRows) {
 			return nil, false, false, fmt.Errorf("insert issue: %w", err)
 		}
 		// Another transaction created it first.
