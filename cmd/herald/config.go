@@ -32,6 +32,7 @@ type Config struct {
 	LogFormat              string
 	BootstrapToken         string
 	NodeID                 string
+	DebugAddr              string
 }
 
 // DefaultConfig returns the configuration `herald serve` runs with when
@@ -137,6 +138,7 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.Float64Var(&c.IngestRateLimit, "ingest-rate-limit", c.IngestRateLimit, "events per second accepted per DSN key; 0 means unlimited")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for in-flight work")
 	fs.StringVar(&c.BootstrapToken, "bootstrap-token", c.BootstrapToken, "ensure a superuser token with this value exists (idempotent)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "address of a separate listener serving Go's /debug/pprof/ profiles (off when empty; keep it private)")
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name among nodes sharing a database; a node restarted with the same name resumes its unfinished jobs at once (default: hostname:port)")
 }
 

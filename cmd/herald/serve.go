@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,7 @@ type Server struct {
 	batcher  *ingest.Batcher
 	serveErr chan error
 	logger   *slog.Logger
+	debug    *http.Server
 }
 
 // Start opens the store, starts the workers and begins serving on cfg.Addr.
@@ -168,12 +170,35 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		serveErr: make(chan error, 1),
 		logger:   logger,
 	}
+	if cfg.DebugAddr != "" {
+		if err := s.serveDebug(cfg.DebugAddr); err != nil {
+			_ = s.Close(ctx)
+			return nil, err
+		}
+	}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- err
 		}
 	}()
 	return s, nil
+}
+
+// serveDebug serves net/http/pprof on its own listener.
+func (s *Server) serveDebug(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("debug listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.debug = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.debug.Serve(ln) }()
+	return nil
 }
 
 // displayAddr turns a listen address into one a client can dial: an
@@ -190,6 +215,9 @@ func displayAddr(a *net.TCPAddr) string {
 // be retried), then closes the database.
 func (s *Server) Close(ctx context.Context) error {
 	errs := []error{s.http.Shutdown(ctx)}
+	if s.debug != nil {
+		errs = append(errs, s.debug.Close())
+	}
 	s.batcher.Close()
 	errs = append(errs, s.jobs.Stop(ctx))
 	if errors.Is(errs[len(errs)-1], context.DeadlineExceeded) {

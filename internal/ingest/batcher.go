@@ -25,10 +25,12 @@ type BatcherOptions struct {
 	// MaxEvents bounds the events of one commit (default 256). A single
 	// submission larger than that is committed alone, never split.
 	MaxEvents int
-	// MaxWait is how long a batch waits for more submissions after its
-	// first before it may be committed (default 2ms); a negative value
-	// commits as soon as a committer is free. While every committer is
-	// busy, a batch keeps growing whatever MaxWait says.
+	// MaxWait is how long a batch started by a lone submission waits for
+	// more before it may be committed (default 2ms); a negative value
+	// commits as soon as a committer is free. A batch that starts with
+	// submissions already queued (they arrived during the last commit)
+	// does not wait. While every committer is busy, a batch keeps growing
+	// whatever MaxWait says.
 	MaxWait time.Duration
 	// Workers is the number of commits that may run at once (default 1).
 	// SQLite has one writer; PostgreSQL gains from a few.
@@ -126,17 +128,16 @@ func (b *Batcher) Submit(ctx context.Context, events []*herald.Event) error {
 
 // Close commits what was submitted, waits for the commits in flight and
 // stops the Batcher. Later Submits return ErrBatcherClosed.
-func (b *Batcher) Close() error {
+func (b *Batcher) Close() {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return nil
+		return
 	}
 	b.closed = true
 	close(b.reqs)
 	b.mu.Unlock()
 	b.wg.Wait()
-	return nil
 }
 
 // collect forms batches and hands them to the committers. A batch is handed
@@ -169,9 +170,13 @@ func (b *Batcher) collect() {
 		var work chan *batch // set once the batch may be handed over
 		var timeout <-chan time.Time
 		closed := false
+		backlog := carry != nil || len(b.reqs) > 0
 		if len(cur.events) >= b.maxEvents {
 			reqs, work = nil, b.work
-		} else if b.maxWait < 0 {
+		} else if b.maxWait < 0 || backlog {
+			// Submissions that queued up during the last commit have
+			// waited enough: commit as soon as a committer is free,
+			// taking in whatever else arrives until then.
 			work = b.work
 		} else {
 			timer.Reset(b.maxWait)
@@ -191,7 +196,7 @@ func (b *Batcher) collect() {
 					continue
 				}
 				b.add(cur, s)
-						if len(cur.events) >= b.maxEvents {
+				if len(cur.events) >= b.maxEvents {
 					reqs, work = nil, b.work
 				}
 			case <-timeout:

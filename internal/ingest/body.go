@@ -29,7 +29,7 @@ func readBody(w http.ResponseWriter, r *http.Request, lim Limits, maxDecoded int
 		return buf[:0], tooLarge("request body", lim.MaxRequestSize)
 	}
 	wire := http.MaxBytesReader(w, r.Body, lim.MaxRequestSize)
-	defer wire.Close()
+	defer func() { _ = wire.Close() }()
 
 	var src io.Reader
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -56,17 +56,22 @@ func readBody(w http.ResponseWriter, r *http.Request, lim Limits, maxDecoded int
 			if err != nil {
 				return buf[:0], decodeError("deflate", err, lim)
 			}
-			defer zr.Close()
+			defer func() { _ = zr.Close() }()
 			src = zr
 		} else {
 			fr := flate.NewReader(br)
-			defer fr.Close()
+			defer func() { _ = fr.Close() }()
 			src = fr
 		}
 	default:
 		return buf[:0], herald.Errorf(herald.EINVALID, "unsupported Content-Encoding %q: use gzip, deflate or identity", enc)
 	}
 
+	if enc := encodingName(r); enc == "identity" && r.ContentLength > 0 && int64(cap(buf)) <= r.ContentLength {
+		// One allocation of the announced size (plus the byte that
+		// finds the end) rather than doubling up to it.
+		buf = make([]byte, 0, min(r.ContentLength, maxDecoded)+1)
+	}
 	body, err := readLimited(src, buf[:0], maxDecoded)
 	if errors.Is(err, errTooLarge) {
 		return body, tooLarge(what, maxDecoded)

@@ -9,50 +9,61 @@ import (
 	"github.com/herald-dev/herald"
 )
 
-// isDataKey reports whether Herald writes the top-level key k of an event's
-// Data itself rather than keeping the SDK's value.
+// dataKeys are the top-level keys of Data that Herald writes itself rather
+// than keeping the SDK's value, sorted.
+var dataKeys = []string{"culprit", "datetime", "environment", "event_id", "exception",
+	"level", "logentry", "message", "metadata", "platform", "received",
+	"release", "tags", "timestamp", "title", "type"}
+
+// isDataKey reports whether k is one of dataKeys.
 func isDataKey(k string) bool {
+	_, ok := slices.BinarySearch(dataKeys, k)
+	return ok
+}
+
+// hasDataKey reports whether the Data of e carries the key k of dataKeys.
+func (ev *sdkEvent) hasDataKey(k string, e *herald.Event) bool {
 	switch k {
-	case "culprit", "datetime", "environment", "event_id", "exception",
-		"level", "logentry", "message", "metadata", "platform", "received",
-		"release", "tags", "timestamp", "title", "type":
-		return true
+	case "environment":
+		return e.Environment != ""
+	case "release":
+		return e.Release != ""
+	case "exception":
+		return len(ev.excRaw) > 0
+	case "logentry":
+		// A logentry the SDK sent is kept; one is made up only to keep a
+		// template that came in the message field, which Data replaces
+		// with the formatted text.
+		return ev.logentry || ev.template != ""
 	}
-	return false
+	return true
 }
 
 // appendData appends the normalized event e as compact JSON with its keys
 // sorted: the SDK's fields as sent (at most maxDataKeys of them), with the
 // fields Herald normalizes replaced by their normalized values.
 func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
-	keys := make([]string, 0, len(ev.fields)+16)
-	for k := range ev.fields {
-		if !isDataKey(k) {
-			keys = append(keys, k)
+	// Merge the SDK's keys (sorted, bounded) with Herald's (sorted).
+	keys := make([]string, 0, len(ev.fields)+len(dataKeys))
+	sdkKeys := 0
+	j := 0
+	for _, f := range ev.fields {
+		if isDataKey(f.key) || sdkKeys == maxDataKeys {
+			continue
+		}
+		for ; j < len(dataKeys) && dataKeys[j] < f.key; j++ {
+			if ev.hasDataKey(dataKeys[j], e) {
+				keys = append(keys, dataKeys[j])
+			}
+		}
+		keys = append(keys, f.key)
+		sdkKeys++
+	}
+	for ; j < len(dataKeys); j++ {
+		if ev.hasDataKey(dataKeys[j], e) {
+			keys = append(keys, dataKeys[j])
 		}
 	}
-	slices.Sort(keys)
-	if len(keys) > maxDataKeys {
-		keys = keys[:maxDataKeys]
-	}
-	keys = append(keys, "culprit", "datetime", "event_id", "level", "message",
-		"metadata", "platform", "received", "tags", "timestamp", "title", "type")
-	if e.Environment != "" {
-		keys = append(keys, "environment")
-	}
-	if e.Release != "" {
-		keys = append(keys, "release")
-	}
-	if len(ev.excRaw) > 0 {
-		keys = append(keys, "exception")
-	}
-	// A logentry the SDK sent is kept; one is made up only to keep a
-	// template that came in the message field, which Data replaces with
-	// the formatted text.
-	if ev.logentry || ev.template != "" {
-		keys = append(keys, "logentry")
-	}
-	slices.Sort(keys)
 
 	b = append(b, '{')
 	for i, k := range keys {
@@ -62,7 +73,7 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 		b = appendString(b, k)
 		b = append(b, ':')
 		if !isDataKey(k) {
-			b = appendCompact(b, ev.fields[k])
+			b = appendCompact(b, ev.field(k))
 			continue
 		}
 		switch k {
@@ -87,7 +98,7 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 			b = appendString(b, e.Level)
 		case "logentry":
 			if ev.logentry {
-				b = appendCompact(b, ev.fields["logentry"])
+				b = appendCompact(b, ev.field("logentry"))
 				break
 			}
 			b = append(b, `{"formatted":`...)
@@ -147,24 +158,17 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 // appendCompact appends the valid JSON value src without insignificant
 // whitespace.
 func appendCompact(dst, src []byte) []byte {
-	start, inString := 0, false
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		if inString {
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
-			continue
-		}
-		switch c {
+	start := 0
+	for i := 0; i < len(src); {
+		switch src[i] {
 		case '"':
-			inString = true
+			i = skipString(src, i)
+			continue
 		case ' ', '\t', '\n', '\r':
 			dst = append(dst, src[start:i]...)
 			start = i + 1
 		}
+		i++
 	}
 	return append(dst, src[start:]...)
 }

@@ -2,9 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -35,19 +32,6 @@ type Item struct {
 	Payload []byte
 }
 
-// envelopeHeader is the part of an envelope header Herald reads.
-type envelopeHeader struct {
-	EventID json.RawMessage `json:"event_id"`
-	DSN     json.RawMessage `json:"dsn"`
-	SentAt  json.RawMessage `json:"sent_at"`
-}
-
-// itemHeader is the part of an item header Herald reads.
-type itemHeader struct {
-	Type   json.RawMessage `json:"type"`
-	Length json.RawMessage `json:"length"`
-}
-
 // ParseEnvelope parses a Sentry envelope (https://develop.sentry.dev/sdk/data-model/envelopes/).
 // An item with a length in its header has a payload of exactly that many
 // bytes; one without runs to the next newline. Items of every type are
@@ -58,26 +42,34 @@ func ParseEnvelope(body []byte) (*Envelope, error) {
 	if len(bytes.TrimSpace(line)) == 0 {
 		return nil, herald.Errorf(herald.EINVALID, "invalid envelope header: empty")
 	}
-	var h envelopeHeader
-	if err := unmarshalObject(line, &h); err != nil {
+	if err := checkObject(bytes.TrimSpace(line)); err != nil {
 		return nil, herald.Errorf(herald.EINVALID, "invalid envelope header: %s", err)
 	}
 	env := &Envelope{}
-	if id, ok, err := stringValue(h.EventID); err != nil || !ok && !isNull(h.EventID) {
-		return nil, herald.Errorf(herald.EINVALID, "invalid envelope header: event_id must be a string")
-	} else if id != "" {
-		if env.EventID, ok = normalizeID(id); !ok {
-			return nil, herald.Errorf(herald.EINVALID, "invalid envelope header: event_id %s is not a UUID", quoteTrunc(id))
-		}
-	}
-	if dsn, ok, err := stringValue(h.DSN); err != nil || !ok && !isNull(h.DSN) {
-		return nil, herald.Errorf(herald.EINVALID, "invalid envelope header: dsn must be a string")
-	} else {
-		env.DSN = dsn
-	}
-	if s, _, _ := stringValue(h.SentAt); s != "" {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			env.SentAt = t.UTC()
+	for k, v := range members(bytes.TrimSpace(line)) {
+		switch string(k) {
+		case "event_id":
+			if v[0] == 'n' {
+				continue
+			}
+			if v[0] != '"' {
+				return nil, herald.Errorf(herald.EINVALID, "invalid envelope header: event_id must be a string")
+			}
+			if id := unquote(v); id != "" {
+				var ok bool
+				if env.EventID, ok = normalizeID(id); !ok {
+					return nil, herald.Errorf(herald.EINVALID, "invalid envelope header: event_id %s is not a UUID", quoteTrunc(id))
+				}
+			}
+		case "dsn":
+			if v[0] != '"' && v[0] != 'n' {
+				return nil, herald.Errorf(herald.EINVALID, "invalid envelope header: dsn must be a string")
+			}
+			env.DSN = textOf(v)
+		case "sent_at":
+			if t, err := time.Parse(time.RFC3339Nano, textOf(v)); err == nil {
+				env.SentAt = t.UTC()
+			}
 		}
 	}
 
@@ -93,27 +85,39 @@ func ParseEnvelope(body []byte) (*Envelope, error) {
 			return nil, herald.Errorf(herald.ETOOLARGE, "envelope has more than %d items", MaxEnvelopeItems)
 		}
 		line, rest = cutLine(rest)
-		var ih itemHeader
-		if err := unmarshalObject(line, &ih); err != nil {
+		line = bytes.TrimSpace(line)
+		if err := checkObject(line); err != nil {
 			return nil, herald.Errorf(herald.EINVALID, "item %d: invalid item header: %s", n, err)
 		}
-		typ, ok, err := stringValue(ih.Type)
-		if err != nil || !ok || typ == "" {
+		var typ string
+		var length []byte
+		for k, v := range members(line) {
+			switch string(k) {
+			case "type":
+				typ = ""
+				if v[0] == '"' {
+					typ = unquote(v)
+				}
+			case "length":
+				length = v
+			}
+		}
+		if typ == "" {
 			return nil, herald.Errorf(herald.EINVALID, "item %d: item header has no type", n)
 		}
 		var payload []byte
-		if len(ih.Length) == 0 || isNull(ih.Length) {
+		if len(length) == 0 || string(length) == "null" {
 			payload, rest = cutLine(rest)
 			payload = bytes.TrimSuffix(payload, []byte{'\r'})
 		} else {
-			length, err := strconv.ParseUint(string(ih.Length), 10, 63)
+			size, err := strconv.ParseUint(string(length), 10, 63)
 			if err != nil {
-				return nil, herald.Errorf(herald.EINVALID, "item %d: length %s is not a non-negative integer", n, truncate(string(ih.Length), 40))
+				return nil, herald.Errorf(herald.EINVALID, "item %d: length %s is not a non-negative integer", n, truncate(string(length), 40))
 			}
-			if length > uint64(len(rest)) {
-				return nil, herald.Errorf(herald.EINVALID, "item %d: length %d exceeds remaining body (%d bytes)", n, length, len(rest))
+			if size > uint64(len(rest)) {
+				return nil, herald.Errorf(herald.EINVALID, "item %d: length %d exceeds remaining body (%d bytes)", n, size, len(rest))
 			}
-			payload, rest = rest[:length], rest[length:]
+			payload, rest = rest[:size], rest[size:]
 			switch {
 			case len(rest) == 0:
 			case rest[0] == '\n':
@@ -121,7 +125,7 @@ func ParseEnvelope(body []byte) (*Envelope, error) {
 			case len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n':
 				rest = rest[2:]
 			default:
-				return nil, herald.Errorf(herald.EINVALID, "item %d: payload of length %d is not followed by a newline", n, length)
+				return nil, herald.Errorf(herald.EINVALID, "item %d: payload of length %d is not followed by a newline", n, size)
 			}
 		}
 		env.Items = append(env.Items, Item{Type: typ, Payload: payload})
@@ -137,52 +141,6 @@ func cutLine(b []byte) (line, rest []byte) {
 	}
 	line, rest = b[:i], b[i+1:]
 	return bytes.TrimSuffix(line, []byte{'\r'}), rest
-}
-
-// unmarshalObject decodes a JSON object into v, with an error message fit for
-// a client.
-func unmarshalObject(data []byte, v any) error {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		return fmt.Errorf("not a JSON object")
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return jsonError(err)
-	}
-	return nil
-}
-
-// jsonError returns a client-facing description of a JSON decoding error.
-func jsonError(err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Errorf("%s at offset %d", se.Error(), se.Offset)
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		if te.Field != "" {
-			return fmt.Errorf("%s must not be a JSON %s", te.Field, te.Value)
-		}
-		return fmt.Errorf("unexpected JSON %s", te.Value)
-	}
-	return err
-}
-
-// stringValue returns the string a raw JSON value holds; ok is false when it
-// is absent, null or not a string (err is set only for a broken string).
-func stringValue(raw json.RawMessage) (s string, ok bool, err error) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false, nil
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false, err
-	}
-	return s, true, nil
-}
-
-// isNull reports whether a raw JSON value is absent or null.
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
 }
 
 // quoteTrunc quotes s for a message, shortened to 64 bytes.

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
 	"math"
 	"slices"
 	"strconv"
@@ -68,11 +67,11 @@ func parseEvent(payload []byte, fallbackID string, received time.Time) (*herald.
 		Environment: ev.environment,
 		Release:     ev.release,
 		Tags:        ev.allTags(),
-		UserKey:     ev.userKey(),
+		UserKey:     ev.userKeyText,
 	}
 	if ex := ev.lastException(); ex != nil {
-		e.Type = clean(string(ex.Type), maxType)
-		e.Value = clean(string(ex.Value), maxValue)
+		e.Type = clean(ex.Type, maxType)
+		e.Value = clean(ex.Value, maxValue)
 	}
 	if e.Message == "" {
 		// Sentry sends "" for an event without a log message; the
@@ -84,10 +83,12 @@ func parseEvent(payload []byte, fallbackID string, received time.Time) (*herald.
 	return e, nil
 }
 
-// sdkEvent holds what Herald reads of an SDK event.
+// sdkEvent holds what Herald reads of an SDK event. Raw values alias the
+// payload.
 type sdkEvent struct {
-	// fields are the event's top-level keys as sent.
-	fields map[string]json.RawMessage
+	// fields are the event's top-level members as sent, sorted by key,
+	// each key once (the last one sent wins).
+	fields []member
 
 	id          string
 	timestamp   time.Time
@@ -95,10 +96,10 @@ type sdkEvent struct {
 	platform    string
 	formatted   string // the log message as formatted
 	template    string // the log message template, "" when not sent
-	logentry    bool   // fields["logentry"] is an object kept as sent
+	logentry    bool   // the logentry field is an object, kept as sent
 	exceptions  []sdkException
-	excRaw      []json.RawMessage
-	explicit    string // the culprit field
+	excRaw      [][]byte // the exceptions as sent
+	explicit    string   // the culprit field
 	transaction string
 	environment string
 	release     string
@@ -106,85 +107,43 @@ type sdkEvent struct {
 	serverName  string
 	url         string
 	sdkTags     []herald.Tag
-	user        sdkUser
-	fingerprint []text
-	contexts    sdkContexts
+	userKeyText string
+	fingerprint []string
+	contexts    [3]nameVersion // browser, os, runtime
+}
+
+// member is one member of a JSON object.
+type member struct {
+	key   string
+	value []byte
 }
 
 // sdkException is one value of an event's exception list.
 type sdkException struct {
-	Type       text            `json:"type"`
-	Value      text            `json:"value"`
-	Stacktrace json.RawMessage `json:"stacktrace"`
-	Mechanism  *struct {
-		Type    text `json:"type"`
-		Handled flag `json:"handled"`
-	} `json:"mechanism"`
-
-	frames []sdkFrame
+	Type      string
+	Value     string
+	mechanism string
+	handled   flag
+	frames    []sdkFrame
 }
 
 // sdkFrame is one stack frame, oldest first in its list.
 type sdkFrame struct {
-	Filename text `json:"filename"`
-	AbsPath  text `json:"abs_path"`
-	Module   text `json:"module"`
-	Function text `json:"function"`
-	InApp    flag `json:"in_app"`
+	Filename string
+	AbsPath  string
+	Module   string
+	Function string
+	InApp    flag
 }
 
-// sdkUser is the user interface of an event.
-type sdkUser struct {
-	ID        text `json:"id"`
-	Username  text `json:"username"`
-	Email     text `json:"email"`
-	IPAddress text `json:"ip_address"`
-}
-
-// sdkContexts holds the contexts Sentry turns into tags.
-type sdkContexts struct {
-	Browser *nameVersion `json:"browser"`
-	OS      *nameVersion `json:"os"`
-	Runtime *nameVersion `json:"runtime"`
-}
-
+// nameVersion is a context Sentry turns into tags.
 type nameVersion struct {
-	Name    text `json:"name"`
-	Version text `json:"version"`
+	name    string
+	version string
 }
 
-// logMessage is the object form of message and logentry.
-type logMessage struct {
-	Formatted text            `json:"formatted"`
-	Message   text            `json:"message"`
-	Params    json.RawMessage `json:"params"`
-}
-
-// text is a JSON scalar read as a string: a string as it is, a number or a
-// boolean as spelled, anything else (null, objects, arrays) as "". SDKs
-// disagree on such types (user ids, tag values), and Herald takes them all.
-type text string
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (t *text) UnmarshalJSON(b []byte) error {
-	switch b[0] {
-	case '"':
-		if bytes.IndexByte(b, '\\') < 0 {
-			*t = text(b[1 : len(b)-1])
-			return nil
-		}
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = text(s)
-	case 'n', '{', '[':
-		*t = ""
-	default:
-		*t = text(b)
-	}
-	return nil
-}
+// contextTags are the contexts that become tags, in sdkEvent.contexts order.
+var contextTags = [3]string{"browser", "os", "runtime"}
 
 // flag is a JSON boolean that may be absent or of another type (unset).
 type flag int8
@@ -195,17 +154,15 @@ const (
 	flagFalse
 )
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (f *flag) UnmarshalJSON(b []byte) error {
-	switch string(b) {
+// flagOf reads a raw JSON value as a flag.
+func flagOf(raw []byte) flag {
+	switch string(raw) {
 	case "true":
-		*f = flagTrue
+		return flagTrue
 	case "false":
-		*f = flagFalse
-	default:
-		*f = flagUnset
+		return flagFalse
 	}
-	return nil
+	return flagUnset
 }
 
 // decodeEvent decodes an SDK event. Fields of an unexpected type are
@@ -216,59 +173,125 @@ func decodeEvent(payload []byte, received time.Time) (*sdkEvent, error) {
 	if len(payload) == 0 {
 		return nil, herald.Errorf(herald.EINVALID, "invalid event: empty")
 	}
-	if payload[0] != '{' {
-		return nil, herald.Errorf(herald.EINVALID, "invalid event: not a JSON object")
+	if err := checkObject(payload); err != nil {
+		return nil, herald.Errorf(herald.EINVALID, "invalid event: %s", err)
 	}
-	ev := &sdkEvent{}
-	if err := json.Unmarshal(payload, &ev.fields); err != nil {
-		return nil, herald.Errorf(herald.EINVALID, "invalid event: %s", jsonError(err))
-	}
-	f := ev.fields
+	ev := &sdkEvent{fields: sortedMembers(payload)}
 
-	if raw := f["event_id"]; !isNull(raw) {
-		s, ok, _ := stringValue(raw)
-		if !ok {
+	if raw := ev.field("event_id"); len(raw) > 0 && raw[0] != 'n' {
+		if raw[0] != '"' {
 			return nil, herald.Errorf(herald.EINVALID, "invalid event: event_id must be a string")
 		}
-		if s != "" {
+		if s := unquote(raw); s != "" {
+			var ok bool
 			if ev.id, ok = normalizeID(s); !ok {
 				return nil, herald.Errorf(herald.EINVALID, "invalid event: event_id %s is not a UUID", quoteTrunc(s))
 			}
 		}
 	}
-	ev.timestamp = eventTime(f["timestamp"], received)
-	ev.level = normalizeLevel(string(textOf(f["level"])))
-	ev.platform = normalizePlatform(string(textOf(f["platform"])))
+	ev.timestamp = eventTime(ev.field("timestamp"), received)
+	ev.level = normalizeLevel(textOf(ev.field("level")))
+	ev.platform = normalizePlatform(textOf(ev.field("platform")))
 	ev.decodeMessage()
 	ev.decodeExceptions()
-	ev.explicit = clean(string(textOf(f["culprit"])), maxCulprit)
-	ev.transaction = clean(string(textOf(f["transaction"])), maxCulprit)
-	ev.environment = clean(string(textOf(f["environment"])), maxEnvironment)
-	ev.release = clean(string(textOf(f["release"])), maxRelease)
-	ev.dist = clean(string(textOf(f["dist"])), maxEnvironment)
-	ev.serverName = string(textOf(f["server_name"]))
-	if raw := f["user"]; len(raw) > 0 && raw[0] == '{' {
-		_ = json.Unmarshal(raw, &ev.user)
-	}
-	if raw := f["request"]; len(raw) > 0 && raw[0] == '{' {
-		var req struct {
-			URL text `json:"url"`
-		}
-		_ = json.Unmarshal(raw, &req)
-		ev.url = string(req.URL)
-	}
-	if raw := f["contexts"]; len(raw) > 0 && raw[0] == '{' {
-		if json.Unmarshal(raw, &ev.contexts) != nil {
-			ev.contexts = sdkContexts{}
+	ev.explicit = clean(textOf(ev.field("culprit")), maxCulprit)
+	ev.transaction = clean(textOf(ev.field("transaction")), maxCulprit)
+	ev.environment = clean(textOf(ev.field("environment")), maxEnvironment)
+	ev.release = clean(textOf(ev.field("release")), maxRelease)
+	ev.dist = clean(textOf(ev.field("dist")), maxEnvironment)
+	ev.serverName = textOf(ev.field("server_name"))
+	ev.userKeyText = userKey(ev.field("user"))
+	for k, v := range members(ev.field("request")) {
+		if string(k) == "url" {
+			ev.url = textOf(v)
 		}
 	}
-	if raw := f["fingerprint"]; len(raw) > 0 && raw[0] == '[' {
-		if json.Unmarshal(raw, &ev.fingerprint) != nil {
-			ev.fingerprint = nil
+	for k, v := range members(ev.field("contexts")) {
+		for i, name := range contextTags {
+			if string(k) != name {
+				continue
+			}
+			var nv nameVersion
+			for k2, v2 := range members(v) {
+				switch string(k2) {
+				case "name":
+					nv.name = strings.TrimSpace(textOf(v2))
+				case "version":
+					nv.version = strings.TrimSpace(textOf(v2))
+				}
+			}
+			ev.contexts[i] = nv
+		}
+	}
+	if fp := ev.field("fingerprint"); isArray(fp) {
+		ev.fingerprint = []string{}
+		for v := range elements(fp) {
+			ev.fingerprint = append(ev.fingerprint, textOf(v))
 		}
 	}
 	ev.decodeTags()
 	return ev, nil
+}
+
+// sortedMembers returns the members of a valid JSON object sorted by key,
+// each key once: the last one, as encoding/json decodes duplicates.
+func sortedMembers(obj []byte) []member {
+	ms := make([]member, 0, 32)
+	for k, v := range members(obj) {
+		ms = append(ms, member{internKey(k), v})
+	}
+	cmp := func(a, b member) int { return strings.Compare(a.key, b.key) }
+	slices.SortFunc(ms, cmp)
+	dup := false
+	for i := 1; i < len(ms) && !dup; i++ {
+		dup = ms[i].key == ms[i-1].key
+	}
+	if !dup {
+		return ms
+	}
+	// Rare: sort again from the sent order, stably, and keep the last.
+	ms = ms[:0]
+	for k, v := range members(obj) {
+		ms = append(ms, member{internKey(k), v})
+	}
+	slices.SortStableFunc(ms, cmp)
+	for i := len(ms) - 1; i > 0; i-- {
+		if ms[i].key == ms[i-1].key {
+			ms = slices.Delete(ms, i-1, i)
+		}
+	}
+	return ms
+}
+
+// knownKeys are top-level event keys SDKs send, kept as strings to spare an
+// allocation per key.
+var knownKeys = map[string]string{}
+
+func init() {
+	for _, k := range []string{"breadcrumbs", "contexts", "culprit", "debug_meta", "dist",
+		"environment", "event_id", "exception", "extra", "fingerprint", "level",
+		"logentry", "logger", "message", "modules", "platform", "release",
+		"request", "sdk", "server_name", "tags", "threads", "timestamp",
+		"transaction", "transaction_info", "type", "user"} {
+		knownKeys[k] = k
+	}
+}
+
+// internKey returns a raw key of members as a string.
+func internKey(k []byte) string {
+	if s, ok := knownKeys[string(k)]; ok {
+		return s
+	}
+	return unquoteKey(k)
+}
+
+// field returns the raw value of a top-level field, nil when absent.
+func (ev *sdkEvent) field(key string) []byte {
+	i, ok := slices.BinarySearchFunc(ev.fields, key, func(m member, k string) int { return strings.Compare(m.key, k) })
+	if !ok {
+		return nil
+	}
+	return ev.fields[i].value
 }
 
 // sanitize makes b valid UTF-8 and removes escaped NUL characters, which
@@ -283,39 +306,33 @@ func sanitize(b []byte) []byte {
 	return b
 }
 
-// textOf decodes a scalar raw value as text ("" for anything else).
-func textOf(raw json.RawMessage) text {
-	var t text
-	if len(raw) > 0 {
-		_ = t.UnmarshalJSON(raw)
-	}
-	return t
-}
-
 // decodeMessage reads the log message from logentry or message, each either
-// a string or an object {formatted, message}.
+// a string or an object {formatted, message, params}.
 func (ev *sdkEvent) decodeMessage() {
-	read := func(raw json.RawMessage) (formatted, template string, object bool) {
-		if len(raw) == 0 {
-			return "", "", false
+	read := func(raw []byte) (formatted, template string, object bool) {
+		if !isObject(raw) {
+			return textOf(raw), "", false
 		}
-		if raw[0] == '{' {
-			var m logMessage
-			if json.Unmarshal(raw, &m) != nil {
-				return "", "", false
+		var params []byte
+		for k, v := range members(raw) {
+			switch string(k) {
+			case "formatted":
+				formatted = textOf(v)
+			case "message":
+				template = textOf(v)
+			case "params":
+				params = v
 			}
-			formatted, template = string(m.Formatted), string(m.Message)
-			if formatted == "" {
-				formatted = formatMessage(template, m.Params)
-			}
-			return formatted, template, true
 		}
-		return string(textOf(raw)), "", false
+		if formatted == "" {
+			formatted = formatMessage(template, params)
+		}
+		return formatted, template, true
 	}
-	formatted, template, object := read(ev.fields["logentry"])
+	formatted, template, object := read(ev.field("logentry"))
 	ev.logentry = object
 	if formatted == "" && template == "" {
-		formatted, template, _ = read(ev.fields["message"])
+		formatted, template, _ = read(ev.field("message"))
 	}
 	ev.formatted = truncate(formatted, maxMessage)
 	ev.template = truncate(template, maxMessage)
@@ -325,23 +342,26 @@ func (ev *sdkEvent) decodeMessage() {
 // template (%s, %d, %i, %f, %r; %% for a percent sign) with params, a JSON
 // array, in order, as Sentry does with logentry.params. Placeholders without
 // a param stay as they are.
-func formatMessage(template string, params json.RawMessage) string {
-	var args []text
-	if len(params) == 0 || params[0] != '[' || json.Unmarshal(params, &args) != nil || len(args) == 0 {
+func formatMessage(template string, params []byte) string {
+	if !isArray(params) || !strings.Contains(template, "%") {
 		return template
 	}
-	if !strings.Contains(template, "%") {
+	var args []string
+	for v := range elements(params) {
+		args = append(args, textOf(v))
+	}
+	if len(args) == 0 {
 		return template
 	}
 	var b strings.Builder
 	b.Grow(len(template))
-	for i := 0; i < len(template); i++ {
+	for i := 0; i < len(template) && b.Len() <= maxMessage; i++ {
 		c := template[i]
 		if c != '%' || i+1 == len(template) {
 			b.WriteByte(c)
 			continue
 		}
-		switch verb := template[i+1]; verb {
+		switch template[i+1] {
 		case '%':
 			b.WriteByte('%')
 			i++
@@ -350,14 +370,11 @@ func formatMessage(template string, params json.RawMessage) string {
 				b.WriteByte(c)
 				continue
 			}
-			b.WriteString(string(args[0]))
+			b.WriteString(args[0])
 			args = args[1:]
 			i++
 		default:
 			b.WriteByte(c)
-		}
-		if b.Len() > maxMessage {
-			break
 		}
 	}
 	return b.String()
@@ -366,86 +383,116 @@ func formatMessage(template string, params json.RawMessage) string {
 // decodeExceptions reads the exception list: a bare array (sentry-go), an
 // object {"values": [...]} (most SDKs) or a single exception object.
 func (ev *sdkEvent) decodeExceptions() {
-	raw := ev.fields["exception"]
-	if len(raw) == 0 {
-		return
-	}
-	var values []json.RawMessage
-	switch raw[0] {
-	case '[':
-		_ = json.Unmarshal(raw, &values)
-	case '{':
-		var w struct {
-			Values json.RawMessage `json:"values"`
+	raw := ev.field("exception")
+	if isObject(raw) {
+		var values []byte
+		for k, v := range members(raw) {
+			if string(k) == "values" {
+				values = v
+			}
 		}
-		if json.Unmarshal(raw, &w) != nil {
+		if values == nil {
+			ev.addException(raw)
 			return
 		}
-		if len(w.Values) > 0 && w.Values[0] == '[' {
-			_ = json.Unmarshal(w.Values, &values)
-		} else if len(w.Values) == 0 {
-			values = []json.RawMessage{raw}
-		}
+		raw = values
+	}
+	var values [][]byte
+	for v := range elements(raw) {
+		values = append(values, v)
 	}
 	if len(values) > maxExceptions {
 		values = values[len(values)-maxExceptions:]
 	}
 	for _, v := range values {
-		if len(v) == 0 || v[0] != '{' {
-			continue
-		}
-		var ex sdkException
-		if json.Unmarshal(v, &ex) != nil {
-			continue
-		}
-		if len(ex.Stacktrace) > 0 && ex.Stacktrace[0] == '{' {
-			var st struct {
-				Frames []sdkFrame `json:"frames"`
-			}
-			if json.Unmarshal(ex.Stacktrace, &st) == nil {
-				ex.frames = st.Frames
-			}
-		}
-		ex.Stacktrace = nil
-		if ex.Type == "" && ex.Value == "" && len(ex.frames) == 0 {
-			continue
-		}
-		ev.exceptions = append(ev.exceptions, ex)
-		ev.excRaw = append(ev.excRaw, v)
+		ev.addException(v)
 	}
+}
+
+// addException decodes one exception object, if it says anything.
+func (ev *sdkEvent) addException(raw []byte) {
+	if !isObject(raw) {
+		return
+	}
+	var ex sdkException
+	for k, v := range members(raw) {
+		switch string(k) {
+		case "type":
+			ex.Type = textOf(v)
+		case "value":
+			ex.Value = textOf(v)
+		case "mechanism":
+			for k2, v2 := range members(v) {
+				switch string(k2) {
+				case "type":
+					ex.mechanism = textOf(v2)
+				case "handled":
+					ex.handled = flagOf(v2)
+				}
+			}
+		case "stacktrace":
+			for k2, v2 := range members(v) {
+				if string(k2) != "frames" {
+					continue
+				}
+				ex.frames = ex.frames[:0]
+				for f := range elements(v2) {
+					if isObject(f) {
+						ex.frames = append(ex.frames, decodeFrame(f))
+					}
+				}
+			}
+		}
+	}
+	if ex.Type == "" && ex.Value == "" && len(ex.frames) == 0 {
+		return
+	}
+	ev.exceptions = append(ev.exceptions, ex)
+	ev.excRaw = append(ev.excRaw, raw)
+}
+
+// decodeFrame decodes a stack frame object.
+func decodeFrame(raw []byte) sdkFrame {
+	var f sdkFrame
+	for k, v := range members(raw) {
+		switch string(k) {
+		case "filename":
+			f.Filename = textOf(v)
+		case "abs_path":
+			f.AbsPath = textOf(v)
+		case "module":
+			f.Module = textOf(v)
+		case "function":
+			f.Function = textOf(v)
+		case "in_app":
+			f.InApp = flagOf(v)
+		}
+	}
+	return f
 }
 
 // decodeTags reads tags, an object or a list of [key, value] pairs.
 func (ev *sdkEvent) decodeTags() {
-	raw := ev.fields["tags"]
-	if len(raw) == 0 {
-		return
-	}
-	add := func(k, v text) {
-		key, value := cleanTagKey(string(k)), cleanTagValue(string(v))
-		if key != "" && value != "" {
-			ev.sdkTags = append(ev.sdkTags, herald.Tag{Key: key, Value: value})
+	add := func(k, v string) {
+		if k, v = cleanTagKey(k), cleanTagValue(v); k != "" && v != "" {
+			ev.sdkTags = append(ev.sdkTags, herald.Tag{Key: k, Value: v})
 		}
 	}
-	switch raw[0] {
-	case '{':
-		var m map[string]text
-		if json.Unmarshal(raw, &m) != nil {
-			return
-		}
-		for k, v := range m {
-			add(text(k), v)
-		}
-	case '[':
-		var pairs []json.RawMessage
-		if json.Unmarshal(raw, &pairs) != nil {
-			return
-		}
-		for _, p := range pairs {
-			var kv []text
-			if len(p) > 0 && p[0] == '[' && json.Unmarshal(p, &kv) == nil && len(kv) == 2 {
-				add(kv[0], kv[1])
+	raw := ev.field("tags")
+	for k, v := range members(raw) {
+		add(unquoteKey(k), textOf(v))
+	}
+	for pair := range elements(raw) {
+		var kv [2]string
+		n := 0
+		for v := range elements(pair) {
+			if n < 2 {
+				kv[n] = textOf(v)
 			}
+			n++
+		}
+		if n == 2 {
+			add(kv[0], kv[1])
 		}
 	}
 }
@@ -453,8 +500,8 @@ func (ev *sdkEvent) decodeTags() {
 // eventTime returns the event's timestamp: an RFC 3339 string or unix
 // seconds (a number or a numeric string), in UTC to the microsecond. A
 // missing or unreadable one, or one too far from received, is received.
-func eventTime(raw json.RawMessage, received time.Time) time.Time {
-	s := string(textOf(raw))
+func eventTime(raw []byte, received time.Time) time.Time {
+	s := textOf(raw)
 	if s == "" {
 		return received
 	}
@@ -569,7 +616,9 @@ func normalizePlatform(s string) string {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
 			return "other"
 		}
 	}
@@ -585,9 +634,6 @@ func (ev *sdkEvent) lastException() *sdkException {
 	return &ev.exceptions[len(ev.exceptions)-1]
 }
 
-// hasMessage reports whether the event carries a log message.
-func (ev *sdkEvent) hasMessage() bool { return ev.formatted != "" || ev.template != "" }
-
 // message returns the formatted log message.
 func (ev *sdkEvent) message() string {
 	if ev.formatted != "" {
@@ -600,7 +646,7 @@ func (ev *sdkEvent) message() string {
 // first line of the message, else "<unlabeled event>".
 func (ev *sdkEvent) title() string {
 	if ex := ev.lastException(); ex != nil {
-		typ, value := strings.TrimSpace(string(ex.Type)), firstLine(string(ex.Value))
+		typ, value := strings.TrimSpace(ex.Type), firstLine(ex.Value)
 		switch {
 		case typ != "" && value != "":
 			return clean(typ+": "+value, maxTitle)
@@ -637,7 +683,7 @@ func (ev *sdkEvent) culprit() string {
 			break
 		}
 	}
-	loc, fn := frame.location(), strings.TrimSpace(string(frame.Function))
+	loc, fn := frame.location(), strings.TrimSpace(frame.Function)
 	switch {
 	case loc != "" && fn != "":
 		return clean(loc+" in "+fn, maxCulprit)
@@ -650,25 +696,41 @@ func (ev *sdkEvent) culprit() string {
 // location is where a frame's code lives: its module, else its file name,
 // else its absolute path.
 func (f *sdkFrame) location() string {
-	for _, s := range []text{f.Module, f.Filename, f.AbsPath} {
-		if s := strings.TrimSpace(string(s)); s != "" {
+	for _, s := range []string{f.Module, f.Filename, f.AbsPath} {
+		if s := strings.TrimSpace(s); s != "" {
 			return s
 		}
 	}
 	return ""
 }
 
-// userKey identifies the event's user as Sentry's user tag does: "id:42",
-// "username:jane", "email:jane@example.com" or "ip:203.0.113.7".
-func (ev *sdkEvent) userKey() string {
-	u := &ev.user
-	for _, p := range []struct {
-		prefix string
-		value  text
-	}{{"id:", u.ID}, {"username:", u.Username}, {"email:", u.Email}, {"ip:", u.IPAddress}} {
-		if v := strings.TrimSpace(string(p.value)); v != "" && v != "{{auto}}" {
-			return cleanTagValue(p.prefix + v)
+// userKey identifies the user of an event's user object as Sentry's user
+// tag does: "id:42", "username:jane", "email:jane@example.com" or
+// "ip:203.0.113.7", the first the object has. An ip_address of "{{auto}}"
+// (the client's address, which browser SDKs ask for) does not count.
+func userKey(user []byte) string {
+	var id, username, email, ip string
+	for k, v := range members(user) {
+		switch string(k) {
+		case "id":
+			id = strings.TrimSpace(textOf(v))
+		case "username":
+			username = strings.TrimSpace(textOf(v))
+		case "email":
+			email = strings.TrimSpace(textOf(v))
+		case "ip_address":
+			ip = strings.TrimSpace(textOf(v))
 		}
+	}
+	switch {
+	case id != "":
+		return cleanTagValue("id:" + id)
+	case username != "":
+		return cleanTagValue("username:" + username)
+	case email != "":
+		return cleanTagValue("email:" + email)
+	case ip != "" && ip != "{{auto}}":
+		return cleanTagValue("ip:" + ip)
 	}
 	return ""
 }
@@ -691,32 +753,27 @@ func (ev *sdkEvent) allTags() []herald.Tag {
 	if ev.release != "" {
 		add("dist", ev.dist)
 	}
-	add("user", ev.userKey())
+	add("user", ev.userKeyText)
 	for i := len(ev.sdkTags) - 1; i >= 0; i-- {
 		tags = append(tags, ev.sdkTags[i])
 	}
 	add("server_name", ev.serverName)
 	add("transaction", ev.transaction)
 	add("url", ev.url)
-	if ex := ev.lastException(); ex != nil && ex.Mechanism != nil {
-		add("mechanism", string(ex.Mechanism.Type))
-		switch ex.Mechanism.Handled {
+	if ex := ev.lastException(); ex != nil {
+		add("mechanism", ex.mechanism)
+		switch ex.handled {
 		case flagTrue:
 			add("handled", "yes")
 		case flagFalse:
 			add("handled", "no")
 		}
 	}
-	for _, c := range []struct {
-		key string
-		nv  *nameVersion
-	}{{"browser", ev.contexts.Browser}, {"os", ev.contexts.OS}, {"runtime", ev.contexts.Runtime}} {
-		if c.nv == nil || strings.TrimSpace(string(c.nv.Name)) == "" {
-			continue
+	for i, c := range ev.contexts {
+		if c.name != "" {
+			add(contextTags[i], strings.TrimSpace(c.name+" "+c.version))
+			add(contextTags[i]+".name", c.name)
 		}
-		name := strings.TrimSpace(string(c.nv.Name))
-		add(c.key, strings.TrimSpace(name+" "+strings.TrimSpace(string(c.nv.Version))))
-		add(c.key+".name", name)
 	}
 	// Stable sort keeps, for each key, the first tag added: the derived
 	// value that replaces, else the SDK's last, else the derived fill-in.

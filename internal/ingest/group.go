@@ -35,23 +35,23 @@ func (ev *sdkEvent) groupHash(title string) string {
 	b := make([]byte, 0, 512)
 	if len(ev.fingerprint) > 0 {
 		for _, part := range ev.fingerprint {
-			switch fingerprintVariable(string(part)) {
+			switch fingerprintVariable(part) {
 			case "default":
 				b = ev.appendDefaultComponents(b, title)
 			case "type", "error.type":
 				if ex := ev.lastException(); ex != nil {
-					b = appendComponent(b, string(ex.Type))
+					b = appendComponent(b, ex.Type)
 				}
 			case "value", "error.value":
 				if ex := ev.lastException(); ex != nil {
-					b = appendComponent(b, string(ex.Value))
+					b = appendComponent(b, ex.Value)
 				}
 			case "transaction":
 				b = appendComponent(b, ev.transaction)
 			case "level":
 				b = appendComponent(b, ev.level)
 			default:
-				b = appendComponent(b, string(part))
+				b = appendComponent(b, part)
 			}
 		}
 	} else {
@@ -77,7 +77,7 @@ func (ev *sdkEvent) appendDefaultComponents(b []byte, title string) []byte {
 	n := len(b)
 	for i := range ev.exceptions {
 		ex := &ev.exceptions[i]
-		typ := strings.TrimSpace(string(ex.Type))
+		typ := strings.TrimSpace(ex.Type)
 		inAppOnly := false
 		for j := range ex.frames {
 			if ex.frames[j].InApp == flagTrue {
@@ -91,7 +91,7 @@ func (ev *sdkEvent) appendDefaultComponents(b []byte, title string) []byte {
 			if inAppOnly && f.InApp != flagTrue {
 				continue
 			}
-			loc, fn := f.groupLocation(), strings.TrimSpace(string(f.Function))
+			loc, fn := f.groupLocation(), strings.TrimSpace(f.Function)
 			if loc == "" && fn == "" {
 				continue
 			}
@@ -104,7 +104,7 @@ func (ev *sdkEvent) appendDefaultComponents(b []byte, title string) []byte {
 		}
 		if !wrote && (typ != "" || ex.Value != "") {
 			b = appendComponent(b, typ)
-			b = appendComponent(b, string(ex.Value))
+			b = appendComponent(b, ex.Value)
 		}
 	}
 	switch {
@@ -122,12 +122,12 @@ func (ev *sdkEvent) appendDefaultComponents(b []byte, title string) []byte {
 // else its file name (or absolute path) without a query string or fragment,
 // which often carry cache-busting versions.
 func (f *sdkFrame) groupLocation() string {
-	if m := strings.TrimSpace(string(f.Module)); m != "" {
+	if m := strings.TrimSpace(f.Module); m != "" {
 		return m
 	}
-	name := strings.TrimSpace(string(f.Filename))
+	name := strings.TrimSpace(f.Filename)
 	if name == "" {
-		name = strings.TrimSpace(string(f.AbsPath))
+		name = strings.TrimSpace(f.AbsPath)
 	}
 	if i := strings.IndexAny(name, "?#"); i >= 0 {
 		name = name[:i]

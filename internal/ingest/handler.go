@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -299,7 +300,7 @@ func (h *Handler) checkRate(projectID int64, public string, n int) error {
 // Retry-After, since the SDK may try again.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	hdr := w.Header()
-	if rl, ok := err.(*rateLimitError); ok {
+	if rl := (*rateLimitError)(nil); errors.As(err, &rl) {
 		secs := strconv.Itoa(int(math.Ceil(max(rl.retryAfter, time.Second).Seconds())))
 		hdr.Set("Retry-After", secs)
 		hdr.Set("X-Sentry-Rate-Limits", secs+"::key")

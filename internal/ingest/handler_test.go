@@ -520,9 +520,7 @@ func TestHandler_Batcher(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
+	b.Close()
 	if got := len(th.saver.saved()); got != 20 {
 		t.Errorf("saved %d events, want 20", got)
 	}

@@ -30,7 +30,7 @@ func (s *DB) createUser(ctx context.Context, tx *sql.Tx, u *User) error {
 		return herald.Errorf(herald.EINVALID, "user email is required")
 	}
 	u.DateJoined = s.clock.Now().UTC()
-	err := tx.QueryRowContext(ctx, `INSERT INTO users (email, name, is_superuser, date_joined) VALUES ($1, $2, $3, $4) RETURNING id`,
+	err := s.queryRow(ctx, tx, `INSERT INTO users (email, name, is_superuser, date_joined) VALUES ($1, $2, $3, $4) RETURNING id`,
 		u.Email, u.Name, u.IsSuperuser, ts(u.DateJoined)).Scan(&u.ID)
 	if err != nil && s.dialect.IsUniqueViolation(err) {
 		return herald.Errorf(herald.ECONFLICT, "a user with email %q already exists", u.Email)
@@ -54,7 +54,7 @@ func scanUser(row interface{ Scan(...any) error }, u *User) error {
 // FindUserByID returns the user or ENOTFOUND.
 func (s *DB) FindUserByID(ctx context.Context, id int64) (*User, error) {
 	u := &User{}
-	err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id), u)
+	err := scanUser(s.queryRow(ctx, nil, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id), u)
 	if err != nil {
 		return nil, notFound(err, "user")
 	}
@@ -81,7 +81,7 @@ func (s *DB) createToken(ctx context.Context, tx *sql.Tx, t *herald.Token) error
 	if len(t.LastChars) > 4 {
 		t.LastChars = t.LastChars[len(t.LastChars)-4:]
 	}
-	err := tx.QueryRowContext(ctx, `INSERT INTO tokens (user_id, name, hash, last_chars, scopes, date_created, expires_at)
+	err := s.queryRow(ctx, tx, `INSERT INTO tokens (user_id, name, hash, last_chars, scopes, date_created, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		t.UserID, t.Name, t.Hash, t.LastChars, joinList(t.Scopes), ts(t.DateCreated), tsPtr(t.ExpiresAt)).Scan(&t.ID)
 	if err != nil && s.dialect.IsUniqueViolation(err) {
@@ -99,7 +99,7 @@ func (s *DB) FindTokenByValue(ctx context.Context, value string) (*herald.Token,
 	var scopes string
 	var created, joined int64
 	var expires sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT t.id, t.user_id, t.name, t.hash, t.last_chars, t.scopes, t.date_created, t.expires_at, `+userColumns+`
+	err := s.queryRow(ctx, nil, `SELECT t.id, t.user_id, t.name, t.hash, t.last_chars, t.scopes, t.date_created, t.expires_at, `+userColumns+`
 		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`, HashToken(value)).
 		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &t.LastChars, &scopes, &created, &expires,
 			&t.User.ID, &t.User.Email, &t.User.Name, &t.User.IsSuperuser, &joined)
@@ -118,7 +118,7 @@ func (s *DB) FindTokenByValue(ctx context.Context, value string) (*herald.Token,
 
 // FindTokens returns a user's tokens (without values), newest first.
 func (s *DB) FindTokens(ctx context.Context, userID int64) ([]*herald.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, last_chars, scopes, date_created, expires_at FROM tokens WHERE user_id = $1 ORDER BY id DESC`, userID)
+	rows, err := s.query(ctx, nil, `SELECT id, name, last_chars, scopes, date_created, expires_at FROM tokens WHERE user_id = $1 ORDER BY id DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("find tokens: %w", err)
 	}
@@ -140,7 +140,7 @@ func (s *DB) FindTokens(ctx context.Context, userID int64) ([]*herald.Token, err
 
 // DeleteToken removes one of a user's tokens.
 func (s *DB) DeleteToken(ctx context.Context, userID, tokenID int64) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = $1 AND id = $2`, userID, tokenID)
+	res, err := s.exec(ctx, nil, `DELETE FROM tokens WHERE user_id = $1 AND id = $2`, userID, tokenID)
 	if err != nil {
 		return fmt.Errorf("delete token: %w", err)
 	}
@@ -164,7 +164,7 @@ func (s *DB) EnsureSuperuserToken(ctx context.Context, value string) (*herald.To
 	var t *herald.Token
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		u := &User{}
-		err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.is_superuser = $1 ORDER BY u.id LIMIT 1`, true), u)
+		err := scanUser(s.queryRow(ctx, tx, `SELECT `+userColumns+` FROM users u WHERE u.is_superuser = $1 ORDER BY u.id LIMIT 1`, true), u)
 		if errors.Is(err, sql.ErrNoRows) {
 			u = &User{Email: "admin@herald.local", Name: "admin", IsSuperuser: true}
 			if err := s.createUser(ctx, tx, u); err != nil {

@@ -64,6 +64,7 @@ type DB struct {
 	logger   *slog.Logger
 	disable  time.Duration
 	river    *river.Client[*sql.Tx]
+	stmts    *stmtCache
 }
 
 var _ herald.Store = (*DB)(nil)
@@ -80,6 +81,9 @@ func Open(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*DB, error)
 	}
 	if s.disable == 0 {
 		s.disable = 72 * time.Hour
+	}
+	if d.Name == "sqlite" {
+		s.stmts = &stmtCache{stmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}
 	}
 	if err := s.Migrate(ctx); err != nil {
 		return nil, err
@@ -100,7 +104,12 @@ func (s *DB) SQL() *sql.DB { return s.db }
 func (s *DB) Dialect() Dialect { return s.dialect }
 
 // Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	if s.stmts != nil {
+		s.stmts.close()
+	}
+	return s.db.Close()
+}
 
 // JobsConfig configures the job runner started by StartJobs.
 type JobsConfig struct {
@@ -307,13 +316,7 @@ func valuesList(rows, cols int) string {
 	return b.String()
 }
 
-func stringArgs(l []string) []any {
-	args := make([]any, len(l))
-	for i, v := range l {
-		args[i] = v
-	}
-	return args
-}
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // notFound turns sql.ErrNoRows into an ENOTFOUND error about what.
 func notFound(err error, what string) error {

@@ -22,23 +22,19 @@ func (s *DB) enqueue(ctx context.Context, tx *sql.Tx, deliveries []*herald.Deliv
 	}
 	const cols = 17
 	ids := make([]string, 0, len(deliveries))
-	for start := 0; start < len(deliveries); start += jobChunk {
-		part := deliveries[start:min(start+jobChunk, len(deliveries))]
-		args := make([]any, 0, len(part)*cols)
-		for _, d := range part {
-			if d.Status == "" {
-				d.Status = herald.DeliveryPending
-			}
-			d.UpdatedAt = d.CreatedAt
-			args = append(args, d.ID, d.DestinationKind, d.DestinationID, d.ProjectID, d.OrganizationID, d.Event, d.Resource,
-				d.Body, d.Signature, d.Timestamp, d.Status, d.Attempts, ts(d.NextAttemptAt), d.LastStatus, d.LastError,
-				ts(d.CreatedAt), ts(d.UpdatedAt))
-			ids = append(ids, d.ID)
+	args := make([]any, 0, len(deliveries)*cols)
+	for _, d := range deliveries {
+		if d.Status == "" {
+			d.Status = herald.DeliveryPending
 		}
-		q := `INSERT INTO deliveries (` + deliveryColumns + `) VALUES ` + valuesList(len(part), cols)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("insert deliveries: %w", err)
-		}
+		d.UpdatedAt = d.CreatedAt
+		args = append(args, d.ID, d.DestinationKind, d.DestinationID, d.ProjectID, d.OrganizationID, d.Event, d.Resource,
+			d.Body, d.Signature, d.Timestamp, d.Status, d.Attempts, ts(d.NextAttemptAt), d.LastStatus, d.LastError,
+			ts(d.CreatedAt), ts(d.UpdatedAt))
+		ids = append(ids, d.ID)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES `, "", cols, args); err != nil {
+		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	return s.insertJobs(ctx, tx, ids, time.Time{})
 }
@@ -86,10 +82,9 @@ func (s *DB) FindDeliveriesToSend(ctx context.Context, ids []string) ([]*herald.
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := append([]any{herald.DeliveryPending, herald.DestinationHook}, stringArgs(ids)...)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumnsAs("d")+`, COALESCE(h.url, ''), COALESCE(h.status, '')
+	rows, err := s.query(ctx, nil, `SELECT `+deliveryColumnsAs("d")+`, COALESCE(h.url, ''), COALESCE(h.status, '')
 		FROM deliveries d LEFT JOIN hooks h ON d.destination_kind = $2 AND h.id = d.destination_id
-		WHERE d.status = $1 AND d.id IN (`+placeholders(3, len(ids))+`)`, args...)
+		WHERE d.status = $1 AND d.id `+s.inText(3), herald.DeliveryPending, herald.DestinationHook, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("find deliveries to send: %w", err)
 	}
@@ -171,8 +166,8 @@ func (s *DB) CompleteDeliveries(ctx context.Context, outcomes []*herald.Outcome)
 			nUpd++
 		}
 		if nAtt > 0 {
-			q := `INSERT INTO attempts (delivery_id, number, url, status_code, duration_us, response_body, error, created_at) VALUES ` + valuesList(nAtt, 8)
-			if _, err := tx.ExecContext(ctx, q, attempts...); err != nil {
+			q := `INSERT INTO attempts (delivery_id, number, url, status_code, duration_us, response_body, error, created_at) VALUES `
+			if err := s.insertRows(ctx, tx, q, "", 8, attempts); err != nil {
 				return fmt.Errorf("insert attempts: %w", err)
 			}
 		}
@@ -199,12 +194,12 @@ type pending struct {
 
 // pendingState reads the current state of the outcomes' pending deliveries.
 func (s *DB) pendingState(ctx context.Context, tx *sql.Tx, outcomes []*herald.Outcome) (map[string]pending, error) {
-	args := []any{herald.DeliveryPending}
-	for _, o := range outcomes {
-		args = append(args, o.DeliveryID)
+	ids := make([]string, len(outcomes))
+	for i, o := range outcomes {
+		ids[i] = o.DeliveryID
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, destination_kind, destination_id, attempts, last_status, last_error FROM deliveries
-		WHERE status = $1 AND id IN (`+placeholders(2, len(outcomes))+`)`, args...)
+	rows, err := s.query(ctx, tx, `SELECT id, destination_kind, destination_id, attempts, last_status, last_error FROM deliveries
+		WHERE status = $1 AND id `+s.inText(2), herald.DeliveryPending, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
 	}
@@ -224,6 +219,16 @@ func (s *DB) pendingState(ctx context.Context, tx *sql.Tx, outcomes []*herald.Ou
 // updateDeliveries applies n rows of (id, status, attempts increment,
 // next_attempt_at, last_status, last_error, updated_at) in one statement.
 func (s *DB) updateDeliveries(ctx context.Context, tx *sql.Tx, n int, args []any) error {
+	if s.dialect.Name == "sqlite" {
+		q := `UPDATE deliveries SET status = $2, attempts = attempts + $3, next_attempt_at = $4, last_status = $5, last_error = $6, updated_at = $7
+			WHERE id = $1 AND status = 'pending'`
+		for r := 0; r < n; r++ {
+			if _, err := s.exec(ctx, tx, q, args[r*7:(r+1)*7]...); err != nil {
+				return fmt.Errorf("update delivery: %w", err)
+			}
+		}
+		return nil
+	}
 	var values strings.Builder
 	for r := 0; r < n; r++ {
 		if r > 0 {
@@ -236,7 +241,7 @@ func (s *DB) updateDeliveries(ctx context.Context, tx *sql.Tx, n int, args []any
 	q := `UPDATE deliveries SET status = v.column2, attempts = deliveries.attempts + v.column3, next_attempt_at = v.column4,
 		last_status = v.column5, last_error = v.column6, updated_at = v.column7
 		FROM (VALUES ` + values.String() + `) AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'pending'`
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+	if _, err := s.exec(ctx, tx, q, args...); err != nil {
 		return fmt.Errorf("update deliveries: %w", err)
 	}
 	return nil
@@ -256,20 +261,19 @@ func (s *DB) trackHookHealth(ctx context.Context, tx *sql.Tx, ok, bad map[string
 		}
 	}
 	if len(okIDs) > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE hooks SET failing_since = NULL WHERE failing_since IS NOT NULL AND id IN (`+placeholders(1, len(okIDs))+`)`, stringArgs(okIDs)...); err != nil {
+		if _, err := s.exec(ctx, tx, `UPDATE hooks SET failing_since = NULL WHERE failing_since IS NOT NULL AND id `+s.inText(1), jsonList(okIDs)); err != nil {
 			return fmt.Errorf("reset hook failures: %w", err)
 		}
 	}
 	if len(badIDs) == 0 {
 		return nil
 	}
-	args := append([]any{ts(now)}, stringArgs(badIDs)...)
-	if _, err := tx.ExecContext(ctx, `UPDATE hooks SET failing_since = $1 WHERE failing_since IS NULL AND id IN (`+placeholders(2, len(badIDs))+`)`, args...); err != nil {
+	if _, err := s.exec(ctx, tx, `UPDATE hooks SET failing_since = $1 WHERE failing_since IS NULL AND id `+s.inText(2), ts(now), jsonList(badIDs)); err != nil {
 		return fmt.Errorf("mark hook failures: %w", err)
 	}
 	reason := fmt.Sprintf("disabled automatically: every delivery failed for %s", s.disable)
-	args = append([]any{herald.HookDisabled, reason, herald.HookActive, ts(now.Add(-s.disable))}, stringArgs(badIDs)...)
-	if _, err := tx.ExecContext(ctx, `UPDATE hooks SET status = $1, disabled_reason = $2 WHERE status = $3 AND failing_since <= $4 AND id IN (`+placeholders(5, len(badIDs))+`)`, args...); err != nil {
+	if _, err := s.exec(ctx, tx, `UPDATE hooks SET status = $1, disabled_reason = $2 WHERE status = $3 AND failing_since <= $4 AND id `+s.inText(5),
+		herald.HookDisabled, reason, herald.HookActive, ts(now.Add(-s.disable)), jsonList(badIDs)); err != nil {
 		return fmt.Errorf("disable hooks: %w", err)
 	}
 	return nil
@@ -285,7 +289,7 @@ func (s *DB) FindDeliveries(ctx context.Context, f herald.DeliveryFilter) ([]*he
 		before, beforeID = 1<<62, ""
 	}
 	limit := pageLimit(f.Page)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE destination_kind = $1 AND destination_id = $2
+	rows, err := s.query(ctx, nil, `SELECT `+deliveryColumns+` FROM deliveries WHERE destination_kind = $1 AND destination_id = $2
 		AND ($3 = '' OR status = $3) AND (created_at < $4 OR (created_at = $4 AND id < $5)) ORDER BY created_at DESC, id DESC LIMIT $6`,
 		f.DestinationKind, f.DestinationID, f.Status, before, beforeID, limit+1)
 	if err != nil {
@@ -308,7 +312,7 @@ func (s *DB) FindDeliveries(ctx context.Context, f herald.DeliveryFilter) ([]*he
 
 // FindDeliveryByID returns the delivery or ENOTFOUND.
 func (s *DB) FindDeliveryByID(ctx context.Context, id string) (*herald.Delivery, error) {
-	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
+	d, err := scanDelivery(s.queryRow(ctx, nil, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "delivery")
 	}
@@ -317,7 +321,7 @@ func (s *DB) FindDeliveryByID(ctx context.Context, id string) (*herald.Delivery,
 
 // FindAttempts lists a delivery's attempts, oldest first.
 func (s *DB) FindAttempts(ctx context.Context, deliveryID string) ([]*herald.Attempt, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, delivery_id, number, url, status_code, duration_us, response_body, error, created_at
+	rows, err := s.query(ctx, nil, `SELECT id, delivery_id, number, url, status_code, duration_us, response_body, error, created_at
 		FROM attempts WHERE delivery_id = $1 ORDER BY number, id`, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("find attempts: %w", err)
@@ -341,14 +345,14 @@ func (s *DB) Redeliver(ctx context.Context, id string) (*herald.Delivery, error)
 	var d *herald.Delivery
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.clock.Now().UTC()
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2 WHERE id = $3`, herald.DeliveryPending, ts(now), id)
+		res, err := s.exec(ctx, tx, `UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2 WHERE id = $3`, herald.DeliveryPending, ts(now), id)
 		if err != nil {
 			return fmt.Errorf("redeliver: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return herald.Errorf(herald.ENOTFOUND, "delivery not found")
 		}
-		if d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id)); err != nil {
+		if d, err = scanDelivery(s.queryRow(ctx, tx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id)); err != nil {
 			return fmt.Errorf("read delivery: %w", err)
 		}
 		return s.insertJobs(ctx, tx, []string{id}, time.Time{})
@@ -361,7 +365,7 @@ func (s *DB) Redeliver(ctx context.Context, id string) (*herald.Delivery, error)
 func (s *DB) RecoverDeliveries(ctx context.Context, kind, destinationID string, since time.Time) (int, error) {
 	var ids []string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries WHERE destination_kind = $1 AND destination_id = $2 AND status = $3 AND created_at >= $4`,
+		rows, err := s.query(ctx, tx, `SELECT id FROM deliveries WHERE destination_kind = $1 AND destination_id = $2 AND status = $3 AND created_at >= $4`,
 			kind, destinationID, herald.DeliveryFailed, ts(since))
 		if err != nil {
 			return fmt.Errorf("find failed deliveries: %w", err)
@@ -378,13 +382,9 @@ func (s *DB) RecoverDeliveries(ctx context.Context, kind, destinationID string, 
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		now := ts(s.clock.Now())
-		for start := 0; start < len(ids); start += jobChunk {
-			part := ids[start:min(start+jobChunk, len(ids))]
-			args := append([]any{herald.DeliveryPending, now}, stringArgs(part)...)
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2 WHERE id IN (`+placeholders(3, len(part))+`)`, args...); err != nil {
-				return fmt.Errorf("recover deliveries: %w", err)
-			}
+		if _, err := s.exec(ctx, tx, `UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2 WHERE id `+s.inText(3),
+			herald.DeliveryPending, ts(s.clock.Now()), jsonList(ids)); err != nil {
+			return fmt.Errorf("recover deliveries: %w", err)
 		}
 		return s.insertJobs(ctx, tx, ids, time.Time{})
 	})

@@ -53,15 +53,15 @@ func (s *DB) SaveEvents(ctx context.Context, events []*herald.Event) error {
 
 // batchProjects loads the projects of a batch of events.
 func (s *DB) batchProjects(ctx context.Context, tx *sql.Tx, events []*herald.Event) (map[int64]*herald.Project, error) {
-	var ids []string
+	var ids []int64
 	seen := map[int64]bool{}
 	for _, e := range events {
 		if !seen[e.ProjectID] {
 			seen[e.ProjectID] = true
-			ids = append(ids, strconv.FormatInt(e.ProjectID, 10))
+			ids = append(ids, e.ProjectID)
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+projectColumns+projectFrom+`WHERE p.id IN (`+strings.Join(ids, ",")+`)`)
+	rows, err := s.query(ctx, tx, `SELECT `+projectColumns+projectFrom+`WHERE p.id `+s.inInt(1), jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("load projects: %w", err)
 	}
@@ -80,11 +80,11 @@ func (s *DB) batchProjects(ctx context.Context, tx *sql.Tx, events []*herald.Eve
 // newEvents drops events of unknown projects and events whose id the
 // project already has (SDKs resend on network errors).
 func (s *DB) newEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event, projects map[int64]*herald.Project) ([]*herald.Event, error) {
-	args := make([]any, 0, len(events))
-	for _, e := range events {
-		args = append(args, e.ID)
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT project_id, id FROM events WHERE id IN (`+placeholders(1, len(args))+`)`, args...)
+	rows, err := s.query(ctx, tx, `SELECT project_id, id FROM events WHERE id `+s.inText(1), jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("find existing events: %w", err)
 	}
@@ -118,11 +118,12 @@ func (s *DB) newEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event, 
 
 // batchHooks loads the hooks of the batch's projects.
 func (s *DB) batchHooks(ctx context.Context, tx *sql.Tx, projects map[int64]*herald.Project) (map[int64][]*herald.Hook, error) {
-	var ids []string
+	var ids []int64
 	for id := range projects {
-		ids = append(ids, strconv.FormatInt(id, 10))
+		ids = append(ids, id)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+hookColumns+` FROM hooks h WHERE h.status = $1 AND h.project_id IN (`+strings.Join(ids, ",")+`) ORDER BY h.date_created, h.id`, herald.HookActive)
+	rows, err := s.query(ctx, tx, `SELECT `+hookColumns+` FROM hooks h WHERE h.status = $1 AND h.project_id `+s.inInt(2)+` ORDER BY h.date_created, h.id`,
+		herald.HookActive, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("load hooks: %w", err)
 	}
@@ -202,18 +203,18 @@ func (s *DB) upsertIssue(ctx context.Context, tx *sql.Tx, p *herald.Project, fir
 		}
 	}
 	find := func() (*herald.Issue, error) {
-		return scanIssue(tx.QueryRowContext(ctx, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND hash = $2`, p.ID, first.GroupHash))
+		return scanIssue(s.queryRow(ctx, tx, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND hash = $2`, p.ID, first.GroupHash))
 	}
 	is, err = find()
 	if errors.Is(err, sql.ErrNoRows) {
 		var n int64
-		if err := tx.QueryRowContext(ctx, `UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = $1 RETURNING next_short_id`, p.ID).Scan(&n); err != nil {
+		if err := s.queryRow(ctx, tx, `UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = $1 RETURNING next_short_id`, p.ID).Scan(&n); err != nil {
 			return nil, false, false, fmt.Errorf("next short id: %w", err)
 		}
 		is = &herald.Issue{ProjectID: p.ID, Hash: first.GroupHash, ShortID: strings.ToUpper(p.Slug) + "-" + strings.ToUpper(strconv.FormatInt(n, 36)),
 			Title: first.Title, Culprit: first.Culprit, Level: first.Level, Status: herald.IssueUnresolved, Substatus: "new",
 			Type: first.Type, Value: first.Value, Platform: first.Platform, FirstSeen: first.Timestamp, LastSeen: lastSeen, Count: int64(len(idx))}
-		err = tx.QueryRowContext(ctx, `INSERT INTO issues (project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform, first_seen, last_seen, times_seen)
+		err = s.queryRow(ctx, tx, `INSERT INTO issues (project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform, first_seen, last_seen, times_seen)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (project_id, hash) DO NOTHING RETURNING id`,
 			is.ProjectID, is.Hash, is.ShortID, is.Title, is.Culprit, is.Level, is.Status, is.Substatus, is.Type, is.Value, is.Platform,
 			ts(is.FirstSeen), ts(is.LastSeen), is.Count).Scan(&is.ID)
@@ -230,7 +231,7 @@ func (s *DB) upsertIssue(ctx context.Context, tx *sql.Tx, p *herald.Project, fir
 		return nil, false, false, fmt.Errorf("find issue: %w", err)
 	}
 	if is.Status == herald.IssueResolved {
-		res, err := tx.ExecContext(ctx, `UPDATE issues SET status = $1, substatus = $2 WHERE id = $3 AND status = $4`,
+		res, err := s.exec(ctx, tx, `UPDATE issues SET status = $1, substatus = $2 WHERE id = $3 AND status = $4`,
 			herald.IssueUnresolved, "regressed", is.ID, herald.IssueResolved)
 		if err != nil {
 			return nil, false, false, fmt.Errorf("regress issue: %w", err)
@@ -239,7 +240,7 @@ func (s *DB) upsertIssue(ctx context.Context, tx *sql.Tx, p *herald.Project, fir
 		regressed = n > 0
 		is.Status, is.Substatus = herald.IssueUnresolved, "regressed"
 	}
-	err = tx.QueryRowContext(ctx, `UPDATE issues SET times_seen = times_seen + $1, last_seen = CASE WHEN last_seen > $2 THEN last_seen ELSE $2 END
+	err = s.queryRow(ctx, tx, `UPDATE issues SET times_seen = times_seen + $1, last_seen = CASE WHEN last_seen > $2 THEN last_seen ELSE $2 END
 		WHERE id = $3 RETURNING times_seen, last_seen`, len(idx), ts(lastSeen), is.ID).Scan(&is.Count, new(int64))
 	if err != nil {
 		return nil, false, false, fmt.Errorf("count issue: %w", err)
@@ -254,18 +255,14 @@ const eventColumns = `project_id, id, issue_id, timestamp, received, level, plat
 
 // insertEvents writes events with multi-row inserts.
 func (s *DB) insertEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event) error {
-	const cols, chunk = 18, 200
-	for start := 0; start < len(events); start += chunk {
-		part := events[start:min(start+chunk, len(events))]
-		args := make([]any, 0, len(part)*cols)
-		for _, e := range part {
-			args = append(args, e.ProjectID, e.ID, e.IssueID, ts(e.Timestamp), ts(e.Received), e.Level, e.Platform, e.Message,
-				e.Title, e.Culprit, e.Type, e.Value, e.Environment, e.Release, encodeTags(e.Tags), e.UserKey, e.GroupHash, e.Data)
-		}
-		q := `INSERT INTO events (` + eventColumns + `) VALUES ` + valuesList(len(part), cols) + ` ON CONFLICT (project_id, id) DO NOTHING`
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
+	const cols = 18
+	args := make([]any, 0, len(events)*cols)
+	for _, e := range events {
+		args = append(args, e.ProjectID, e.ID, e.IssueID, ts(e.Timestamp), ts(e.Received), e.Level, e.Platform, e.Message,
+			e.Title, e.Culprit, e.Type, e.Value, e.Environment, e.Release, encodeTags(e.Tags), e.UserKey, e.GroupHash, e.Data)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO events (`+eventColumns+`) VALUES `, ` ON CONFLICT (project_id, id) DO NOTHING`, cols, args); err != nil {
+		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil
 }
@@ -303,7 +300,7 @@ func (s *DB) FindEventByID(ctx context.Context, projectID int64, id string) (*he
 	e := &herald.Event{}
 	var stamp, received int64
 	var tags string
-	err := s.db.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND id = $2`, projectID, id).Scan(
+	err := s.queryRow(ctx, nil, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND id = $2`, projectID, id).Scan(
 		&e.ProjectID, &e.ID, &e.IssueID, &stamp, &received, &e.Level, &e.Platform, &e.Message, &e.Title, &e.Culprit,
 		&e.Type, &e.Value, &e.Environment, &e.Release, &tags, &e.UserKey, &e.GroupHash, &e.Data)
 	if err != nil {
@@ -315,7 +312,7 @@ func (s *DB) FindEventByID(ctx context.Context, projectID int64, id string) (*he
 
 // FindIssueByID returns the issue or ENOTFOUND.
 func (s *DB) FindIssueByID(ctx context.Context, id int64) (*herald.Issue, error) {
-	is, err := scanIssue(s.db.QueryRowContext(ctx, `SELECT `+issueColumns+` FROM issues WHERE id = $1`, id))
+	is, err := scanIssue(s.queryRow(ctx, nil, `SELECT `+issueColumns+` FROM issues WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "issue")
 	}
@@ -333,7 +330,7 @@ func (s *DB) FindIssues(ctx context.Context, f herald.IssueFilter) ([]*herald.Is
 	}
 	afterID, _ := strconv.ParseInt(after, 10, 64)
 	limit := pageLimit(f.Page)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND ($2 = '' OR status = $2)
+	rows, err := s.query(ctx, nil, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND ($2 = '' OR status = $2)
 		AND (last_seen < $3 OR (last_seen = $3 AND id < $4)) ORDER BY last_seen DESC, id DESC LIMIT $5`,
 		f.ProjectID, f.Status, before, afterID, limit+1)
 	if err != nil {

@@ -21,7 +21,7 @@ func (s *DB) CreateHook(ctx context.Context, h *herald.Hook) error {
 	h.Status, h.DisabledReason, h.FailingSince = herald.HookActive, "", nil
 	h.Events = sortedUnique(h.Events)
 	h.DateCreated = s.clock.Now().UTC()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO hooks (id, project_id, url, events, secret, status, date_created) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	_, err := s.exec(ctx, nil, `INSERT INTO hooks (id, project_id, url, events, secret, status, date_created) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		h.ID, h.ProjectID, h.URL, joinList(h.Events), h.Secret, h.Status, ts(h.DateCreated))
 	if err != nil {
 		return fmt.Errorf("insert hook: %w", err)
@@ -51,7 +51,7 @@ func scanHook(row interface{ Scan(...any) error }) (*herald.Hook, error) {
 
 // FindHookByID returns the project's hook or ENOTFOUND.
 func (s *DB) FindHookByID(ctx context.Context, projectID int64, id string) (*herald.Hook, error) {
-	h, err := scanHook(s.db.QueryRowContext(ctx, `SELECT `+hookColumns+` FROM hooks h WHERE h.project_id = $1 AND h.id = $2`, projectID, id))
+	h, err := scanHook(s.queryRow(ctx, nil, `SELECT `+hookColumns+` FROM hooks h WHERE h.project_id = $1 AND h.id = $2`, projectID, id))
 	if err != nil {
 		return nil, notFound(err, "hook")
 	}
@@ -65,7 +65,7 @@ func (s *DB) FindHooks(ctx context.Context, projectID int64, page herald.Page) (
 		return nil, "", err
 	}
 	limit := pageLimit(page)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+hookColumns+` FROM hooks h WHERE h.project_id = $1
+	rows, err := s.query(ctx, nil, `SELECT `+hookColumns+` FROM hooks h WHERE h.project_id = $1
 		AND (h.date_created > $2 OR (h.date_created = $2 AND h.id > $3)) ORDER BY h.date_created, h.id LIMIT $4`,
 		projectID, afterTS, afterID, limit+1)
 	if err != nil {
@@ -123,7 +123,7 @@ func (s *DB) UpdateHook(ctx context.Context, projectID int64, id string, upd her
 			return nil, herald.Errorf(herald.EINVALID, "invalid status %q", *upd.Status)
 		}
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE hooks SET url = $1, events = $2, status = $3, disabled_reason = $4, failing_since = $5 WHERE id = $6`,
+	_, err = s.exec(ctx, nil, `UPDATE hooks SET url = $1, events = $2, status = $3, disabled_reason = $4, failing_since = $5 WHERE id = $6`,
 		h.URL, joinList(h.Events), h.Status, h.DisabledReason, tsPtr(h.FailingSince), h.ID)
 	if err != nil {
 		return nil, fmt.Errorf("update hook: %w", err)
@@ -134,14 +134,14 @@ func (s *DB) UpdateHook(ctx context.Context, projectID int64, id string, upd her
 // DeleteHook removes the hook and its deliveries.
 func (s *DB) DeleteHook(ctx context.Context, projectID int64, id string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM hooks WHERE project_id = $1 AND id = $2`, projectID, id)
+		res, err := s.exec(ctx, tx, `DELETE FROM hooks WHERE project_id = $1 AND id = $2`, projectID, id)
 		if err != nil {
 			return fmt.Errorf("delete hook: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return herald.Errorf(herald.ENOTFOUND, "hook not found")
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE destination_kind = $1 AND destination_id = $2`, herald.DestinationHook, id); err != nil {
+		if _, err := s.exec(ctx, tx, `DELETE FROM deliveries WHERE destination_kind = $1 AND destination_id = $2`, herald.DestinationHook, id); err != nil {
 			return fmt.Errorf("delete deliveries: %w", err)
 		}
 		return nil
@@ -156,7 +156,7 @@ func (s *DB) RotateHookSecret(ctx context.Context, projectID int64, id string) (
 		return nil, err
 	}
 	h.Secret = herald.NewSecret()
-	if _, err := s.db.ExecContext(ctx, `UPDATE hooks SET secret = $1 WHERE id = $2`, h.Secret, h.ID); err != nil {
+	if _, err := s.exec(ctx, nil, `UPDATE hooks SET secret = $1 WHERE id = $2`, h.Secret, h.ID); err != nil {
 		return nil, fmt.Errorf("rotate hook secret: %w", err)
 	}
 	return h, nil
@@ -169,7 +169,7 @@ func (s *DB) HookStats(ctx context.Context, hookID string, since, until time.Tim
 	}
 	res := resolution.Microseconds()
 	start := ts(since) - ts(since)%res
-	rows, err := s.db.QueryContext(ctx, `SELECT (created_at - $1) / $2, COUNT(*) FROM deliveries
+	rows, err := s.query(ctx, nil, `SELECT (created_at - $1) / $2, COUNT(*) FROM deliveries
 		WHERE destination_kind = $3 AND destination_id = $4 AND created_at >= $1 AND created_at < $5 GROUP BY 1`,
 		start, res, herald.DestinationHook, hookID, ts(until))
 	if err != nil {

@@ -13,14 +13,14 @@ import (
 func (s *DB) CreateOrganization(ctx context.Context, org *herald.Organization, ownerID int64) error {
 	org.DateCreated = s.clock.Now().UTC()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO organizations (slug, name, date_created) VALUES ($1, $2, $3) RETURNING id`,
+		err := s.queryRow(ctx, tx, `INSERT INTO organizations (slug, name, date_created) VALUES ($1, $2, $3) RETURNING id`,
 			org.Slug, org.Name, ts(org.DateCreated)).Scan(&org.ID)
 		if err != nil && s.dialect.IsUniqueViolation(err) {
 			return herald.Errorf(herald.ECONFLICT, "An organization with this slug already exists.")
 		} else if err != nil {
 			return fmt.Errorf("insert organization: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'owner')`, org.ID, ownerID); err != nil {
+		if _, err := s.exec(ctx, tx, `INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'owner')`, org.ID, ownerID); err != nil {
 			return fmt.Errorf("insert member: %w", err)
 		}
 		return nil
@@ -41,7 +41,7 @@ func scanOrg(row interface{ Scan(...any) error }, o *herald.Organization) error 
 // FindOrganizationBySlug returns the organization or ENOTFOUND.
 func (s *DB) FindOrganizationBySlug(ctx context.Context, slug string) (*herald.Organization, error) {
 	o := &herald.Organization{}
-	if err := scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations o WHERE o.slug = $1`, slug), o); err != nil {
+	if err := scanOrg(s.queryRow(ctx, nil, `SELECT `+orgColumns+` FROM organizations o WHERE o.slug = $1`, slug), o); err != nil {
 		return nil, notFound(err, "organization")
 	}
 	return o, nil
@@ -56,7 +56,7 @@ func (s *DB) FindOrganizations(ctx context.Context, userID int64, page herald.Pa
 	}
 	limit := pageLimit(page)
 	q := `SELECT ` + orgColumns + ` FROM organizations o WHERE o.id > $1 AND ($2 = 0 OR o.id IN (SELECT org_id FROM org_members WHERE user_id = $2)) ORDER BY o.id LIMIT $3`
-	rows, err := s.db.QueryContext(ctx, q, after, userID, limit+1)
+	rows, err := s.query(ctx, nil, q, after, userID, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("find organizations: %w", err)
 	}
@@ -88,7 +88,7 @@ func trimPage[T any](items []T, limit int, key func(T) string) ([]T, string, err
 // IsMember reports whether the user belongs to the organization.
 func (s *DB) IsMember(ctx context.Context, orgID, userID int64) (bool, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND user_id = $2`, orgID, userID).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, nil, `SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND user_id = $2`, orgID, userID).Scan(&n); err != nil {
 		return false, fmt.Errorf("find member: %w", err)
 	}
 	return n > 0, nil
@@ -97,7 +97,7 @@ func (s *DB) IsMember(ctx context.Context, orgID, userID int64) (bool, error) {
 // CreateTeam inserts a team into its organization.
 func (s *DB) CreateTeam(ctx context.Context, t *herald.Team) error {
 	t.DateCreated = s.clock.Now().UTC()
-	err := s.db.QueryRowContext(ctx, `INSERT INTO teams (org_id, slug, name, date_created) VALUES ($1, $2, $3, $4) RETURNING id`,
+	err := s.queryRow(ctx, nil, `INSERT INTO teams (org_id, slug, name, date_created) VALUES ($1, $2, $3, $4) RETURNING id`,
 		t.OrganizationID, t.Slug, t.Name, ts(t.DateCreated)).Scan(&t.ID)
 	if err != nil && s.dialect.IsUniqueViolation(err) {
 		return herald.Errorf(herald.ECONFLICT, "A team with this slug already exists.")
@@ -121,7 +121,7 @@ func scanTeam(row interface{ Scan(...any) error }, t *herald.Team) error {
 // FindTeamBySlug returns the team or ENOTFOUND.
 func (s *DB) FindTeamBySlug(ctx context.Context, orgID int64, slug string) (*herald.Team, error) {
 	t := &herald.Team{}
-	if err := scanTeam(s.db.QueryRowContext(ctx, `SELECT `+teamColumns+` FROM teams t WHERE t.org_id = $1 AND t.slug = $2`, orgID, slug), t); err != nil {
+	if err := scanTeam(s.queryRow(ctx, nil, `SELECT `+teamColumns+` FROM teams t WHERE t.org_id = $1 AND t.slug = $2`, orgID, slug), t); err != nil {
 		return nil, notFound(err, "team")
 	}
 	return t, nil
@@ -129,7 +129,7 @@ func (s *DB) FindTeamBySlug(ctx context.Context, orgID int64, slug string) (*her
 
 // FindTeams lists an organization's teams ordered by slug.
 func (s *DB) FindTeams(ctx context.Context, orgID int64) ([]*herald.Team, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+teamColumns+` FROM teams t WHERE t.org_id = $1 ORDER BY t.slug`, orgID)
+	rows, err := s.query(ctx, nil, `SELECT `+teamColumns+` FROM teams t WHERE t.org_id = $1 ORDER BY t.slug`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("find teams: %w", err)
 	}
@@ -152,7 +152,7 @@ func (s *DB) CreateProject(ctx context.Context, p *herald.Project) error {
 	}
 	p.DateCreated = s.clock.Now().UTC()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO projects (org_id, team_id, slug, name, platform, features, date_created)
+		err := s.queryRow(ctx, tx, `INSERT INTO projects (org_id, team_id, slug, name, platform, features, date_created)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 			p.OrganizationID, p.TeamID, p.Slug, p.Name, p.Platform, joinList(p.Features), ts(p.DateCreated)).Scan(&p.ID)
 		if err != nil && s.dialect.IsUniqueViolation(err) {
@@ -185,7 +185,7 @@ func scanProject(row interface{ Scan(...any) error }) (*herald.Project, error) {
 
 // FindProjectByID returns the project or ENOTFOUND.
 func (s *DB) FindProjectByID(ctx context.Context, id int64) (*herald.Project, error) {
-	p, err := scanProject(s.db.QueryRowContext(ctx, `SELECT `+projectColumns+projectFrom+`WHERE p.id = $1`, id))
+	p, err := scanProject(s.queryRow(ctx, nil, `SELECT `+projectColumns+projectFrom+`WHERE p.id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "project")
 	}
@@ -194,7 +194,7 @@ func (s *DB) FindProjectByID(ctx context.Context, id int64) (*herald.Project, er
 
 // FindProjectBySlug returns the project or ENOTFOUND.
 func (s *DB) FindProjectBySlug(ctx context.Context, orgID int64, slug string) (*herald.Project, error) {
-	p, err := scanProject(s.db.QueryRowContext(ctx, `SELECT `+projectColumns+projectFrom+`WHERE p.org_id = $1 AND p.slug = $2`, orgID, slug))
+	p, err := scanProject(s.queryRow(ctx, nil, `SELECT `+projectColumns+projectFrom+`WHERE p.org_id = $1 AND p.slug = $2`, orgID, slug))
 	if err != nil {
 		return nil, notFound(err, "project")
 	}
@@ -208,7 +208,7 @@ func (s *DB) FindProjects(ctx context.Context, orgID int64, page herald.Page) ([
 		return nil, "", err
 	}
 	limit := pageLimit(page)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+projectColumns+projectFrom+`WHERE p.org_id = $1 AND p.id > $2 ORDER BY p.id LIMIT $3`, orgID, after, limit+1)
+	rows, err := s.query(ctx, nil, `SELECT `+projectColumns+projectFrom+`WHERE p.org_id = $1 AND p.id > $2 ORDER BY p.id LIMIT $3`, orgID, after, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("find projects: %w", err)
 	}
@@ -245,7 +245,7 @@ func (s *DB) UpdateProject(ctx context.Context, id int64, upd herald.ProjectUpda
 	if upd.Features != nil {
 		p.Features = append([]string{}, (*upd.Features)...)
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE projects SET name = $1, slug = $2, platform = $3, features = $4 WHERE id = $5`,
+	_, err = s.exec(ctx, nil, `UPDATE projects SET name = $1, slug = $2, platform = $3, features = $4 WHERE id = $5`,
 		p.Name, p.Slug, p.Platform, joinList(p.Features), id)
 	if err != nil && s.dialect.IsUniqueViolation(err) {
 		return nil, herald.Errorf(herald.ECONFLICT, "A project with this slug already exists.")
@@ -258,10 +258,10 @@ func (s *DB) UpdateProject(ctx context.Context, id int64, upd herald.ProjectUpda
 // DeleteProject removes the project and everything that belongs to it.
 func (s *DB) DeleteProject(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE project_id = $1 AND destination_kind = $2`, id, herald.DestinationHook); err != nil {
+		if _, err := s.exec(ctx, tx, `DELETE FROM deliveries WHERE project_id = $1 AND destination_kind = $2`, id, herald.DestinationHook); err != nil {
 			return fmt.Errorf("delete deliveries: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM projects WHERE id = $1`, id)
+		res, err := s.exec(ctx, tx, `DELETE FROM projects WHERE id = $1`, id)
 		if err != nil {
 			return fmt.Errorf("delete project: %w", err)
 		}
@@ -283,7 +283,7 @@ func (s *DB) createProjectKey(ctx context.Context, tx *sql.Tx, k *herald.Project
 		k.Label = "Default"
 	}
 	k.DateCreated = s.clock.Now().UTC()
-	err := tx.QueryRowContext(ctx, `INSERT INTO project_keys (project_id, label, public, secret, is_active, date_created)
+	err := s.queryRow(ctx, tx, `INSERT INTO project_keys (project_id, label, public, secret, is_active, date_created)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, k.ProjectID, k.Label, k.Public, k.Secret, k.IsActive, ts(k.DateCreated)).Scan(&k.ID)
 	if err != nil {
 		return fmt.Errorf("insert project key: %w", err)
@@ -305,7 +305,7 @@ func scanKey(row interface{ Scan(...any) error }) (*herald.ProjectKey, error) {
 
 // FindProjectKeys lists a project's keys.
 func (s *DB) FindProjectKeys(ctx context.Context, projectID int64) ([]*herald.ProjectKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+keyColumns+` FROM project_keys WHERE project_id = $1 ORDER BY id`, projectID)
+	rows, err := s.query(ctx, nil, `SELECT `+keyColumns+` FROM project_keys WHERE project_id = $1 ORDER BY id`, projectID)
 	if err != nil {
 		return nil, fmt.Errorf("find keys: %w", err)
 	}
@@ -323,7 +323,7 @@ func (s *DB) FindProjectKeys(ctx context.Context, projectID int64) ([]*herald.Pr
 
 // FindProjectKey returns the project's active key with that public part.
 func (s *DB) FindProjectKey(ctx context.Context, projectID int64, public string) (*herald.ProjectKey, error) {
-	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM project_keys WHERE project_id = $1 AND public = $2 AND is_active = $3`, projectID, public, true))
+	k, err := scanKey(s.queryRow(ctx, nil, `SELECT `+keyColumns+` FROM project_keys WHERE project_id = $1 AND public = $2 AND is_active = $3`, projectID, public, true))
 	if err != nil {
 		return nil, notFound(err, "project key")
 	}

@@ -51,7 +51,7 @@ type Fixture struct {
 }
 
 // NewFixture opens a store and creates the fixture's rows.
-func NewFixture(t *testing.T, open Opener) *Fixture {
+func NewFixture(t testing.TB, open Opener) *Fixture {
 	t.Helper()
 	ctx := context.Background()
 	clock := NewClock(time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC))
@@ -69,7 +69,7 @@ func NewFixture(t *testing.T, open Opener) *Fixture {
 }
 
 // Hook creates an active hook of the fixture's project.
-func (f *Fixture) Hook(t *testing.T, url string, events ...string) *herald.Hook {
+func (f *Fixture) Hook(t testing.TB, url string, events ...string) *herald.Hook {
 	t.Helper()
 	h := &herald.Hook{ProjectID: f.Project.ID, URL: url, Events: events}
 	must(t, f.Store.CreateHook(context.Background(), h))

@@ -1,0 +1,195 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strings"
+	"sync"
+)
+
+// maxCachedStatements bounds the prepared-statement cache.
+const maxCachedStatements = 512
+
+// stmtCache keeps prepared statements by query text. SQLite spends much of
+// a small statement's time parsing it; PostgreSQL's driver (pgx) caches
+// statements itself, so the cache is used on SQLite only.
+//
+// A statement is prepared on the pool, never inside a transaction: with
+// SQLite's single connection, preparing on the pool while a transaction
+// holds the connection would wait for itself. A query first seen inside a
+// transaction runs unprepared and is prepared in the background once the
+// connection is free.
+type stmtCache struct {
+	mu      sync.Mutex
+	stmts   map[string]*sql.Stmt
+	pending map[string]bool
+}
+
+func (c *stmtCache) get(q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stmts[q]
+}
+
+// prepare prepares q on db and caches it, unless the cache is full.
+func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, q string) *sql.Stmt {
+	c.mu.Lock()
+	if st := c.stmts[q]; st != nil {
+		c.mu.Unlock()
+		return st
+	}
+	if len(c.stmts) >= maxCachedStatements {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.stmts[q]; old != nil {
+		st.Close()
+		return old
+	}
+	c.stmts[q] = st
+	return st
+}
+
+// prepareLater prepares q in the background, once.
+func (c *stmtCache) prepareLater(db *sql.DB, q string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending[q] || c.stmts[q] != nil || len(c.stmts) >= maxCachedStatements {
+		return
+	}
+	c.pending[q] = true
+	go c.prepare(context.Background(), db, q)
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, st := range c.stmts {
+		st.Close()
+		delete(c.stmts, q)
+	}
+}
+
+// rebind rewrites $N parameters to SQLite's ?N: SQLite resolves $N as a
+// named parameter with a linear search per reference, which makes long
+// multi-row statements quadratic to parse.
+func (s *DB) rebind(q string) string {
+	if s.dialect.Name != "sqlite" || !strings.Contains(q, "$") {
+		return q
+	}
+	return strings.ReplaceAll(q, "$", "?")
+}
+
+// stmt returns a prepared statement for q bound to tx (or the pool when tx
+// is nil), or nil when q should run unprepared.
+func (s *DB) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	if s.stmts == nil {
+		return nil
+	}
+	st := s.stmts.get(q)
+	if st == nil {
+		if tx != nil {
+			s.stmts.prepareLater(s.db, q)
+			return nil
+		}
+		if st = s.stmts.prepare(ctx, s.db, q); st == nil {
+			return nil
+		}
+	}
+	if tx != nil {
+		return tx.StmtContext(ctx, st)
+	}
+	return st
+}
+
+// exec runs q on tx, or on the pool when tx is nil.
+func (s *DB) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	q = s.rebind(q)
+	if st := s.stmt(ctx, tx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	if tx != nil {
+		return tx.ExecContext(ctx, q, args...)
+	}
+	return s.db.ExecContext(ctx, q, args...)
+}
+
+// query runs q on tx, or on the pool when tx is nil.
+func (s *DB) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	q = s.rebind(q)
+	if st := s.stmt(ctx, tx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	if tx != nil {
+		return tx.QueryContext(ctx, q, args...)
+	}
+	return s.db.QueryContext(ctx, q, args...)
+}
+
+// queryRow runs q on tx, or on the pool when tx is nil.
+func (s *DB) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	q = s.rebind(q)
+	if st := s.stmt(ctx, tx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	if tx != nil {
+		return tx.QueryRowContext(ctx, q, args...)
+	}
+	return s.db.QueryRowContext(ctx, q, args...)
+}
+
+// inText returns "IN (...)" matching text values passed as one JSON array
+// in parameter $n, so that a list of any length is one statement.
+func (s *DB) inText(n int) string {
+	if s.dialect.Name == "sqlite" {
+		return "IN (SELECT value FROM json_each($" + itoa(n) + "))"
+	}
+	return "IN (SELECT json_array_elements_text(CAST($" + itoa(n) + " AS json)))"
+}
+
+// inInt is inText for integer values.
+func (s *DB) inInt(n int) string {
+	if s.dialect.Name == "sqlite" {
+		return s.inText(n)
+	}
+	return "IN (SELECT CAST(json_array_elements_text(CAST($" + itoa(n) + " AS json)) AS BIGINT))"
+}
+
+// jsonList encodes values as a JSON array argument for inText and inInt.
+func jsonList[T any](values []T) string {
+	b, _ := json.Marshal(values)
+	return string(b)
+}
+
+// insertRows inserts rows of cols values each: one multi-row statement per
+// chunk on PostgreSQL (one round trip), one prepared single-row statement
+// per row on SQLite (no parsing, no round trips to save).
+func (s *DB) insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols int, args []any) error {
+	rows := len(args) / cols
+	if s.dialect.Name == "sqlite" {
+		q := prefix + valuesList(1, cols) + suffix
+		for r := 0; r < rows; r++ {
+			if _, err := s.exec(ctx, tx, q, args[r*cols:(r+1)*cols]...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	chunk := max(1, 60000/cols)
+	for start := 0; start < rows; start += chunk {
+		n := min(chunk, rows-start)
+		q := prefix + valuesList(n, cols) + suffix
+		if _, err := s.exec(ctx, tx, q, args[start*cols:(start+n)*cols]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
