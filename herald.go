@@ -25,6 +25,23 @@ func UserAgent() string { return "herald/" + Version }
 // hook, delivery and event ids.
 func NewID() string { return RandomHex(16) }
 
+// NewTimeID returns a 32-hex id whose first 12 characters are t in unix
+// milliseconds, followed by 80 random bits: ids made later sort later, so
+// rows keyed by them are appended to indexes rather than inserted at random
+// places.
+func NewTimeID(t time.Time) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("herald: crypto/rand failed: " + err.Error())
+	}
+	ms := uint64(t.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	return hex.EncodeToString(b)
+}
+
 // NewSecret returns 32 random bytes as 64 lowercase hex characters, the form
 // of hook secrets, app client secrets and tokens.
 func NewSecret() string { return RandomHex(32) }

@@ -81,10 +81,17 @@ func (s *DB) batchProjects(ctx context.Context, tx *sql.Tx, events []*herald.Eve
 // project already has (SDKs resend on network errors).
 func (s *DB) newEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event, projects map[int64]*herald.Project) ([]*herald.Event, error) {
 	ids := make([]string, len(events))
+	var projectIDs []int64
 	for i, e := range events {
 		ids[i] = e.ID
+		if projects[e.ProjectID] != nil && !slices.Contains(projectIDs, e.ProjectID) {
+			projectIDs = append(projectIDs, e.ProjectID)
+		}
 	}
-	rows, err := s.query(ctx, tx, `SELECT project_id, id FROM events WHERE id `+s.inText(1), jsonList(ids))
+	// Both columns of the primary key are constrained, so this is index
+	// lookups, not a scan of the project's events.
+	rows, err := s.query(ctx, tx, `SELECT project_id, id FROM events WHERE project_id `+s.inInt(1)+` AND id `+s.inText(2),
+		jsonList(projectIDs), jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("find existing events: %w", err)
 	}

@@ -67,7 +67,7 @@ func (n *Notifier) hookDeliveries(c *herald.EventChange, event string, rules []s
 			continue
 		}
 		all = append(all, herald.Delivery{
-			ID:              herald.NewID(),
+			ID:              herald.NewTimeID(now),
 			DestinationKind: herald.DestinationHook,
 			DestinationID:   h.ID,
 			ProjectID:       c.Project.ID,
