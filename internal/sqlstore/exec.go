@@ -165,6 +165,9 @@ func (s *DB) inInt(n int) string {
 
 // jsonList encodes values as a JSON array argument for inText and inInt.
 func jsonList[T any](values []T) string {
+	if len(values) == 0 {
+		return "[]"
+	}
 	b, _ := json.Marshal(values)
 	return string(b)
 }
