@@ -33,6 +33,7 @@ type Config struct {
 	BootstrapToken         string
 	NodeID                 string
 	DebugAddr              string
+	Retention              time.Duration
 }
 
 // DefaultConfig returns the configuration `herald serve` runs with when
@@ -52,6 +53,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:        15 * time.Second,
 		LogLevel:               "info",
 		LogFormat:              "text",
+		Retention:              30 * 24 * time.Hour,
 	}
 }
 
@@ -66,6 +68,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("database-url: must start with postgres:// or postgresql://")
 	case c.DeliveryTimeout <= 0 || c.DeliveryTimeout > 5*time.Minute:
 		return fmt.Errorf("delivery-timeout: must be between 1ns and 5m, got %s", c.DeliveryTimeout)
+	case c.Retention < time.Hour:
+		return fmt.Errorf("retention: must be at least 1h")
 	case c.DisableAfter <= 0:
 		return fmt.Errorf("disable-after: must be positive")
 	case c.DestinationConcurrency < 1 || c.DestinationConcurrency > 10000:
@@ -129,6 +133,7 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.Var(listFlag{&c.AllowDestinations}, "allow-destination", "CIDR (or IP) that deliveries may go to even though it is loopback/private; repeatable, e.g. 127.0.0.0/8 for local development")
 	fs.DurationVar(&c.DeliveryTimeout, "delivery-timeout", c.DeliveryTimeout, "how long one delivery attempt may take; a 2xx within it is success")
 	fs.StringVar(&c.RetrySchedule, "retry-schedule", c.RetrySchedule, "comma-separated waits before each retry; after the last the delivery is failed")
+	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long delivered and failed deliveries and their attempts are kept")
 	fs.DurationVar(&c.DisableAfter, "disable-after", c.DisableAfter, "disable a destination whose deliveries have all failed for this long")
 	fs.IntVar(&c.DestinationConcurrency, "destination-concurrency", c.DestinationConcurrency, "requests in flight to one destination at most; more wait for a later try")
 	fs.IntVar(&c.DeliveryWorkers, "delivery-workers", c.DeliveryWorkers, "delivery jobs run at once on this node")

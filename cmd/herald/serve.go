@@ -135,6 +135,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		// A job stops starting sends after one delivery timeout; twice that
 		// plus room to record outcomes bounds it.
 		JobTimeout: 2*cfg.DeliveryTimeout + 30*time.Second,
+		Retention:  cfg.Retention,
 	})
 	if err != nil {
 		ln.Close()

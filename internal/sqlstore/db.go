@@ -124,6 +124,9 @@ type JobsConfig struct {
 	// JobTimeout bounds one job (default 5m); a job running twice as long
 	// on a node that vanished is rescued by another node.
 	JobTimeout time.Duration
+	// Retention is how long finished deliveries and their attempts are
+	// kept (default 30 days), enforced hourly by the elected leader.
+	Retention time.Duration
 }
 
 // StartJobs starts River's workers, periodic jobs and leader election on
@@ -138,6 +141,10 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 5 * time.Minute
 	}
+	if cfg.Retention == 0 {
+		cfg.Retention = 30 * 24 * time.Hour
+	}
+	river.AddWorker(cfg.Workers, &retentionWorker{s: s, age: cfg.Retention})
 	if cfg.ID != "" && s.dialect.ResetJobsSQL != "" {
 		res, err := s.db.ExecContext(ctx, s.dialect.ResetJobsSQL, cfg.ID)
 		if err != nil {
@@ -156,6 +163,9 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 		FetchPollInterval:    cfg.PollInterval,
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: 2 * cfg.JobTimeout,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)

@@ -556,6 +556,32 @@ func testRedeliverRecover(t *testing.T, open Opener) {
 	}
 	_, err = s.Redeliver(ctx, "0000")
 	wantCode(t, err, herald.ENOTFOUND)
+	t.Run("Purge", func(t *testing.T) {
+		must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("b")}))
+		f.Clock.Add(24 * time.Hour)
+		n, err := s.PurgeDeliveries(ctx, f.Clock.Now())
+		must(t, err)
+		if n != 0 {
+			t.Fatalf("purged %d pending deliveries", n)
+		}
+		list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID, Status: herald.DeliveryPending})
+		must(t, err)
+		var out []*herald.Outcome
+		for _, d := range list {
+			out = append(out, &herald.Outcome{DeliveryID: d.ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true})
+		}
+		must(t, s.CompleteDeliveries(ctx, out))
+		n, err = s.PurgeDeliveries(ctx, f.Clock.Now().Add(-time.Hour))
+		must(t, err)
+		if n != 2 {
+			t.Fatalf("purged %d, want the 2 finished deliveries created a day ago", n)
+		}
+		as, err := s.FindAttempts(ctx, d.ID)
+		must(t, err)
+		if len(as) != 0 {
+			t.Fatalf("attempts of a purged delivery remain: %d", len(as))
+		}
+	})
 	t.Run("ErrBadCursor", func(t *testing.T) {
 		_, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID, Page: herald.Page{Cursor: "zzz"}})
 		wantCode(t, err, herald.EINVALID)

@@ -1,0 +1,57 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/herald-dev/herald"
+)
+
+// RetentionArgs are the arguments of the periodic job that deletes old
+// deliveries; River runs periodic jobs on the elected leader only.
+type RetentionArgs struct{}
+
+// Kind is the job kind (River's JobArgs).
+func (RetentionArgs) Kind() string { return "herald.retention" }
+
+// retentionWorker runs RetentionArgs jobs.
+type retentionWorker struct {
+	river.WorkerDefaults[RetentionArgs]
+	s   *DB
+	age time.Duration
+}
+
+// Work deletes what is older than the retention period.
+func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
+	n, err := w.s.PurgeDeliveries(ctx, w.s.clock.Now().Add(-w.age))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.s.logger.Info("retention: deleted old deliveries", "deliveries", n)
+	}
+	return nil
+}
+
+// PurgeDeliveries deletes finished (delivered or failed) deliveries created
+// before the given time, with their attempts, and returns how many. Pending
+// deliveries are kept whatever their age.
+func (s *DB) PurgeDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		// Bounded batches keep each transaction short.
+		res, err := s.exec(ctx, nil, `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE created_at < $1 AND status <> $2 LIMIT 1000)`,
+			ts(before), herald.DeliveryPending)
+		if err != nil {
+			return total, fmt.Errorf("purge deliveries: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < 1000 {
+			return total, nil
+		}
+	}
+}
