@@ -34,6 +34,7 @@ type Config struct {
 	NodeID                 string
 	DebugAddr              string
 	Retention              time.Duration
+	RescueAfter            time.Duration
 }
 
 // DefaultConfig returns the configuration `herald serve` runs with when
@@ -68,6 +69,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("database-url: must start with postgres:// or postgresql://")
 	case c.DeliveryTimeout <= 0 || c.DeliveryTimeout > 5*time.Minute:
 		return fmt.Errorf("delivery-timeout: must be between 1ns and 5m, got %s", c.DeliveryTimeout)
+	case c.RescueAfter < 0:
+		return fmt.Errorf("rescue-after: must not be negative")
 	case c.Retention < time.Hour:
 		return fmt.Errorf("retention: must be at least 1h")
 	case c.DisableAfter <= 0:
@@ -133,6 +136,7 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.Var(listFlag{&c.AllowDestinations}, "allow-destination", "CIDR (or IP) that deliveries may go to even though it is loopback/private; repeatable, e.g. 127.0.0.0/8 for local development")
 	fs.DurationVar(&c.DeliveryTimeout, "delivery-timeout", c.DeliveryTimeout, "how long one delivery attempt may take; a 2xx within it is success")
 	fs.StringVar(&c.RetrySchedule, "retry-schedule", c.RetrySchedule, "comma-separated waits before each retry; after the last the delivery is failed")
+	fs.DurationVar(&c.RescueAfter, "rescue-after", c.RescueAfter, "when a node dies, other nodes take over the delivery jobs it was running after this long (default: twice the job timeout, which is 2×delivery-timeout+30s)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long delivered and failed deliveries and their attempts are kept")
 	fs.DurationVar(&c.DisableAfter, "disable-after", c.DisableAfter, "disable a destination whose deliveries have all failed for this long")
 	fs.IntVar(&c.DestinationConcurrency, "destination-concurrency", c.DestinationConcurrency, "requests in flight to one destination at most; more wait for a later try")

@@ -134,8 +134,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		ID:           nodeID,
 		// A job stops starting sends after one delivery timeout; twice that
 		// plus room to record outcomes bounds it.
-		JobTimeout: 2*cfg.DeliveryTimeout + 30*time.Second,
-		Retention:  cfg.Retention,
+		JobTimeout:  2*cfg.DeliveryTimeout + 30*time.Second,
+		Retention:   cfg.Retention,
+		RescueAfter: cfg.RescueAfter,
 	})
 	if err != nil {
 		ln.Close()

@@ -124,6 +124,9 @@ type JobsConfig struct {
 	// JobTimeout bounds one job (default 5m); a job running twice as long
 	// on a node that vanished is rescued by another node.
 	JobTimeout time.Duration
+	// RescueAfter is how long a job may run before another node takes it
+	// over as abandoned (default twice JobTimeout).
+	RescueAfter time.Duration
 	// Retention is how long finished deliveries and their attempts are
 	// kept (default 30 days), enforced hourly by the elected leader.
 	Retention time.Duration
@@ -140,6 +143,13 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 	}
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 5 * time.Minute
+	}
+	if cfg.RescueAfter == 0 {
+		cfg.RescueAfter = 2 * cfg.JobTimeout
+	}
+	jobTimeout := cfg.JobTimeout
+	if jobTimeout >= cfg.RescueAfter {
+		jobTimeout = cfg.RescueAfter / 2
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = 30 * 24 * time.Hour
@@ -161,8 +171,8 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
 		FetchCooldown:        5 * time.Millisecond,
 		FetchPollInterval:    cfg.PollInterval,
-		JobTimeout:           cfg.JobTimeout,
-		RescueStuckJobsAfter: 2 * cfg.JobTimeout,
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true})},
