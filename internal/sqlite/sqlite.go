@@ -31,9 +31,8 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	dsn := "file:" + filepath.Join(dir, FileName) +
-		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	path := "file:" + filepath.Join(dir, FileName)
+	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
@@ -44,11 +43,19 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 		db.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
+	// Readers run beside the writer in WAL mode.
+	rdb, err := sql.Open("sqlite", path+"?mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite readers: %w", err)
+	}
+	rdb.SetMaxOpenConns(4)
 	sub, _ := fs.Sub(migrations, "migrations")
 	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{
 		Name:              "sqlite",
 		Migrations:        sub,
 		IsUniqueViolation: isUniqueViolation,
+		ReadDB:            rdb,
 		River:             riversqlite.New(db),
 		// One process owns the database file, so whatever is still marked
 		// running was left by a crash of this process.
@@ -56,6 +63,7 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 	}, opts)
 	if err != nil {
 		db.Close()
+		rdb.Close()
 		return nil, err
 	}
 	return s, nil

@@ -36,6 +36,9 @@ type Dialect struct {
 	Migrations fs.FS
 	// IsUniqueViolation reports whether err is a unique-constraint failure.
 	IsUniqueViolation func(error) bool
+	// ReadDB, when set, is a pool of read-only connections to the same
+	// database that reads outside transactions use.
+	ReadDB *sql.DB
 	// River is the River driver over the same *sql.DB.
 	River riverdriver.Driver[*sql.Tx]
 	// ResetJobsSQL makes the jobs a crashed earlier run of node $1 left
@@ -65,6 +68,8 @@ type DB struct {
 	disable  time.Duration
 	river    *river.Client[*sql.Tx]
 	stmts    *stmtCache
+	rdb      *sql.DB
+	rstmts   *stmtCache
 }
 
 var _ herald.Store = (*DB)(nil)
@@ -83,7 +88,13 @@ func Open(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*DB, error)
 		s.disable = 72 * time.Hour
 	}
 	if d.Name == "sqlite" {
-		s.stmts = &stmtCache{stmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+		s.stmts = newStmtCache(db)
+	}
+	if d.ReadDB != nil {
+		s.rdb = d.ReadDB
+		if d.Name == "sqlite" {
+			s.rstmts = newStmtCache(d.ReadDB)
+		}
 	}
 	if err := s.Migrate(ctx); err != nil {
 		return nil, err
@@ -105,8 +116,13 @@ func (s *DB) Dialect() Dialect { return s.dialect }
 
 // Close closes the database.
 func (s *DB) Close() error {
-	if s.stmts != nil {
-		s.stmts.close()
+	for _, c := range []*stmtCache{s.stmts, s.rstmts} {
+		if c != nil {
+			c.close()
+		}
+	}
+	if s.rdb != nil {
+		s.rdb.Close()
 	}
 	return s.db.Close()
 }

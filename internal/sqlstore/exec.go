@@ -21,6 +21,7 @@ const maxCachedStatements = 512
 // transaction runs unprepared and is prepared in the background once the
 // connection is free.
 type stmtCache struct {
+	db      *sql.DB
 	mu      sync.Mutex
 	stmts   map[string]*sql.Stmt
 	pending map[string]bool
@@ -32,8 +33,13 @@ func (c *stmtCache) get(q string) *sql.Stmt {
 	return c.stmts[q]
 }
 
-// prepare prepares q on db and caches it, unless the cache is full.
-func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, q string) *sql.Stmt {
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+}
+
+// prepare prepares q on the cache's pool and caches it, unless the cache is
+// full.
+func (c *stmtCache) prepare(ctx context.Context, q string) *sql.Stmt {
 	c.mu.Lock()
 	if st := c.stmts[q]; st != nil {
 		c.mu.Unlock()
@@ -44,7 +50,7 @@ func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, q string) *sql.Stmt
 		return nil
 	}
 	c.mu.Unlock()
-	st, err := db.PrepareContext(ctx, q)
+	st, err := c.db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil
 	}
@@ -59,14 +65,14 @@ func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, q string) *sql.Stmt
 }
 
 // prepareLater prepares q in the background, once.
-func (c *stmtCache) prepareLater(db *sql.DB, q string) {
+func (c *stmtCache) prepareLater(q string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pending[q] || c.stmts[q] != nil || len(c.stmts) >= maxCachedStatements {
 		return
 	}
 	c.pending[q] = true
-	go c.prepare(context.Background(), db, q)
+	go c.prepare(context.Background(), q)
 }
 
 func (c *stmtCache) close() {
@@ -88,19 +94,29 @@ func (s *DB) rebind(q string) string {
 	return strings.ReplaceAll(q, "$", "?")
 }
 
+// pool returns the pool and statement cache q runs on: reads outside a
+// transaction go to the read pool when the store has one (SQLite in WAL mode
+// lets readers run beside the single writer).
+func (s *DB) pool(tx *sql.Tx, q string) (*sql.DB, *stmtCache) {
+	if tx == nil && s.rdb != nil && strings.HasPrefix(q, "SELECT") {
+		return s.rdb, s.rstmts
+	}
+	return s.db, s.stmts
+}
+
 // stmt returns a prepared statement for q bound to tx (or the pool when tx
 // is nil), or nil when q should run unprepared.
-func (s *DB) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
-	if s.stmts == nil {
+func (s *DB) stmt(ctx context.Context, tx *sql.Tx, cache *stmtCache, q string) *sql.Stmt {
+	if cache == nil {
 		return nil
 	}
-	st := s.stmts.get(q)
+	st := cache.get(q)
 	if st == nil {
 		if tx != nil {
-			s.stmts.prepareLater(s.db, q)
+			cache.prepareLater(q)
 			return nil
 		}
-		if st = s.stmts.prepare(ctx, s.db, q); st == nil {
+		if st = cache.prepare(ctx, q); st == nil {
 			return nil
 		}
 	}
@@ -113,37 +129,40 @@ func (s *DB) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
 // exec runs q on tx, or on the pool when tx is nil.
 func (s *DB) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
 	q = s.rebind(q)
-	if st := s.stmt(ctx, tx, q); st != nil {
+	db, cache := s.pool(tx, q)
+	if st := s.stmt(ctx, tx, cache, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	if tx != nil {
 		return tx.ExecContext(ctx, q, args...)
 	}
-	return s.db.ExecContext(ctx, q, args...)
+	return db.ExecContext(ctx, q, args...)
 }
 
 // query runs q on tx, or on the pool when tx is nil.
 func (s *DB) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
 	q = s.rebind(q)
-	if st := s.stmt(ctx, tx, q); st != nil {
+	db, cache := s.pool(tx, q)
+	if st := s.stmt(ctx, tx, cache, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	if tx != nil {
 		return tx.QueryContext(ctx, q, args...)
 	}
-	return s.db.QueryContext(ctx, q, args...)
+	return db.QueryContext(ctx, q, args...)
 }
 
 // queryRow runs q on tx, or on the pool when tx is nil.
 func (s *DB) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
 	q = s.rebind(q)
-	if st := s.stmt(ctx, tx, q); st != nil {
+	db, cache := s.pool(tx, q)
+	if st := s.stmt(ctx, tx, cache, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	if tx != nil {
 		return tx.QueryRowContext(ctx, q, args...)
 	}
-	return s.db.QueryRowContext(ctx, q, args...)
+	return db.QueryRowContext(ctx, q, args...)
 }
 
 // inText returns "IN (...)" matching text values passed as one JSON array
