@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/herald-dev/herald"
 )
@@ -33,11 +34,14 @@ func (s *DB) SaveEvents(ctx context.Context, events []*herald.Event) error {
 		if err != nil {
 			return err
 		}
-		changes, err := s.groupEvents(ctx, tx, events, projects)
+		changes, counts, err := s.groupEvents(ctx, tx, events, projects)
 		if err != nil {
 			return err
 		}
 		if err := s.insertEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		if err := s.withInstallations(ctx, tx, changes); err != nil {
 			return err
 		}
 		var deliveries []*herald.Delivery
@@ -47,7 +51,13 @@ func (s *DB) SaveEvents(ctx context.Context, events []*herald.Event) error {
 				deliveries = append(deliveries, s.notifier.EventSaved(c)...)
 			}
 		}
-		return s.enqueue(ctx, tx, deliveries)
+		if err := s.enqueue(ctx, tx, deliveries); err != nil {
+			return err
+		}
+		// Counting last keeps the issue rows locked for as short a time as
+		// possible: concurrent batches of one busy issue wait only for each
+		// other's commit, not for each other's inserts.
+		return s.countIssues(ctx, tx, counts)
 	})
 }
 
@@ -146,9 +156,17 @@ func (s *DB) batchHooks(ctx context.Context, tx *sql.Tx, projects map[int64]*her
 	return out, rows.Err()
 }
 
-// groupEvents finds or creates the issue of each event, updates counts and
-// regressions, sets IssueID, and returns one change per event in input order.
-func (s *DB) groupEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event, projects map[int64]*herald.Project) ([]*herald.EventChange, error) {
+// issueCount is the count update a batch makes to an existing issue.
+type issueCount struct {
+	id       int64
+	n        int
+	lastSeen time.Time
+}
+
+// groupEvents finds or creates the issue of each event, regresses resolved
+// ones, sets IssueID, and returns one change per event in input order and
+// the count updates still to make (issues created here are counted already).
+func (s *DB) groupEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event, projects map[int64]*herald.Project) ([]*herald.EventChange, []issueCount, error) {
 	type groupKey struct {
 		project int64
 		hash    string
@@ -169,13 +187,17 @@ func (s *DB) groupEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event
 		return strings.Compare(a.hash, b.hash)
 	})
 	changes := make([]*herald.EventChange, len(events))
+	var counts []issueCount
 	for _, k := range keys {
 		idx := groups[k]
 		p := projects[k.project]
 		first := events[idx[0]]
 		is, created, regressed, err := s.upsertIssue(ctx, tx, p, first, events, idx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if !created {
+			counts = append(counts, issueCount{id: is.ID, n: len(idx), lastSeen: is.LastSeen})
 		}
 		for n, i := range idx {
 			events[i].IssueID = is.ID
@@ -183,7 +205,20 @@ func (s *DB) groupEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event
 				IssueCreated: created && n == 0, IssueRegressed: regressed && n == 0}
 		}
 	}
-	return changes, nil
+	slices.SortFunc(counts, func(a, b issueCount) int { return int(a.id - b.id) })
+	return changes, counts, nil
+}
+
+// countIssues adds a batch's events to the counts of existing issues.
+func (s *DB) countIssues(ctx context.Context, tx *sql.Tx, counts []issueCount) error {
+	for _, c := range counts {
+		_, err := s.exec(ctx, tx, `UPDATE issues SET times_seen = times_seen + $1, last_seen = CASE WHEN last_seen > $2 THEN last_seen ELSE $2 END WHERE id = $3`,
+			c.n, ts(c.lastSeen), c.id)
+		if err != nil {
+			return fmt.Errorf("count issue: %w", err)
+		}
+	}
+	return nil
 }
 
 const issueColumns = `id, project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform, first_seen, last_seen, times_seen, user_count`
@@ -200,8 +235,10 @@ func scanIssue(row interface{ Scan(...any) error }) (*herald.Issue, error) {
 	return is, nil
 }
 
-// upsertIssue finds the issue of the events idx (one group) or creates it,
-// and counts them. The returned issue reflects the state after the events.
+// upsertIssue finds the issue of the events idx (one group) or creates it
+// (counting them), and regresses it when it was resolved. The returned issue
+// reflects the state after the events; the caller counts them into an
+// existing issue with countIssues.
 func (s *DB) upsertIssue(ctx context.Context, tx *sql.Tx, p *herald.Project, first *herald.Event, events []*herald.Event, idx []int) (is *herald.Issue, created, regressed bool, err error) {
 	lastSeen := first.Timestamp
 	for _, i := range idx {
@@ -247,11 +284,7 @@ func (s *DB) upsertIssue(ctx context.Context, tx *sql.Tx, p *herald.Project, fir
 		regressed = n > 0
 		is.Status, is.Substatus = herald.IssueUnresolved, "regressed"
 	}
-	err = s.queryRow(ctx, tx, `UPDATE issues SET times_seen = times_seen + $1, last_seen = CASE WHEN last_seen > $2 THEN last_seen ELSE $2 END
-		WHERE id = $3 RETURNING times_seen, last_seen`, len(idx), ts(lastSeen), is.ID).Scan(&is.Count, new(int64))
-	if err != nil {
-		return nil, false, false, fmt.Errorf("count issue: %w", err)
-	}
+	is.Count += int64(len(idx))
 	if lastSeen.After(is.LastSeen) {
 		is.LastSeen = lastSeen
 	}
