@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/getsentry/sentry-go v0.50.0
+	github.com/herald-dev/herald/sentryhook v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/riverqueue/river v0.51.2
 	github.com/riverqueue/river/riverdriver v0.51.2
@@ -11,6 +12,8 @@ require (
 	github.com/riverqueue/river/riverdriver/riversqlite v0.51.2
 	modernc.org/sqlite v1.62.0
 )
+
+replace github.com/herald-dev/herald/sentryhook => ./sentryhook
 
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect

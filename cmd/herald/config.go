@@ -159,16 +159,25 @@ func (c *Config) bindStorage(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }
 
-// envName is the environment variable matching a flag: data-dir → HERALD_DATA_DIR.
-func envName(flagName string) string {
-	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+// envName is the environment variable matching a flag of a command: the
+// server's commands share HERALD_<FLAG> (data-dir → HERALD_DATA_DIR); the
+// developer tools, whose --url or --addr mean something else, read
+// HERALD_<COMMAND>_<FLAG> (trigger's url → HERALD_TRIGGER_URL).
+func envName(command, flagName string) string {
+	prefix := "HERALD_"
+	command, _, _ = strings.Cut(command, " ")
+	switch command {
+	case "trigger", "listen", "bench":
+		prefix += strings.ToUpper(command) + "_"
+	}
+	return prefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // parseFlags parses args, then fills every flag not given on the command
 // line from its HERALD_* variable.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	for _, f := range visitAll(fs) {
-		f.Usage += " [$" + envName(f.Name) + "]"
+		f.Usage += " [$" + envName(fs.Name(), f.Name) + "]"
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -176,9 +185,9 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, f := range visitAll(fs) {
-		if v := getenv(envName(f.Name)); v != "" && !set[f.Name] {
+		if v := getenv(envName(fs.Name(), f.Name)); v != "" && !set[f.Name] {
 			if err := fs.Set(f.Name, v); err != nil {
-				return fmt.Errorf("%s: %w", envName(f.Name), err)
+				return fmt.Errorf("%s: %w", envName(fs.Name(), f.Name), err)
 			}
 		}
 	}

@@ -70,8 +70,8 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	}
 	fs.Usage()
 	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.Contains(help.String(), "$"+envName(f.Name)) {
-			t.Errorf("--help does not name $%s", envName(f.Name))
+		if !strings.Contains(help.String(), "$"+envName("serve", f.Name)) {
+			t.Errorf("--help does not name $%s", envName("serve", f.Name))
 		}
 	})
 	bad := newFlagSet("serve", "", &help)

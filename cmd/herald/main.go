@@ -35,6 +35,8 @@ Commands:
   serve     run the API, ingest, delivery workers and dashboard
   migrate   apply database migrations and exit
   token     create an API token: herald token create
+  listen    receive webhooks locally: verify, print and optionally forward them
+  trigger   send a sample webhook of any event, signed as Herald signs it
   version   print the version
 
 Run "herald <command> -h" for a command's flags. Every flag can also be set
@@ -54,6 +56,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runMigrate(ctx, rest, stdout, stderr, getenv)
 	case "token":
 		return runToken(ctx, rest, stdout, stderr, getenv)
+	case "listen":
+		return runListen(ctx, rest, stdout, stderr, getenv)
+	case "trigger":
+		return runTrigger(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "herald", herald.Version)
 		return nil

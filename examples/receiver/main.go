@@ -1,55 +1,77 @@
-// Command receiver is a minimal Service Hook receiver: it verifies each
-// delivery's X-Sentry-Hook-Signature exactly as Sentry's documentation
-// describes (hex HMAC-SHA256 of the raw body, keyed with the hook secret,
-// compared in constant time), prints the payload and answers 200 at once.
+// Command receiver is a minimal webhook receiver built on the sentryhook
+// package: it verifies each delivery's signature (Service Hook or Sentry
+// App) in constant time, answers at once, drops duplicates, and prints each
+// delivery from a background worker.
 //
 //	go run ./examples/receiver --secret <hook secret> --addr 127.0.0.1:9000
 package main
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/herald-dev/herald/sentryhook"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9000", "address to listen on")
-	secret := flag.String("secret", os.Getenv("HOOK_SECRET"), "the hook's secret (or $HOOK_SECRET)")
+	secret := flag.String("secret", os.Getenv("HOOK_SECRET"), "the hook's or app's secret; several, comma-separated, while rotating (or $HOOK_SECRET)")
 	flag.Parse()
-	http.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, "read body", http.StatusBadRequest)
-			return
-		}
-		signature := r.Header.Get("X-Sentry-Hook-Signature")
-		if signature == "" {
-			signature = r.Header.Get("Sentry-Hook-Signature")
-		}
-		mac := hmac.New(sha256.New, []byte(*secret))
-		mac.Write(body)
-		expected := hex.EncodeToString(mac.Sum(nil))
-		if !hmac.Equal([]byte(expected), []byte(signature)) {
-			log.Printf("rejected a delivery with a bad signature (Request-ID %s)", r.Header.Get("Request-ID"))
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		var pretty bytes.Buffer
-		if err := json.Indent(&pretty, body, "", "  "); err != nil {
-			pretty.Write(body)
-		}
-		fmt.Printf("verified delivery %s (%s%s)\n%s\n", r.Header.Get("Request-ID"),
-			r.Header.Get("Sentry-Hook-Resource"), r.Header.Get("X-ServiceHook-GUID"), pretty.String())
-		w.WriteHeader(http.StatusOK)
+	if *secret == "" {
+		log.Fatal("--secret is required")
+	}
+
+	h, err := sentryhook.NewHandler(sentryhook.HandlerOptions{
+		Secrets: strings.Split(*secret, ","),
+		Process: process,
 	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+		if err := h.Shutdown(shutdown); err != nil {
+			log.Print(err)
+		}
+	}()
 	log.Printf("listening on http://%s", *addr)
-	log.Fatal(http.ListenAndServe(*addr, nil))
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+	<-stopped
+}
+
+// process prints a verified delivery. A real receiver would do its work
+// here: the sender already has its 202.
+func process(_ context.Context, d *sentryhook.Delivery) error {
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, d.Body, "", "  "); err != nil {
+		pretty.Write(d.Body)
+	}
+	id := d.HookID
+	if d.Kind == sentryhook.KindSentryApp {
+		id = d.Installation.UUID
+	}
+	fmt.Printf("verified delivery %s (%s, %s)\n%s\n", d.RequestID, d.Event(), id, pretty.String())
+	return nil
 }

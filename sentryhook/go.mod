@@ -1,0 +1,3 @@
+module github.com/herald-dev/herald/sentryhook
+
+go 1.26
