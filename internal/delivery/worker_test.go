@@ -551,7 +551,7 @@ func TestDeliverConcurrencyLimit(t *testing.T) {
 // not delay deliveries to a healthy one.
 func TestDeliverIsolation(t *testing.T) {
 	t.Parallel()
-	const timeout = 300 * time.Millisecond
+	const timeout = 2 * time.Second
 	hanging := newBlockingReceiver(t, http.StatusOK)
 	var hits atomic.Int32
 	healthy := newReceiver(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
@@ -598,7 +598,7 @@ func TestDeliverIsolation(t *testing.T) {
 	for _, d := range stuck {
 		o := store.outcome(t, d.ID)
 		switch {
-		case o.Attempt != nil && o.Attempt.Error == "timeout after 300ms":
+		case o.Attempt != nil && o.Attempt.Error == "timeout after 2s":
 			timedOut++
 		case o.Attempt == nil && o.NextAttemptAt.Equal(clock.Now().Add(DefaultBusyDelay)):
 			putOff++
