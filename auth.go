@@ -33,6 +33,10 @@ type Token struct {
 
 	// User is the token's owner, loaded by FindTokenByValue.
 	User *User
+	// OrganizationID is, for the token of a Sentry App installation, the
+	// installing organization, the only one the token may act on; 0 for
+	// other tokens. Loaded by FindTokenByValue.
+	OrganizationID int64
 }
 
 // Scopes are the token scopes Herald knows, Sentry's names.

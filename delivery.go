@@ -127,6 +127,9 @@ type Store interface {
 	ProjectService
 	HookService
 	EventService
+	IssueService
+	CommentService
+	AppService
 	DeliveryService
 	// Ping checks that the database answers and its migrations are applied.
 	Ping(ctx context.Context) error

@@ -70,6 +70,12 @@ type Issue struct {
 	LastSeen  time.Time
 	Count     int64
 	UserCount int64
+
+	// AssignedTo is the issue's assignee, nil when unassigned, and
+	// NumComments its number of comments; both are loaded by the
+	// IssueService methods (and by SaveEvents for regressed issues).
+	AssignedTo  *Assignee
+	NumComments int64
 }
 
 // IssueFilter selects issues of a project.
@@ -90,7 +96,11 @@ type EventChange struct {
 	IssueRegressed bool
 	// Hooks are the project's Service Hooks.
 	Hooks []*Hook
-	Now   time.Time
+	// Installations are the installed Sentry App installations of the
+	// project's organization that subscribe to issue or error events, each
+	// with its App.
+	Installations []*Installation
+	Now           time.Time
 }
 
 // Notifier builds the webhook deliveries a change causes. Stores call it

@@ -197,6 +197,10 @@ func (rc *receiver) setSecret(s string) {
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	signature := r.Header.Get("X-Sentry-Hook-Signature")
+	if signature == "" {
+		// Sentry App deliveries carry the signature under this name.
+		signature = r.Header.Get("Sentry-Hook-Signature")
+	}
 	rc.mu.Lock()
 	mac := hmac.New(sha256.New, []byte(rc.secret))
 	mac.Write(body)

@@ -13,7 +13,7 @@ import (
 const maxTokenLength = 256
 
 // auth is the caller of a request: its token, and the scope the route needs
-// ("" for routes any token may use).
+// ("" for routes any token may use; "a|b" when either will do).
 type auth struct {
 	token *herald.Token
 	scope string
@@ -25,12 +25,18 @@ func (a *auth) userID() int64 { return a.token.UserID }
 // superuser reports whether the token's user may act on every organization.
 func (a *auth) superuser() bool { return a.token.User != nil && a.token.User.IsSuperuser }
 
-// requireScope fails with 403 unless the token grants the route's scope.
+// requireScope fails with 403 unless the token grants the route's scope
+// (one of them, when the route names several).
 func (a *auth) requireScope() error {
-	if a.scope != "" && !a.token.HasScope(a.scope) {
-		return herald.Errorf(herald.EFORBIDDEN, msgForbidden)
+	if a.scope == "" {
+		return nil
 	}
-	return nil
+	for _, sc := range strings.Split(a.scope, "|") {
+		if a.token.HasScope(sc) {
+			return nil
+		}
+	}
+	return herald.Errorf(herald.EFORBIDDEN, msgForbidden)
 }
 
 // authedFunc handles a request whose token has been verified; a returned
@@ -106,7 +112,7 @@ func (s *Server) organization(r *http.Request, a *auth) (*herald.Organization, e
 		ok, err := s.store.IsMember(ctx, org.ID, a.userID())
 		if err != nil {
 			return nil, err
-		} else if !ok {
+		} else if !ok || !a.mayActOn(org.ID) {
 			return nil, herald.Errorf(herald.EFORBIDDEN, msgForbidden)
 		}
 	}
@@ -114,6 +120,13 @@ func (s *Server) organization(r *http.Request, a *auth) (*herald.Organization, e
 		return nil, err
 	}
 	return org, nil
+}
+
+// mayActOn reports whether the token may act on the organization: a Sentry
+// App's token only on the organization of its installation (the app's user
+// is a member of every organization that installed it).
+func (a *auth) mayActOn(orgID int64) bool {
+	return a.token.OrganizationID == 0 || a.token.OrganizationID == orgID
 }
 
 // organizationByID finds an organization by its numeric id among those the

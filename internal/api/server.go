@@ -152,6 +152,39 @@ func (s *Server) routes() http.Handler {
 	rt.handle("GET", deliveries+"{delivery_id}/", s.authed("project:read", s.handleGetDelivery))
 	rt.handle("POST", deliveries+"{delivery_id}/redeliver/", s.authed("project:write", s.handleRedeliver))
 
+	const issues = "/api/0/organizations/{org}/issues/{issue_id}/"
+	rt.handle("GET", "/api/0/projects/{org}/{project}/issues/", s.authed("event:read", s.handleListIssues))
+	rt.handle("PUT", "/api/0/projects/{org}/{project}/issues/", s.authed("event:write", s.handleBulkUpdateIssues))
+	rt.handle("GET", "/api/0/projects/{org}/{project}/events/{event_id}/", s.authed("event:read", s.handleGetEvent))
+	rt.handle("GET", issues, s.authed("event:read", s.handleGetIssue))
+	rt.handle("PUT", issues, s.authed("event:write", s.handleUpdateIssue))
+	rt.handle("DELETE", issues, s.authed("event:admin", s.handleDeleteIssue))
+	rt.handle("GET", issues+"comments/", s.authed("event:read", s.handleListComments))
+	rt.handle("POST", issues+"comments/", s.authed("event:write", s.handleCreateComment))
+	rt.handle("PUT", issues+"comments/{comment_id}/", s.authed("event:write", s.handleUpdateComment))
+	rt.handle("DELETE", issues+"comments/{comment_id}/", s.authed("event:write", s.handleDeleteComment))
+
+	const apps = "/api/0/sentry-apps/"
+	rt.handle("GET", apps, s.authed("", s.handleListApps))
+	rt.handle("POST", apps, s.authed("org:write", s.handleCreateApp))
+	rt.handle("GET", apps+"{slug}/", s.authed("org:read", s.handleGetApp))
+	rt.handle("PUT", apps+"{slug}/", s.authed("org:write", s.handleUpdateApp))
+	rt.handle("DELETE", apps+"{slug}/", s.authed("org:admin", s.handleDeleteApp))
+	rt.handle("POST", apps+"{slug}/rotate-secret/", s.authed("org:write", s.handleRotateAppSecret))
+	rt.handle("GET", apps+"{slug}/requests/", s.authed("org:read", s.handleAppRequests))
+	rt.handle("GET", apps+"{slug}/api-tokens/", s.authed("org:write", s.handleListAppTokens))
+	rt.handle("POST", apps+"{slug}/api-tokens/", s.authed("org:write", s.handleCreateAppToken))
+	rt.handle("DELETE", apps+"{slug}/api-tokens/{token_id}/", s.authed("org:write", s.handleDeleteAppToken))
+	rt.handle("GET", "/api/0/organizations/{org}/sentry-apps/", s.authed("org:read", s.handleListOrgApps))
+
+	const installations = "/api/0/sentry-app-installations/{uuid}/"
+	rt.handle("GET", "/api/0/organizations/{org}/sentry-app-installations/", s.authed("org:read|org:integrations", s.handleListInstallations))
+	rt.handle("POST", "/api/0/organizations/{org}/sentry-app-installations/", s.authed("org:integrations|org:write", s.handleCreateInstallation))
+	rt.handle("GET", installations, s.authed("org:read|org:integrations", s.handleGetInstallation))
+	rt.handle("PUT", installations, s.authed("org:integrations|org:write", s.handleUpdateInstallation))
+	rt.handle("DELETE", installations, s.authed("org:integrations|org:write", s.handleDeleteInstallation))
+	rt.handle("POST", installations+"authorizations/", http.HandlerFunc(s.handleAuthorization))
+
 	return rt.mux
 }
 

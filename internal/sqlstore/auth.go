@@ -99,10 +99,12 @@ func (s *DB) FindTokenByValue(ctx context.Context, value string) (*herald.Token,
 	var scopes string
 	var created, joined int64
 	var expires sql.NullInt64
-	err := s.queryRow(ctx, nil, `SELECT t.id, t.user_id, t.name, t.hash, t.last_chars, t.scopes, t.date_created, t.expires_at, `+userColumns+`
-		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`, HashToken(value)).
+	err := s.queryRow(ctx, nil, `SELECT t.id, t.user_id, t.name, t.hash, t.last_chars, t.scopes, t.date_created, t.expires_at, `+userColumns+`,
+		COALESCE(ai.org_id, 0) FROM tokens t JOIN users u ON u.id = t.user_id
+		LEFT JOIN app_tokens x ON x.token_id = t.id LEFT JOIN app_installations ai ON ai.id = x.installation_id
+		WHERE t.hash = $1`, HashToken(value)).
 		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &t.LastChars, &scopes, &created, &expires,
-			&t.User.ID, &t.User.Email, &t.User.Name, &t.User.IsSuperuser, &joined)
+			&t.User.ID, &t.User.Email, &t.User.Name, &t.User.IsSuperuser, &joined, &t.OrganizationID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, herald.Errorf(herald.EUNAUTHORIZED, "Invalid token")
 	} else if err != nil {

@@ -82,8 +82,8 @@ func (s *DB) FindDeliveriesToSend(ctx context.Context, ids []string) ([]*herald.
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.query(ctx, nil, `SELECT `+deliveryColumnsAs("d")+`, COALESCE(h.url, ''), COALESCE(h.status, '')
-		FROM deliveries d LEFT JOIN hooks h ON d.destination_kind = $2 AND h.id = d.destination_id
+	rows, err := s.query(ctx, nil, `SELECT `+deliveryColumnsAs("d")+`, COALESCE(h.url, `+appDestinationURL+`, ''), COALESCE(h.status, `+appDestinationStatus+`, '')
+		FROM deliveries d LEFT JOIN hooks h ON d.destination_kind = $2 AND h.id = d.destination_id `+appDestinationJoin+`
 		WHERE d.status = $1 AND d.id `+s.inText(3), herald.DeliveryPending, herald.DestinationHook, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("find deliveries to send: %w", err)

@@ -41,6 +41,9 @@ func (s *DB) SaveEvents(ctx context.Context, events []*herald.Event) error {
 		if err := s.insertEvents(ctx, tx, events); err != nil {
 			return err
 		}
+		if err := s.withInstallations(ctx, tx, changes); err != nil {
+			return err
+		}
 		var deliveries []*herald.Delivery
 		if s.notifier != nil {
 			for _, c := range changes {

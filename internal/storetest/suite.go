@@ -16,18 +16,30 @@ import (
 
 // Clock is a settable clock for tests.
 type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	step time.Duration
 }
 
 // NewClock returns a clock stopped at t.
 func NewClock(t time.Time) *Clock { return &Clock{now: t} }
 
-// Now returns the clock's time.
+// Now returns the clock's time, then moves it on by its step (none unless
+// SetStep was called).
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	now := c.now
+	c.now = c.now.Add(c.step)
+	return now
+}
+
+// SetStep makes every reading of the clock move it forward by d, so that
+// rows written one after another get distinct, ordered times.
+func (c *Clock) SetStep(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.step = d
 }
 
 // Add moves the clock forward by d.
@@ -109,6 +121,12 @@ func Run(t *testing.T, open Opener) {
 	t.Run("CompleteDeliveries", func(t *testing.T) { t.Parallel(); testCompleteDeliveries(t, open) })
 	t.Run("AutoDisable", func(t *testing.T) { t.Parallel(); testAutoDisable(t, open) })
 	t.Run("RedeliverRecover", func(t *testing.T) { t.Parallel(); testRedeliverRecover(t, open) })
+	t.Run("Apps", func(t *testing.T) { t.Parallel(); testApps(t, open) })
+	t.Run("Installations", func(t *testing.T) { t.Parallel(); testInstallations(t, open) })
+	t.Run("AppDeliveries", func(t *testing.T) { t.Parallel(); testAppDeliveries(t, open) })
+	t.Run("Issues", func(t *testing.T) { t.Parallel(); testIssues(t, open) })
+	t.Run("Comments", func(t *testing.T) { t.Parallel(); testComments(t, open) })
+	t.Run("AppRequests", func(t *testing.T) { t.Parallel(); testAppRequests(t, open) })
 }
 
 func testAuth(t *testing.T, open Opener) {
@@ -140,7 +158,7 @@ func testAuth(t *testing.T, open Opener) {
 		}
 		got, err := s.FindTokenByValue(ctx, tok.Value)
 		must(t, err)
-		if got.User.Email != f.User.Email || !got.HasScope("project:read") || got.HasScope("project:write") {
+		if got.User.Email != f.User.Email || !got.HasScope("project:read") || got.HasScope("project:write") || got.OrganizationID != 0 {
 			t.Fatalf("token = %+v", got)
 		}
 		list, err := s.FindTokens(ctx, f.User.ID)

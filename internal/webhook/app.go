@@ -70,3 +70,115 @@ func AppBody(action, installationUUID string, data any, actor Actor) ([]byte, er
 	}
 	return b, nil
 }
+
+// ActorOf returns the webhook actor of a change: the app when an app's own
+// token made it, else the user, else Herald itself (SentryActor).
+func ActorOf(a herald.Actor) Actor {
+	switch {
+	case a.App != nil:
+		return AppActor(a.App.UUID, a.App.Name)
+	case a.User != nil:
+		return UserActor(a.User)
+	}
+	return SentryActor
+}
+
+// AppPayload is the body of one Sentry App event for any number of
+// installations: the data and actor are encoded once, and each
+// installation's body is spliced around them.
+type AppPayload struct {
+	prefix []byte // {"action":"...","installation":{"uuid":
+	suffix []byte // },"data":<data>,"actor":<actor>}
+}
+
+// NewAppPayload prepares the body of event (such as "issue.created") with
+// data, compact JSON such as IssueData returns, and actor. Body(uuid) then
+// equals AppBody(Action(event), uuid, data, actor).
+func NewAppPayload(event string, data []byte, actor Actor) *AppPayload {
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	act := mustEncode(actor)
+	p := &AppPayload{}
+	p.prefix = append(p.prefix, `{"action":`...)
+	p.prefix = append(p.prefix, mustEncode(Action(event))...)
+	p.prefix = append(p.prefix, `,"installation":{"uuid":`...)
+	p.suffix = make([]byte, 0, len(data)+len(act)+20)
+	p.suffix = append(p.suffix, `},"data":`...)
+	p.suffix = append(p.suffix, data...)
+	p.suffix = append(p.suffix, `,"actor":`...)
+	p.suffix = append(p.suffix, act...)
+	p.suffix = append(p.suffix, '}')
+	return p
+}
+
+// Body returns the compact JSON body for one installation.
+func (p *AppPayload) Body(installationUUID string) []byte {
+	uuid := mustEncode(installationUUID)
+	b := make([]byte, 0, len(p.prefix)+len(uuid)+len(p.suffix))
+	b = append(b, p.prefix...)
+	b = append(b, uuid...)
+	return append(b, p.suffix...)
+}
+
+// commentData is the data of comment.* events.
+type commentData struct {
+	CommentID   int64  `json:"comment_id"`
+	IssueID     int64  `json:"issue_id"`
+	ProjectSlug string `json:"project_slug"`
+	Timestamp   string `json:"timestamp"`
+	Comment     string `json:"comment"`
+}
+
+// CommentData returns the compact JSON "data" of a comment.* event about
+// comment c on an issue of project p. The timestamp is the comment's
+// creation time for every action, as Sentry sends it; the text is the
+// comment's current (for comment.deleted, last) text.
+func CommentData(p *herald.Project, c *herald.Comment) []byte {
+	return mustEncode(commentData{
+		CommentID:   c.ID,
+		IssueID:     c.IssueID,
+		ProjectSlug: p.Slug,
+		Timestamp:   herald.FormatTime(c.DateCreated),
+		Comment:     c.Text,
+	})
+}
+
+// installationData is the data of installation.* events.
+type installationData struct {
+	Installation installationPayload `json:"installation"`
+}
+
+// installationPayload is Sentry's installation serializer in webhooks.
+type installationPayload struct {
+	App          installationApp `json:"app"`
+	Organization installationOrg `json:"organization"`
+	UUID         string          `json:"uuid"`
+	Status       string          `json:"status"`
+	Code         string          `json:"code,omitempty"`
+}
+
+type installationApp struct {
+	UUID string `json:"uuid"`
+	Slug string `json:"slug"`
+}
+
+type installationOrg struct {
+	Slug string `json:"slug"`
+}
+
+// InstallationData returns the compact JSON "data" of an installation.*
+// event about inst, which must carry its App and Organization. The grant
+// code is included for installation.created only, when there is one.
+func InstallationData(event string, inst *herald.Installation) []byte {
+	d := installationPayload{
+		App:          installationApp{UUID: inst.App.UUID, Slug: inst.App.Slug},
+		Organization: installationOrg{Slug: inst.Organization.Slug},
+		UUID:         inst.UUID,
+		Status:       inst.Status,
+	}
+	if event == InstallationCreated {
+		d.Code = inst.Code
+	}
+	return mustEncode(installationData{Installation: d})
+}

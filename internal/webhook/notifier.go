@@ -6,8 +6,9 @@ import (
 	"github.com/herald-dev/herald"
 )
 
-// Notifier builds the Service Hook deliveries of saved events. It does no
-// I/O, so stores can call it inside the transaction that saves the events.
+// Notifier builds the Service Hook and Sentry App deliveries of changes. It
+// does no I/O, so stores can call it inside the transaction that writes the
+// change.
 type Notifier struct {
 	// BaseURL is the public URL of the Herald server, the root of the web
 	// URLs in payloads, such as "https://herald.example.com".
@@ -17,14 +18,38 @@ type Notifier struct {
 	Clock herald.Clock
 }
 
-var _ herald.Notifier = (*Notifier)(nil)
+var (
+	_ herald.Notifier    = (*Notifier)(nil)
+	_ herald.AppNotifier = (*Notifier)(nil)
+)
 
 // EventSaved returns one event.created delivery per active hook of c that
 // subscribes to event.created. All of them carry the same body, built once;
 // each is signed with its hook's secret. A project without the servicehooks
 // feature gets none, and so does a change missing its project, issue or event.
+//
+// It also returns the Sentry App deliveries of the change to c's
+// installations: error.created to those subscribed to errors, and to those
+// subscribed to issues issue.created when the event opened its issue, or
+// issue.unresolved when it regressed it (both with Herald as the actor).
 func (n *Notifier) EventSaved(c *herald.EventChange) []*herald.Delivery {
-	return n.hookDeliveries(c, EventCreated, nil)
+	ds := n.hookDeliveries(c, EventCreated, nil)
+	if c == nil || len(c.Installations) == 0 || c.Project == nil || c.Issue == nil || c.Event == nil {
+		return ds
+	}
+	now := n.changeTime(c.Now)
+	if c.IssueCreated || c.IssueRegressed {
+		event := IssueCreated
+		if !c.IssueCreated {
+			event = IssueUnresolved
+		}
+		ds = n.appDeliveries(ds, c.Installations, event, c.Project, func() []byte {
+			return IssueData(event, c.Project, c.Issue, n.BaseURL)
+		}, SentryActor, now)
+	}
+	return n.appDeliveries(ds, c.Installations, ErrorCreated, c.Project, func() []byte {
+		return ErrorData(c.Project, c.Issue, c.Event, n.BaseURL)
+	}, SentryActor, now)
 }
 
 // AlertDeliveries returns one event.alert delivery per active hook of c that
@@ -84,6 +109,104 @@ func (n *Notifier) hookDeliveries(c *herald.EventChange, event string, rules []s
 		ds = append(ds, &all[len(all)-1])
 	}
 	return ds
+}
+
+// IssueChanged returns the delivery of c.Event (issue.resolved, .ignored,
+// .unresolved or .assigned) to each of c's installations subscribed to
+// issues.
+func (n *Notifier) IssueChanged(c *herald.IssueChange) []*herald.Delivery {
+	if c == nil || c.Project == nil || c.Issue == nil || Resource(c.Event) != ResourceIssue {
+		return nil
+	}
+	return n.appDeliveries(nil, c.Installations, c.Event, c.Project, func() []byte {
+		return IssueData(c.Event, c.Project, c.Issue, n.BaseURL)
+	}, ActorOf(c.Actor), n.changeTime(c.Now))
+}
+
+// CommentChanged returns the delivery of c.Event (comment.created, .updated
+// or .deleted) to each of c's installations subscribed to comments.
+func (n *Notifier) CommentChanged(c *herald.CommentChange) []*herald.Delivery {
+	if c == nil || c.Project == nil || c.Comment == nil || Resource(c.Event) != ResourceComment {
+		return nil
+	}
+	return n.appDeliveries(nil, c.Installations, c.Event, c.Project, func() []byte {
+		return CommentData(c.Project, c.Comment)
+	}, ActorOf(c.Actor), n.changeTime(c.Now))
+}
+
+// InstallationChanged returns the delivery of c.Event (installation.created
+// or .deleted) to the installation itself, whatever resources its app
+// subscribes to, as Sentry sends them, provided the app has a webhook URL.
+func (n *Notifier) InstallationChanged(c *herald.InstallationChange) []*herald.Delivery {
+	if c == nil {
+		return nil
+	}
+	inst := c.Installation
+	if inst == nil || inst.App == nil || inst.Organization == nil || inst.App.WebhookURL == "" ||
+		Resource(c.Event) != ResourceInstallation {
+		return nil
+	}
+	body := NewAppPayload(c.Event, InstallationData(c.Event, inst), ActorOf(c.Actor)).Body(inst.UUID)
+	now := n.changeTime(c.Now)
+	return []*herald.Delivery{{
+		ID:              herald.NewTimeID(now),
+		DestinationKind: herald.DestinationApp,
+		DestinationID:   inst.UUID,
+		OrganizationID:  inst.OrganizationID,
+		Event:           c.Event,
+		Resource:        ResourceInstallation,
+		Body:            body,
+		Signature:       Sign(inst.App.ClientSecret, body),
+		Timestamp:       now.Unix(),
+		Status:          herald.DeliveryPending,
+		NextAttemptAt:   now,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+	}}
+}
+
+// appDeliveries appends to ds one delivery of event to each installation
+// whose app subscribes to the event's resource. The data is built (by
+// data) once, only when some installation subscribes; each installation's
+// body is spliced around it and signed with its app's client secret.
+func (n *Notifier) appDeliveries(ds []*herald.Delivery, installs []*herald.Installation, event string, p *herald.Project,
+	data func() []byte, actor Actor, now time.Time) []*herald.Delivery {
+	resource := Resource(event)
+	var payload *AppPayload
+	for _, inst := range installs {
+		if inst == nil || inst.App == nil || inst.OrganizationID != p.OrganizationID || !inst.App.Subscribes(resource) {
+			continue
+		}
+		if payload == nil {
+			payload = NewAppPayload(event, data(), actor)
+		}
+		body := payload.Body(inst.UUID)
+		ds = append(ds, &herald.Delivery{
+			ID:              herald.NewTimeID(now),
+			DestinationKind: herald.DestinationApp,
+			DestinationID:   inst.UUID,
+			ProjectID:       p.ID,
+			OrganizationID:  p.OrganizationID,
+			Event:           event,
+			Resource:        resource,
+			Body:            body,
+			Signature:       Sign(inst.App.ClientSecret, body),
+			Timestamp:       now.Unix(),
+			Status:          herald.DeliveryPending,
+			NextAttemptAt:   now,
+			CreatedAt:       now,
+			UpdatedAt:       now,
+		})
+	}
+	return ds
+}
+
+// changeTime returns now, or the clock's time when now is zero.
+func (n *Notifier) changeTime(now time.Time) time.Time {
+	if now.IsZero() {
+		return n.now()
+	}
+	return now
 }
 
 // now returns the Notifier's clock time.

@@ -1,0 +1,262 @@
+package herald
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Sentry App statuses. Herald has no marketplace, so an app is internal
+// (usable by its own organization only) or unpublished (installable by any
+// organization).
+const (
+	AppInternal    = "internal"
+	AppUnpublished = "unpublished"
+)
+
+// Installation statuses. A public app's installation is pending until the
+// app verifies it; deleted installations are kept so that the
+// installation.deleted delivery can still be sent.
+const (
+	InstallationPending   = "pending"
+	InstallationInstalled = "installed"
+	InstallationDeleted   = "deleted"
+)
+
+// Lifetimes of the credentials of a Sentry App installation.
+const (
+	// GrantLifetime is how long an installation's grant code may be
+	// exchanged for a token.
+	GrantLifetime = 10 * time.Minute
+	// AppTokenLifetime is how long a token from a grant or a refresh lasts.
+	AppTokenLifetime = 8 * time.Hour
+)
+
+// SentryApp is an organization's integration: a webhook URL, the resources
+// it subscribes to, the scopes its tokens get and the client secret its
+// deliveries are signed with.
+type SentryApp struct {
+	ID   int64
+	UUID string
+	// Slug names the app in routes; it is derived from the name once.
+	Slug     string
+	Name     string
+	Author   string
+	Overview string
+	// Status is AppInternal or AppUnpublished.
+	Status string
+	// OrganizationID is the owner.
+	OrganizationID int64
+	WebhookURL     string
+	RedirectURL    string
+	IsAlertable    bool
+	VerifyInstall  bool
+	Scopes         []string
+	// Events are the resources the app subscribes to ("issue", "error",
+	// "comment", ...).
+	Events []string
+	// ClientID and ClientSecret are 64 hex characters each; deliveries are
+	// signed with the secret.
+	ClientID     string
+	ClientSecret string
+	// ProxyUserID is the user the app's tokens belong to.
+	ProxyUserID int64
+	DateCreated time.Time
+	DateUpdated time.Time
+
+	// Owner is the owning organization, loaded by the Find methods.
+	Owner *Organization
+}
+
+// IsInternal reports whether the app is an internal integration.
+func (a *SentryApp) IsInternal() bool { return a.Status == AppInternal }
+
+// Subscribes reports whether the app has a webhook URL and subscribes to
+// resource.
+func (a *SentryApp) Subscribes(resource string) bool {
+	return a.WebhookURL != "" && slices.Contains(a.Events, resource)
+}
+
+// SentryAppUpdate holds the fields an update may change; nil means unchanged.
+type SentryAppUpdate struct {
+	Name          *string
+	Author        *string
+	Overview      *string
+	WebhookURL    *string
+	RedirectURL   *string
+	IsAlertable   *bool
+	VerifyInstall *bool
+	Scopes        *[]string
+	Events        *[]string
+}
+
+// SentryAppFilter selects apps.
+type SentryAppFilter struct {
+	// OrganizationID selects the apps an organization owns; 0 means any.
+	OrganizationID int64
+	// MemberUserID selects the apps of organizations the user belongs to;
+	// 0 means any.
+	MemberUserID int64
+	// Status selects AppInternal or AppUnpublished apps; "" means both.
+	Status string
+}
+
+// Installation is a Sentry App installed on an organization.
+type Installation struct {
+	ID             int64
+	UUID           string
+	AppID          int64
+	OrganizationID int64
+	Status         string
+	// Code is the grant code the app exchanges for a token. It is set while
+	// the grant is unused and unexpired, on the installation
+	// CreateInstallation returns and on those the Find methods return.
+	Code        string
+	DateCreated time.Time
+	DateUpdated time.Time
+
+	// App and Organization are loaded by the Find methods, and by
+	// SaveEvents for the installations it gives the Notifier.
+	App          *SentryApp
+	Organization *Organization
+}
+
+// AppAuthorization is a token a Sentry App got for an installation, from a
+// grant code or a refresh token. RefreshToken is set only here.
+type AppAuthorization struct {
+	Token        *Token
+	RefreshToken string
+}
+
+// AppRequest is one attempt to deliver to a Sentry App, for its request log.
+type AppRequest struct {
+	Delivery *Delivery
+	Attempt  *Attempt
+	// Organization is the installing organization.
+	Organization *Organization
+}
+
+// AppRequestFilter selects entries of an app's request log.
+type AppRequestFilter struct {
+	// EventType selects one event, such as "issue.created"; "" means all.
+	EventType string
+	// ErrorsOnly selects attempts without a 2xx answer.
+	ErrorsOnly bool
+	// OrganizationID selects one installing organization; 0 means all.
+	OrganizationID int64
+	// Since bounds how far back the log goes.
+	Since time.Time
+	// PerEvent is how many of the latest attempts of each event are kept,
+	// and the length of the whole log (default 100).
+	PerEvent int
+}
+
+// Actor is who made a change: a user, a Sentry App with its own token, or,
+// when both are nil, Herald itself.
+type Actor struct {
+	User *User
+	App  *SentryApp
+}
+
+// InstallationChange describes an installation created or deleted, for the
+// AppNotifier.
+type InstallationChange struct {
+	// Event is "installation.created" or "installation.deleted".
+	Event string
+	// Installation carries its App and Organization.
+	Installation *Installation
+	Actor        Actor
+	Now          time.Time
+}
+
+// IssueChange describes an issue changed through the API, for the
+// AppNotifier.
+type IssueChange struct {
+	// Event is "issue.resolved", "issue.ignored", "issue.unresolved" or
+	// "issue.assigned".
+	Event   string
+	Project *Project
+	Issue   *Issue
+	Actor   Actor
+	// Installations are the organization's installed installations, with
+	// their App.
+	Installations []*Installation
+	Now           time.Time
+}
+
+// CommentChange describes a comment created, updated or deleted, for the
+// AppNotifier.
+type CommentChange struct {
+	// Event is "comment.created", "comment.updated" or "comment.deleted".
+	Event         string
+	Project       *Project
+	Comment       *Comment
+	Actor         Actor
+	Installations []*Installation
+	Now           time.Time
+}
+
+// AppNotifier builds the Sentry App deliveries of changes made through the
+// API. A store whose Notifier also implements AppNotifier calls it inside
+// the transaction that writes the change. It must not do I/O.
+type AppNotifier interface {
+	IssueChanged(c *IssueChange) []*Delivery
+	CommentChanged(c *CommentChange) []*Delivery
+	InstallationChanged(c *InstallationChange) []*Delivery
+}
+
+// AppService manages Sentry Apps, their installations and their tokens.
+type AppService interface {
+	// CreateApp inserts app with a new uuid, client id and secret and a
+	// proxy user for its tokens; app.Slug must be set and free. An internal
+	// app is installed on its organization at once, with a first token;
+	// both are returned.
+	CreateApp(ctx context.Context, app *SentryApp) (*Installation, *Token, error)
+	// FindAppBySlug returns the app with its owner, or ENOTFOUND.
+	FindAppBySlug(ctx context.Context, slug string) (*SentryApp, error)
+	// FindAppByProxyUser returns the app whose proxy user is userID, or
+	// ENOTFOUND: it tells an app's own token from a person's.
+	FindAppByProxyUser(ctx context.Context, userID int64) (*SentryApp, error)
+	// FindApps lists apps ordered by slug.
+	FindApps(ctx context.Context, f SentryAppFilter) ([]*SentryApp, error)
+	// UpdateApp applies upd and returns the app.
+	UpdateApp(ctx context.Context, id int64, upd SentryAppUpdate) (*SentryApp, error)
+	// DeleteApp removes the app, its installations, tokens and deliveries.
+	DeleteApp(ctx context.Context, id int64) error
+	// RotateAppSecret gives the app a new client secret and returns the app.
+	RotateAppSecret(ctx context.Context, id int64) (*SentryApp, error)
+
+	// CreateAppToken adds a token to an internal app's installation.
+	CreateAppToken(ctx context.Context, appID int64) (*Token, error)
+	// FindAppTokens lists an internal app's tokens (without values).
+	FindAppTokens(ctx context.Context, appID int64) ([]*Token, error)
+	// DeleteAppToken removes one of an app's tokens.
+	DeleteAppToken(ctx context.Context, appID, tokenID int64) error
+
+	// CreateInstallation installs inst.AppID on inst.OrganizationID: status
+	// pending with a grant code (installed at once when the app does not
+	// verify installs), and the installation.created delivery, all in one
+	// transaction. When the app is already installed there, it returns
+	// that installation and created is false.
+	CreateInstallation(ctx context.Context, inst *Installation, actor Actor) (created bool, err error)
+	// FindInstallationByUUID returns a live installation with its App and
+	// Organization, or ENOTFOUND.
+	FindInstallationByUUID(ctx context.Context, uuid string) (*Installation, error)
+	// FindInstallations lists an organization's live installations.
+	FindInstallations(ctx context.Context, orgID int64) ([]*Installation, error)
+	// VerifyInstallation marks a pending installation installed.
+	VerifyInstallation(ctx context.Context, uuid string) (*Installation, error)
+	// DeleteInstallation uninstalls: it writes the installation.deleted
+	// delivery, revokes the installation's tokens and marks it deleted.
+	DeleteInstallation(ctx context.Context, uuid string, actor Actor) error
+	// ExchangeGrant trades an installation's grant code for a token
+	// (AppTokenLifetime) and a refresh token; the code is used up. A wrong,
+	// used or expired code is EINVALID.
+	ExchangeGrant(ctx context.Context, uuid, code string) (*AppAuthorization, error)
+	// RefreshAppToken trades a refresh token for a new token and refresh
+	// token, revoking the old pair.
+	RefreshAppToken(ctx context.Context, uuid, refreshToken string) (*AppAuthorization, error)
+
+	// FindAppRequests returns the app's request log, newest first.
+	FindAppRequests(ctx context.Context, appID int64, f AppRequestFilter) ([]*AppRequest, error)
+}

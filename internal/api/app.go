@@ -1,0 +1,627 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/delivery"
+	"github.com/herald-dev/herald/internal/webhook"
+)
+
+// Bounds of Sentry App requests. An app's name fits its slug, which has six
+// characters of its uuid appended for internal apps, in 64 characters.
+const (
+	maxAppNameLength     = 57
+	maxAppSlugLength     = 64
+	maxAppTextLength     = 2048
+	maxAppURLLength      = 2048
+	maxAppRequestsBody   = 1024
+	secretVisibleFor     = 24 * time.Hour
+	appRequestsRetention = 30 * 24 * time.Hour
+)
+
+// maskedSecret is what Sentry shows in place of a client secret the caller
+// may not see.
+var maskedSecret = strings.Repeat("*", 64)
+
+// appEventScopes are the resources an app may subscribe to, each with the
+// scope the subscription needs (Sentry's REQUIRED_EVENT_PERMISSIONS).
+// Installation webhooks are always sent; alert webhooks are sent by alert
+// rule actions rather than subscriptions.
+var appEventScopes = map[string]string{
+	webhook.ResourceIssue:   "event:read",
+	webhook.ResourceError:   "event:read",
+	webhook.ResourceComment: "event:read",
+}
+
+// appResources lists the keys of appEventScopes in Sentry's order.
+var appResources = []string{webhook.ResourceIssue, webhook.ResourceError, webhook.ResourceComment}
+
+// appJSON is Sentry's Sentry App serializer. The client id, secret and owner
+// are shown to members of the owning organization, which are the only
+// callers that can see an app.
+type appJSON struct {
+	AllowedOrigins []string     `json:"allowedOrigins"`
+	Author         *string      `json:"author"`
+	Avatars        []struct{}   `json:"avatars"`
+	Events         []string     `json:"events"`
+	FeatureData    []struct{}   `json:"featureData"`
+	IsAlertable    bool         `json:"isAlertable"`
+	Metadata       struct{}     `json:"metadata"`
+	Name           string       `json:"name"`
+	Overview       *string      `json:"overview"`
+	Popularity     *int         `json:"popularity"`
+	RedirectURL    *string      `json:"redirectUrl"`
+	Schema         struct{}     `json:"schema"`
+	Scopes         []string     `json:"scopes"`
+	Slug           string       `json:"slug"`
+	Status         string       `json:"status"`
+	UUID           string       `json:"uuid"`
+	VerifyInstall  bool         `json:"verifyInstall"`
+	WebhookURL     *string      `json:"webhookUrl"`
+	ClientID       string       `json:"clientId"`
+	ClientSecret   *string      `json:"clientSecret"`
+	Owner          appOwnerJSON `json:"owner"`
+}
+
+type appOwnerJSON struct {
+	ID   int64  `json:"id"`
+	Slug string `json:"slug"`
+}
+
+// newAppJSON serializes app. As in Sentry the client secret is shown for a
+// day after the app's creation (rotate it to see a new one), and only to
+// tokens with org:write; others see it masked.
+func (s *Server) newAppJSON(app *herald.SentryApp, a *auth) *appJSON {
+	out := &appJSON{
+		AllowedOrigins: []string{},
+		Author:         nullString(app.Author),
+		Avatars:        []struct{}{},
+		Events:         nonNil(slices.Clone(app.Events)),
+		FeatureData:    []struct{}{},
+		IsAlertable:    app.IsAlertable,
+		Name:           app.Name,
+		Overview:       nullString(app.Overview),
+		RedirectURL:    nullString(app.RedirectURL),
+		Scopes:         nonNil(slices.Clone(app.Scopes)),
+		Slug:           app.Slug,
+		Status:         app.Status,
+		UUID:           app.UUID,
+		VerifyInstall:  app.VerifyInstall,
+		WebhookURL:     nullString(app.WebhookURL),
+		ClientID:       app.ClientID,
+		Owner:          appOwnerJSON{ID: app.OrganizationID},
+	}
+	if app.Owner != nil {
+		out.Owner.Slug = app.Owner.Slug
+	}
+	if s.clock.Now().Sub(app.DateCreated) < secretVisibleFor {
+		secret := maskedSecret
+		if a.token.HasScope("org:write") {
+			secret = app.ClientSecret
+		}
+		out.ClientSecret = &secret
+	}
+	return out
+}
+
+// appInput is the body of app creation and update, Sentry's field names.
+type appInput struct {
+	Name           *string   `json:"name"`
+	Organization   *string   `json:"organization"`
+	Author         *string   `json:"author"`
+	Overview       *string   `json:"overview"`
+	IsInternal     *bool     `json:"isInternal"`
+	WebhookURL     *string   `json:"webhookUrl"`
+	RedirectURL    *string   `json:"redirectUrl"`
+	Events         *[]string `json:"events"`
+	Scopes         *[]string `json:"scopes"`
+	IsAlertable    *bool     `json:"isAlertable"`
+	VerifyInstall  *bool     `json:"verifyInstall"`
+	AllowedOrigins *[]string `json:"allowedOrigins"`
+}
+
+// validate checks the input against cur, the app as it is (a zero app for
+// creation), as Sentry's SentryAppParser does, and returns the update.
+// Scopes beyond those of the caller's token are refused.
+func (in *appInput) validate(cur *herald.SentryApp, create bool, a *auth) (herald.SentryAppUpdate, error) {
+	var upd herald.SentryAppUpdate
+	fe := fieldErrors{}
+	if in.Name != nil || create {
+		switch name := ""; {
+		case in.Name == nil:
+			fe.add("name", msgRequired)
+		case strings.TrimSpace(*in.Name) == "":
+			fe.add("name", msgBlank)
+		case utf8.RuneCountInString(strings.TrimSpace(*in.Name)) > maxAppNameLength:
+			fe.add("name", "Cannot exceed 57 characters")
+		default:
+			name = strings.TrimSpace(*in.Name)
+			if slugify(name) == "" {
+				fe.add("name", "Name must contain letters or digits.")
+			}
+			upd.Name = &name
+		}
+	}
+	text := func(field string, v *string, dst **string) {
+		if v == nil {
+			return
+		}
+		if utf8.RuneCountInString(*v) > maxAppTextLength {
+			fe.add(field, "Ensure this field has no more than 2048 characters.")
+			return
+		}
+		t := strings.TrimSpace(*v)
+		*dst = &t
+	}
+	text("author", in.Author, &upd.Author)
+	text("overview", in.Overview, &upd.Overview)
+	url := func(field string, v *string, dst **string) {
+		if v == nil {
+			return
+		}
+		u := strings.TrimSpace(*v)
+		switch {
+		case u == "":
+		case !strings.HasPrefix(u, "http"):
+			fe.add(field, "URL must start with http[s]://")
+			return
+		case len(u) > maxAppURLLength:
+			fe.add(field, "Ensure this field has no more than 2048 characters.")
+			return
+		case hookURLProblem(u) != "":
+			fe.add(field, hookURLProblem(u))
+			return
+		}
+		*dst = &u
+	}
+	url("webhookUrl", in.WebhookURL, &upd.WebhookURL)
+	url("redirectUrl", in.RedirectURL, &upd.RedirectURL)
+	upd.IsAlertable, upd.VerifyInstall = in.IsAlertable, in.VerifyInstall
+	if in.Scopes != nil {
+		scopes := []string{}
+		for _, sc := range *in.Scopes {
+			switch {
+			case !herald.ValidScope(sc):
+				fe.add("scopes", sc+" not a valid scope")
+			case !a.token.HasScope(sc) && !slices.Contains(cur.Scopes, sc):
+				fe.add("scopes", "Requested permission of "+sc+" exceeds requester's permission. Please contact an administrator to make the requested change.")
+			case !slices.Contains(scopes, sc):
+				scopes = append(scopes, sc)
+			}
+		}
+		if len(*in.Scopes) > maxScopes {
+			fe.add("scopes", "Ensure this field has no more than 64 elements.")
+		}
+		upd.Scopes = &scopes
+	}
+	if in.Events != nil {
+		events := []string{}
+		var bad []string
+		for _, e := range *in.Events {
+			if _, ok := appEventScopes[e]; !ok {
+				bad = append(bad, e)
+			} else if !slices.Contains(events, e) {
+				events = append(events, e)
+			}
+		}
+		if len(bad) > 0 {
+			fe.add("events", "Invalid event subscription: "+strings.Join(bad, ", "))
+		}
+		upd.Events = &events
+	}
+	if err := fe.err(); err != nil {
+		return upd, err
+	}
+
+	// The rules that span fields, on the app as it would be.
+	scopes, events := cur.Scopes, cur.Events
+	if upd.Scopes != nil {
+		scopes = *upd.Scopes
+	}
+	if upd.Events != nil {
+		events = *upd.Events
+	}
+	for _, r := range appResources {
+		if slices.Contains(events, r) && !slices.Contains(scopes, appEventScopes[r]) {
+			return upd, invalidField("events", r+" webhooks require the "+appEventScopes[r]+" permission.")
+		}
+	}
+	internal := cur.IsInternal()
+	webhookURL, author, alertable := pick(upd.WebhookURL, cur.WebhookURL), pick(upd.Author, cur.Author), cur.IsAlertable
+	if upd.IsAlertable != nil {
+		alertable = *upd.IsAlertable
+	}
+	if webhookURL == "" {
+		switch {
+		case !internal:
+			return upd, invalidField("webhookUrl", "webhookUrl required for public integrations")
+		case len(events) > 0:
+			return upd, invalidField("webhookUrl", "webhookUrl required if webhook events are enabled")
+		case alertable:
+			return upd, invalidField("webhookUrl", "webhookUrl required if alert rule action is enabled")
+		}
+	}
+	if !internal && author == "" {
+		return upd, invalidField("author", "author required for public integrations")
+	}
+	return upd, nil
+}
+
+// pick returns *v, or cur when v is nil.
+func pick(v *string, cur string) string {
+	if v != nil {
+		return *v
+	}
+	return cur
+}
+
+// handleCreateApp answers POST /api/0/sentry-apps/ with Sentry's body
+// ({"name", "organization", "isInternal", "webhookUrl", "events", "scopes",
+// "author", ...}) and 201. An internal app is installed on its organization
+// at once; its slug ends with six characters of its uuid.
+func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request, a *auth) error {
+	var in appInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	if in.Organization == nil || *in.Organization == "" {
+		return invalidField("organization", msgRequired)
+	}
+	r.SetPathValue("org", *in.Organization)
+	org, err := s.organization(r, a)
+	if err != nil {
+		return err
+	}
+	cur := &herald.SentryApp{Status: herald.AppUnpublished, VerifyInstall: true}
+	if in.IsInternal != nil && *in.IsInternal {
+		cur.Status, cur.VerifyInstall = herald.AppInternal, false
+	}
+	upd, err := in.validate(cur, true, a)
+	if err != nil {
+		return err
+	}
+	app := &herald.SentryApp{
+		Name:           *upd.Name,
+		Status:         cur.Status,
+		OrganizationID: org.ID,
+		Author:         pick(upd.Author, ""),
+		Overview:       pick(upd.Overview, ""),
+		WebhookURL:     pick(upd.WebhookURL, ""),
+		RedirectURL:    pick(upd.RedirectURL, ""),
+		VerifyInstall:  cur.VerifyInstall,
+		Scopes:         []string{},
+		Events:         []string{},
+	}
+	if upd.Scopes != nil {
+		app.Scopes = *upd.Scopes
+	}
+	if upd.Events != nil {
+		app.Events = *upd.Events
+	}
+	if upd.IsAlertable != nil {
+		app.IsAlertable = *upd.IsAlertable
+	}
+	if upd.VerifyInstall != nil && !app.IsInternal() {
+		app.VerifyInstall = *upd.VerifyInstall
+	}
+	app.Slug = slugify(app.Name)
+	if app.IsInternal() {
+		app.Slug += "-" + herald.RandomHex(3)
+	}
+	if _, _, err := s.store.CreateApp(r.Context(), app); herald.ErrorCode(err) == herald.ECONFLICT {
+		return invalidField("name", "Name "+app.Name+" is already taken, please use another.")
+	} else if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, s.newAppJSON(app, a))
+	return nil
+}
+
+// app loads the app named by the {slug} path value and checks that the
+// caller may manage it: a member of its owning organization (or a
+// superuser) whose token has the route's scope.
+func (s *Server) app(r *http.Request, a *auth) (*herald.SentryApp, error) {
+	slug := r.PathValue("slug")
+	if slug == "" || len(slug) > maxAppSlugLength {
+		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+	}
+	ctx := r.Context()
+	app, err := s.store.FindAppBySlug(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	if !a.superuser() {
+		ok, err := s.store.IsMember(ctx, app.OrganizationID, a.userID())
+		if err != nil {
+			return nil, err
+		} else if !ok || !a.mayActOn(app.OrganizationID) {
+			// An app of another organization is not there, as far as the
+			// caller can tell.
+			return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+		}
+	}
+	if err := a.requireScope(); err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// handleListApps answers GET /api/0/sentry-apps/: the apps of the caller's
+// organizations (every app for a superuser), ?status=internal|unpublished.
+func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request, a *auth) error {
+	f := herald.SentryAppFilter{Status: r.URL.Query().Get("status")}
+	if f.Status != "" && f.Status != herald.AppInternal && f.Status != herald.AppUnpublished && f.Status != "published" {
+		return invalidField("status", strconv.Quote(f.Status)+" is not a valid choice.")
+	}
+	if f.Status == "published" {
+		writeJSON(w, http.StatusOK, []*appJSON{})
+		return nil
+	}
+	if !a.superuser() {
+		f.MemberUserID = a.userID()
+	}
+	if a.token.OrganizationID != 0 {
+		f.OrganizationID = a.token.OrganizationID
+	}
+	return s.writeApps(w, r, a, f)
+}
+
+// handleListOrgApps answers GET /api/0/organizations/{org}/sentry-apps/:
+// the apps the organization owns.
+func (s *Server) handleListOrgApps(w http.ResponseWriter, r *http.Request, a *auth) error {
+	org, err := s.organization(r, a)
+	if err != nil {
+		return err
+	}
+	return s.writeApps(w, r, a, herald.SentryAppFilter{OrganizationID: org.ID})
+}
+
+// writeApps answers with the apps f selects.
+func (s *Server) writeApps(w http.ResponseWriter, r *http.Request, a *auth, f herald.SentryAppFilter) error {
+	apps, err := s.store.FindApps(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]*appJSON, 0, len(apps))
+	for _, app := range apps {
+		out = append(out, s.newAppJSON(app, a))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// handleGetApp answers GET /api/0/sentry-apps/{slug}/.
+func (s *Server) handleGetApp(w http.ResponseWriter, r *http.Request, a *auth) error {
+	app, err := s.app(r, a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.newAppJSON(app, a))
+	return nil
+}
+
+// handleUpdateApp answers PUT /api/0/sentry-apps/{slug}/ with the fields of
+// creation to change (the slug and the kind of app stay).
+func (s *Server) handleUpdateApp(w http.ResponseWriter, r *http.Request, a *auth) error {
+	app, err := s.app(r, a)
+	if err != nil {
+		return err
+	}
+	var in appInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	upd, err := in.validate(app, false, a)
+	if err != nil {
+		return err
+	}
+	if app.IsInternal() {
+		upd.VerifyInstall = nil
+	}
+	app, err = s.store.UpdateApp(r.Context(), app.ID, upd)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.newAppJSON(app, a))
+	return nil
+}
+
+// handleDeleteApp answers DELETE /api/0/sentry-apps/{slug}/ with 204; its
+// installations and tokens go with it.
+func (s *Server) handleDeleteApp(w http.ResponseWriter, r *http.Request, a *auth) error {
+	app, err := s.app(r, a)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteApp(r.Context(), app.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleRotateAppSecret answers POST /api/0/sentry-apps/{slug}/rotate-secret/
+// with {"clientSecret"}, the new secret, shown this once.
+func (s *Server) handleRotateAppSecret(w http.ResponseWriter, r *http.Request, a *auth) error {
+	app, err := s.app(r, a)
+	if err != nil {
+		return err
+	}
+	app, err = s.store.RotateAppSecret(r.Context(), app.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"clientSecret": app.ClientSecret})
+	return nil
+}
+
+// internalApp loads an app of a route limited to internal integrations.
+func (s *Server) internalApp(r *http.Request, a *auth) (*herald.SentryApp, error) {
+	app, err := s.app(r, a)
+	if err != nil {
+		return nil, err
+	}
+	if !app.IsInternal() {
+		return nil, herald.Errorf(herald.EFORBIDDEN, "This route is limited to internal integrations only")
+	}
+	return app, nil
+}
+
+// handleListAppTokens answers GET /api/0/sentry-apps/{slug}/api-tokens/:
+// an internal app's tokens, without their values.
+func (s *Server) handleListAppTokens(w http.ResponseWriter, r *http.Request, a *auth) error {
+	app, err := s.internalApp(r, a)
+	if err != nil {
+		return err
+	}
+	tokens, err := s.store.FindAppTokens(r.Context(), app.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]*tokenJSON, 0, len(tokens))
+	for _, t := range tokens {
+		out = append(out, newTokenJSON(t))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// handleCreateAppToken answers POST /api/0/sentry-apps/{slug}/api-tokens/
+// with 201 and a new token of the internal app, its value shown only here.
+func (s *Server) handleCreateAppToken(w http.ResponseWriter, r *http.Request, a *auth) error {
+	app, err := s.internalApp(r, a)
+	if err != nil {
+		return err
+	}
+	t, err := s.store.CreateAppToken(r.Context(), app.ID)
+	if err != nil {
+		return err
+	}
+	out := newTokenJSON(t)
+	out.Token = t.Value
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// handleDeleteAppToken answers DELETE /api/0/sentry-apps/{slug}/api-tokens/{token_id}/.
+func (s *Server) handleDeleteAppToken(w http.ResponseWriter, r *http.Request, a *auth) error {
+	app, err := s.internalApp(r, a)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(r.PathValue("token_id"), 10, 64)
+	if err != nil {
+		return herald.Errorf(herald.ENOTFOUND, msgNotFound)
+	}
+	if err := s.store.DeleteAppToken(r.Context(), app.ID, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// appRequestJSON is one entry of an app's request log, Sentry's request
+// serializer. Errors (no 2xx answer) carry the request and the response,
+// bodies cut to 1024 characters.
+type appRequestJSON struct {
+	WebhookURL     string            `json:"webhookUrl"`
+	SentryAppSlug  string            `json:"sentryAppSlug"`
+	EventType      string            `json:"eventType"`
+	Date           string            `json:"date"`
+	ResponseCode   int               `json:"responseCode"`
+	Organization   *appRequestOrg    `json:"organization,omitempty"`
+	RequestBody    *string           `json:"requestBody,omitempty"`
+	RequestHeaders map[string]string `json:"requestHeaders,omitempty"`
+	ResponseBody   *string           `json:"responseBody,omitempty"`
+	Error          *string           `json:"error,omitempty"`
+}
+
+type appRequestOrg struct {
+	Name string `json:"name"`
+	Slug string `json:"slug"`
+}
+
+// truncateRunes cuts s to n characters.
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+// handleAppRequests answers GET /api/0/sentry-apps/{slug}/requests/: the
+// latest attempts to deliver to the app (at most 100 per event type and 100
+// in all, over the last 30 days), newest first; ?eventType= selects one
+// event, ?errorsOnly=true the failed attempts, ?organizationSlug= one
+// installing organization.
+func (s *Server) handleAppRequests(w http.ResponseWriter, r *http.Request, a *auth) error {
+	app, err := s.app(r, a)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := herald.AppRequestFilter{EventType: q.Get("eventType"), Since: s.clock.Now().Add(-appRequestsRetention)}
+	if f.EventType != "" && (!webhook.ValidEvent(f.EventType) || webhook.ValidHookEvent(f.EventType)) {
+		return invalidField("eventType", strconv.Quote(f.EventType)+" is not a valid choice.")
+	}
+	if v := q.Get("errorsOnly"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return invalidField("errorsOnly", "Must be a valid boolean.")
+		}
+		f.ErrorsOnly = b
+	}
+	ctx := r.Context()
+	if slug := q.Get("organizationSlug"); slug != "" {
+		org, err := s.store.FindOrganizationBySlug(ctx, slug)
+		if herald.ErrorCode(err) == herald.ENOTFOUND || len(slug) > maxSlugLength {
+			return herald.Errorf(herald.EINVALID, "Invalid organization.")
+		} else if err != nil {
+			return err
+		}
+		f.OrganizationID = org.ID
+	}
+	reqs, err := s.store.FindAppRequests(ctx, app.ID, f)
+	if err != nil {
+		return err
+	}
+	out := make([]*appRequestJSON, 0, len(reqs))
+	for _, req := range reqs {
+		d, at := req.Delivery, req.Attempt
+		e := &appRequestJSON{
+			WebhookURL:    at.URL,
+			SentryAppSlug: app.Slug,
+			EventType:     d.Event,
+			Date:          herald.FormatTime(at.CreatedAt),
+			ResponseCode:  at.StatusCode,
+		}
+		if !app.IsInternal() && req.Organization != nil {
+			e.Organization = &appRequestOrg{Name: req.Organization.Name, Slug: req.Organization.Slug}
+		}
+		if at.StatusCode < 200 || at.StatusCode >= 300 {
+			body := truncateRunes(string(d.Body), maxAppRequestsBody)
+			resp := truncateRunes(at.ResponseBody, maxAppRequestsBody)
+			e.RequestBody, e.ResponseBody, e.Error = &body, &resp, nullString(at.Error)
+			e.RequestHeaders = map[string]string{}
+			for k, v := range delivery.Headers(d) {
+				if k != "Sentry-Hook-Signature" {
+					e.RequestHeaders[k] = strings.Join(v, ", ")
+				}
+			}
+		}
+		out = append(out, e)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// isAppToken reports whether the request's token is app's own.
+func isAppToken(a *auth, app *herald.SentryApp) bool {
+	return a.token.UserID == app.ProxyUserID
+}

@@ -1,0 +1,130 @@
+package herald
+
+import (
+	"context"
+	"time"
+)
+
+// Assignee kinds.
+const (
+	AssigneeUser = "user"
+	AssigneeTeam = "team"
+)
+
+// Issue substatuses Herald sets.
+const (
+	SubstatusNew               = "new"
+	SubstatusOngoing           = "ongoing"
+	SubstatusRegressed         = "regressed"
+	SubstatusUntilEscalating   = "archived_until_escalating"
+	SubstatusUntilConditionMet = "archived_until_condition_met"
+	SubstatusArchivedForever   = "archived_forever"
+)
+
+// MaxBulkIssues is how many issues one bulk update selected by status
+// changes at most, as in Sentry.
+const MaxBulkIssues = 1000
+
+// Assignee is who an issue is assigned to: a user or a team of its
+// organization.
+type Assignee struct {
+	// Type is AssigneeUser or AssigneeTeam.
+	Type string
+	ID   int64
+	// Name is the user's name (their email when they have none) or the
+	// team's slug.
+	Name string
+	// Email is set for users.
+	Email string
+}
+
+// IssueUpdate holds what an update changes; nil means unchanged.
+type IssueUpdate struct {
+	// Status is IssueResolved, IssueIgnored or IssueUnresolved.
+	Status *string
+	// Substatus goes with an ignored status (SubstatusUntilEscalating when
+	// nil); other statuses get theirs from the change.
+	Substatus *string
+	// AssignedTo assigns the issue; a non-nil pointer to nil unassigns it.
+	AssignedTo **Assignee
+}
+
+// IssueSelection names the issues of a project a bulk update changes: the
+// ones listed in IDs, or, without IDs, up to MaxBulkIssues of those whose
+// status is one of Statuses (any status when empty).
+type IssueSelection struct {
+	ProjectID int64
+	IDs       []int64
+	Statuses  []string
+}
+
+// IssueSearch selects issues of a project, most recently seen first.
+type IssueSearch struct {
+	ProjectID int64
+	// Statuses keeps issues with one of these statuses; empty means all.
+	Statuses []string
+	// Assigned keeps assigned issues when true and unassigned ones when
+	// false; nil means both.
+	Assigned *bool
+	// AssigneeUserID keeps issues assigned to that user.
+	AssigneeUserID int64
+	// Text keeps issues whose title or culprit contains it (any case).
+	Text string
+	Page Page
+}
+
+// IssueStat is the number of events an issue received in one time bucket
+// starting at TS (unix seconds).
+type IssueStat struct {
+	TS    int64
+	Count int64
+}
+
+// IssueService reads and changes issues beyond what ingest does.
+type IssueService interface {
+	// FindIssue returns an organization's issue by id or short id, with its
+	// assignee and comment count, or ENOTFOUND.
+	FindIssue(ctx context.Context, orgID int64, idOrShortID string) (*Issue, error)
+	// SearchIssues lists a project's issues, with assignees and comment
+	// counts, most recently seen first.
+	SearchIssues(ctx context.Context, f IssueSearch) ([]*Issue, string, error)
+	// UpdateIssues applies upd to the selected issues in one transaction and
+	// returns them changed. Each status change and each assignment writes
+	// its issue.* delivery for the organization's installations.
+	UpdateIssues(ctx context.Context, sel IssueSelection, upd IssueUpdate, actor Actor) ([]*Issue, error)
+	// DeleteIssue removes the issue with its events and comments.
+	DeleteIssue(ctx context.Context, id int64) error
+	// IssueStats counts the events of each issue per bucket of resolution
+	// in [since, until), every bucket listed.
+	IssueStats(ctx context.Context, issueIDs []int64, since, until time.Time, resolution time.Duration) (map[int64][]IssueStat, error)
+	// FindUserByEmail returns the user or ENOTFOUND.
+	FindUserByEmail(ctx context.Context, email string) (*User, error)
+	// FindTeamByID returns an organization's team or ENOTFOUND.
+	FindTeamByID(ctx context.Context, orgID, id int64) (*Team, error)
+}
+
+// Comment is a note a user left on an issue.
+type Comment struct {
+	ID          int64
+	IssueID     int64
+	UserID      int64
+	Text        string
+	DateCreated time.Time
+	DateUpdated time.Time
+
+	// User is the author, loaded by the store.
+	User *User
+}
+
+// CommentService manages the comments of issues. Each change writes its
+// comment.* delivery for the organization's installations.
+type CommentService interface {
+	// CreateComment inserts c by c.UserID on c.IssueID.
+	CreateComment(ctx context.Context, c *Comment, actor Actor) error
+	// UpdateComment sets the text of one of the user's comments.
+	UpdateComment(ctx context.Context, issueID, id, userID int64, text string, actor Actor) (*Comment, error)
+	// DeleteComment removes one of the user's comments.
+	DeleteComment(ctx context.Context, issueID, id, userID int64, actor Actor) error
+	// FindComments lists an issue's comments, newest first.
+	FindComments(ctx context.Context, issueID int64) ([]*Comment, error)
+}
