@@ -160,6 +160,7 @@ func (s *DB) batchHooks(ctx context.Context, tx *sql.Tx, projects map[int64]*her
 type issueCount struct {
 	id       int64
 	n        int
+	users    int
 	lastSeen time.Time
 }
 
@@ -196,8 +197,17 @@ func (s *DB) groupEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event
 		if err != nil {
 			return nil, nil, err
 		}
-		if !created {
-			counts = append(counts, issueCount{id: is.ID, n: len(idx), lastSeen: is.LastSeen})
+		users, err := s.addIssueUsers(ctx, tx, is.ID, events, idx)
+		if err != nil {
+			return nil, nil, err
+		}
+		is.UserCount += int64(users)
+		c := issueCount{id: is.ID, n: len(idx), users: users, lastSeen: is.LastSeen}
+		if created {
+			c.n = 0 // counted by the insert
+		}
+		if c.n > 0 || c.users > 0 {
+			counts = append(counts, c)
 		}
 		for n, i := range idx {
 			events[i].IssueID = is.ID
@@ -209,11 +219,39 @@ func (s *DB) groupEvents(ctx context.Context, tx *sql.Tx, events []*herald.Event
 	return changes, counts, nil
 }
 
+// addIssueUsers records the users of a group's events on its issue and
+// returns how many the issue had not seen before.
+func (s *DB) addIssueUsers(ctx context.Context, tx *sql.Tx, issueID int64, events []*herald.Event, idx []int) (int, error) {
+	var args []any
+	seen := map[string]bool{}
+	for _, i := range idx {
+		if k := events[i].UserKey; k != "" && !seen[k] {
+			seen[k] = true
+			args = append(args, issueID, k)
+		}
+	}
+	if len(args) == 0 {
+		return 0, nil
+	}
+	added := 0
+	q := `INSERT INTO issue_users (issue_id, user_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+	for r := 0; r < len(args); r += 2 {
+		res, err := s.exec(ctx, tx, q, args[r], args[r+1])
+		if err != nil {
+			return 0, fmt.Errorf("add issue user: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		added += int(n)
+	}
+	return added, nil
+}
+
 // countIssues adds a batch's events to the counts of existing issues.
 func (s *DB) countIssues(ctx context.Context, tx *sql.Tx, counts []issueCount) error {
 	for _, c := range counts {
-		_, err := s.exec(ctx, tx, `UPDATE issues SET times_seen = times_seen + $1, last_seen = CASE WHEN last_seen > $2 THEN last_seen ELSE $2 END WHERE id = $3`,
-			c.n, ts(c.lastSeen), c.id)
+		_, err := s.exec(ctx, tx, `UPDATE issues SET times_seen = times_seen + $1, user_count = user_count + $2,
+			last_seen = CASE WHEN last_seen > $3 THEN last_seen ELSE $3 END WHERE id = $4`,
+			c.n, c.users, ts(c.lastSeen), c.id)
 		if err != nil {
 			return fmt.Errorf("count issue: %w", err)
 		}

@@ -424,6 +424,25 @@ func testSaveEvents(t *testing.T, open Opener) {
 			t.Fatalf("count after duplicate = %d", is.Count)
 		}
 	})
+	t.Run("UserCount", func(t *testing.T) {
+		batch := func(users ...string) []*herald.Event {
+			var out []*herald.Event
+			for _, u := range users {
+				e := f.Event("users")
+				e.UserKey = u
+				out = append(out, e)
+			}
+			return out
+		}
+		first := batch("id:1", "id:1", "id:2", "")
+		must(t, s.SaveEvents(ctx, first))
+		must(t, s.SaveEvents(ctx, batch("id:2", "id:3")))
+		is, err := s.FindIssueByID(ctx, first[0].IssueID)
+		must(t, err)
+		if is.UserCount != 3 || is.Count != 6 {
+			t.Fatalf("userCount = %d, count = %d; want 3 and 6", is.UserCount, is.Count)
+		}
+	})
 	t.Run("UnknownProjectSkipped", func(t *testing.T) {
 		e := f.Event("cccc")
 		e.ProjectID = 999999
