@@ -177,7 +177,9 @@ func TestSlowReceiverRetried(t *testing.T) {
 func TestHangingDestinationIsolated(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, sqliteBackend)
-	cfg.DeliveryTimeout = 3 * time.Second
+	// Long enough that a healthy destination held up by the hanging one
+	// could not be mistaken for a slow machine.
+	cfg.DeliveryTimeout = 10 * time.Second
 	srv := MustStart(t, cfg)
 	p := setUp(t, srv)
 	release := make(chan struct{})

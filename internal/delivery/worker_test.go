@@ -559,7 +559,9 @@ func TestDeliverIsolation(t *testing.T) {
 	stuck := newDeliveries(DefaultPerDestinationConcurrency+8, herald.DestinationHook, "hanging", hanging.URL)
 	burst := newDeliveries(200, herald.DestinationHook, "healthy", healthy.URL)
 	store := newFakeStore(append(stuck, burst...)...)
-	w, clock := newTestWorker(t, store, timeout)
+	// A generous busy wait: the healthy destination frees its slots within
+	// milliseconds, however loaded the machine running the test is.
+	w, clock := newTestWorker(t, store, timeout, func(o *WorkerOptions) { o.BusyWait = time.Second })
 
 	stuckDone := make(chan error, 1)
 	go func() { stuckDone <- w.Deliver(context.Background(), ids(stuck)) }()
