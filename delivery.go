@@ -130,6 +130,8 @@ type Store interface {
 	IssueService
 	CommentService
 	AppService
+	RuleService
+	MetricAlertService
 	DeliveryService
 	// Ping checks that the database answers and its migrations are applied.
 	Ping(ctx context.Context) error

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/delivery"
 )
 
@@ -35,6 +36,11 @@ type Config struct {
 	DebugAddr              string
 	Retention              time.Duration
 	RescueAfter            time.Duration
+	MetricAlertInterval    time.Duration
+
+	// clock, when set, is the time of the store and the API instead of the
+	// wall clock; tests set it to drive metric alert windows.
+	clock herald.Clock
 }
 
 // DefaultConfig returns the configuration `herald serve` runs with when
@@ -55,6 +61,7 @@ func DefaultConfig() Config {
 		LogLevel:               "info",
 		LogFormat:              "text",
 		Retention:              30 * 24 * time.Hour,
+		MetricAlertInterval:    time.Minute,
 	}
 }
 
@@ -73,6 +80,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rescue-after: must not be negative")
 	case c.Retention < time.Hour:
 		return fmt.Errorf("retention: must be at least 1h")
+	case c.MetricAlertInterval < time.Second:
+		return fmt.Errorf("metric-alert-interval: must be at least 1s")
 	case c.DisableAfter <= 0:
 		return fmt.Errorf("disable-after: must be positive")
 	case c.DestinationConcurrency < 1 || c.DestinationConcurrency > 10000:
@@ -138,6 +147,7 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.StringVar(&c.RetrySchedule, "retry-schedule", c.RetrySchedule, "comma-separated waits before each retry; after the last the delivery is failed")
 	fs.DurationVar(&c.RescueAfter, "rescue-after", c.RescueAfter, "when a node dies, other nodes take over the delivery jobs it was running after this long (default: twice the job timeout, which is 2×delivery-timeout+30s)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long delivered and failed deliveries and their attempts are kept")
+	fs.DurationVar(&c.MetricAlertInterval, "metric-alert-interval", c.MetricAlertInterval, "how often the leader evaluates metric alert rules")
 	fs.DurationVar(&c.DisableAfter, "disable-after", c.DisableAfter, "disable a destination whose deliveries have all failed for this long")
 	fs.IntVar(&c.DestinationConcurrency, "destination-concurrency", c.DestinationConcurrency, "requests in flight to one destination at most; more wait for a later try")
 	fs.IntVar(&c.DeliveryWorkers, "delivery-workers", c.DeliveryWorkers, "delivery jobs run at once on this node")

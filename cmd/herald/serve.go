@@ -67,7 +67,7 @@ func describeStore(cfg Config) string {
 
 // openStore opens the database cfg names, applying migrations.
 func openStore(ctx context.Context, cfg Config, logger *slog.Logger, notifier herald.Notifier) (*sqlstore.DB, error) {
-	opts := sqlstore.Options{Notifier: notifier, Logger: logger, DisableAfter: cfg.DisableAfter}
+	opts := sqlstore.Options{Notifier: notifier, Logger: logger, DisableAfter: cfg.DisableAfter, Clock: cfg.clock}
 	if cfg.DatabaseURL != "" {
 		return postgres.Open(ctx, cfg.DatabaseURL, opts)
 	}
@@ -99,7 +99,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	if publicURL == "" {
 		publicURL = "http://" + displayAddr(ln.Addr().(*net.TCPAddr))
 	}
-	store, err := openStore(ctx, cfg, logger, &webhook.Notifier{BaseURL: publicURL})
+	store, err := openStore(ctx, cfg, logger, &webhook.Notifier{BaseURL: publicURL, Clock: cfg.clock})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -137,6 +137,8 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		JobTimeout:  2*cfg.DeliveryTimeout + 30*time.Second,
 		Retention:   cfg.Retention,
 		RescueAfter: cfg.RescueAfter,
+
+		MetricAlertInterval: cfg.MetricAlertInterval,
 	})
 	if err != nil {
 		ln.Close()
@@ -153,8 +155,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		SaveFunc:  batcher.Submit,
 		Logger:    logger,
 		RateLimit: cfg.IngestRateLimit,
+		Clock:     cfg.clock,
 	}
-	apiServer, err := api.NewServer(api.Config{Store: store, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping})
+	apiServer, err := api.NewServer(api.Config{Store: store, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping, Clock: cfg.clock})
 	if err != nil {
 		ln.Close()
 		batcher.Close()

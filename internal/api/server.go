@@ -10,6 +10,7 @@
 //	GET  /api/0/projects/{org}/{project}/hooks/{hook_id}/deliveries/{delivery_id}/
 //	POST /api/0/projects/{org}/{project}/hooks/{hook_id}/deliveries/{delivery_id}/redeliver/
 //	POST /api/0/projects/{org}/{project}/hooks/{hook_id}/deliveries/recover/
+//	GET  /api/0/organizations/{org}/alert-rules/{alert_rule_id}/incidents/
 //
 // Every route is served with and without its trailing slash. The server also
 // answers GET /healthz and GET /readyz, and mounts the ingest handler (the
@@ -151,6 +152,21 @@ func (s *Server) routes() http.Handler {
 	rt.handle("POST", deliveries+"recover/", s.authed("project:write", s.handleRecoverDeliveries))
 	rt.handle("GET", deliveries+"{delivery_id}/", s.authed("project:read", s.handleGetDelivery))
 	rt.handle("POST", deliveries+"{delivery_id}/redeliver/", s.authed("project:write", s.handleRedeliver))
+
+	const rules = "/api/0/projects/{org}/{project}/rules/"
+	rt.handle("GET", rules, s.authed("project:read", s.handleListRules))
+	rt.handle("POST", rules, s.authed("project:write", s.handleCreateRule))
+	rt.handle("GET", rules+"{rule_id}/", s.authed("project:read", s.handleGetRule))
+	rt.handle("PUT", rules+"{rule_id}/", s.authed("project:write", s.handleUpdateRule))
+	rt.handle("DELETE", rules+"{rule_id}/", s.authed("project:write", s.handleDeleteRule))
+
+	const alertRules = "/api/0/organizations/{org}/alert-rules/"
+	rt.handle("GET", alertRules, s.authed("org:read", s.handleListMetricRules))
+	rt.handle("POST", alertRules, s.authed("org:write", s.handleCreateMetricRule))
+	rt.handle("GET", alertRules+"{alert_rule_id}/", s.authed("org:read", s.handleGetMetricRule))
+	rt.handle("PUT", alertRules+"{alert_rule_id}/", s.authed("org:write", s.handleUpdateMetricRule))
+	rt.handle("DELETE", alertRules+"{alert_rule_id}/", s.authed("org:write", s.handleDeleteMetricRule))
+	rt.handle("GET", alertRules+"{alert_rule_id}/incidents/", s.authed("org:read", s.handleListIncidents))
 
 	const issues = "/api/0/organizations/{org}/issues/{issue_id}/"
 	rt.handle("GET", "/api/0/projects/{org}/{project}/issues/", s.authed("event:read", s.handleListIssues))

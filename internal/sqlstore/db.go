@@ -146,6 +146,9 @@ type JobsConfig struct {
 	// Retention is how long finished deliveries and their attempts are
 	// kept (default 30 days), enforced hourly by the elected leader.
 	Retention time.Duration
+	// MetricAlertInterval is how often the leader evaluates metric alerts
+	// (default 1m).
+	MetricAlertInterval time.Duration
 }
 
 // StartJobs starts River's workers, periodic jobs and leader election on
@@ -170,7 +173,11 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 	if cfg.Retention == 0 {
 		cfg.Retention = 30 * 24 * time.Hour
 	}
+	if cfg.MetricAlertInterval == 0 {
+		cfg.MetricAlertInterval = time.Minute
+	}
 	river.AddWorker(cfg.Workers, &retentionWorker{s: s, age: cfg.Retention})
+	river.AddWorker(cfg.Workers, &metricAlertWorker{s: s})
 	if cfg.ID != "" && s.dialect.ResetJobsSQL != "" {
 		res, err := s.db.ExecContext(ctx, s.dialect.ResetJobsSQL, cfg.ID)
 		if err != nil {
@@ -191,7 +198,11 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true})},
+			&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.MetricAlertInterval),
+				// One attempt: a failed evaluation is retried by the next tick,
+				// never beside it.
+				func() (river.JobArgs, *river.InsertOpts) { return MetricAlertArgs{}, &river.InsertOpts{MaxAttempts: 1} }, nil)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)

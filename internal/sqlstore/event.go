@@ -51,13 +51,25 @@ func (s *DB) SaveEvents(ctx context.Context, events []*herald.Event) error {
 				deliveries = append(deliveries, s.notifier.EventSaved(c)...)
 			}
 		}
+		var ac alertCounts
+		alerts, err := s.evaluateRules(ctx, tx, changes, now, &ac)
+		if err != nil {
+			return err
+		}
+		deliveries = append(deliveries, alerts...)
+		if ac.metrics, err = s.metricCounts(ctx, tx, events, projects); err != nil {
+			return err
+		}
 		if err := s.enqueue(ctx, tx, deliveries); err != nil {
 			return err
 		}
 		// Counting last keeps the issue rows locked for as short a time as
 		// possible: concurrent batches of one busy issue wait only for each
 		// other's commit, not for each other's inserts.
-		return s.countIssues(ctx, tx, counts)
+		if err := s.countIssues(ctx, tx, counts); err != nil {
+			return err
+		}
+		return s.addAlertCounts(ctx, tx, &ac, now)
 	})
 }
 

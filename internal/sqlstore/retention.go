@@ -24,7 +24,8 @@ type retentionWorker struct {
 	age time.Duration
 }
 
-// Work deletes what is older than the retention period.
+// Work deletes what is older than the retention period, and the alert
+// counters no window reaches any more.
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
 	n, err := w.s.PurgeDeliveries(ctx, w.s.clock.Now().Add(-w.age))
 	if err != nil {
@@ -32,6 +33,9 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 	}
 	if n > 0 {
 		w.s.logger.Info("retention: deleted old deliveries", "deliveries", n)
+	}
+	if _, err := w.s.PurgeAlertCounts(ctx, w.s.clock.Now()); err != nil {
+		return err
 	}
 	return nil
 }

@@ -127,6 +127,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Issues", func(t *testing.T) { t.Parallel(); testIssues(t, open) })
 	t.Run("Comments", func(t *testing.T) { t.Parallel(); testComments(t, open) })
 	t.Run("AppRequests", func(t *testing.T) { t.Parallel(); testAppRequests(t, open) })
+	t.Run("Rules", func(t *testing.T) { t.Parallel(); testRules(t, open) })
+	t.Run("RuleEvaluation", func(t *testing.T) { t.Parallel(); testRuleEvaluation(t, open) })
+	t.Run("MetricAlerts", func(t *testing.T) { t.Parallel(); testMetricAlerts(t, open) })
 }
 
 func testAuth(t *testing.T, open Opener) {
