@@ -37,6 +37,7 @@ Commands:
   token     create an API token: herald token create
   listen    receive webhooks locally: verify, print and optionally forward them
   trigger   send a sample webhook of any event, signed as Herald signs it
+  bench     benchmark a server: throughput, latency, fan-out, isolation, backlog
   version   print the version
 
 Run "herald <command> -h" for a command's flags. Every flag can also be set
@@ -60,6 +61,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runListen(ctx, rest, stdout, stderr, getenv)
 	case "trigger":
 		return runTrigger(ctx, rest, stdout, stderr, getenv)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "herald", herald.Version)
 		return nil

@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/herald-dev/herald"
+)
+
+// apiClient calls Herald's /api/0/ with a bearer token.
+type apiClient struct {
+	base   string
+	token  string
+	client *http.Client
+}
+
+// call sends a JSON request and decodes a 2xx answer into out (when not
+// nil). Any other answer is an error naming the status and Sentry's detail.
+func (c *apiClient) call(ctx context.Context, method, path string, body, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s %s: encode: %w", method, path, err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var e struct {
+			Detail any `json:"detail"`
+		}
+		_ = json.Unmarshal(raw, &e)
+		return fmt.Errorf("%s %s: status %d: %v", method, path, resp.StatusCode, e.Detail)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// project is a project the bench created, with its DSN's public key.
+type project struct {
+	ID   string
+	Org  string
+	Slug string
+	Key  string
+}
+
+// setUp creates an organization, a team and a project with fresh slugs, so
+// that a running server can be benchmarked more than once.
+func (c *apiClient) setUp(ctx context.Context) (project, error) {
+	suffix := herald.RandomHex(4)
+	p := project{Org: "bench-" + suffix, Slug: "load"}
+	if err := c.call(ctx, http.MethodPost, "/api/0/organizations/", map[string]any{"name": "Bench " + suffix, "slug": p.Org}, nil); err != nil {
+		return project{}, fmt.Errorf("create organization: %w", err)
+	}
+	if err := c.call(ctx, http.MethodPost, "/api/0/organizations/"+p.Org+"/teams/", map[string]any{"name": "Bench", "slug": "bench"}, nil); err != nil {
+		return project{}, fmt.Errorf("create team: %w", err)
+	}
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/api/0/teams/"+p.Org+"/bench/projects/", map[string]any{"name": "Load", "slug": p.Slug, "platform": "go"}, &created); err != nil {
+		return project{}, fmt.Errorf("create project: %w", err)
+	}
+	p.ID = created.ID
+	var keys []struct {
+		Public string `json:"public"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/api/0/projects/"+p.Org+"/"+p.Slug+"/keys/", nil, &keys); err != nil {
+		return project{}, fmt.Errorf("list keys: %w", err)
+	}
+	if len(keys) == 0 || keys[0].Public == "" || p.ID == "" {
+		return project{}, fmt.Errorf("project %s has no id or DSN key", p.Slug)
+	}
+	p.Key = keys[0].Public
+	return p, nil
+}
+
+// hookInfo is a hook the bench created.
+type hookInfo struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
+}
+
+// createHook creates a Service Hook on event.created.
+func (c *apiClient) createHook(ctx context.Context, p project, url string) (hookInfo, error) {
+	var h hookInfo
+	err := c.call(ctx, http.MethodPost, "/api/0/projects/"+p.Org+"/"+p.Slug+"/hooks/", map[string]any{"url": url, "events": []string{"event.created"}}, &h)
+	if err != nil {
+		return hookInfo{}, fmt.Errorf("create hook: %w", err)
+	}
+	if h.ID == "" || h.Secret == "" {
+		return hookInfo{}, fmt.Errorf("create hook: answer has no id or secret")
+	}
+	return h, nil
+}
+
+// createHooks creates n hooks on rc (URLs rc.HookURL(0..n-1)) with a few
+// requests at once, registering their secrets with rc.
+func (c *apiClient) createHooks(ctx context.Context, p project, rc *Receiver, n int) error {
+	const parallel = 8
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			h, err := c.createHook(ctx, p, rc.HookURL(i))
+			if err != nil {
+				errs <- err
+				return
+			}
+			rc.AddSecret(h.ID, h.Secret)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// storeAuth is the X-Sentry-Auth header for key.
+func storeAuth(key string) string {
+	return "Sentry sentry_version=7, sentry_client=herald-bench/" + herald.Version + ", sentry_key=" + strings.TrimSpace(key)
+}

@@ -1,0 +1,358 @@
+// Package bench is Herald's benchmark, `herald bench`: it starts a Herald
+// server as a child process (or targets a running one), sets it up through
+// the real API, sends Sentry events to the real ingest endpoint, receives
+// the deliveries at its own loopback receiver, and measures throughput,
+// accept-to-delivery latency and the server's memory and CPU. Every rate is
+// compared with the raw ceiling: plain POSTs of the same body from the same
+// client to the same receiver, measured in the same run.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/herald-dev/herald"
+)
+
+// Databases the bench can run the server on.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Scenario names, in the order "all" runs them.
+const (
+	ScenarioThroughput = "throughput"
+	ScenarioLatency    = "latency"
+	ScenarioFanout     = "fanout"
+	ScenarioIsolation  = "isolation"
+	ScenarioBacklog    = "backlog"
+)
+
+// Scenarios lists every scenario in the order "all" runs them.
+var Scenarios = []string{ScenarioThroughput, ScenarioLatency, ScenarioFanout, ScenarioIsolation, ScenarioBacklog}
+
+// DefaultPostgresURL is the database a PostgreSQL bench runs in (in a fresh
+// schema) unless told otherwise.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// Options configure a bench run. Zero fields take the values of
+// DefaultOptions.
+type Options struct {
+	// Scenarios to run, from Scenarios.
+	Scenarios []string
+	// Database is SQLite or Postgres; DatabaseURL the PostgreSQL database
+	// in which each server gets a fresh schema, dropped afterwards.
+	Database    string
+	DatabaseURL string
+
+	// Target is the base URL of a running server to benchmark instead of
+	// starting one; Token an API token of it with every scope; PID its
+	// process id, to read its memory and CPU (0: not measured).
+	Target string
+	Token  string
+	PID    int
+
+	// Executable is the herald binary started as the server, with
+	// ServerArgs (default: "serve") before the bench's flags; ServerEnv is
+	// added to its environment. Default: this process's executable.
+	Executable string
+	ServerArgs []string
+	ServerEnv  []string
+	// ServerFlags are passed to every server after the bench's own flags,
+	// so they override them.
+	ServerFlags []string
+
+	// Concurrency is the load generator's requests in flight.
+	Concurrency int
+	// Issues spreads the events over that many issues (by fingerprint);
+	// 1, the default, sends the same exception every time, one issue.
+	Issues int
+	// Events is the throughput scenario's event count; CeilingRequests the
+	// least number of plain POSTs measuring the raw ceiling.
+	Events          int
+	CeilingRequests int
+	// FanoutHooks hooks receive each of FanoutRounds events, one at a time.
+	FanoutHooks  int
+	FanoutRounds int
+	// IsolationEvents are sent to the healthy hook alone, then again beside
+	// a hanging one.
+	IsolationEvents int
+	// Backlog deliveries are queued across BacklogHooks hooks while the
+	// receiver answers 503.
+	Backlog      int
+	BacklogHooks int
+	// Rate events per second are sent for Duration in the latency scenario.
+	Rate     float64
+	Duration time.Duration
+
+	// Timeout bounds the whole run; ScenarioTimeout each scenario.
+	Timeout         time.Duration
+	ScenarioTimeout time.Duration
+
+	// Progress receives a progress line every second; nil for none.
+	Progress io.Writer
+}
+
+// DefaultOptions returns the options of `herald bench` without flags: every
+// scenario on SQLite, sized for a 2-core machine.
+func DefaultOptions() Options {
+	return Options{
+		Scenarios:       slices.Clone(Scenarios),
+		Database:        SQLite,
+		DatabaseURL:     DefaultPostgresURL,
+		ServerArgs:      []string{"serve"},
+		Concurrency:     32,
+		Issues:          1,
+		Events:          5000,
+		CeilingRequests: 10000,
+		FanoutHooks:     1000,
+		FanoutRounds:    3,
+		IsolationEvents: 3000,
+		Backlog:         100000,
+		BacklogHooks:    100,
+		Rate:            1000,
+		Duration:        10 * time.Second,
+		Timeout:         10 * time.Minute,
+		ScenarioTimeout: 5 * time.Minute,
+	}
+}
+
+// withDefaults fills zero fields from DefaultOptions.
+func (o Options) withDefaults() (Options, error) {
+	d := DefaultOptions()
+	if len(o.Scenarios) == 0 {
+		o.Scenarios = d.Scenarios
+	}
+	if o.Database == "" {
+		o.Database = d.Database
+	}
+	if o.DatabaseURL == "" {
+		o.DatabaseURL = d.DatabaseURL
+	}
+	if o.Executable == "" && o.Target == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return o, fmt.Errorf("find the herald binary: %w", err)
+		}
+		o.Executable = exe
+	}
+	if o.ServerArgs == nil {
+		o.ServerArgs = d.ServerArgs
+	}
+	fill := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	fill(&o.Concurrency, d.Concurrency)
+	fill(&o.Issues, d.Issues)
+	fill(&o.Events, d.Events)
+	fill(&o.CeilingRequests, d.CeilingRequests)
+	fill(&o.FanoutHooks, d.FanoutHooks)
+	fill(&o.FanoutRounds, d.FanoutRounds)
+	fill(&o.IsolationEvents, d.IsolationEvents)
+	fill(&o.Backlog, d.Backlog)
+	fill(&o.BacklogHooks, d.BacklogHooks)
+	if o.Rate == 0 {
+		o.Rate = d.Rate
+	}
+	if o.Duration == 0 {
+		o.Duration = d.Duration
+	}
+	if o.Timeout == 0 {
+		o.Timeout = d.Timeout
+	}
+	if o.ScenarioTimeout == 0 {
+		o.ScenarioTimeout = d.ScenarioTimeout
+	}
+	return o, o.validate()
+}
+
+// Bounds of the options.
+const (
+	maxEvents      = 1_000_000
+	maxHooks       = 10_000
+	maxConcurrency = 4096
+	maxRate        = 100_000
+)
+
+// validate names the first option that is wrong.
+func (o Options) validate() error {
+	for _, s := range o.Scenarios {
+		if !slices.Contains(Scenarios, s) {
+			return herald.Errorf(herald.EINVALID, "scenario: %q is not one of %s or all", s, strings.Join(Scenarios, ", "))
+		}
+	}
+	inRange := func(name string, v, lo, hi int) error {
+		if v < lo || v > hi {
+			return herald.Errorf(herald.EINVALID, "%s: must be between %d and %d, got %d", name, lo, hi, v)
+		}
+		return nil
+	}
+	switch {
+	case o.Database != SQLite && o.Database != Postgres:
+		return herald.Errorf(herald.EINVALID, "database: must be sqlite or postgres, got %q", o.Database)
+	case o.Target != "" && !strings.HasPrefix(o.Target, "http://") && !strings.HasPrefix(o.Target, "https://"):
+		return herald.Errorf(herald.EINVALID, "target: must be an http(s) URL, got %q", o.Target)
+	case o.Target != "" && o.Token == "":
+		return herald.Errorf(herald.EINVALID, "token: required with --target (an API token with every scope)")
+	case o.PID < 0:
+		return herald.Errorf(herald.EINVALID, "pid: must not be negative")
+	case o.Rate <= 0 || o.Rate > maxRate:
+		return herald.Errorf(herald.EINVALID, "rate: must be between 1 and %d events/s", maxRate)
+	case o.Duration <= 0 || o.Duration > time.Hour:
+		return herald.Errorf(herald.EINVALID, "duration: must be between 1ns and 1h")
+	case o.Rate*o.Duration.Seconds() < 1 || o.Rate*o.Duration.Seconds() > maxEvents:
+		return herald.Errorf(herald.EINVALID, "rate × duration: must be between 1 and %d events", maxEvents)
+	case o.Timeout <= 0 || o.ScenarioTimeout <= 0:
+		return herald.Errorf(herald.EINVALID, "timeout: must be positive")
+	}
+	for _, err := range []error{
+		inRange("concurrency", o.Concurrency, 1, maxConcurrency),
+		inRange("events", o.Events, 1, maxEvents),
+		inRange("issues", o.Issues, 1, maxEvents),
+		inRange("ceiling-requests", o.CeilingRequests, 1, maxEvents),
+		inRange("fanout-hooks", o.FanoutHooks, 1, maxHooks),
+		inRange("fanout-rounds", o.FanoutRounds, 1, 100),
+		inRange("isolation-events", o.IsolationEvents, 1, maxEvents),
+		inRange("backlog", o.Backlog, 1, maxEvents),
+		inRange("backlog-hooks", o.BacklogHooks, 1, min(maxHooks, o.Backlog)),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Metric is a scenario-specific figure, such as a drain time.
+type Metric struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+}
+
+// Usage is what the server process used during a scenario's measured
+// window.
+type Usage struct {
+	// PeakRSSBytes is the highest VmRSS sampled every 100ms in the window.
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// HWMBytes is the process's lifetime peak (VmHWM) at the window's end.
+	HWMBytes int64 `json:"hwm_bytes"`
+	// CPUSeconds is user plus system time spent in the window; CPUPercent
+	// that time over the window's wall time (200% is both cores).
+	CPUSeconds float64 `json:"cpu_seconds"`
+	CPUPercent float64 `json:"cpu_percent"`
+}
+
+// Result is what one scenario measured.
+type Result struct {
+	Scenario string `json:"scenario"`
+	Database string `json:"database"`
+
+	// Events sent, Accepted with a 200, Failed after every retry, and
+	// Retries: tries past the first (non-200 answers or errors).
+	Events   int `json:"events"`
+	Accepted int `json:"accepted"`
+	Failed   int `json:"failed"`
+	Retries  int `json:"retries"`
+	// Refusals lists the non-200 answers to the load generator, if any.
+	Refusals string `json:"refusals,omitempty"`
+	// Deliveries received (distinct Request-IDs answered 2xx) of Expected;
+	// Duplicates received again; Signatures checked and found BadSignatures.
+	Deliveries    int `json:"deliveries"`
+	Expected      int `json:"expected"`
+	Duplicates    int `json:"duplicates"`
+	Signatures    int `json:"signatures_checked"`
+	BadSignatures int `json:"bad_signatures"`
+
+	// Seconds is the measured window's wall time.
+	Seconds          float64 `json:"seconds"`
+	AcceptedPerSec   float64 `json:"accepted_per_sec"`
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	// CeilingPerSec is the raw ceiling of this scenario's run; Ratio is
+	// DeliveriesPerSec over it.
+	CeilingPerSec float64 `json:"ceiling_per_sec"`
+	Ratio         float64 `json:"ratio"`
+	// Latency is from an event's 200 to each of its deliveries' arrival.
+	Latency Latency `json:"latency"`
+	// Server is nil when the server's process is not known.
+	Server *Usage `json:"server,omitempty"`
+	// BenchCPUPercent is the bench process's own CPU (load generator and
+	// receiver) and MachineCPUPercent the whole machine's busy CPU (every
+	// process, PostgreSQL included) over the measured window; 100% is one
+	// core.
+	BenchCPUPercent   float64 `json:"bench_cpu_percent"`
+	MachineCPUPercent float64 `json:"machine_cpu_percent"`
+	// DatabaseCPUPercent is the CPU of every "postgres" process on the
+	// machine over the window (other clients of that server included); 0
+	// on SQLite.
+	DatabaseCPUPercent float64 `json:"database_cpu_percent,omitempty"`
+	// BackgroundCPUPercent is the machine's busy CPU during half a second
+	// before the scenario, while the bench was idle: other work on a
+	// shared machine.
+	BackgroundCPUPercent float64 `json:"background_cpu_percent"`
+
+	Metrics []Metric `json:"metrics,omitempty"`
+	// Target is the issue's target for this scenario; Measured the figure
+	// compared with it; Pass whether it is met (and nothing was lost).
+	Target   string   `json:"target"`
+	Measured float64  `json:"measured"`
+	Pass     bool     `json:"pass"`
+	Notes    []string `json:"notes,omitempty"`
+	// Error is why the scenario did not complete; empty when it did.
+	Error string `json:"error,omitempty"`
+}
+
+func (r *Result) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+func (r *Result) metric(name string, value float64, unit string) {
+	r.Metrics = append(r.Metrics, Metric{Name: name, Value: value, Unit: unit})
+}
+
+// ErrIncomplete is returned by Run when a scenario did not complete.
+var ErrIncomplete = errors.New("a scenario did not complete")
+
+// Run runs the scenarios of opts one after another, each on a fresh server
+// unless opts.Target is set, and returns their results. A scenario that
+// fails records its error in its Result and the others still run; Run then
+// returns the results with an error wrapping ErrIncomplete.
+func Run(ctx context.Context, opts Options) ([]Result, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	b := &bench{opts: opts, progress: newProgress(opts.Progress)}
+	defer b.progress.stop()
+	var results []Result
+	var failed []string
+	for _, name := range opts.Scenarios {
+		if ctx.Err() != nil {
+			results = append(results, Result{Scenario: name, Database: b.database(), Error: "not run: " + ctx.Err().Error()})
+			failed = append(failed, name)
+			continue
+		}
+		sctx, scancel := context.WithTimeout(ctx, opts.ScenarioTimeout)
+		r := b.run(sctx, name)
+		scancel()
+		if r.Error != "" {
+			failed = append(failed, name)
+		}
+		results = append(results, r)
+	}
+	if len(failed) > 0 {
+		return results, fmt.Errorf("%w: %s", ErrIncomplete, strings.Join(failed, ", "))
+	}
+	return results, nil
+}

@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+)
+
+// WriteJSON writes the report as indented JSON.
+func WriteJSON(w io.Writer, rep Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return nil
+}
+
+// WriteMarkdown writes where the bench ran, a summary table of the
+// results, one row per scenario, then a table of each scenario's figures.
+func WriteMarkdown(w io.Writer, rep Report) error {
+	var b strings.Builder
+	results := rep.Results
+	m := rep.Machine
+	fmt.Fprintf(&b, "herald %s (revision %s), %s; %d CPUs (%s), %s memory\n\n",
+		rep.Version, rep.Revision, m.GoVersion, m.CPUs, m.Model, formatBytes(m.MemoryBytes))
+	if rep.Command != "" {
+		fmt.Fprintf(&b, "`%s`\n\n", rep.Command)
+	}
+	b.WriteString("| scenario | db | events accepted/s | deliveries/s | raw ceiling req/s | ratio | latency p50 / p95 / p99 ms | server peak RSS | server CPU | target | measured | result |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Scenario, r.Database, accepted(r), num(r.DeliveriesPerSec), num(r.CeilingPerSec),
+			ratio(r.Ratio), latencies(r.Latency), peakRSS(r.Server), cpu(r.Server), r.Target, measured(r), verdict(r))
+	}
+	for _, r := range results {
+		fmt.Fprintf(&b, "\n### %s (%s)\n\n", r.Scenario, r.Database)
+		b.WriteString("| figure | value |\n|---|---:|\n")
+		row := func(name, value string) { fmt.Fprintf(&b, "| %s | %s |\n", name, value) }
+		row("events sent / accepted / failed", fmt.Sprintf("%d / %d / %d", r.Events, r.Accepted, r.Failed))
+		row("retried posts", fmt.Sprint(r.Retries))
+		row("deliveries received / expected", fmt.Sprintf("%d / %d", r.Deliveries, r.Expected))
+		row("duplicate deliveries", fmt.Sprint(r.Duplicates))
+		row("signatures checked / bad", fmt.Sprintf("%d / %d", r.Signatures, r.BadSignatures))
+		row("measured window", fmt.Sprintf("%.2f s", r.Seconds))
+		row("events accepted/s", accepted(r))
+		row("deliveries/s", num(r.DeliveriesPerSec))
+		row("raw ceiling (plain POSTs/s)", num(r.CeilingPerSec))
+		row("ratio to raw ceiling", ratio(r.Ratio))
+		row("latency p50 / p95 / p99 / max", latencies(r.Latency)+fmt.Sprintf(" / %.1f ms", r.Latency.Max))
+		row("server peak RSS (sampled) / VmHWM", peakRSS(r.Server)+" / "+hwm(r.Server))
+		row("server CPU", cpu(r.Server))
+		row("bench process CPU (load generator + receiver)", fmt.Sprintf("%.0f%%", r.BenchCPUPercent))
+		if r.DatabaseCPUPercent > 0 {
+			row("PostgreSQL processes CPU (all its clients)", fmt.Sprintf("%.0f%%", r.DatabaseCPUPercent))
+		}
+		row(fmt.Sprintf("machine CPU busy, all processes (%d%% = every core)", 100*rep.Machine.CPUs), fmt.Sprintf("%.0f%%", r.MachineCPUPercent))
+		for _, m := range r.Metrics {
+			row(m.Name, fmt.Sprintf("%s %s", num(m.Value), m.Unit))
+		}
+		row("machine CPU busy before the scenario, bench idle", fmt.Sprintf("%.0f%%", r.BackgroundCPUPercent))
+		row("target", r.Target)
+		row("result", verdict(r)+" ("+measured(r)+")")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "\n- %s", n)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(&b, "\n- error: %s", r.Error)
+		}
+		if len(r.Notes) > 0 || r.Error != "" {
+			b.WriteString("\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// num formats a rate or a figure: no decimals from 100 up, else up to 3
+// significant decimals.
+func num(v float64) string {
+	switch {
+	case v == math.Trunc(v) && math.Abs(v) < 1e15:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 100 || v <= -100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 1 || v <= -1:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.3f", v)
+	}
+}
+
+// accepted formats the accept rate, which fan-out does not measure (its
+// events are sent one at a time).
+func accepted(r Result) string {
+	if r.Scenario == ScenarioFanout {
+		return "n/a"
+	}
+	return num(r.AcceptedPerSec)
+}
+
+func ratio(v float64) string { return fmt.Sprintf("%.2f", v) }
+
+func latencies(l Latency) string {
+	if l.Count == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f / %.1f / %.1f", l.P50, l.P95, l.P99)
+}
+
+func peakRSS(u *Usage) string {
+	if u == nil {
+		return "n/a"
+	}
+	return formatBytes(u.PeakRSSBytes)
+}
+
+func hwm(u *Usage) string {
+	if u == nil {
+		return "n/a"
+	}
+	return formatBytes(u.HWMBytes)
+}
+
+func cpu(u *Usage) string {
+	if u == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f s (%.0f%%)", u.CPUSeconds, u.CPUPercent)
+}
+
+// measured formats the figure compared with the target.
+func measured(r Result) string {
+	switch r.Scenario {
+	case ScenarioThroughput:
+		return fmt.Sprintf("%.2f ×", r.Measured)
+	case ScenarioLatency:
+		return fmt.Sprintf("p99 %.1f ms", r.Measured)
+	case ScenarioFanout:
+		return fmt.Sprintf("%.3f s", r.Measured)
+	case ScenarioIsolation:
+		return fmt.Sprintf("%.2f ×", r.Measured)
+	case ScenarioBacklog:
+		return fmt.Sprintf("%.1f MiB", r.Measured)
+	}
+	return num(r.Measured)
+}
+
+func verdict(r Result) string {
+	switch {
+	case r.Error != "":
+		return "ERROR"
+	case r.Pass:
+		return "pass"
+	default:
+		return "FAIL"
+	}
+}

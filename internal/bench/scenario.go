@@ -1,0 +1,674 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/herald-dev/herald"
+)
+
+// Scenario targets, from the Performance issue.
+const (
+	targetRatioPostgres = 0.5
+	targetRatioSQLite   = 0.3
+	targetP99           = 100 * time.Millisecond
+	targetFanout        = time.Second
+	targetIsolation     = 0.9
+	targetBacklogRSS    = 200 << 20
+
+	// sampleInterval is how often the server's VmRSS is read.
+	sampleInterval = 100 * time.Millisecond
+	// backlogRetryStep is the backlog server's wait between retries, so
+	// that the queued deliveries are retried soon after the receiver is back.
+	backlogRetryStep = "2s"
+	// pacedInFlight is the least number of requests the paced load keeps
+	// in flight at most.
+	pacedInFlight = 256
+)
+
+// bench is one run of the benchmark.
+type bench struct {
+	opts     Options
+	progress *progress
+}
+
+// database names what the server runs on in the report.
+func (b *bench) database() string {
+	if b.opts.Target != "" {
+		return "target"
+	}
+	return b.opts.Database
+}
+
+// run runs the scenario name and returns its result, with Error set if it
+// did not complete.
+func (b *bench) run(ctx context.Context, name string) Result {
+	r := Result{Scenario: name, Database: b.database()}
+	r.BackgroundCPUPercent = backgroundCPU(ctx, backgroundWindow)
+	var err error
+	switch name {
+	case ScenarioThroughput:
+		err = b.throughput(ctx, &r)
+	case ScenarioLatency:
+		err = b.latency(ctx, &r)
+	case ScenarioFanout:
+		err = b.fanout(ctx, &r)
+	case ScenarioIsolation:
+		err = b.isolation(ctx, &r)
+	case ScenarioBacklog:
+		err = b.backlog(ctx, &r)
+	}
+	if err != nil {
+		r.Error = err.Error()
+		r.Pass = false
+	}
+	return r
+}
+
+// backgroundWindow is how long the machine's CPU is watched before a
+// scenario starts, to tell a busy machine from a slow server.
+const backgroundWindow = 500 * time.Millisecond
+
+// backgroundCPU returns the machine's busy CPU over d, while the bench is
+// idle (100% is one core); 0 when it cannot be read.
+func backgroundCPU(ctx context.Context, d time.Duration) float64 {
+	busy0, total0, err := readCPUTotals()
+	if err != nil {
+		return 0
+	}
+	select {
+	case <-ctx.Done():
+		return 0
+	case <-time.After(d):
+	}
+	busy1, total1, err := readCPUTotals()
+	if err != nil || total1 <= total0 {
+		return 0
+	}
+	return 100 * float64(runtime.NumCPU()) * float64(busy1-busy0) / float64(total1-total0)
+}
+
+// env is a server set up for a scenario: a project, a load generator, and
+// the receivers its hooks point at.
+type env struct {
+	b      *bench
+	srv    *server
+	api    *apiClient
+	proj   project
+	client *http.Client
+	counts *counters
+	load   *loader
+	rcs    []*Receiver
+}
+
+// open starts a fresh server with flags (or connects to the target), sets
+// up a project through the API, and points the progress line at it.
+func (b *bench) open(ctx context.Context, label string, flags []string) (*env, error) {
+	b.progress.watch(label, nil, 0)
+	b.progress.set("starting server")
+	srv, err := startServer(ctx, b.opts, flags)
+	if err != nil {
+		return nil, err
+	}
+	client := newHTTPClient(max(b.opts.Concurrency, pacedInFlight))
+	e := &env{b: b, srv: srv, client: client, counts: &counters{}}
+	e.api = &apiClient{base: srv.URL, token: srv.token, client: client}
+	b.progress.set("setting up")
+	if e.proj, err = e.api.setUp(ctx); err != nil {
+		return nil, errors.Join(err, e.close())
+	}
+	e.load = &loader{
+		client:   client,
+		storeURL: srv.URL + "/api/" + e.proj.ID + "/store/",
+		auth:     storeAuth(e.proj.Key),
+		body:     newEventBody(time.Now(), b.opts.Issues),
+		counts:   e.counts,
+	}
+	b.progress.watch(label, e.counts, srv.pid)
+	return e, nil
+}
+
+// receiver starts a receiver that the progress line follows.
+func (e *env) receiver(hang bool) (*Receiver, error) {
+	rc, err := newReceiver(hang)
+	if err != nil {
+		return nil, err
+	}
+	e.rcs = append(e.rcs, rc)
+	e.b.progress.mu.Lock()
+	e.b.progress.rcs = e.rcs
+	e.b.progress.mu.Unlock()
+	return rc, nil
+}
+
+// hook creates a hook to rc.
+func (e *env) hook(ctx context.Context, rc *Receiver, i int) error {
+	h, err := e.api.createHook(ctx, e.proj, rc.HookURL(i))
+	if err != nil {
+		return err
+	}
+	rc.AddSecret(h.ID, h.Secret)
+	return nil
+}
+
+// ceiling measures the raw ceiling: n plain POSTs of an event's body from
+// the load generator's client to rc, with the same concurrency.
+func (e *env) ceiling(ctx context.Context, rc *Receiver, n int) (float64, error) {
+	e.b.progress.set("raw ceiling")
+	return ceiling(ctx, e.client, rc.URL+rawPath, e.load.body.with(herald.NewID()), n, e.b.opts.Concurrency)
+}
+
+// close releases the receivers (a hanging one lets its requests go) and
+// stops the server.
+func (e *env) close() error {
+	var errs []error
+	for _, rc := range e.rcs {
+		errs = append(errs, rc.Close())
+	}
+	errs = append(errs, e.srv.stop())
+	e.client.CloseIdleConnections()
+	e.b.progress.watch("", nil, 0)
+	return errors.Join(errs...)
+}
+
+// wait waits for n deliveries at rc, failing early if the server exits.
+func (e *env) wait(ctx context.Context, rc *Receiver, n int) error {
+	e.b.progress.set("delivering")
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { close(done) })
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- rc.waitDelivered(done, n) }()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-t.C:
+			if err := e.srv.alive(); err != nil {
+				// The waiter sees done closed and ends; errc holds its answer.
+				if stop() {
+					close(done)
+				}
+				return err
+			}
+		}
+	}
+}
+
+// meter starts measuring the server.
+func (e *env) meter() *meter {
+	return startMeter(e.srv.pid, e.b.opts.Database == Postgres && e.b.opts.Target == "")
+}
+
+// postgresCommand is the command name of PostgreSQL's processes.
+const postgresCommand = "postgres"
+
+// meter measures the server process over a window: wall time, CPU time
+// and peak memory.
+type meter struct {
+	pid   int
+	start time.Time
+	cpu   time.Duration
+	s     *sampler
+
+	// At the start: the bench's own CPU time, the PostgreSQL processes'
+	// (when measureDB) and the machine's busy and total ticks.
+	self        time.Duration
+	db          time.Duration
+	measureDB   bool
+	busy, total int64
+}
+
+// startMeter starts measuring process pid (0: nothing to measure), and
+// the PostgreSQL server's processes when measureDB is set.
+func startMeter(pid int, measureDB bool) *meter {
+	m := &meter{pid: pid, start: time.Now(), measureDB: measureDB}
+	if measureDB {
+		m.db = readCommandCPU(postgresCommand)
+	}
+	if pid != 0 {
+		m.cpu, _ = readCPU(pid)
+	}
+	m.self, _ = readCPU(os.Getpid())
+	m.busy, m.total, _ = readCPUTotals()
+	m.s = startSampler(pid, sampleInterval)
+	return m
+}
+
+// stop ends the window and returns what the server used in it; nil when
+// the server is not measured. It also records the bench's own CPU and the
+// machine's in r.
+func (m *meter) stop(r *Result) *Usage {
+	wall := time.Since(m.start)
+	peak, last, err := m.s.finish()
+	if self, err := readCPU(os.Getpid()); err == nil && wall > 0 {
+		r.BenchCPUPercent = 100 * (self - m.self).Seconds() / wall.Seconds()
+	}
+	if m.measureDB {
+		r.DatabaseCPUPercent = 100 * (readCommandCPU(postgresCommand) - m.db).Seconds() / wall.Seconds()
+	}
+	if busy, total, err := readCPUTotals(); err == nil && total > m.total {
+		r.MachineCPUPercent = 100 * float64(runtime.NumCPU()) * float64(busy-m.busy) / float64(total-m.total)
+	}
+	if m.pid == 0 || err != nil {
+		return nil
+	}
+	cpu, err := readCPU(m.pid)
+	if err != nil {
+		return nil
+	}
+	used := (cpu - m.cpu).Seconds()
+	return &Usage{PeakRSSBytes: peak, HWMBytes: last.HWM, CPUSeconds: used, CPUPercent: 100 * used / wall.Seconds()}
+}
+
+// record fills r with what was sent and received: counts, rates from the
+// start of sending, and accept-to-delivery latencies. perEvent is the
+// number of deliveries each accepted event should produce at rc.
+func record(r *Result, l *loader, sr sendResult, rec receipt, index map[string]int, perEvent int) {
+	r.Events = len(sr.accepts)
+	r.Accepted, r.Failed, r.Retries = sr.accepted, sr.failed, sr.retries
+	r.Refusals = l.refusals()
+	r.Expected = sr.accepted * perEvent
+	r.Deliveries = len(rec.arrivals)
+	r.Duplicates, r.Signatures, r.BadSignatures = rec.duplicates, rec.checked, rec.badSigs
+	r.AcceptedPerSec = rate(sr.accepted, sr.lastAccept().Sub(sr.start))
+
+	var last time.Time
+	var early int
+	ds := make([]time.Duration, 0, len(rec.arrivals))
+	for _, a := range rec.arrivals {
+		last = latest(last, a.at)
+		i, ok := index[a.eventID]
+		if !ok || sr.accepts[i].IsZero() {
+			continue
+		}
+		d := a.at.Sub(sr.accepts[i])
+		if d < 0 {
+			// Delivered before the load generator read the 200.
+			early++
+			d = 0
+		}
+		ds = append(ds, d)
+	}
+	r.Seconds = last.Sub(sr.start).Seconds()
+	r.DeliveriesPerSec = rate(len(rec.arrivals), last.Sub(sr.start))
+	r.Latency = summarize(ds)
+	if early > 0 {
+		r.note("%d deliveries arrived before their event's 200 was read; counted as 0 ms", early)
+	}
+	if rec.unparsed > 0 {
+		r.note("%d deliveries had no event.event_id", rec.unparsed)
+	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// setRatio measures the raw ceiling again, now that the scenario is over,
+// and sets r.CeilingPerSec to the higher of before and that, so that a
+// machine busy with other work during one measurement does not flatter
+// the ratio; then r.Ratio.
+func (e *env) setRatio(ctx context.Context, r *Result, rc *Receiver, before float64, n int) {
+	after, err := e.ceiling(ctx, rc, n)
+	if err != nil {
+		r.note("raw ceiling after the scenario not measured: %v", err)
+	}
+	r.metric("raw ceiling before the scenario", before, "req/s")
+	r.metric("raw ceiling after the scenario", after, "req/s")
+	r.CeilingPerSec = max(before, after)
+	if r.CeilingPerSec > 0 {
+		r.Ratio = r.DeliveriesPerSec / r.CeilingPerSec
+	}
+}
+
+// complete reports whether every accepted event was delivered, nothing
+// failed and every checked signature verified, noting what did not.
+func complete(r *Result) bool {
+	ok := true
+	if r.Failed > 0 {
+		r.note("%d events were never accepted", r.Failed)
+		ok = false
+	}
+	if r.Deliveries < r.Expected {
+		r.note("%d of %d deliveries missing", r.Expected-r.Deliveries, r.Expected)
+		ok = false
+	}
+	if r.BadSignatures > 0 {
+		r.note("%d of %d checked signatures did not verify", r.BadSignatures, r.Signatures)
+		ok = false
+	}
+	if r.Signatures == 0 && r.Deliveries > 0 {
+		r.note("no signature was checked")
+		ok = false
+	}
+	if r.Duplicates > 0 {
+		r.note("%d deliveries received more than once (at-least-once)", r.Duplicates)
+	}
+	if r.Retries > 0 {
+		r.note("%d event posts retried after %s", r.Retries, r.Refusals)
+	}
+	return ok
+}
+
+// throughput: one hook, Events events as fast as the server accepts them.
+func (b *bench) throughput(ctx context.Context, r *Result) error {
+	e, err := b.open(ctx, b.label(ScenarioThroughput), nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = e.close() }()
+	rc, err := e.receiver(false)
+	if err != nil {
+		return err
+	}
+	if err := e.hook(ctx, rc, 0); err != nil {
+		return err
+	}
+	nCeil := max(b.opts.CeilingRequests, b.opts.Events)
+	ceil, err := e.ceiling(ctx, rc, nCeil)
+	if err != nil {
+		return err
+	}
+	ids, index := newEventIDs(b.opts.Events)
+	m := e.meter()
+	b.progress.set("sending")
+	sr := e.load.send(ctx, ids, b.opts.Concurrency)
+	werr := e.wait(ctx, rc, sr.accepted)
+	r.Server = m.stop(r)
+	record(r, e.load, sr, rc.snapshot(), index, 1)
+	e.setRatio(ctx, r, rc, ceil, nCeil)
+	target := b.targetRatio()
+	r.Target = fmt.Sprintf("deliveries/s ≥ %.1f × raw ceiling", target)
+	r.Measured = r.Ratio
+	r.Pass = complete(r) && r.Ratio >= target
+	return werr
+}
+
+// targetRatio is the throughput target for the database.
+func (b *bench) targetRatio() float64 {
+	if b.opts.Database == Postgres {
+		return targetRatioPostgres
+	}
+	return targetRatioSQLite
+}
+
+// label names a scenario in progress lines.
+func (b *bench) label(scenario string) string { return b.database() + "/" + scenario }
+
+// latency: one hook, Rate events per second for Duration, open-loop.
+func (b *bench) latency(ctx context.Context, r *Result) error {
+	e, err := b.open(ctx, b.label(ScenarioLatency), nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = e.close() }()
+	rc, err := e.receiver(false)
+	if err != nil {
+		return err
+	}
+	if err := e.hook(ctx, rc, 0); err != nil {
+		return err
+	}
+	nCeil := b.opts.CeilingRequests
+	ceil, err := e.ceiling(ctx, rc, nCeil)
+	if err != nil {
+		return err
+	}
+	ids, index := newEventIDs(int(b.opts.Rate * b.opts.Duration.Seconds()))
+	m := e.meter()
+	b.progress.set(fmt.Sprintf("sending %.0f events/s", b.opts.Rate))
+	sr := e.load.pace(ctx, ids, b.opts.Rate, max(pacedInFlight, b.opts.Concurrency))
+	werr := e.wait(ctx, rc, sr.accepted)
+	r.Server = m.stop(r)
+	record(r, e.load, sr, rc.snapshot(), index, 1)
+	e.setRatio(ctx, r, rc, ceil, nCeil)
+	r.metric("target rate", b.opts.Rate, "events/s")
+	r.metric("late sends", float64(sr.late), "events")
+	if sr.late > len(ids)/100 {
+		r.note("%d sends started %s or more behind schedule: the load generator did not keep the rate", sr.late, lateAfter)
+	}
+	r.Target = fmt.Sprintf("p99 accept→delivery ≤ %d ms at %.0f events/s", targetP99.Milliseconds(), b.opts.Rate)
+	r.Measured = r.Latency.P99
+	r.Pass = complete(r) && r.Latency.Count > 0 && r.Latency.P99 <= ms(targetP99)
+	return werr
+}
+
+// fanout: FanoutHooks hooks; FanoutRounds events sent one at a time, each
+// waiting for all its deliveries.
+func (b *bench) fanout(ctx context.Context, r *Result) error {
+	e, err := b.open(ctx, b.label(ScenarioFanout), nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = e.close() }()
+	rc, err := e.receiver(false)
+	if err != nil {
+		return err
+	}
+	hooks := b.opts.FanoutHooks
+	b.progress.set(fmt.Sprintf("creating %d hooks", hooks))
+	if err := e.api.createHooks(ctx, e.proj, rc, hooks); err != nil {
+		return err
+	}
+	nCeil := b.opts.CeilingRequests
+	ceil, err := e.ceiling(ctx, rc, nCeil)
+	if err != nil {
+		return err
+	}
+	ids, index := newEventIDs(b.opts.FanoutRounds)
+	all := sendResult{accepts: make([]time.Time, len(ids))}
+	var rounds []time.Duration
+	var werr error
+	m := e.meter()
+	for i, id := range ids {
+		b.progress.set(fmt.Sprintf("round %d of %d", i+1, len(ids)))
+		sr := e.load.send(ctx, []string{id}, 1)
+		if i == 0 {
+			all.start = sr.start
+		}
+		all.accepts[i] = sr.accepts[0]
+		all.accepted += sr.accepted
+		all.failed += sr.failed
+		all.retries += sr.retries
+		if werr = e.wait(ctx, rc, all.accepted*hooks); werr != nil {
+			break
+		}
+		var last time.Time
+		for _, a := range rc.snapshot().arrivals {
+			if a.eventID == id {
+				last = latest(last, a.at)
+			}
+		}
+		d := last.Sub(sr.start)
+		rounds = append(rounds, d)
+		r.metric(fmt.Sprintf("round %d: send → last of %d deliveries", i+1, hooks), d.Seconds(), "s")
+	}
+	r.Server = m.stop(r)
+	record(r, e.load, all, rc.snapshot(), index, hooks)
+	var total time.Duration
+	for _, d := range rounds {
+		total += d
+	}
+	// Rounds are sequential: the rate is deliveries over the rounds' time.
+	r.DeliveriesPerSec = rate(len(rounds)*hooks, total)
+	r.AcceptedPerSec = 0
+	e.setRatio(ctx, r, rc, ceil, nCeil)
+	r.Target = fmt.Sprintf("1 event → %d hooks delivered ≤ %s (worst round)", hooks, targetFanout)
+	if len(rounds) > 0 {
+		worst := slices.Max(rounds)
+		r.Measured = worst.Seconds()
+		r.Pass = complete(r) && worst <= targetFanout
+	}
+	return werr
+}
+
+// isolation: the healthy hook alone, then beside a hanging one, each on a
+// fresh server; the healthy rates are compared. A third phase, beside a
+// second healthy hook, shows what a second destination costs by itself.
+func (b *bench) isolation(ctx context.Context, r *Result) error {
+	n := b.opts.IsolationEvents
+	var alone, control Result
+	if err := b.isolationPhase(ctx, &alone, neighborNone); err != nil {
+		return fmt.Errorf("healthy hook alone: %w", err)
+	}
+	if err := b.isolationPhase(ctx, &control, neighborHealthy); err != nil {
+		return fmt.Errorf("healthy hook beside another healthy one: %w", err)
+	}
+	err := b.isolationPhase(ctx, r, neighborHanging)
+	r.metric(fmt.Sprintf("healthy alone, %d events", n), alone.DeliveriesPerSec, "deliveries/s")
+	r.metric(fmt.Sprintf("healthy beside a second healthy hook, %d events", n), control.DeliveriesPerSec, "deliveries/s")
+	r.metric(fmt.Sprintf("healthy beside a hanging hook, %d events", n), r.DeliveriesPerSec, "deliveries/s")
+	r.metric("healthy alone: raw ceiling", alone.CeilingPerSec, "req/s")
+	r.Target = fmt.Sprintf("healthy deliveries/s beside a hanging hook ≥ %.1f × alone", targetIsolation)
+	if alone.DeliveriesPerSec > 0 {
+		r.Measured = r.DeliveriesPerSec / alone.DeliveriesPerSec
+		r.metric("beside a second healthy hook / alone", control.DeliveriesPerSec/alone.DeliveriesPerSec, "×")
+	}
+	r.Pass = r.Pass && r.Measured >= targetIsolation
+	if err != nil {
+		return fmt.Errorf("healthy hook beside a hanging one: %w", err)
+	}
+	return nil
+}
+
+// What an isolation phase puts beside the healthy hook.
+const (
+	neighborNone    = "healthy alone"
+	neighborHealthy = "healthy + healthy"
+	neighborHanging = "healthy + hanging"
+)
+
+// isolationPhase sends IsolationEvents events to a healthy hook, with a
+// neighbor hook on another receiver, and records the healthy hook's
+// deliveries in r.
+func (b *bench) isolationPhase(ctx context.Context, r *Result, neighbor string) error {
+	e, err := b.open(ctx, b.label(ScenarioIsolation)+" ("+neighbor+")", nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = e.close() }()
+	rc, err := e.receiver(false)
+	if err != nil {
+		return err
+	}
+	if err := e.hook(ctx, rc, 0); err != nil {
+		return err
+	}
+	var other *Receiver
+	if neighbor != neighborNone {
+		if other, err = e.receiver(neighbor == neighborHanging); err != nil {
+			return err
+		}
+		if err := e.hook(ctx, other, 0); err != nil {
+			return err
+		}
+	}
+	nCeil := max(b.opts.CeilingRequests, b.opts.IsolationEvents)
+	ceil, err := e.ceiling(ctx, rc, nCeil)
+	if err != nil {
+		return err
+	}
+	ids, index := newEventIDs(b.opts.IsolationEvents)
+	m := e.meter()
+	b.progress.set("sending")
+	sr := e.load.send(ctx, ids, b.opts.Concurrency)
+	werr := e.wait(ctx, rc, sr.accepted)
+	r.Server = m.stop(r)
+	record(r, e.load, sr, rc.snapshot(), index, 1)
+	e.setRatio(ctx, r, rc, ceil, nCeil)
+	r.Pass = complete(r)
+	if neighbor == neighborHanging {
+		r.metric("requests held by the hanging hook", float64(other.Hung()), "requests")
+	}
+	return werr
+}
+
+// backlog: Backlog deliveries queued across BacklogHooks hooks while the
+// receiver answers 503, then drained once it answers 200; the server's
+// memory is sampled during the drain.
+func (b *bench) backlog(ctx context.Context, r *Result) error {
+	schedule := strings.TrimSuffix(strings.Repeat(backlogRetryStep+",", 100), ",")
+	e, err := b.open(ctx, b.label(ScenarioBacklog), []string{"--retry-schedule", schedule})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = e.close() }()
+	rc, err := e.receiver(false)
+	if err != nil {
+		return err
+	}
+	hooks := b.opts.BacklogHooks
+	b.progress.set(fmt.Sprintf("creating %d hooks", hooks))
+	if err := e.api.createHooks(ctx, e.proj, rc, hooks); err != nil {
+		return err
+	}
+	nCeil := b.opts.CeilingRequests
+	ceil, err := e.ceiling(ctx, rc, nCeil)
+	if err != nil {
+		return err
+	}
+	events := (b.opts.Backlog + hooks - 1) / hooks
+	ids, index := newEventIDs(events)
+	rc.SetStatus(http.StatusServiceUnavailable)
+	b.progress.set(fmt.Sprintf("queueing %d deliveries (receiver answers 503)", events*hooks))
+	queue := e.meter()
+	sr := e.load.send(ctx, ids, b.opts.Concurrency)
+	var queueing Result
+	queued := queue.stop(&queueing)
+	queueTime := time.Since(sr.start)
+
+	m := e.meter()
+	back := time.Now()
+	rc.SetStatus(http.StatusOK)
+	werr := e.wait(ctx, rc, sr.accepted*hooks)
+	r.Server = m.stop(r)
+	rec := rc.snapshot()
+	record(r, e.load, sr, rec, index, hooks)
+
+	// Rates and latency of the drain, from the receiver's return.
+	var last time.Time
+	ds := make([]time.Duration, 0, len(rec.arrivals))
+	for _, a := range rec.arrivals {
+		last = latest(last, a.at)
+		ds = append(ds, max(a.at.Sub(back), 0))
+	}
+	drain := last.Sub(back)
+	r.Seconds = drain.Seconds()
+	r.DeliveriesPerSec = rate(len(rec.arrivals), drain)
+	r.Latency = summarize(ds)
+	e.setRatio(ctx, r, rc, ceil, nCeil)
+	r.metric("queueing: events accepted/s", r.AcceptedPerSec, "events/s")
+	r.metric("queueing: time", queueTime.Seconds(), "s")
+	r.metric("queueing: 503 answers", float64(rc.Refused()), "requests")
+	if queued != nil {
+		r.metric("queueing: server peak RSS", mib(queued.PeakRSSBytes), "MiB")
+	}
+	r.metric("drain: time from the receiver's return to the last delivery", drain.Seconds(), "s")
+	r.note("latency is from the receiver's return to each delivery")
+	if b.opts.Target != "" {
+		r.note("the target's own --retry-schedule applies, not the bench's %s steps: the drain waits for its retries", backlogRetryStep)
+	}
+	r.Target = fmt.Sprintf("server RSS ≤ %d MiB while draining %d deliveries", targetBacklogRSS>>20, events*hooks)
+	r.Pass = complete(r)
+	if r.Server == nil {
+		r.note("server memory not measured (no --pid)")
+		r.Pass = false
+	} else {
+		r.Measured = mib(r.Server.PeakRSSBytes)
+		r.Pass = r.Pass && r.Server.PeakRSSBytes <= targetBacklogRSS
+	}
+	return werr
+}
