@@ -80,11 +80,16 @@ func NewSender(opts SenderOptions) *Sender {
 	transport := &http.Transport{
 		// No proxy: a proxy would dial the destination on our behalf,
 		// beyond the guard's reach.
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          4 * maxIdleConnsPerHost,
-		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        4 * maxIdleConnsPerHost,
+		MaxIdleConnsPerHost: maxIdleConnsPerHost,
+		// As many connections to one host as are kept idle: past that,
+		// requests wait for a connection (within their timeout) instead of
+		// dialing ones that are closed right after, which costs memory and
+		// a dial per request when many hooks share one receiver.
+		MaxConnsPerHost:       maxIdleConnsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   opts.Timeout,
 		ExpectContinueTimeout: time.Second,

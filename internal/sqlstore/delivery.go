@@ -229,22 +229,24 @@ func (s *DB) updateDeliveries(ctx context.Context, tx *sql.Tx, n int, args []any
 		}
 		return nil
 	}
-	var values strings.Builder
-	for r := 0; r < n; r++ {
-		if r > 0 {
-			values.WriteString(", ")
+	return forChunks(n, func(start, rows int) error {
+		var values strings.Builder
+		for r := 0; r < rows; r++ {
+			if r > 0 {
+				values.WriteString(", ")
+			}
+			b := r * 7
+			fmt.Fprintf(&values, "(CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS INTEGER), CAST($%d AS BIGINT), CAST($%d AS INTEGER), CAST($%d AS TEXT), CAST($%d AS BIGINT))",
+				b+1, b+2, b+3, b+4, b+5, b+6, b+7)
 		}
-		b := r * 7
-		fmt.Fprintf(&values, "(CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS INTEGER), CAST($%d AS BIGINT), CAST($%d AS INTEGER), CAST($%d AS TEXT), CAST($%d AS BIGINT))",
-			b+1, b+2, b+3, b+4, b+5, b+6, b+7)
-	}
-	q := `UPDATE deliveries SET status = v.column2, attempts = deliveries.attempts + v.column3, next_attempt_at = v.column4,
-		last_status = v.column5, last_error = v.column6, updated_at = v.column7
-		FROM (VALUES ` + values.String() + `) AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'pending'`
-	if _, err := s.exec(ctx, tx, q, args...); err != nil {
-		return fmt.Errorf("update deliveries: %w", err)
-	}
-	return nil
+		q := `UPDATE deliveries SET status = v.column2, attempts = deliveries.attempts + v.column3, next_attempt_at = v.column4,
+			last_status = v.column5, last_error = v.column6, updated_at = v.column7
+			FROM (VALUES ` + values.String() + `) AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'pending'`
+		if _, err := s.exec(ctx, tx, q, args[start*7:(start+rows)*7]...); err != nil {
+			return fmt.Errorf("update deliveries: %w", err)
+		}
+		return nil
+	})
 }
 
 // trackHookHealth resets the failure run of hooks that succeeded, starts one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"sync"
 )
@@ -205,13 +206,27 @@ func (s *DB) insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, 
 		}
 		return nil
 	}
-	chunk := max(1, 60000/cols)
-	for start := 0; start < rows; start += chunk {
-		n := min(chunk, rows-start)
+	return forChunks(rows, func(start, n int) error {
 		q := prefix + valuesList(n, cols) + suffix
-		if _, err := s.exec(ctx, tx, q, args[start*cols:(start+n)*cols]...); err != nil {
+		_, err := s.exec(ctx, tx, q, args[start*cols:(start+n)*cols]...)
+		return err
+	})
+}
+
+// maxChunkRows bounds the rows of one multi-row statement.
+const maxChunkRows = 256
+
+// forChunks calls fn for consecutive chunks covering rows, each a power of
+// two of at most maxChunkRows rows. PostgreSQL's driver prepares and keeps
+// every distinct statement on every connection, so chunk sizes are kept to
+// nine shapes rather than one per batch size.
+func forChunks(rows int, fn func(start, n int) error) error {
+	for start := 0; start < rows; {
+		n := min(maxChunkRows, 1<<(bits.Len(uint(rows-start))-1))
+		if err := fn(start, n); err != nil {
 			return err
 		}
+		start += n
 	}
 	return nil
 }
