@@ -6,10 +6,8 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -17,9 +15,6 @@ import (
 
 	"github.com/herald-dev/herald/internal/sqlstore"
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // Open connects to the database at url (postgres://...), applies migrations
 // and returns the store.
@@ -34,10 +29,8 @@ func Open(ctx context.Context, url string, opts sqlstore.Options) (*sqlstore.DB,
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	sub, _ := fs.Sub(migrations, "migrations")
 	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{
 		Name:              "postgres",
-		Migrations:        sub,
 		IsUniqueViolation: isUniqueViolation,
 		River:             riverdatabasesql.New(db),
 		ResetJobsSQL:      `UPDATE river_job SET state = 'available' WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $1`,

@@ -12,6 +12,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,12 +29,19 @@ import (
 	"github.com/herald-dev/herald"
 )
 
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// migrations holds the numbered schema files NNNN_name.sql.
+var migrations, _ = fs.Sub(migrationsFS, "migrations")
+
 // Dialect is what differs between the databases sqlstore runs on.
 type Dialect struct {
 	// Name is "sqlite" or "postgres".
 	Name string
-	// Migrations holds the numbered schema files NNNN_name.sql.
-	Migrations fs.FS
+	// TranslateDDL rewrites a migration statement, written for PostgreSQL,
+	// into the dialect's SQL; nil keeps it as written.
+	TranslateDDL func(string) string
 	// IsUniqueViolation reports whether err is a unique-constraint failure.
 	IsUniqueViolation func(error) bool
 	// ReadDB, when set, is a pool of read-only connections to the same
@@ -220,7 +228,7 @@ func (s *DB) Ping(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM herald_migrations`).Scan(&n); err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
-	files, err := migrationFiles(s.dialect.Migrations)
+	files, err := migrationFiles(migrations)
 	if err != nil {
 		return err
 	}
@@ -236,7 +244,7 @@ func (s *DB) Migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS herald_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
 	}
-	files, err := migrationFiles(s.dialect.Migrations)
+	files, err := migrationFiles(migrations)
 	if err != nil {
 		return err
 	}
@@ -263,13 +271,16 @@ func (s *DB) applyMigration(ctx context.Context, name string) error {
 		} else if n > 0 {
 			return nil
 		}
-		body, err := fs.ReadFile(s.dialect.Migrations, name)
+		body, err := fs.ReadFile(migrations, name)
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", name, err)
 		}
 		for _, stmt := range strings.Split(string(body), ";\n") {
 			if strings.TrimSpace(stmt) == "" {
 				continue
+			}
+			if s.dialect.TranslateDDL != nil {
+				stmt = s.dialect.TranslateDDL(stmt)
 			}
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
