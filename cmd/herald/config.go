@@ -54,7 +54,7 @@ func DefaultConfig() Config {
 		DisableAfter:           72 * time.Hour,
 		DestinationConcurrency: 32,
 		DeliveryWorkers:        200,
-		JobPollInterval:        50 * time.Millisecond,
+		JobPollInterval:        20 * time.Millisecond,
 		IngestBatch:            256,
 		IngestBatchWait:        2 * time.Millisecond,
 		ShutdownTimeout:        15 * time.Second,

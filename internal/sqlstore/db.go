@@ -166,7 +166,7 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 		cfg.MaxWorkers = 200
 	}
 	if cfg.PollInterval == 0 {
-		cfg.PollInterval = 50 * time.Millisecond
+		cfg.PollInterval = 20 * time.Millisecond
 	}
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 5 * time.Minute
