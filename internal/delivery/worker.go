@@ -263,12 +263,25 @@ func (w *Worker) send(ctx context.Context, d *herald.Delivery) *herald.Outcome {
 
 // putOff is the outcome of a delivery not attempted now: it is tried again
 // after a jittered BusyDelay.
+//
+// A delivery that has waited long already waits longer: half its age, up to
+// maxBusyDelay. A destination that stays saturated (it hangs) then costs a
+// few put-offs per delivery rather than one a second for as long as it
+// hangs, which would load the database on behalf of healthy destinations.
 func (w *Worker) putOff(d *herald.Delivery) *herald.Outcome {
+	now := w.clock.Now()
+	delay := w.busyDelay
+	if !d.CreatedAt.IsZero() {
+		delay = max(delay, min(now.Sub(d.CreatedAt)/2, maxBusyDelay))
+	}
 	return &herald.Outcome{
 		DeliveryID:    d.ID,
-		NextAttemptAt: w.clock.Now().Add(w.policy.jitter(w.busyDelay)),
+		NextAttemptAt: now.Add(w.policy.jitter(delay)),
 	}
 }
+
+// maxBusyDelay bounds how long a put-off delivery waits.
+const maxBusyDelay = 5 * time.Minute
 
 // logBatch logs a summary of a batch's outcomes.
 func (w *Worker) logBatch(ctx context.Context, outcomes []*herald.Outcome) {

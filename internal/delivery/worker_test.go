@@ -820,3 +820,30 @@ func ExampleRegisterWorkers() {
 	fmt.Println(herald.DeliverArgs{}.Kind())
 	// Output: herald.deliver
 }
+
+// TestPutOffGrowsWithAge: a delivery put off because its destination is
+// busy waits BusyDelay while young, half its age once older, and at most
+// maxBusyDelay, so a hanging destination does not cost a put-off a second.
+func TestPutOffGrowsWithAge(t *testing.T) {
+	t.Parallel()
+	w, clock := newTestWorker(t, newFakeStore(), time.Second)
+	cases := []struct {
+		name string
+		age  time.Duration
+		want time.Duration
+	}{
+		{"Young", 0, DefaultBusyDelay},
+		{"SecondsOld", 3 * time.Second, 1500 * time.Millisecond},
+		{"MinutesOld", 4 * time.Minute, 2 * time.Minute},
+		{"Capped", time.Hour, maxBusyDelay},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := &herald.Delivery{ID: "d", CreatedAt: clock.Now().Add(-c.age)}
+			// The test policy's Rand of 0.5 makes the jitter factor exactly 1.
+			if got := w.putOff(d).NextAttemptAt.Sub(clock.Now()); got != c.want {
+				t.Fatalf("put off by %s, want %s", got, c.want)
+			}
+		})
+	}
+}
