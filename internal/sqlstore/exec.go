@@ -166,13 +166,16 @@ func (s *DB) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *s
 	return db.QueryRowContext(ctx, q, args...)
 }
 
-// inText returns "IN (...)" matching text values passed as one JSON array
-// in parameter $n, so that a list of any length is one statement.
+// inText returns a condition matching a column against text values passed
+// as one JSON array in parameter $n ("IN (...)" on SQLite, "= ANY(...)" on
+// PostgreSQL), so that a list of any length is one statement.
 func (s *DB) inText(n int) string {
 	if s.dialect.Name == "sqlite" {
 		return "IN (SELECT value FROM json_each($" + itoa(n) + "))"
 	}
-	return "IN (SELECT json_array_elements_text(CAST($" + itoa(n) + " AS json)))"
+	// "= ANY(ARRAY(...))" rather than "IN (SELECT ...)": PostgreSQL plans it
+	// as index lookups, where the IN form estimates 100 rows and may scan.
+	return "= ANY(ARRAY(SELECT json_array_elements_text(CAST($" + itoa(n) + " AS json))))"
 }
 
 // inInt is inText for integer values.
@@ -180,7 +183,7 @@ func (s *DB) inInt(n int) string {
 	if s.dialect.Name == "sqlite" {
 		return s.inText(n)
 	}
-	return "IN (SELECT CAST(json_array_elements_text(CAST($" + itoa(n) + " AS json)) AS BIGINT))"
+	return "= ANY(ARRAY(SELECT CAST(json_array_elements_text(CAST($" + itoa(n) + " AS json)) AS BIGINT)))"
 }
 
 // jsonList encodes values as a JSON array argument for inText and inInt.
