@@ -253,9 +253,9 @@ func (s *Server) metricRule(r *http.Request, a *auth) (*herald.Organization, *he
 	if err != nil {
 		return nil, nil, err
 	}
-	id, err := strconv.ParseInt(r.PathValue("alert_rule_id"), 10, 64)
+	id, err := pathID(r, "alert_rule_id")
 	if err != nil {
-		return nil, nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+		return nil, nil, err
 	}
 	rule, err := s.store.FindMetricAlertByID(r.Context(), org.ID, id)
 	if err != nil {

@@ -515,9 +515,9 @@ func (s *Server) handleDeleteAppToken(w http.ResponseWriter, r *http.Request, a 
 	if err != nil {
 		return err
 	}
-	id, err := strconv.ParseInt(r.PathValue("token_id"), 10, 64)
+	id, err := pathID(r, "token_id")
 	if err != nil {
-		return herald.Errorf(herald.ENOTFOUND, msgNotFound)
+		return err
 	}
 	if err := s.store.DeleteAppToken(r.Context(), app.ID, id); err != nil {
 		return err

@@ -110,9 +110,10 @@ func (s *Server) handleCreateComment(w http.ResponseWriter, r *http.Request, a *
 	return nil
 }
 
-// commentID reads the {comment_id} path value.
-func commentID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("comment_id"), 10, 64)
+// pathID reads a numeric path value such as {comment_id}; anything else
+// names no resource, so it is a 404.
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
 	if err != nil || id <= 0 {
 		return 0, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
@@ -126,7 +127,7 @@ func (s *Server) handleUpdateComment(w http.ResponseWriter, r *http.Request, a *
 	if err != nil {
 		return err
 	}
-	id, err := commentID(r)
+	id, err := pathID(r, "comment_id")
 	if err != nil {
 		return err
 	}
@@ -154,7 +155,7 @@ func (s *Server) handleDeleteComment(w http.ResponseWriter, r *http.Request, a *
 	if err != nil {
 		return err
 	}
-	id, err := commentID(r)
+	id, err := pathID(r, "comment_id")
 	if err != nil {
 		return err
 	}

@@ -169,9 +169,9 @@ func (s *Server) rule(r *http.Request, a *auth) (*herald.Project, *herald.AlertR
 	if err != nil {
 		return nil, nil, err
 	}
-	id, err := strconv.ParseInt(r.PathValue("rule_id"), 10, 64)
+	id, err := pathID(r, "rule_id")
 	if err != nil {
-		return nil, nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
+		return nil, nil, err
 	}
 	rule, err := s.store.FindRuleByID(r.Context(), p.ID, id)
 	if err != nil {

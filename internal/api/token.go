@@ -236,9 +236,9 @@ func (s *Server) handleDeleteTokens(w http.ResponseWriter, r *http.Request, a *a
 
 // handleDeleteToken answers DELETE /api/0/api-tokens/{token_id}/.
 func (s *Server) handleDeleteToken(w http.ResponseWriter, r *http.Request, a *auth) error {
-	id, err := strconv.ParseInt(r.PathValue("token_id"), 10, 64)
+	id, err := pathID(r, "token_id")
 	if err != nil {
-		return herald.Errorf(herald.ENOTFOUND, msgNotFound)
+		return err
 	}
 	if err := s.store.DeleteToken(r.Context(), a.userID(), id); err != nil {
 		return err
