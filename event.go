@@ -78,13 +78,6 @@ type Issue struct {
 	NumComments int64
 }
 
-// IssueFilter selects issues of a project.
-type IssueFilter struct {
-	ProjectID int64
-	Status    string
-	Page      Page
-}
-
 // EventChange describes one saved event to the Notifier.
 type EventChange struct {
 	Project *Project
@@ -121,6 +114,4 @@ type EventService interface {
 	FindEventByID(ctx context.Context, projectID int64, id string) (*Event, error)
 	// FindIssueByID returns the issue or ENOTFOUND.
 	FindIssueByID(ctx context.Context, id int64) (*Issue, error)
-	// FindIssues lists a project's issues, most recently seen first.
-	FindIssues(ctx context.Context, f IssueFilter) ([]*Issue, string, error)
 }

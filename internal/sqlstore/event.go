@@ -408,35 +408,3 @@ func (s *DB) FindIssueByID(ctx context.Context, id int64) (*herald.Issue, error)
 	}
 	return is, nil
 }
-
-// FindIssues lists a project's issues, most recently seen first.
-func (s *DB) FindIssues(ctx context.Context, f herald.IssueFilter) ([]*herald.Issue, string, error) {
-	before, after, err := cursorTimeID(f.Page.Cursor)
-	if err != nil {
-		return nil, "", err
-	}
-	if f.Page.Cursor == "" {
-		before = 1 << 62
-	}
-	afterID, _ := strconv.ParseInt(after, 10, 64)
-	limit := pageLimit(f.Page)
-	rows, err := s.query(ctx, nil, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND ($2 = '' OR status = $2)
-		AND (last_seen < $3 OR (last_seen = $3 AND id < $4)) ORDER BY last_seen DESC, id DESC LIMIT $5`,
-		f.ProjectID, f.Status, before, afterID, limit+1)
-	if err != nil {
-		return nil, "", fmt.Errorf("find issues: %w", err)
-	}
-	defer rows.Close()
-	var out []*herald.Issue
-	for rows.Next() {
-		is, err := scanIssue(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("scan issue: %w", err)
-		}
-		out = append(out, is)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	return trimPage(out, limit, func(is *herald.Issue) string { return timeIDCursor(is.LastSeen, strconv.FormatInt(is.ID, 10)) })
-}

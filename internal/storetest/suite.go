@@ -387,7 +387,7 @@ func testSaveEvents(t *testing.T, open Opener) {
 		if is.Count != 2 || is.Status != herald.IssueUnresolved || is.Substatus != "new" || !strings.HasPrefix(is.ShortID, "WEB-") {
 			t.Fatalf("issue = %+v", is)
 		}
-		issues, _, err := s.FindIssues(ctx, herald.IssueFilter{ProjectID: f.Project.ID})
+		issues, _, err := s.SearchIssues(ctx, herald.IssueSearch{ProjectID: f.Project.ID})
 		must(t, err)
 		if len(issues) != 2 {
 			t.Fatalf("issues = %d", len(issues))
