@@ -377,24 +377,35 @@ func (b *bench) throughput(ctx context.Context, r *Result) error {
 	if err := e.hook(ctx, rc, 0); err != nil {
 		return err
 	}
-	nCeil := max(b.opts.CeilingRequests, b.opts.Events)
-	ceil, err := e.ceiling(ctx, rc, nCeil)
+	werr, err := b.burst(ctx, e, r, rc, b.opts.Events)
 	if err != nil {
 		return err
 	}
-	ids, index := newEventIDs(b.opts.Events)
-	m := e.meter()
-	b.progress.set("sending")
-	sr := e.load.send(ctx, ids, b.opts.Concurrency)
-	werr := e.wait(ctx, rc, sr.accepted)
-	r.Server = m.stop(r)
-	record(r, e.load, sr, rc.snapshot(), index, 1)
-	e.setRatio(ctx, r, rc, ceil, nCeil)
 	target := b.targetRatio()
 	r.Target = fmt.Sprintf("deliveries/s ≥ %.1f × raw ceiling", target)
 	r.Measured = r.Ratio
 	r.Pass = complete(r) && r.Ratio >= target
 	return werr
+}
+
+// burst measures the raw ceiling, sends events as fast as they are accepted
+// and waits for their deliveries at rc, recording the figures in r. It
+// returns the wait's error (deliveries missing) apart from set-up errors.
+func (b *bench) burst(ctx context.Context, e *env, r *Result, rc *Receiver, events int) (waitErr, err error) {
+	nCeil := max(b.opts.CeilingRequests, events)
+	ceil, err := e.ceiling(ctx, rc, nCeil)
+	if err != nil {
+		return nil, err
+	}
+	ids, index := newEventIDs(events)
+	m := e.meter()
+	b.progress.set("sending")
+	sr := e.load.send(ctx, ids, b.opts.Concurrency)
+	waitErr = e.wait(ctx, rc, sr.accepted)
+	r.Server = m.stop(r)
+	record(r, e.load, sr, rc.snapshot(), index, 1)
+	e.setRatio(ctx, r, rc, ceil, nCeil)
+	return waitErr, nil
 }
 
 // targetRatio is the throughput target for the database.
@@ -576,19 +587,10 @@ func (b *bench) isolationPhase(ctx context.Context, r *Result, neighbor string) 
 			return err
 		}
 	}
-	nCeil := max(b.opts.CeilingRequests, b.opts.IsolationEvents)
-	ceil, err := e.ceiling(ctx, rc, nCeil)
+	werr, err := b.burst(ctx, e, r, rc, b.opts.IsolationEvents)
 	if err != nil {
 		return err
 	}
-	ids, index := newEventIDs(b.opts.IsolationEvents)
-	m := e.meter()
-	b.progress.set("sending")
-	sr := e.load.send(ctx, ids, b.opts.Concurrency)
-	werr := e.wait(ctx, rc, sr.accepted)
-	r.Server = m.stop(r)
-	record(r, e.load, sr, rc.snapshot(), index, 1)
-	e.setRatio(ctx, r, rc, ceil, nCeil)
 	r.Pass = complete(r)
 	if neighbor == neighborHanging {
 		r.metric("requests held by the hanging hook", float64(other.Hung()), "requests")
