@@ -78,15 +78,16 @@ type Outcome struct {
 	NextAttemptAt time.Time
 }
 
-// DeliverArgs are the arguments of the job that sends deliveries. One job
-// carries every delivery a transaction wrote, so sending costs one job per
-// batch rather than one per delivery.
-type DeliverArgs struct {
-	DeliveryIDs []string `json:"ids"`
+// Handoff takes deliveries to send as soon as the transaction that wrote
+// them has committed, so that a fresh delivery is not first fetched back
+// from the database. The deliveries are claimed by the handoff's node when
+// they are written (see DeliveryService.ClaimDeliveries).
+type Handoff interface {
+	// Dispatch starts sending ds, all claimed by this node. It must not
+	// block for long: it is called on the path that answers the request
+	// which caused the deliveries.
+	Dispatch(ds []*Delivery)
 }
-
-// Kind is the job kind (River's JobArgs).
-func (DeliverArgs) Kind() string { return "herald.deliver" }
 
 // DeliveryFilter selects deliveries of one destination.
 type DeliveryFilter struct {
@@ -101,10 +102,21 @@ type DeliveryService interface {
 	// FindDeliveriesToSend loads the pending deliveries among ids with their
 	// destination's URL and state.
 	FindDeliveriesToSend(ctx context.Context, ids []string) ([]*Delivery, error)
+	// ClaimDeliveries claims for node up to limit pending deliveries that
+	// are due (NextAttemptAt not after now), the longest due first, and
+	// returns them with their destination's URL and state. A claimed
+	// delivery is not due again until until: a node that dies holding it
+	// leaves it to the others then. Concurrent claims never return the
+	// same delivery.
+	ClaimDeliveries(ctx context.Context, node string, limit int, until time.Time) ([]*Delivery, error)
+	// ReleaseDeliveries makes the pending deliveries claimed by node due
+	// now, as a node restarting after a crash does with its own claims,
+	// and returns how many there were.
+	ReleaseDeliveries(ctx context.Context, node string) (int, error)
 	// CompleteDeliveries records a batch of outcomes in one transaction:
-	// attempts are inserted, deliveries marked delivered, failed or pending,
-	// retries scheduled as jobs, and destinations that have failed for too
-	// long disabled.
+	// attempts are inserted, deliveries marked delivered, failed or pending
+	// (and then unclaimed, due at the outcome's NextAttemptAt), and
+	// destinations that have failed for too long disabled.
 	CompleteDeliveries(ctx context.Context, outcomes []*Outcome) error
 	// FindDeliveries lists a destination's deliveries, newest first.
 	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, string, error)
@@ -113,7 +125,8 @@ type DeliveryService interface {
 	// FindAttempts lists a delivery's attempts, oldest first.
 	FindAttempts(ctx context.Context, deliveryID string) ([]*Attempt, error)
 	// Redeliver queues the delivery for another attempt now, whatever its
-	// status, with the same body, signature and id.
+	// status, with the same body, signature and id. A pending delivery
+	// whose attempt is under way keeps that attempt.
 	Redeliver(ctx context.Context, id string) (*Delivery, error)
 	// RecoverDeliveries queues every failed delivery of a destination
 	// created since the given time and returns how many.

@@ -24,7 +24,7 @@ type Config struct {
 	DisableAfter           time.Duration
 	DestinationConcurrency int
 	DeliveryWorkers        int
-	JobPollInterval        time.Duration
+	PollInterval           time.Duration
 	IngestBatch            int
 	IngestBatchWait        time.Duration
 	IngestRateLimit        float64
@@ -54,7 +54,7 @@ func DefaultConfig() Config {
 		DisableAfter:           72 * time.Hour,
 		DestinationConcurrency: 32,
 		DeliveryWorkers:        200,
-		JobPollInterval:        20 * time.Millisecond,
+		PollInterval:           20 * time.Millisecond,
 		IngestBatch:            256,
 		IngestBatchWait:        2 * time.Millisecond,
 		ShutdownTimeout:        15 * time.Second,
@@ -76,8 +76,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("database-url: must start with postgres:// or postgresql://")
 	case c.DeliveryTimeout <= 0 || c.DeliveryTimeout > 5*time.Minute:
 		return fmt.Errorf("delivery-timeout: must be between 1ns and 5m, got %s", c.DeliveryTimeout)
-	case c.RescueAfter < 0:
-		return fmt.Errorf("rescue-after: must not be negative")
+	case c.RescueAfter != 0 && c.RescueAfter < delivery.MinLease(c.DeliveryTimeout):
+		return fmt.Errorf("rescue-after: must be at least 2×delivery-timeout+2s (%s), got %s", delivery.MinLease(c.DeliveryTimeout), c.RescueAfter)
 	case c.Retention < time.Hour:
 		return fmt.Errorf("retention: must be at least 1h")
 	case c.MetricAlertInterval < time.Second:
@@ -88,8 +88,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("destination-concurrency: must be between 1 and 10000")
 	case c.DeliveryWorkers < 1 || c.DeliveryWorkers > 10000:
 		return fmt.Errorf("delivery-workers: must be between 1 and 10000")
-	case c.JobPollInterval < time.Millisecond:
-		return fmt.Errorf("job-poll-interval: must be at least 1ms")
+	case c.PollInterval < time.Millisecond:
+		return fmt.Errorf("poll-interval: must be at least 1ms")
 	case c.IngestBatch < 1 || c.IngestBatch > 2000:
 		return fmt.Errorf("ingest-batch: must be between 1 and 2000")
 	case c.IngestBatchWait < 0:
@@ -145,13 +145,13 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.Var(listFlag{&c.AllowDestinations}, "allow-destination", "CIDR (or IP) that deliveries may go to even though it is loopback/private; repeatable, e.g. 127.0.0.0/8 for local development")
 	fs.DurationVar(&c.DeliveryTimeout, "delivery-timeout", c.DeliveryTimeout, "how long one delivery attempt may take; a 2xx within it is success")
 	fs.StringVar(&c.RetrySchedule, "retry-schedule", c.RetrySchedule, "comma-separated waits before each retry; after the last the delivery is failed")
-	fs.DurationVar(&c.RescueAfter, "rescue-after", c.RescueAfter, "when a node dies, other nodes take over the delivery jobs it was running after this long (default: twice the job timeout, which is 2×delivery-timeout+30s)")
+	fs.DurationVar(&c.RescueAfter, "rescue-after", c.RescueAfter, "how long a node's claim on the deliveries it is sending lasts: when a node dies, other nodes send what it held after this long (default 2×delivery-timeout+30s, least 2×delivery-timeout+2s)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long delivered and failed deliveries and their attempts are kept")
 	fs.DurationVar(&c.MetricAlertInterval, "metric-alert-interval", c.MetricAlertInterval, "how often the leader evaluates metric alert rules")
 	fs.DurationVar(&c.DisableAfter, "disable-after", c.DisableAfter, "disable a destination whose deliveries have all failed for this long")
 	fs.IntVar(&c.DestinationConcurrency, "destination-concurrency", c.DestinationConcurrency, "requests in flight to one destination at most; more wait for a later try")
-	fs.IntVar(&c.DeliveryWorkers, "delivery-workers", c.DeliveryWorkers, "delivery jobs run at once on this node")
-	fs.DurationVar(&c.JobPollInterval, "job-poll-interval", c.JobPollInterval, "how often idle workers look for new delivery jobs")
+	fs.IntVar(&c.DeliveryWorkers, "delivery-workers", c.DeliveryWorkers, "delivery requests in flight at once on this node, all destinations together")
+	fs.DurationVar(&c.PollInterval, "poll-interval", c.PollInterval, "how often an idle node asks the database for due deliveries (retries, redeliveries, another node's lapsed claims)")
 	fs.IntVar(&c.IngestBatch, "ingest-batch", c.IngestBatch, "events committed together in one transaction at most")
 	fs.DurationVar(&c.IngestBatchWait, "ingest-batch-wait", c.IngestBatchWait, "how long an event may wait for others to share its commit")
 	fs.Float64Var(&c.IngestRateLimit, "ingest-rate-limit", c.IngestRateLimit, "events per second accepted per DSN key; 0 means unlimited")

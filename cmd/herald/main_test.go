@@ -40,7 +40,7 @@ func testConfig(t *testing.T, b backend) Config {
 	cfg.AllowDestinations = []string{"127.0.0.0/8"}
 	cfg.BootstrapToken = testToken
 	cfg.RetrySchedule = "1s,1s,1s"
-	cfg.JobPollInterval = 20 * time.Millisecond
+	cfg.PollInterval = 20 * time.Millisecond
 	cfg.LogLevel = "warn"
 	if b == postgresBackend {
 		cfg.DatabaseURL = storetest.PostgresSchemaURL(t)
@@ -167,6 +167,8 @@ type received struct {
 	Header    http.Header
 	Signature string
 	Verified  bool
+	// At is when the request's body had arrived.
+	At time.Time
 }
 
 // receiver is a webhook endpoint that verifies signatures exactly as the
@@ -206,7 +208,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	mac.Write(body)
 	expected := hex.EncodeToString(mac.Sum(nil))
 	rc.got = append(rc.got, received{Body: body, Header: r.Header.Clone(), Signature: signature,
-		Verified: hmac.Equal([]byte(expected), []byte(signature))})
+		Verified: hmac.Equal([]byte(expected), []byte(signature)), At: time.Now()})
 	n := len(rc.got)
 	rc.mu.Unlock()
 	rc.notify <- struct{}{}

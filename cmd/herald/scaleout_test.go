@@ -25,7 +25,7 @@ func TestScaleOut(t *testing.T) {
 	}
 	dbURL := storetest.PostgresSchemaURL(t)
 	common := []string{"--database-url", dbURL, "--allow-destination", "127.0.0.0/8", "--bootstrap-token", testToken,
-		"--retry-schedule", "1s,1s,1s,1s,1s", "--rescue-after", "3s", "--log-level", "warn"}
+		"--retry-schedule", "1s,1s,1s,1s,1s", "--delivery-timeout", "1s", "--rescue-after", "4s", "--log-level", "warn"}
 	var nodes []*Server
 	var cmds = map[int]func(){}
 	for i := 0; i < 3; i++ {
@@ -45,7 +45,7 @@ func TestScaleOut(t *testing.T) {
 	// A slow receiver keeps deliveries in flight, so the killed node dies
 	// holding some: other nodes must take them over.
 	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
 		w.WriteHeader(200)
 	})
 	h := createHook(t, nodes[0], rc.URL, "event.created")
@@ -60,8 +60,8 @@ func TestScaleOut(t *testing.T) {
 		for _, g := range got {
 			id := g.Header.Get("Request-ID")
 			seen[id]++
-			if _, ok := firstSeen[id]; !ok {
-				firstSeen[id] = time.Now()
+			if at, ok := firstSeen[id]; !ok || g.At.Before(at) {
+				firstSeen[id] = g.At
 			}
 			var body serviceHookBody
 			if err := json.Unmarshal(g.Body, &body); err == nil && g.Verified {
@@ -74,6 +74,7 @@ func TestScaleOut(t *testing.T) {
 	var accepted sync.Map
 	var killedAt time.Time
 	var killOnce sync.Once
+	var heldAtKill int
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -83,9 +84,9 @@ func TestScaleOut(t *testing.T) {
 			for i := range work {
 				if i == total/2 {
 					killOnce.Do(func() {
-						collect()
+						cmds[2]() // SIGKILL, and wait for the process to be gone
 						killedAt = time.Now()
-						cmds[2]()
+						heldAtKill = claimedBy(t, dbURL, "node-2")
 					})
 				}
 				id := herald.NewID()
@@ -107,9 +108,9 @@ func TestScaleOut(t *testing.T) {
 	if len(want) < total/2 {
 		t.Fatalf("only %d of %d events accepted", len(want), total)
 	}
-	// Jobs the killed node was running are taken over after --rescue-after,
-	// on the leader's next rescue pass (River runs one every 30s).
-	deadline := time.Now().Add(150 * time.Second)
+	// Deliveries the killed node held are claimed by the others once its
+	// claims lapse, --rescue-after after it claimed them.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		collect()
 		mu.Lock()
@@ -128,6 +129,24 @@ func TestScaleOut(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if heldAtKill == 0 {
+		t.Fatal("the killed node held no deliveries: the test did not exercise taking them over")
+	}
+	// What the killed node held was received or not; either way another
+	// node must take it over and record it delivered.
+	for left := claimedBy(t, dbURL, "node-2"); left != 0; left = claimedBy(t, dbURL, "node-2") {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries still claimed by the killed node", left)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for undelivered := countRows(t, dbURL, `SELECT COUNT(*) FROM deliveries WHERE status <> 'delivered'`); undelivered != 0; undelivered = countRows(t, dbURL, `SELECT COUNT(*) FROM deliveries WHERE status <> 'delivered'`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries not recorded delivered", undelivered)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	collect()
 	mu.Lock()
 	defer mu.Unlock()
 	dups := 0
@@ -139,20 +158,28 @@ func TestScaleOut(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("%d events accepted by 3 nodes (one killed mid-load), all delivered; the killed node held %d deliveries; %d deliveries received twice (in flight at the kill)",
+		len(want), heldAtKill, dups)
+}
+
+// claimedBy counts the pending deliveries node holds.
+func claimedBy(t *testing.T, dbURL, node string) int {
+	return countRows(t, dbURL, `SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND claimed_by = $1`, node)
+}
+
+// countRows runs a COUNT query on the database of dbURL.
+func countRows(t *testing.T, dbURL, q string, args ...any) int {
+	t.Helper()
 	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var takenOver int
-	var byNode2 int
-	_ = db.QueryRow(`SELECT COUNT(*) FROM river_job WHERE 'node-2' = ANY(attempted_by)`).Scan(&byNode2)
-	t.Logf("jobs run by the killed node: %d", byNode2)
-	if err := db.QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'herald.deliver' AND attempted_by[1] = 'node-2' AND array_length(attempted_by, 1) > 1`).Scan(&takenOver); err != nil {
+	var n int
+	if err := db.QueryRow(q, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d events accepted by 3 nodes (one killed mid-load), all delivered; %d jobs of the killed node taken over; %d deliveries received twice (in flight at the kill)",
-		len(want), takenOver, dups)
+	return n
 }
 
 // storeEventQuiet is storeEvent without failing the test on a connection

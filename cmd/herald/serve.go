@@ -83,6 +83,7 @@ type Server struct {
 
 	http     *http.Server
 	jobs     *river.Client[*sql.Tx]
+	sender   *delivery.Dispatcher
 	batcher  *ingest.Batcher
 	serveErr chan error
 	logger   *slog.Logger
@@ -113,41 +114,43 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	}
 	allow, _ := delivery.ParseCIDRs(cfg.AllowDestinations)
 	schedule, _ := delivery.ParseSchedule(cfg.RetrySchedule)
-	worker := delivery.NewWorker(delivery.WorkerOptions{
-		Store:                     store,
-		Sender:                    delivery.NewSender(delivery.SenderOptions{Timeout: cfg.DeliveryTimeout, Guard: &delivery.Guard{Allow: allow}}),
-		Policy:                    delivery.Policy{Schedule: schedule},
-		Logger:                    logger,
-		PerDestinationConcurrency: cfg.DestinationConcurrency,
-	})
-	workers := river.NewWorkers()
-	delivery.RegisterWorkers(workers, worker)
 	nodeID := cfg.NodeID
 	if nodeID == "" {
 		host, _ := os.Hostname()
 		nodeID = fmt.Sprintf("%s:%d", host, ln.Addr().(*net.TCPAddr).Port)
 	}
-	jobs, err := store.StartJobs(ctx, sqlstore.JobsConfig{
-		Workers:      workers,
-		MaxWorkers:   cfg.DeliveryWorkers,
-		PollInterval: cfg.JobPollInterval,
-		ID:           nodeID,
-		// A job stops starting sends after one delivery timeout; twice that
-		// plus room to record outcomes bounds it.
-		JobTimeout:  2*cfg.DeliveryTimeout + 30*time.Second,
-		Retention:   cfg.Retention,
-		RescueAfter: cfg.RescueAfter,
-
-		MetricAlertInterval: cfg.MetricAlertInterval,
+	committers := 1
+	if cfg.DatabaseURL != "" {
+		committers = 4
+	}
+	dispatcher := delivery.NewDispatcher(delivery.DispatcherOptions{
+		Store:                     store,
+		Node:                      nodeID,
+		Sender:                    delivery.NewSender(delivery.SenderOptions{Timeout: cfg.DeliveryTimeout, Guard: &delivery.Guard{Allow: allow}}),
+		Policy:                    delivery.Policy{Schedule: schedule},
+		Logger:                    logger,
+		Lease:                     cfg.RescueAfter,
+		PollInterval:              cfg.PollInterval,
+		Concurrency:               cfg.DeliveryWorkers,
+		PerDestinationConcurrency: cfg.DestinationConcurrency,
+		Completers:                max(1, committers/2),
 	})
-	if err != nil {
+	store.SetHandoff(nodeID, dispatcher.Lease(), dispatcher)
+	if err := dispatcher.Start(ctx); err != nil {
 		ln.Close()
 		store.Close()
 		return nil, err
 	}
-	committers := 1
-	if cfg.DatabaseURL != "" {
-		committers = 4
+	jobs, err := store.StartJobs(ctx, sqlstore.JobsConfig{
+		ID:                  nodeID,
+		Retention:           cfg.Retention,
+		MetricAlertInterval: cfg.MetricAlertInterval,
+	})
+	if err != nil {
+		ln.Close()
+		_ = dispatcher.Stop(ctx)
+		store.Close()
+		return nil, err
 	}
 	batcher := ingest.NewBatcher(store.SaveEvents, ingest.BatcherOptions{MaxEvents: cfg.IngestBatch, MaxWait: cfg.IngestBatchWait, Workers: committers})
 	ingestHandler := &ingest.Handler{
@@ -161,6 +164,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	if err != nil {
 		ln.Close()
 		batcher.Close()
+		_ = dispatcher.Stop(ctx)
 		_ = jobs.Stop(ctx)
 		store.Close()
 		return nil, err
@@ -171,6 +175,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		Store:    store,
 		http:     &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
 		jobs:     jobs,
+		sender:   dispatcher,
 		batcher:  batcher,
 		serveErr: make(chan error, 1),
 		logger:   logger,
@@ -224,7 +229,7 @@ func (s *Server) Close(ctx context.Context) error {
 		errs = append(errs, s.debug.Close())
 	}
 	s.batcher.Close()
-	errs = append(errs, s.jobs.Stop(ctx))
+	errs = append(errs, s.sender.Stop(ctx), s.jobs.Stop(ctx))
 	if errors.Is(errs[len(errs)-1], context.DeadlineExceeded) {
 		errs = append(errs, s.jobs.StopAndCancel(context.Background()))
 	}

@@ -1,9 +1,10 @@
 // Package delivery sends Herald's webhooks. It holds the outbound HTTP
 // sender, whose dialer refuses non-public addresses (Guard) at connect time;
-// the retry policy; and the River worker that takes a batch of deliveries,
-// sends them concurrently with a per-destination limit so that a slow
-// destination never delays the others, and records every outcome with the
-// store in one call.
+// the retry policy; and the Dispatcher, a node's delivery engine, which
+// takes the deliveries the node's transactions claim as they commit and
+// claims due ones from the database, sends them concurrently with a
+// per-destination limit so that a slow destination never delays the others,
+// and records their outcomes in batches.
 //
 // Every attempt of a delivery sends the identical body, signature, timestamp
 // and Request-ID, fixed when the delivery was created. Success is a 2xx

@@ -34,6 +34,7 @@ func Open(ctx context.Context, url string, opts sqlstore.Options) (*sqlstore.DB,
 		IsUniqueViolation: isUniqueViolation,
 		River:             riverdatabasesql.New(db),
 		ResetJobsSQL:      `UPDATE river_job SET state = 'available' WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $1`,
+		SkipLocked:        " FOR UPDATE SKIP LOCKED",
 	}, opts)
 	if err != nil {
 		db.Close()

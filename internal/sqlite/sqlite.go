@@ -54,6 +54,7 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 		// One process owns the database file, so whatever is still marked
 		// running was left by a crash of this process.
 		ResetJobsSQL: `UPDATE river_job SET state = 'available' WHERE state = 'running' AND $1 <> ''`,
+		SingleNode:   true,
 	}, opts)
 	if err != nil {
 		db.Close()

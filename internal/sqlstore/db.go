@@ -53,6 +53,13 @@ type Dialect struct {
 	// running available again, so a restarted node resumes its work at once
 	// instead of waiting for River's rescuer.
 	ResetJobsSQL string
+	// SkipLocked ends the query that picks deliveries to claim, so that
+	// nodes claiming at once skip each other's rows (" FOR UPDATE SKIP
+	// LOCKED" on PostgreSQL); empty where one writer claims at a time.
+	SkipLocked string
+	// SingleNode is set where one process owns the database: every claim
+	// still held at start was left by an earlier run of that process.
+	SingleNode bool
 }
 
 // Options configure a DB.
@@ -74,7 +81,7 @@ type DB struct {
 	clock    herald.Clock
 	logger   *slog.Logger
 	disable  time.Duration
-	river    *river.Client[*sql.Tx]
+	dispatch dispatch
 	stmts    *stmtCache
 	rdb      *sql.DB
 	rstmts   *stmtCache
@@ -107,12 +114,6 @@ func Open(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*DB, error)
 	if err := s.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	// An insert-only client until StartJobs replaces it with a working one.
-	c, err := river.NewClient(d.River, &river.Config{Logger: s.logger})
-	if err != nil {
-		return nil, fmt.Errorf("river client: %w", err)
-	}
-	s.river = c
 	return s, nil
 }
 
@@ -137,20 +138,9 @@ func (s *DB) Close() error {
 
 // JobsConfig configures the job runner started by StartJobs.
 type JobsConfig struct {
-	Workers *river.Workers
-	// MaxWorkers is how many delivery jobs run at once.
-	MaxWorkers int
-	// PollInterval is how often idle workers look for new jobs.
-	PollInterval time.Duration
 	// ID names this node among the nodes sharing the database. A node
 	// restarted with the same ID resumes the jobs it left running.
 	ID string
-	// JobTimeout bounds one job (default 5m); a job running twice as long
-	// on a node that vanished is rescued by another node.
-	JobTimeout time.Duration
-	// RescueAfter is how long a job may run before another node takes it
-	// over as abandoned (default twice JobTimeout).
-	RescueAfter time.Duration
 	// Retention is how long finished deliveries and their attempts are
 	// kept (default 30 days), enforced hourly by the elected leader.
 	Retention time.Duration
@@ -159,33 +149,19 @@ type JobsConfig struct {
 	MetricAlertInterval time.Duration
 }
 
-// StartJobs starts River's workers, periodic jobs and leader election on
-// this node. Stop them with the returned client's Stop.
+// StartJobs starts River on this node: leader election and the periodic
+// jobs the leader runs (retention, metric alerts). Stop it with the
+// returned client's Stop.
 func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.Tx], error) {
-	if cfg.MaxWorkers == 0 {
-		cfg.MaxWorkers = 200
-	}
-	if cfg.PollInterval == 0 {
-		cfg.PollInterval = 20 * time.Millisecond
-	}
-	if cfg.JobTimeout == 0 {
-		cfg.JobTimeout = 5 * time.Minute
-	}
-	if cfg.RescueAfter == 0 {
-		cfg.RescueAfter = 2 * cfg.JobTimeout
-	}
-	jobTimeout := cfg.JobTimeout
-	if jobTimeout >= cfg.RescueAfter {
-		jobTimeout = cfg.RescueAfter / 2
-	}
 	if cfg.Retention == 0 {
 		cfg.Retention = 30 * 24 * time.Hour
 	}
 	if cfg.MetricAlertInterval == 0 {
 		cfg.MetricAlertInterval = time.Minute
 	}
-	river.AddWorker(cfg.Workers, &retentionWorker{s: s, age: cfg.Retention})
-	river.AddWorker(cfg.Workers, &metricAlertWorker{s: s})
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &retentionWorker{s: s, age: cfg.Retention})
+	river.AddWorker(workers, &metricAlertWorker{s: s})
 	if cfg.ID != "" && s.dialect.ResetJobsSQL != "" {
 		res, err := s.db.ExecContext(ctx, s.dialect.ResetJobsSQL, cfg.ID)
 		if err != nil {
@@ -198,12 +174,10 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 	c, err := river.NewClient(s.dialect.River, &river.Config{
 		ID:                   cfg.ID,
 		Logger:               s.logger,
-		Workers:              cfg.Workers,
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
-		FetchCooldown:        5 * time.Millisecond,
-		FetchPollInterval:    cfg.PollInterval,
-		JobTimeout:           jobTimeout,
-		RescueStuckJobsAfter: cfg.RescueAfter,
+		Workers:              workers,
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		JobTimeout:           10 * time.Minute,
+		RescueStuckJobsAfter: 20 * time.Minute,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
@@ -218,7 +192,6 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 	if err := c.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start river: %w", err)
 	}
-	s.river = c
 	return c, nil
 }
 
@@ -259,6 +232,11 @@ func (s *DB) Migrate(ctx context.Context) error {
 	}
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("river migrate: %w", err)
+	}
+	// Deliveries were once sent by River jobs; their pending rows are due
+	// for the dispatchers now, and the jobs would find no worker.
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM river_job WHERE kind = 'herald.deliver'`); err != nil {
+		return fmt.Errorf("remove delivery jobs: %w", err)
 	}
 	return nil
 }
@@ -301,16 +279,22 @@ func migrationFiles(fsys fs.FS) ([]string, error) {
 }
 
 // inTx runs fn in a transaction, committing when it returns nil.
-func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback() }()
-	if err := fn(tx); err != nil {
+	defer func() {
+		_ = tx.Rollback()
+		// Deliveries claimed in tx reach the handoff only if it committed.
+		if ds := s.dispatch.take(tx); ds != nil && err == nil {
+			s.dispatch.to.Dispatch(ds)
+		}
+	}()
+	if err = fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

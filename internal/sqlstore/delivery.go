@@ -4,58 +4,93 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/riverqueue/river"
 
 	"github.com/herald-dev/herald"
 )
 
-// jobChunk is how many deliveries one delivery job carries at most.
-const jobChunk = 500
-
-// enqueue writes deliveries and the jobs that send them, in tx.
+// enqueue writes deliveries in tx. Those whose destination URL is known
+// (Service Hook deliveries) are claimed by this node when it has a Handoff
+// and handed to it once tx commits; the rest are due now, for any node's
+// ClaimDeliveries.
 func (s *DB) enqueue(ctx context.Context, tx *sql.Tx, deliveries []*herald.Delivery) error {
 	if len(deliveries) == 0 {
 		return nil
 	}
-	const cols = 17
-	ids := make([]string, 0, len(deliveries))
+	const cols = 18
 	args := make([]any, 0, len(deliveries)*cols)
+	var handed []*herald.Delivery
+	now := s.clock.Now()
 	for _, d := range deliveries {
 		if d.Status == "" {
 			d.Status = herald.DeliveryPending
 		}
 		d.UpdatedAt = d.CreatedAt
+		claimedBy := ""
+		if d.Status == herald.DeliveryPending {
+			// New: due at once, and claimed by this node if it sends it.
+			d.NextAttemptAt = now
+			if s.dispatch.to != nil && d.URL != "" && d.DestinationActive {
+				claimedBy = s.dispatch.node
+				d.NextAttemptAt = now.Add(s.dispatch.lease)
+				handed = append(handed, d)
+			}
+		}
 		args = append(args, d.ID, d.DestinationKind, d.DestinationID, d.ProjectID, d.OrganizationID, d.Event, d.Resource,
 			d.Body, d.Signature, d.Timestamp, d.Status, d.Attempts, ts(d.NextAttemptAt), d.LastStatus, d.LastError,
-			ts(d.CreatedAt), ts(d.UpdatedAt))
-		ids = append(ids, d.ID)
+			ts(d.CreatedAt), ts(d.UpdatedAt), claimedBy)
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES `, "", cols, args); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO deliveries (`+deliveryColumns+`, claimed_by) VALUES `, "", cols, args); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
-	return s.insertJobs(ctx, tx, ids, time.Time{})
+	s.dispatch.add(tx, handed)
+	return nil
 }
 
-// insertJobs inserts delivery jobs for ids, jobChunk ids per job, to run at
-// the given time (zero: now).
-func (s *DB) insertJobs(ctx context.Context, tx *sql.Tx, ids []string, at time.Time) error {
-	var params []river.InsertManyParams
-	for start := 0; start < len(ids); start += jobChunk {
-		params = append(params, river.InsertManyParams{
-			Args:       herald.DeliverArgs{DeliveryIDs: ids[start:min(start+jobChunk, len(ids))]},
-			InsertOpts: &river.InsertOpts{ScheduledAt: at, MaxAttempts: 25},
-		})
+// dispatch hands the deliveries a transaction claimed to this node's
+// Handoff once the transaction commits.
+type dispatch struct {
+	node  string
+	lease time.Duration
+	to    herald.Handoff
+
+	mu sync.Mutex
+	// pending holds the claimed deliveries of open transactions.
+	pending map[*sql.Tx][]*herald.Delivery
+}
+
+// SetHandoff makes the store claim the Service Hook deliveries it writes for
+// node, for lease, and hand them to h when their transaction commits. Call
+// it before the store is used.
+func (s *DB) SetHandoff(node string, lease time.Duration, h herald.Handoff) {
+	s.dispatch = dispatch{node: node, lease: lease, to: h, pending: map[*sql.Tx][]*herald.Delivery{}}
+}
+
+// add records ds as claimed in tx.
+func (d *dispatch) add(tx *sql.Tx, ds []*herald.Delivery) {
+	if len(ds) == 0 {
+		return
 	}
-	if len(params) == 0 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.pending[tx] = append(d.pending[tx], ds...)
+}
+
+// take removes and returns what tx claimed.
+func (d *dispatch) take(tx *sql.Tx) []*herald.Delivery {
+	if d.to == nil {
 		return nil
 	}
-	if _, err := s.river.InsertManyTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("insert delivery jobs: %w", err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ds := d.pending[tx]
+	if ds != nil {
+		delete(d.pending, tx)
 	}
-	return nil
+	return ds
 }
 
 const deliveryColumns = `id, destination_kind, destination_id, project_id, org_id, event, resource, body, signature, ts, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at`
@@ -79,10 +114,14 @@ func scanDelivery(row interface{ Scan(...any) error }, extra ...any) (*herald.De
 // FindDeliveriesToSend loads the pending deliveries among ids with their
 // destination's URL and state.
 func (s *DB) FindDeliveriesToSend(ctx context.Context, ids []string) ([]*herald.Delivery, error) {
+	return s.findDeliveriesToSend(ctx, nil, ids)
+}
+
+func (s *DB) findDeliveriesToSend(ctx context.Context, tx *sql.Tx, ids []string) ([]*herald.Delivery, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.query(ctx, nil, `SELECT `+deliveryColumnsAs("d")+`, COALESCE(h.url, `+appDestinationURL+`, ''), COALESCE(h.status, `+appDestinationStatus+`, '')
+	rows, err := s.query(ctx, tx, `SELECT `+deliveryColumnsAs("d")+`, COALESCE(h.url, `+appDestinationURL+`, ''), COALESCE(h.status, `+appDestinationStatus+`, '')
 		FROM deliveries d LEFT JOIN hooks h ON d.destination_kind = $2 AND h.id = d.destination_id `+appDestinationJoin+`
 		WHERE d.status = $1 AND d.id `+s.inText(3), herald.DeliveryPending, herald.DestinationHook, jsonList(ids))
 	if err != nil {
@@ -103,6 +142,63 @@ func (s *DB) FindDeliveriesToSend(ctx context.Context, ids []string) ([]*herald.
 	return out, rows.Err()
 }
 
+// ClaimDeliveries claims due pending deliveries for node; see
+// herald.DeliveryService.
+func (s *DB) ClaimDeliveries(ctx context.Context, node string, limit int, until time.Time) ([]*herald.Delivery, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []*herald.Delivery
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// The literal status lets SQLite use the partial index deliveries_due.
+		rows, err := s.query(ctx, tx, `UPDATE deliveries SET next_attempt_at = $1, claimed_by = $2
+			WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
+				ORDER BY next_attempt_at LIMIT $4`+s.dialect.SkipLocked+`)
+			RETURNING id`, ts(until), node, ts(s.clock.Now()), limit)
+		if err != nil {
+			return fmt.Errorf("claim deliveries: %w", err)
+		}
+		ids, err := scanIDs(rows)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		out, err = s.findDeliveriesToSend(ctx, tx, ids)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *herald.Delivery) int { return a.NextAttemptAt.Compare(b.NextAttemptAt) })
+	return out, nil
+}
+
+// scanIDs reads and closes rows of one text column.
+func scanIDs(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan delivery id: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// ReleaseDeliveries makes node's claimed deliveries due now; on a
+// single-node database every claim is released, whatever node made it.
+func (s *DB) ReleaseDeliveries(ctx context.Context, node string) (int, error) {
+	now := ts(s.clock.Now())
+	res, err := s.exec(ctx, nil, `UPDATE deliveries SET next_attempt_at = $1, claimed_by = '' WHERE status = 'pending' AND claimed_by <> ''
+		AND ($2 OR claimed_by = $3)`, now, s.dialect.SingleNode, node)
+	if err != nil {
+		return 0, fmt.Errorf("release deliveries: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
 // CompleteDeliveries records a batch of outcomes in one transaction.
 func (s *DB) CompleteDeliveries(ctx context.Context, outcomes []*herald.Outcome) error {
 	if len(outcomes) == 0 {
@@ -119,7 +215,6 @@ func (s *DB) CompleteDeliveries(ctx context.Context, outcomes []*herald.Outcome)
 			attempts []any
 			nUpd     int
 			nAtt     int
-			retries  = map[int64][]string{}
 			okDest   = map[string]bool{}
 			badDest  = map[string]bool{}
 		)
@@ -158,9 +253,6 @@ func (s *DB) CompleteDeliveries(ctx context.Context, outcomes []*herald.Outcome)
 					lastErr = "destination is disabled or was removed"
 				}
 				next = now
-			default:
-				sec := next.Truncate(time.Second).Add(time.Second).Unix()
-				retries[sec] = append(retries[sec], o.DeliveryID)
 			}
 			updates = append(updates, o.DeliveryID, status, inc, ts(next), lastStatus, lastErr, ts(now))
 			nUpd++
@@ -173,11 +265,6 @@ func (s *DB) CompleteDeliveries(ctx context.Context, outcomes []*herald.Outcome)
 		}
 		if nUpd > 0 {
 			if err := s.updateDeliveries(ctx, tx, nUpd, updates); err != nil {
-				return err
-			}
-		}
-		for sec, ids := range retries {
-			if err := s.insertJobs(ctx, tx, ids, time.Unix(sec, 0)); err != nil {
 				return err
 			}
 		}
@@ -219,16 +306,6 @@ func (s *DB) pendingState(ctx context.Context, tx *sql.Tx, outcomes []*herald.Ou
 // updateDeliveries applies n rows of (id, status, attempts increment,
 // next_attempt_at, last_status, last_error, updated_at) in one statement.
 func (s *DB) updateDeliveries(ctx context.Context, tx *sql.Tx, n int, args []any) error {
-	if s.dialect.Name == "sqlite" {
-		q := `UPDATE deliveries SET status = $2, attempts = attempts + $3, next_attempt_at = $4, last_status = $5, last_error = $6, updated_at = $7
-			WHERE id = $1 AND status = 'pending'`
-		for r := 0; r < n; r++ {
-			if _, err := s.exec(ctx, tx, q, args[r*7:(r+1)*7]...); err != nil {
-				return fmt.Errorf("update delivery: %w", err)
-			}
-		}
-		return nil
-	}
 	return forChunks(n, func(start, rows int) error {
 		var values strings.Builder
 		for r := 0; r < rows; r++ {
@@ -240,7 +317,7 @@ func (s *DB) updateDeliveries(ctx context.Context, tx *sql.Tx, n int, args []any
 				b+1, b+2, b+3, b+4, b+5, b+6, b+7)
 		}
 		q := `UPDATE deliveries SET status = v.column2, attempts = deliveries.attempts + v.column3, next_attempt_at = v.column4,
-			last_status = v.column5, last_error = v.column6, updated_at = v.column7
+			last_status = v.column5, last_error = v.column6, updated_at = v.column7, claimed_by = ''
 			FROM (VALUES ` + values.String() + `) AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'pending'`
 		if _, err := s.exec(ctx, tx, q, args[start*7:(start+rows)*7]...); err != nil {
 			return fmt.Errorf("update deliveries: %w", err)
@@ -347,7 +424,10 @@ func (s *DB) Redeliver(ctx context.Context, id string) (*herald.Delivery, error)
 	var d *herald.Delivery
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.clock.Now().UTC()
-		res, err := s.exec(ctx, tx, `UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2 WHERE id = $3`, herald.DeliveryPending, ts(now), id)
+		// A pending delivery with an attempt under way (claimed) keeps it.
+		res, err := s.exec(ctx, tx, `UPDATE deliveries SET updated_at = $2,
+			next_attempt_at = CASE WHEN status = $1 AND claimed_by <> '' THEN next_attempt_at ELSE $2 END, status = $1 WHERE id = $3`,
+			herald.DeliveryPending, ts(now), id)
 		if err != nil {
 			return fmt.Errorf("redeliver: %w", err)
 		}
@@ -357,7 +437,7 @@ func (s *DB) Redeliver(ctx context.Context, id string) (*herald.Delivery, error)
 		if d, err = scanDelivery(s.queryRow(ctx, tx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id)); err != nil {
 			return fmt.Errorf("read delivery: %w", err)
 		}
-		return s.insertJobs(ctx, tx, []string{id}, time.Time{})
+		return nil
 	})
 	return d, err
 }
@@ -372,23 +452,14 @@ func (s *DB) RecoverDeliveries(ctx context.Context, kind, destinationID string, 
 		if err != nil {
 			return fmt.Errorf("find failed deliveries: %w", err)
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("scan delivery id: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if ids, err = scanIDs(rows); err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, tx, `UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2 WHERE id `+s.inText(3),
+		if _, err := s.exec(ctx, tx, `UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2, claimed_by = '' WHERE id `+s.inText(3),
 			herald.DeliveryPending, ts(s.clock.Now()), jsonList(ids)); err != nil {
 			return fmt.Errorf("recover deliveries: %w", err)
 		}
-		return s.insertJobs(ctx, tx, ids, time.Time{})
+		return nil
 	})
 	return len(ids), err
 }

@@ -121,6 +121,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("CompleteDeliveries", func(t *testing.T) { t.Parallel(); testCompleteDeliveries(t, open) })
 	t.Run("AutoDisable", func(t *testing.T) { t.Parallel(); testAutoDisable(t, open) })
 	t.Run("RedeliverRecover", func(t *testing.T) { t.Parallel(); testRedeliverRecover(t, open) })
+	t.Run("Claims", func(t *testing.T) { t.Parallel(); testClaims(t, open) })
 	t.Run("Apps", func(t *testing.T) { t.Parallel(); testApps(t, open) })
 	t.Run("Installations", func(t *testing.T) { t.Parallel(); testInstallations(t, open) })
 	t.Run("AppDeliveries", func(t *testing.T) { t.Parallel(); testAppDeliveries(t, open) })

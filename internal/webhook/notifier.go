@@ -105,6 +105,9 @@ func (n *Notifier) hookDeliveries(c *herald.EventChange, event string, rules []s
 			NextAttemptAt:   now,
 			CreatedAt:       now,
 			UpdatedAt:       now,
+			// The hooks given are the project's active ones.
+			URL:               h.URL,
+			DestinationActive: h.Status == herald.HookActive,
 		})
 		ds = append(ds, &all[len(all)-1])
 	}

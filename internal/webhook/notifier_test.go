@@ -50,10 +50,11 @@ func checkDeliveries(t *testing.T, ds []*herald.Delivery, hooks []*herald.Hook, 
 	if len(ds) != len(hookIDs) {
 		t.Fatalf("got %d deliveries, want %d", len(ds), len(hookIDs))
 	}
-	secrets := map[string]string{}
+	secrets, urls := map[string]string{}, map[string]string{}
 	for _, h := range hooks {
 		if h != nil {
 			secrets[h.ID] = h.Secret
+			urls[h.ID] = h.URL
 		}
 	}
 	seen := map[string]bool{}
@@ -79,6 +80,10 @@ func checkDeliveries(t *testing.T, ds []*herald.Delivery, hooks []*herald.Hook, 
 			NextAttemptAt:   now,
 			CreatedAt:       now,
 			UpdatedAt:       now,
+			// Hook deliveries carry their destination, to be sent without
+			// another read.
+			URL:               urls[hookIDs[i]],
+			DestinationActive: true,
 		}
 		if fmt.Sprint(*d) != fmt.Sprint(want) {
 			t.Errorf("delivery %d =\n%+v\nwant\n%+v", i, *d, want)
