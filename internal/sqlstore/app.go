@@ -246,9 +246,9 @@ func (s *DB) DeleteApp(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, tx, `DELETE FROM deliveries WHERE destination_kind = $1 AND destination_id IN
+		if _, err := s.deleteDeliveries(ctx, tx, `destination_kind = $1 AND destination_id IN
 			(SELECT uuid FROM app_installations WHERE app_id = $2)`, herald.DestinationApp, id); err != nil {
-			return fmt.Errorf("delete app deliveries: %w", err)
+			return err
 		}
 		if _, err := s.exec(ctx, tx, `DELETE FROM sentry_apps WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("delete app: %w", err)
@@ -590,14 +590,15 @@ func (s *DB) FindAppRequests(ctx context.Context, appID int64, f herald.AppReque
 	if f.ErrorsOnly {
 		errorsOnly = 1
 	}
-	rows, err := s.query(ctx, nil, `SELECT `+deliveryColumns+`, a_id, a_number, a_url, a_status, a_duration, a_response, a_error, a_created,
+	rows, err := s.query(ctx, nil, `SELECT `+deliveryColumns+`, body, a_id, a_number, a_url, a_status, a_duration, a_response, a_error, a_created,
 		io_id, io_slug, io_name, io_created FROM (
-			SELECT `+deliveryColumnsAs("d")+`, at.id AS a_id, at.number AS a_number, at.url AS a_url, at.status_code AS a_status,
+			SELECT `+deliverySelect+`, at.id AS a_id, at.number AS a_number, at.url AS a_url, at.status_code AS a_status,
 				at.duration_us AS a_duration, at.response_body AS a_response, at.error AS a_error, at.created_at AS a_created,
 				io.id AS io_id, io.slug AS io_slug, io.name AS io_name, io.date_created AS io_created,
 				ROW_NUMBER() OVER (PARTITION BY d.event ORDER BY at.created_at DESC, at.id DESC) AS rn
 			FROM app_installations i JOIN organizations io ON io.id = i.org_id
 			JOIN deliveries d ON d.destination_kind = $1 AND d.destination_id = i.uuid
+			JOIN delivery_bodies b ON b.id = d.id
 			JOIN attempts at ON at.delivery_id = d.id
 			WHERE i.app_id = $2 AND d.created_at >= $3 AND ($4 = '' OR d.event = $4) AND ($5 = 0 OR i.org_id = $5)
 				AND ($6 = 0 OR at.status_code < 200 OR at.status_code >= 300)

@@ -20,8 +20,9 @@ func (s *DB) enqueue(ctx context.Context, tx *sql.Tx, deliveries []*herald.Deliv
 	if len(deliveries) == 0 {
 		return nil
 	}
-	const cols = 18
+	const cols = 17
 	args := make([]any, 0, len(deliveries)*cols)
+	bodies := make([]any, 0, len(deliveries)*2)
 	var handed []*herald.Delivery
 	now := s.clock.Now()
 	for _, d := range deliveries {
@@ -40,11 +41,15 @@ func (s *DB) enqueue(ctx context.Context, tx *sql.Tx, deliveries []*herald.Deliv
 			}
 		}
 		args = append(args, d.ID, d.DestinationKind, d.DestinationID, d.ProjectID, d.OrganizationID, d.Event, d.Resource,
-			d.Body, d.Signature, d.Timestamp, d.Status, d.Attempts, ts(d.NextAttemptAt), d.LastStatus, d.LastError,
+			d.Signature, d.Timestamp, d.Status, d.Attempts, ts(d.NextAttemptAt), d.LastStatus, d.LastError,
 			ts(d.CreatedAt), ts(d.UpdatedAt), claimedBy)
+		bodies = append(bodies, d.ID, d.Body)
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO deliveries (`+deliveryColumns+`, claimed_by) VALUES `, "", cols, args); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO delivery_bodies (id, body) VALUES `, "", 2, bodies); err != nil {
+		return fmt.Errorf("insert delivery bodies: %w", err)
 	}
 	s.dispatch.add(tx, handed)
 	return nil
@@ -93,17 +98,28 @@ func (d *dispatch) take(tx *sql.Tx) []*herald.Delivery {
 	return ds
 }
 
-const deliveryColumns = `id, destination_kind, destination_id, project_id, org_id, event, resource, body, signature, ts, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at`
+// deliveryColumns are the columns of deliveries a Delivery is read from.
+// Its body is kept apart, in delivery_bodies, so that the updates a
+// delivery goes through (claims, outcomes) rewrite a short row.
+const deliveryColumns = `id, destination_kind, destination_id, project_id, org_id, event, resource, signature, ts, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at`
+
+// deliverySelect selects a delivery, deliveries d joined with its body b
+// (deliveryFrom), in the order scanDelivery reads.
+var deliverySelect = deliveryColumnsAs("d") + ", b.body"
+
+// deliveryFrom is deliveries d with their bodies b.
+const deliveryFrom = ` deliveries d JOIN delivery_bodies b ON b.id = d.id `
 
 func deliveryColumnsAs(alias string) string {
 	return alias + "." + strings.ReplaceAll(deliveryColumns, ", ", ", "+alias+".")
 }
 
+// scanDelivery reads the columns of deliverySelect, then extra.
 func scanDelivery(row interface{ Scan(...any) error }, extra ...any) (*herald.Delivery, error) {
 	d := &herald.Delivery{}
 	var next, created, updated int64
 	dest := []any{&d.ID, &d.DestinationKind, &d.DestinationID, &d.ProjectID, &d.OrganizationID, &d.Event, &d.Resource,
-		&d.Body, &d.Signature, &d.Timestamp, &d.Status, &d.Attempts, &next, &d.LastStatus, &d.LastError, &created, &updated}
+		&d.Signature, &d.Timestamp, &d.Status, &d.Attempts, &next, &d.LastStatus, &d.LastError, &created, &updated, &d.Body}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -121,8 +137,8 @@ func (s *DB) findDeliveriesToSend(ctx context.Context, tx *sql.Tx, ids []string)
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.query(ctx, tx, `SELECT `+deliveryColumnsAs("d")+`, COALESCE(h.url, `+appDestinationURL+`, ''), COALESCE(h.status, `+appDestinationStatus+`, '')
-		FROM deliveries d LEFT JOIN hooks h ON d.destination_kind = $2 AND h.id = d.destination_id `+appDestinationJoin+`
+	rows, err := s.query(ctx, tx, `SELECT `+deliverySelect+`, COALESCE(h.url, `+appDestinationURL+`, ''), COALESCE(h.status, `+appDestinationStatus+`, '')
+		FROM`+deliveryFrom+`LEFT JOIN hooks h ON d.destination_kind = $2 AND h.id = d.destination_id `+appDestinationJoin+`
 		WHERE d.status = $1 AND d.id `+s.inText(3), herald.DeliveryPending, herald.DestinationHook, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("find deliveries to send: %w", err)
@@ -170,6 +186,20 @@ func (s *DB) ClaimDeliveries(ctx context.Context, node string, limit int, until 
 	}
 	slices.SortFunc(out, func(a, b *herald.Delivery) int { return a.NextAttemptAt.Compare(b.NextAttemptAt) })
 	return out, nil
+}
+
+// deleteDeliveries deletes the deliveries matching cond, a condition on the
+// columns of deliveries, with their bodies (their attempts go by cascade),
+// and returns how many it deleted.
+func (s *DB) deleteDeliveries(ctx context.Context, tx *sql.Tx, cond string, args ...any) (int64, error) {
+	if _, err := s.exec(ctx, tx, `DELETE FROM delivery_bodies WHERE id IN (SELECT id FROM deliveries WHERE `+cond+`)`, args...); err != nil {
+		return 0, fmt.Errorf("delete delivery bodies: %w", err)
+	}
+	res, err := s.exec(ctx, tx, `DELETE FROM deliveries WHERE `+cond, args...)
+	if err != nil {
+		return 0, fmt.Errorf("delete deliveries: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // scanIDs reads and closes rows of one text column.
@@ -368,8 +398,8 @@ func (s *DB) FindDeliveries(ctx context.Context, f herald.DeliveryFilter) ([]*he
 		before, beforeID = 1<<62, ""
 	}
 	limit := pageLimit(f.Page)
-	rows, err := s.query(ctx, nil, `SELECT `+deliveryColumns+` FROM deliveries WHERE destination_kind = $1 AND destination_id = $2
-		AND ($3 = '' OR status = $3) AND (created_at < $4 OR (created_at = $4 AND id < $5)) ORDER BY created_at DESC, id DESC LIMIT $6`,
+	rows, err := s.query(ctx, nil, `SELECT `+deliverySelect+` FROM`+deliveryFrom+`WHERE d.destination_kind = $1 AND d.destination_id = $2
+		AND ($3 = '' OR d.status = $3) AND (d.created_at < $4 OR (d.created_at = $4 AND d.id < $5)) ORDER BY d.created_at DESC, d.id DESC LIMIT $6`,
 		f.DestinationKind, f.DestinationID, f.Status, before, beforeID, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("find deliveries: %w", err)
@@ -391,7 +421,7 @@ func (s *DB) FindDeliveries(ctx context.Context, f herald.DeliveryFilter) ([]*he
 
 // FindDeliveryByID returns the delivery or ENOTFOUND.
 func (s *DB) FindDeliveryByID(ctx context.Context, id string) (*herald.Delivery, error) {
-	d, err := scanDelivery(s.queryRow(ctx, nil, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
+	d, err := scanDelivery(s.queryRow(ctx, nil, `SELECT `+deliverySelect+` FROM`+deliveryFrom+`WHERE d.id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "delivery")
 	}
@@ -434,7 +464,7 @@ func (s *DB) Redeliver(ctx context.Context, id string) (*herald.Delivery, error)
 		if n, _ := res.RowsAffected(); n == 0 {
 			return herald.Errorf(herald.ENOTFOUND, "delivery not found")
 		}
-		if d, err = scanDelivery(s.queryRow(ctx, tx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id)); err != nil {
+		if d, err = scanDelivery(s.queryRow(ctx, tx, `SELECT `+deliverySelect+` FROM`+deliveryFrom+`WHERE d.id = $1`, id)); err != nil {
 			return fmt.Errorf("read delivery: %w", err)
 		}
 		return nil

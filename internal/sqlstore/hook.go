@@ -141,10 +141,8 @@ func (s *DB) DeleteHook(ctx context.Context, projectID int64, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return herald.Errorf(herald.ENOTFOUND, "hook not found")
 		}
-		if _, err := s.exec(ctx, tx, `DELETE FROM deliveries WHERE destination_kind = $1 AND destination_id = $2`, herald.DestinationHook, id); err != nil {
-			return fmt.Errorf("delete deliveries: %w", err)
-		}
-		return nil
+		_, err = s.deleteDeliveries(ctx, tx, `destination_kind = $1 AND destination_id = $2`, herald.DestinationHook, id)
+		return err
 	})
 }
 

@@ -258,8 +258,8 @@ func (s *DB) UpdateProject(ctx context.Context, id int64, upd herald.ProjectUpda
 // DeleteProject removes the project and everything that belongs to it.
 func (s *DB) DeleteProject(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.exec(ctx, tx, `DELETE FROM deliveries WHERE project_id = $1 AND destination_kind = $2`, id, herald.DestinationHook); err != nil {
-			return fmt.Errorf("delete deliveries: %w", err)
+		if _, err := s.deleteDeliveries(ctx, tx, `project_id = $1 AND destination_kind = $2`, id, herald.DestinationHook); err != nil {
+			return err
 		}
 		res, err := s.exec(ctx, tx, `DELETE FROM projects WHERE id = $1`, id)
 		if err != nil {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -47,12 +48,22 @@ func (s *DB) PurgeDeliveries(ctx context.Context, before time.Time) (int64, erro
 	var total int64
 	for {
 		// Bounded batches keep each transaction short.
-		res, err := s.exec(ctx, nil, `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE created_at < $1 AND status <> $2 LIMIT 1000)`,
-			ts(before), herald.DeliveryPending)
+		var n int64
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			rows, err := s.query(ctx, tx, `SELECT id FROM deliveries WHERE created_at < $1 AND status <> $2 LIMIT 1000`, ts(before), herald.DeliveryPending)
+			if err != nil {
+				return fmt.Errorf("find deliveries to purge: %w", err)
+			}
+			ids, err := scanIDs(rows)
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			n, err = s.deleteDeliveries(ctx, tx, `id `+s.inText(1), jsonList(ids))
+			return err
+		})
 		if err != nil {
 			return total, fmt.Errorf("purge deliveries: %w", err)
 		}
-		n, _ := res.RowsAffected()
 		total += n
 		if n < 1000 {
 			return total, nil
