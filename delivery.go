@@ -87,6 +87,11 @@ type Handoff interface {
 	// block for long: it is called on the path that answers the request
 	// which caused the deliveries.
 	Dispatch(ds []*Delivery)
+	// Defer says how long a new delivery should wait before its first
+	// attempt, when its destination cannot take it now (zero: send it at
+	// once). A deferred delivery is written unclaimed, due after the wait,
+	// and not handed over.
+	Defer(d *Delivery) time.Duration
 }
 
 // DeliveryFilter selects deliveries of one destination.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-dev/herald"
@@ -123,9 +124,12 @@ type Dispatcher struct {
 	// senders, so it does not grow with every destination ever sent to.
 	dests map[string]*destination
 	// held counts the deliveries queued or in flight.
-	held    int
-	started bool
-	stopped bool
+	held int
+	// unrecorded counts the outcomes handed to the completers and not yet
+	// recorded.
+	unrecorded atomic.Int64
+	started    bool
+	stopped    bool
 }
 
 // destination is one destination's queue and senders.
@@ -286,6 +290,28 @@ func (p *Dispatcher) Dispatch(ds []*herald.Delivery) {
 	p.record(released)
 }
 
+// Defer puts off a new delivery whose destination is stalled (herald.Handoff):
+// it is written due after a jittered BusyDelay instead of being queued
+// behind requests that do not finish, which saves writing it twice (queued,
+// then put off).
+func (p *Dispatcher) Defer(d *herald.Delivery) time.Duration {
+	p.mu.Lock()
+	dest := p.dests[destinationKey(d)]
+	stalled := dest != nil && p.stalledLocked(dest, time.Now())
+	p.mu.Unlock()
+	if !stalled {
+		return 0
+	}
+	return p.policy.jitter(p.busyDelay)
+}
+
+// stalledLocked reports whether every slot of dest is sending and none has
+// finished for BusyWait. Senders waiting for one of the node's slots do not
+// count: that is the node's load, not the destination's. p.mu is held.
+func (p *Dispatcher) stalledLocked(dest *destination, now time.Time) bool {
+	return dest.sending >= p.perDest && now.Sub(dest.progress) > p.busyWait
+}
+
 // Wake makes the poller look for due deliveries now rather than at its
 // next interval.
 func (p *Dispatcher) Wake() {
@@ -328,21 +354,31 @@ func (p *Dispatcher) queueLocked(d *herald.Delivery) {
 // holds Capacity outcomes, as many as the Dispatcher holds deliveries, but
 // one that is full is left to a goroutine.
 func (p *Dispatcher) outcomeLocked(o *herald.Outcome) {
+	p.unrecorded.Add(1)
 	select {
 	case p.outcomes <- o:
 	default:
-		go p.record([]*herald.Outcome{o})
+		go p.pass(o)
 	}
 }
 
 // record hands outcomes to the completers.
 func (p *Dispatcher) record(os []*herald.Outcome) {
 	for _, o := range os {
-		select {
-		case p.outcomes <- o:
-		case <-p.abandon:
+		p.unrecorded.Add(1)
+		if !p.pass(o) {
 			return
 		}
+	}
+}
+
+// pass puts o on the completers' channel, unless Stop gave up waiting.
+func (p *Dispatcher) pass(o *herald.Outcome) bool {
+	select {
+	case p.outcomes <- o:
+		return true
+	case <-p.abandon:
+		return false
 	}
 }
 
@@ -453,8 +489,13 @@ func (p *Dispatcher) pollLoop() {
 // claim takes as many due deliveries as there is room for, up to maxClaim,
 // and reports whether it got all it asked for (more may be due).
 func (p *Dispatcher) claim() bool {
+	// Outcomes not yet recorded count against the room: claims wait for
+	// the database to keep up with recording, so that retries at a
+	// destination that fails fast cannot take the database from ingest.
+	// (Handed-over deliveries count only what is held, so fresh ones are
+	// never held back by retries.)
 	p.mu.Lock()
-	room := min(p.capacity-p.held, maxClaim)
+	room := min(p.capacity-p.held-int(p.unrecorded.Load()), maxClaim)
 	p.mu.Unlock()
 	if room <= 0 {
 		return false
@@ -496,10 +537,7 @@ func (p *Dispatcher) sweep() {
 	var off []*herald.Outcome
 	p.mu.Lock()
 	for _, dest := range p.dests {
-		// Every slot is sending and none has finished for BusyWait. Senders
-		// waiting for one of the node's slots do not count: that is the
-		// node's load, not the destination's.
-		stalled := dest.sending >= p.perDest && now.Sub(dest.progress) > p.busyWait
+		stalled := p.stalledLocked(dest, now)
 		keep := dest.queue[:0]
 		for _, h := range dest.queue {
 			switch {
@@ -582,6 +620,7 @@ func (p *Dispatcher) fill(batch *[]*herald.Outcome) {
 // database fails. Outcomes it cannot record stay claimed until their claim
 // lapses, and are then sent again.
 func (p *Dispatcher) complete(batch []*herald.Outcome) {
+	defer p.unrecorded.Add(-int64(len(batch)))
 	var err error
 	for try := range 3 {
 		if try > 0 {

@@ -973,6 +973,14 @@ func TestDispatcherIsolation(t *testing.T) {
 	if n, peak := hanging.total.Load(), hanging.peak.Load(); n != perDest || peak != perDest {
 		t.Fatalf("hanging receiver got %d requests, at most %d at once; want %d", n, peak, perDest)
 	}
+	// New deliveries to the stalled destination are deferred before they
+	// are written; to a healthy one they are not.
+	if wait := p.Defer(stuck[0]); wait != busyDelay {
+		t.Fatalf("Defer of a delivery to the stalled destination = %s, want %s", wait, busyDelay)
+	}
+	if wait := p.Defer(burst[0]); wait != 0 {
+		t.Fatalf("Defer of a delivery to a healthy destination = %s, want 0", wait)
+	}
 
 	// Released, the requests in flight complete and are recorded.
 	hanging.Release()
@@ -1652,4 +1660,47 @@ func TestNewDispatcher(t *testing.T) {
 			}()
 		}
 	})
+}
+
+// TestDispatcherClaimsWaitForRecording checks the poller's backpressure:
+// while outcomes wait to be recorded, they count against Capacity, so a
+// database that records slowly is not handed more and more claimed work.
+func TestDispatcherClaimsWaitForRecording(t *testing.T) {
+	t.Parallel()
+	const capacity = 10
+	store := newFakeStore()
+	rec := newRecorder(t, nil)
+	started, release := make(chan struct{}), make(chan struct{})
+	store.completeFunc = func(call int) {
+		if call == 1 {
+			close(started)
+			select {
+			case <-release:
+			case <-time.After(waitTimeout):
+			}
+		}
+	}
+	ds := newDeliveries(3*capacity, herald.DestinationHook, "hook", rec.URL)
+	for _, d := range ds {
+		d.NextAttemptAt = store.clock.Now()
+	}
+	store.add(ds...)
+	p := startDispatcher(t, store, 5*time.Second, func(o *DispatcherOptions) { o.Capacity = capacity })
+	select {
+	case <-started:
+	case <-time.After(waitTimeout):
+		t.Fatal("no outcome was recorded")
+	}
+	// Ten poll intervals: the poller does not even ask the store while the
+	// outcomes held wait to be recorded.
+	time.Sleep(10 * DefaultPollInterval)
+	if n := rec.count(); n > capacity {
+		t.Fatalf("%d deliveries sent while the first outcomes were not recorded, want at most %d", n, capacity)
+	}
+	close(release)
+	store.waitStatus(t, herald.DeliveryDelivered, ids(ds)...)
+	stopDispatcher(t, p)
+	if n := rec.count(); n != len(ds) {
+		t.Fatalf("receiver got %d requests, want %d", n, len(ds))
+	}
 }

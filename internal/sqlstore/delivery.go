@@ -14,8 +14,8 @@ import (
 
 // enqueue writes deliveries in tx. Those whose destination URL is known
 // (Service Hook deliveries) are claimed by this node when it has a Handoff
-// and handed to it once tx commits; the rest are due now, for any node's
-// ClaimDeliveries.
+// and handed to it once tx commits, unless the Handoff defers them; the
+// rest are due now (deferred ones later), for any node's ClaimDeliveries.
 func (s *DB) enqueue(ctx context.Context, tx *sql.Tx, deliveries []*herald.Delivery) error {
 	if len(deliveries) == 0 {
 		return nil
@@ -35,9 +35,13 @@ func (s *DB) enqueue(ctx context.Context, tx *sql.Tx, deliveries []*herald.Deliv
 			// New: due at once, and claimed by this node if it sends it.
 			d.NextAttemptAt = now
 			if s.dispatch.to != nil && d.URL != "" && d.DestinationActive {
-				claimedBy = s.dispatch.node
-				d.NextAttemptAt = now.Add(s.dispatch.lease)
-				handed = append(handed, d)
+				if wait := s.dispatch.to.Defer(d); wait > 0 {
+					d.NextAttemptAt = now.Add(wait)
+				} else {
+					claimedBy = s.dispatch.node
+					d.NextAttemptAt = now.Add(s.dispatch.lease)
+					handed = append(handed, d)
+				}
 			}
 		}
 		args = append(args, d.ID, d.DestinationKind, d.DestinationID, d.ProjectID, d.OrganizationID, d.Event, d.Resource,

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,14 @@ func (h *handoff) Dispatch(ds []*herald.Delivery) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.got = append(h.got, ds...)
+}
+
+// Defer defers deliveries to URLs ending in "/busy" by 30s.
+func (h *handoff) Defer(d *herald.Delivery) time.Duration {
+	if strings.HasSuffix(d.URL, "/busy") {
+		return 30 * time.Second
+	}
+	return 0
 }
 
 func (h *handoff) take() []*herald.Delivery {
@@ -195,6 +204,27 @@ func testClaims(t *testing.T, open Opener) {
 		}
 		if len(ho.take()) != 0 {
 			t.Fatal("redelivery was handed over")
+		}
+		// A delivery the handoff defers is written unclaimed, due after the
+		// wait, and not handed over.
+		busy := f.Hook(t, "https://example.com/busy", herald.HookEventCreated)
+		must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("c")}))
+		handed := ho.take()
+		if len(handed) != 1 || handed[0].DestinationID != h.ID {
+			t.Fatalf("handed over %d deliveries, or the deferred one", len(handed))
+		}
+		// Claims last a minute: at 30s only the deferred delivery is due.
+		f.Clock.Add(29 * time.Second)
+		early, err := s.ClaimDeliveries(ctx, "node-b", 10, f.Clock.Now().Add(lease))
+		must(t, err)
+		if len(early) != 0 {
+			t.Fatalf("claimed %d before the deferred delivery was due", len(early))
+		}
+		f.Clock.Add(time.Second)
+		deferred, err := s.ClaimDeliveries(ctx, "node-b", 10, f.Clock.Now().Add(lease))
+		must(t, err)
+		if len(deferred) != 1 || deferred[0].DestinationID != busy.ID || deferred[0].Attempts != 0 {
+			t.Fatalf("deferred delivery claimed = %+v", deferred)
 		}
 		// A transaction that writes nothing hands nothing over.
 		must(t, s.SaveEvents(ctx, []*herald.Event{{ID: herald.NewID(), ProjectID: 1 << 40}}))
