@@ -83,7 +83,7 @@ type Server struct {
 
 	http     *http.Server
 	jobs     *river.Client[*sql.Tx]
-	sender   *delivery.Dispatcher
+	dispatch *delivery.Dispatcher
 	batcher  *ingest.Batcher
 	serveErr chan error
 	logger   *slog.Logger
@@ -175,7 +175,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		Store:    store,
 		http:     &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
 		jobs:     jobs,
-		sender:   dispatcher,
+		dispatch: dispatcher,
 		batcher:  batcher,
 		serveErr: make(chan error, 1),
 		logger:   logger,
@@ -229,7 +229,7 @@ func (s *Server) Close(ctx context.Context) error {
 		errs = append(errs, s.debug.Close())
 	}
 	s.batcher.Close()
-	errs = append(errs, s.sender.Stop(ctx), s.jobs.Stop(ctx))
+	errs = append(errs, s.dispatch.Stop(ctx), s.jobs.Stop(ctx))
 	if errors.Is(errs[len(errs)-1], context.DeadlineExceeded) {
 		errs = append(errs, s.jobs.StopAndCancel(context.Background()))
 	}

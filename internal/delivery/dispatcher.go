@@ -109,7 +109,6 @@ type Dispatcher struct {
 	completers  int
 	sendSlots   chan struct{}
 	outcomes    chan *herald.Outcome
-	wake        chan struct{}
 	stop        chan struct{}
 	flushed     chan struct{}
 	abandon     chan struct{}
@@ -212,7 +211,6 @@ func NewDispatcher(opts DispatcherOptions) *Dispatcher {
 		completers: opts.Completers,
 		sendSlots:  make(chan struct{}, opts.Concurrency),
 		outcomes:   make(chan *herald.Outcome, opts.Capacity),
-		wake:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		flushed:    make(chan struct{}),
 		abandon:    make(chan struct{}),
@@ -310,15 +308,6 @@ func (p *Dispatcher) Defer(d *herald.Delivery) time.Duration {
 // count: that is the node's load, not the destination's. p.mu is held.
 func (p *Dispatcher) stalledLocked(dest *destination, now time.Time) bool {
 	return dest.sending >= p.perDest && now.Sub(dest.progress) > p.busyWait
-}
-
-// Wake makes the poller look for due deliveries now rather than at its
-// next interval.
-func (p *Dispatcher) Wake() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
 }
 
 // queueLocked queues d at its destination and starts a sender for it when
@@ -475,7 +464,6 @@ func (p *Dispatcher) pollLoop() {
 		case <-p.stop:
 			return
 		case <-timer.C:
-		case <-p.wake:
 		}
 		full := p.claim()
 		if full {
