@@ -21,6 +21,7 @@ import (
 	"github.com/herald-dev/herald/internal/api"
 	"github.com/herald-dev/herald/internal/delivery"
 	"github.com/herald-dev/herald/internal/ingest"
+	"github.com/herald-dev/herald/internal/metrics"
 	"github.com/herald-dev/herald/internal/postgres"
 	"github.com/herald-dev/herald/internal/sqlite"
 	"github.com/herald-dev/herald/internal/sqlstore"
@@ -123,6 +124,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	if cfg.DatabaseURL != "" {
 		committers = 4
 	}
+	m := metrics.New()
 	dispatcher := delivery.NewDispatcher(delivery.DispatcherOptions{
 		Store:                     store,
 		Node:                      nodeID,
@@ -134,7 +136,12 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		Concurrency:               cfg.DeliveryWorkers,
 		PerDestinationConcurrency: cfg.DestinationConcurrency,
 		Completers:                max(1, committers/2),
+		OnRecorded:                m.OutcomesRecorded,
 	})
+	m.Gauge("herald_dispatcher_held_deliveries", "Deliveries this node holds, queued or in flight.",
+		func() float64 { held, _ := dispatcher.Load(); return float64(held) })
+	m.Gauge("herald_dispatcher_unrecorded_outcomes", "Delivery outcomes waiting to be recorded.",
+		func() float64 { _, n := dispatcher.Load(); return float64(n) })
 	store.SetHandoff(nodeID, dispatcher.Lease(), dispatcher)
 	if err := dispatcher.Start(ctx); err != nil {
 		ln.Close()
@@ -154,13 +161,20 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	}
 	batcher := ingest.NewBatcher(store.SaveEvents, ingest.BatcherOptions{MaxEvents: cfg.IngestBatch, MaxWait: cfg.IngestBatchWait, Workers: committers})
 	ingestHandler := &ingest.Handler{
-		Projects:  store,
-		SaveFunc:  batcher.Submit,
+		Projects: store,
+		SaveFunc: func(ctx context.Context, events []*herald.Event) error {
+			err := batcher.Submit(ctx, events)
+			if err == nil {
+				m.EventsAccepted(len(events))
+			}
+			return err
+		},
 		Logger:    logger,
 		RateLimit: cfg.IngestRateLimit,
 		Clock:     cfg.clock,
 	}
-	apiServer, err := api.NewServer(api.Config{Store: store, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping, Clock: cfg.clock})
+	apiServer, err := api.NewServer(api.Config{Store: store, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping,
+		Clock: cfg.clock, Metrics: m.Handler()})
 	if err != nil {
 		ln.Close()
 		batcher.Close()
@@ -173,7 +187,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		URL:      publicURL,
 		Addr:     ln.Addr().String(),
 		Store:    store,
-		http:     &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+		http:     &http.Server{Handler: m.Instrument(apiServer.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
 		jobs:     jobs,
 		dispatch: dispatcher,
 		batcher:  batcher,

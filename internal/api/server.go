@@ -50,6 +50,8 @@ type Config struct {
 	// Ready reports whether the server may take traffic, for /readyz; nil
 	// means Store.Ping.
 	Ready func(ctx context.Context) error
+	// Metrics, when set, serves GET /metrics.
+	Metrics http.Handler
 }
 
 // Server is Herald's HTTP API.
@@ -60,6 +62,7 @@ type Server struct {
 	clock   herald.Clock
 	logger  *slog.Logger
 	ready   func(ctx context.Context) error
+	metrics http.Handler
 	handler http.Handler
 }
 
@@ -70,11 +73,12 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, errors.New("api: Config.Store is required")
 	}
 	s := &Server{
-		store:  cfg.Store,
-		ingest: cfg.Ingest,
-		clock:  cfg.Clock,
-		logger: cfg.Logger,
-		ready:  cfg.Ready,
+		store:   cfg.Store,
+		ingest:  cfg.Ingest,
+		clock:   cfg.Clock,
+		logger:  cfg.Logger,
+		ready:   cfg.Ready,
+		metrics: cfg.Metrics,
 	}
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(cfg.BaseURL)
@@ -107,6 +111,9 @@ func (s *Server) routes() http.Handler {
 
 	rt.mux.HandleFunc("GET /healthz", s.handleHealth)
 	rt.mux.HandleFunc("GET /readyz", s.handleReady)
+	if s.metrics != nil {
+		rt.mux.Handle("GET /metrics", s.metrics)
+	}
 	if s.ingest != nil {
 		for _, p := range []string{"/api/{project_id}/envelope", "/api/{project_id}/store"} {
 			rt.mux.Handle(p, s.ingest)

@@ -72,6 +72,9 @@ type DispatcherOptions struct {
 	Capacity int
 	// Completers is how many CompleteDeliveries calls run at once. Default 1.
 	Completers int
+	// OnRecorded, when set, is called with every batch of outcomes once it
+	// is recorded (for metrics). It must not keep the slice.
+	OnRecorded func([]*herald.Outcome)
 }
 
 // Dispatcher sends deliveries and records their outcomes. It is the
@@ -107,6 +110,7 @@ type Dispatcher struct {
 	busyDelay   time.Duration
 	capacity    int
 	completers  int
+	onRecorded  func([]*herald.Outcome)
 	sendSlots   chan struct{}
 	outcomes    chan *herald.Outcome
 	stop        chan struct{}
@@ -209,6 +213,7 @@ func NewDispatcher(opts DispatcherOptions) *Dispatcher {
 		busyDelay:  opts.BusyDelay,
 		capacity:   opts.Capacity,
 		completers: opts.Completers,
+		onRecorded: opts.OnRecorded,
 		sendSlots:  make(chan struct{}, opts.Concurrency),
 		outcomes:   make(chan *herald.Outcome, opts.Capacity),
 		stop:       make(chan struct{}),
@@ -236,6 +241,14 @@ func MinLease(timeout time.Duration) time.Duration {
 		timeout = DefaultTimeout
 	}
 	return 2*timeout + 2*time.Second
+}
+
+// Load returns how many deliveries the Dispatcher holds (queued or in
+// flight) and how many outcomes wait to be recorded.
+func (p *Dispatcher) Load() (held, unrecorded int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held, int(p.unrecorded.Load())
 }
 
 // Lease returns how long the Dispatcher's claims last.
@@ -619,6 +632,9 @@ func (p *Dispatcher) complete(batch []*herald.Outcome) {
 		cancel()
 		if err == nil {
 			p.logBatch(batch)
+			if p.onRecorded != nil {
+				p.onRecorded(batch)
+			}
 			return
 		}
 	}

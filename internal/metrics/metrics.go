@@ -1,0 +1,108 @@
+// Package metrics exposes Herald's Prometheus metrics at GET /metrics:
+// events accepted at ingest, delivery attempts and their outcomes, the
+// delivery engine's load, HTTP requests by status, and the Go runtime and
+// process collectors.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/herald-dev/herald"
+)
+
+// Metrics holds a registry and Herald's collectors in it.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	eventsAccepted prometheus.Counter
+	outcomes       *prometheus.CounterVec
+	attemptSeconds prometheus.Histogram
+	requests       *prometheus.CounterVec
+}
+
+// Outcome results, the values of the result label of
+// herald_delivery_outcomes_total.
+const (
+	ResultDelivered = "delivered"
+	ResultRetrying  = "retrying"
+	ResultFailed    = "failed"
+	ResultPutOff    = "put_off"
+)
+
+// New returns Metrics on a fresh registry, with the Go runtime and process
+// collectors.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		eventsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_ingest_events_total",
+			Help: "Events accepted at ingest (committed with their deliveries).",
+		}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_delivery_outcomes_total",
+			Help: "Recorded delivery outcomes by result: delivered, retrying (an attempt failed, another is scheduled), failed (no attempt left, or the destination is gone), put_off (no attempt made: the destination was stalled or the node busy).",
+		}, []string{"result"}),
+		attemptSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "herald_delivery_attempt_duration_seconds",
+			Help:    "Duration of delivery attempts, from dial to the end of the response.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_http_requests_total",
+			Help: "HTTP requests served, by method and status code.",
+		}, []string{"method", "code"}),
+	}
+	for _, r := range []string{ResultDelivered, ResultRetrying, ResultFailed, ResultPutOff} {
+		m.outcomes.WithLabelValues(r)
+	}
+	m.registry.MustRegister(m.eventsAccepted, m.outcomes, m.attemptSeconds, m.requests,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// EventsAccepted counts n events accepted at ingest.
+func (m *Metrics) EventsAccepted(n int) { m.eventsAccepted.Add(float64(n)) }
+
+// OutcomesRecorded counts recorded delivery outcomes and their attempts'
+// durations.
+func (m *Metrics) OutcomesRecorded(outcomes []*herald.Outcome) {
+	for _, o := range outcomes {
+		m.outcomes.WithLabelValues(Result(o)).Inc()
+		if o.Attempt != nil {
+			m.attemptSeconds.Observe(o.Attempt.Duration.Seconds())
+		}
+	}
+}
+
+// Result names what an outcome did to its delivery.
+func Result(o *herald.Outcome) string {
+	switch {
+	case o.Delivered:
+		return ResultDelivered
+	case o.NextAttemptAt.IsZero():
+		return ResultFailed
+	case o.Attempt == nil:
+		return ResultPutOff
+	default:
+		return ResultRetrying
+	}
+}
+
+// Gauge registers a gauge named name whose value f reports when scraped.
+func (m *Metrics) Gauge(name, help string, f func() float64) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// Instrument counts the requests h serves by method and status code.
+func (m *Metrics) Instrument(h http.Handler) http.Handler {
+	return promhttp.InstrumentHandlerCounter(m.requests, h)
+}
