@@ -457,28 +457,39 @@ func (b *bench) latency(ctx context.Context, r *Result) error {
 	return werr
 }
 
+// openWithHooks starts a server (see open) with a receiver behind hooks
+// Service Hooks, and measures the raw ceiling before the scenario. The
+// caller closes the env; on error it is already closed.
+func (b *bench) openWithHooks(ctx context.Context, label string, flags []string, hooks int) (*env, *Receiver, float64, error) {
+	e, err := b.open(ctx, label, flags)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	rc, err := e.receiver(false)
+	if err == nil {
+		b.progress.set(fmt.Sprintf("creating %d hooks", hooks))
+		err = e.api.createHooks(ctx, e.proj, rc, hooks)
+	}
+	var ceil float64
+	if err == nil {
+		ceil, err = e.ceiling(ctx, rc, b.opts.CeilingRequests)
+	}
+	if err != nil {
+		_ = e.close()
+		return nil, nil, 0, err
+	}
+	return e, rc, ceil, nil
+}
+
 // fanout: FanoutHooks hooks; FanoutRounds events sent one at a time, each
 // waiting for all its deliveries.
 func (b *bench) fanout(ctx context.Context, r *Result) error {
-	e, err := b.open(ctx, b.label(ScenarioFanout), nil)
+	hooks, nCeil := b.opts.FanoutHooks, b.opts.CeilingRequests
+	e, rc, ceil, err := b.openWithHooks(ctx, b.label(ScenarioFanout), nil, hooks)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = e.close() }()
-	rc, err := e.receiver(false)
-	if err != nil {
-		return err
-	}
-	hooks := b.opts.FanoutHooks
-	b.progress.set(fmt.Sprintf("creating %d hooks", hooks))
-	if err := e.api.createHooks(ctx, e.proj, rc, hooks); err != nil {
-		return err
-	}
-	nCeil := b.opts.CeilingRequests
-	ceil, err := e.ceiling(ctx, rc, nCeil)
-	if err != nil {
-		return err
-	}
 	ids, index := newEventIDs(b.opts.FanoutRounds)
 	all := sendResult{accepts: make([]time.Time, len(ids))}
 	var rounds []time.Duration
@@ -603,25 +614,12 @@ func (b *bench) isolationPhase(ctx context.Context, r *Result, neighbor string) 
 // memory is sampled during the drain.
 func (b *bench) backlog(ctx context.Context, r *Result) error {
 	schedule := strings.TrimSuffix(strings.Repeat(backlogRetryStep+",", 100), ",")
-	e, err := b.open(ctx, b.label(ScenarioBacklog), []string{"--retry-schedule", schedule})
+	hooks, nCeil := b.opts.BacklogHooks, b.opts.CeilingRequests
+	e, rc, ceil, err := b.openWithHooks(ctx, b.label(ScenarioBacklog), []string{"--retry-schedule", schedule}, hooks)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = e.close() }()
-	rc, err := e.receiver(false)
-	if err != nil {
-		return err
-	}
-	hooks := b.opts.BacklogHooks
-	b.progress.set(fmt.Sprintf("creating %d hooks", hooks))
-	if err := e.api.createHooks(ctx, e.proj, rc, hooks); err != nil {
-		return err
-	}
-	nCeil := b.opts.CeilingRequests
-	ceil, err := e.ceiling(ctx, rc, nCeil)
-	if err != nil {
-		return err
-	}
 	events := (b.opts.Backlog + hooks - 1) / hooks
 	ids, index := newEventIDs(events)
 	rc.SetStatus(http.StatusServiceUnavailable)
