@@ -46,7 +46,8 @@ type Delivery struct {
 	UpdatedAt     time.Time
 
 	// URL is the destination's current URL and DestinationActive whether it
-	// may be sent to; both loaded by FindDeliveriesToSend.
+	// may be sent to; both set on deliveries to send (ClaimDeliveries, and
+	// the Notifier for Service Hook deliveries).
 	URL               string
 	DestinationActive bool
 }
@@ -104,9 +105,6 @@ type DeliveryFilter struct {
 
 // DeliveryService reads and completes deliveries.
 type DeliveryService interface {
-	// FindDeliveriesToSend loads the pending deliveries among ids with their
-	// destination's URL and state.
-	FindDeliveriesToSend(ctx context.Context, ids []string) ([]*Delivery, error)
 	// ClaimDeliveries claims for node up to limit pending deliveries that
 	// are due (NextAttemptAt not after now), the longest due first, and
 	// returns them with their destination's URL and state. A claimed

@@ -113,23 +113,6 @@ func (s *fakeStore) claim(node string, until time.Time, ds ...*herald.Delivery) 
 	return out
 }
 
-// FindDeliveriesToSend returns copies of the pending deliveries among ids.
-func (s *fakeStore) FindDeliveriesToSend(ctx context.Context, ids []string) ([]*herald.Delivery, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ds []*herald.Delivery
-	for _, id := range ids {
-		if d, ok := s.deliveries[id]; ok && d.Status == herald.DeliveryPending {
-			c := *d
-			ds = append(ds, &c)
-		}
-	}
-	return ds, nil
-}
-
 // ClaimDeliveries claims up to limit due deliveries for node, the longest
 // due first, and returns copies of them.
 func (s *fakeStore) ClaimDeliveries(ctx context.Context, node string, limit int, until time.Time) ([]*herald.Delivery, error) {

@@ -132,7 +132,8 @@ func scanDelivery(row interface{ Scan(...any) error }, extra ...any) (*herald.De
 }
 
 // FindDeliveriesToSend loads the pending deliveries among ids with their
-// destination's URL and state.
+// destination's URL and state, as ClaimDeliveries returns them, without
+// claiming them (the conformance suite reads them so).
 func (s *DB) FindDeliveriesToSend(ctx context.Context, ids []string) ([]*herald.Delivery, error) {
 	return s.findDeliveriesToSend(ctx, nil, ids)
 }
