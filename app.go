@@ -6,12 +6,14 @@ import (
 	"time"
 )
 
-// Sentry App statuses. Herald has no marketplace, so an app is internal
-// (usable by its own organization only) or unpublished (installable by any
-// organization).
+// Sentry App statuses. An internal app is installed on its own
+// organization only; an unpublished public app may be installed by its own
+// organization only; a published app, which only a superuser can publish,
+// by any organization.
 const (
 	AppInternal    = "internal"
 	AppUnpublished = "unpublished"
+	AppPublished   = "published"
 )
 
 // Installation statuses. A public app's installation is pending until the
@@ -43,7 +45,7 @@ type SentryApp struct {
 	Name     string
 	Author   string
 	Overview string
-	// Status is AppInternal or AppUnpublished.
+	// Status is AppInternal, AppUnpublished or AppPublished.
 	Status string
 	// OrganizationID is the owner.
 	OrganizationID int64
@@ -71,6 +73,13 @@ type SentryApp struct {
 // IsInternal reports whether the app is an internal integration.
 func (a *SentryApp) IsInternal() bool { return a.Status == AppInternal }
 
+// InstallableBy reports whether the organization orgID may install the
+// app: its owner always (an internal app is installed at its creation), any
+// organization once the app is published.
+func (a *SentryApp) InstallableBy(orgID int64) bool {
+	return a.OrganizationID == orgID || a.Status == AppPublished
+}
+
 // Subscribes reports whether the app has a webhook URL and subscribes to
 // resource.
 func (a *SentryApp) Subscribes(resource string) bool {
@@ -88,6 +97,9 @@ type SentryAppUpdate struct {
 	VerifyInstall *bool
 	Scopes        *[]string
 	Events        *[]string
+	// Status publishes (AppPublished) or unpublishes (AppUnpublished) a
+	// public app.
+	Status *string
 }
 
 // SentryAppFilter selects apps.
@@ -97,8 +109,11 @@ type SentryAppFilter struct {
 	// MemberUserID selects the apps of organizations the user belongs to;
 	// 0 means any.
 	MemberUserID int64
-	// Status selects AppInternal or AppUnpublished apps; "" means both.
+	// Status selects the apps with that status; "" means any.
 	Status string
+	// OrPublished also selects every published app, whatever the
+	// organization filters say.
+	OrPublished bool
 }
 
 // Installation is a Sentry App installed on an organization.

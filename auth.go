@@ -3,7 +3,6 @@ package herald
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -37,7 +36,15 @@ type Token struct {
 	// installing organization, the only one the token may act on; 0 for
 	// other tokens. Loaded by FindTokenByValue.
 	OrganizationID int64
+	// AppID is, for the token of a Sentry App installation, the app; 0 for
+	// a person's token. Loaded by FindTokenByValue.
+	AppID int64
 }
+
+// IsApp reports whether the token is a Sentry App installation's rather
+// than a person's. Such a token acts only on its installation's
+// organization and cannot manage personal tokens or organizations.
+func (t *Token) IsApp() bool { return t.AppID != 0 }
 
 // Scopes are the token scopes Herald knows, Sentry's names.
 var Scopes = []string{
@@ -52,33 +59,34 @@ var Scopes = []string{
 // ValidScope reports whether s is one of Scopes.
 func ValidScope(s string) bool { return slices.Contains(Scopes, s) }
 
-// HasScope reports whether the token's scopes grant want. As in Sentry, a
-// write or admin scope also grants the reads and writes below it
-// ("project:admin" grants "project:write" and "project:read").
+// HasScope reports whether the token's scopes grant want, by Sentry's
+// scope hierarchy (ScopeGrants): "project:admin" grants "project:write" and
+// "project:read"; "org:integrations" is granted only by itself, "org:write"
+// and "org:admin".
 func (t *Token) HasScope(want string) bool {
-	res, level, _ := strings.Cut(want, ":")
 	for _, s := range t.Scopes {
-		if s == want {
-			return true
-		}
-		r, l, _ := strings.Cut(s, ":")
-		if r == res && scopeRank(l) > 0 && scopeRank(l) >= scopeRank(level) {
+		if s == want || slices.Contains(ScopeGrants[s], want) {
 			return true
 		}
 	}
 	return false
 }
 
-func scopeRank(level string) int {
-	switch level {
-	case "read":
-		return 1
-	case "write":
-		return 2
-	case "admin":
-		return 3
-	}
-	return 0
+// ScopeGrants maps each scope to the scopes it grants besides itself.
+// A scope missing from every list, such as "project:releases", is granted
+// only by itself.
+var ScopeGrants = map[string][]string{
+	"org:write":     {"org:read", "org:integrations"},
+	"org:admin":     {"org:read", "org:write", "org:integrations"},
+	"team:write":    {"team:read"},
+	"team:admin":    {"team:read", "team:write"},
+	"project:write": {"project:read"},
+	"project:admin": {"project:read", "project:write"},
+	"member:write":  {"member:read"},
+	"member:admin":  {"member:read", "member:write"},
+	"event:write":   {"event:read"},
+	"event:admin":   {"event:read", "event:write"},
+	"alerts:write":  {"alerts:read"},
 }
 
 // AuthService manages users and tokens.

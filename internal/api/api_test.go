@@ -29,6 +29,8 @@ type testServer struct {
 	*httptest.Server
 	Store *sqlstore.DB
 	Clock *storetest.Clock
+	// API is the server under test.
+	API *api.Server
 	// BaseURL is the server's configured public URL (its own address).
 	BaseURL string
 }
@@ -57,7 +59,7 @@ func newTestServer(t *testing.T, ready func(context.Context) error) *testServer 
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &testServer{Server: ts, Store: store, Clock: clock, BaseURL: base}
+	return &testServer{Server: ts, Store: store, Clock: clock, BaseURL: base, API: srv}
 }
 
 // response is a finished request.
@@ -107,9 +109,15 @@ func (ts *testServer) do(t *testing.T, method, path, token string, body any) *re
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return ts.send(t, req)
+}
+
+// send sends req and reads the whole answer.
+func (ts *testServer) send(t *testing.T, req *http.Request) *response {
+	t.Helper()
 	res, err := ts.Client().Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)

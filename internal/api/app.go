@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -43,8 +44,8 @@ var appEventScopes = map[string]string{
 var appResources = []string{webhook.ResourceIssue, webhook.ResourceError, webhook.ResourceComment}
 
 // appJSON is Sentry's Sentry App serializer. The client id, secret and owner
-// are shown to members of the owning organization, which are the only
-// callers that can see an app.
+// are shown to members of the owning organization; other callers see
+// published apps without them.
 type appJSON struct {
 	AllowedOrigins []string     `json:"allowedOrigins"`
 	Author         *string      `json:"author"`
@@ -64,9 +65,16 @@ type appJSON struct {
 	UUID           string       `json:"uuid"`
 	VerifyInstall  bool         `json:"verifyInstall"`
 	WebhookURL     *string      `json:"webhookUrl"`
-	ClientID       string       `json:"clientId"`
-	ClientSecret   *string      `json:"clientSecret"`
-	Owner          appOwnerJSON `json:"owner"`
+	// The credentials and the owner are shown to the owning
+	// organization's members only, as in Sentry.
+	*appOwnerFields
+}
+
+// appOwnerFields are the fields of an app only its owners see.
+type appOwnerFields struct {
+	ClientID     string       `json:"clientId"`
+	ClientSecret *string      `json:"clientSecret"`
+	Owner        appOwnerJSON `json:"owner"`
 }
 
 type appOwnerJSON struct {
@@ -74,10 +82,11 @@ type appOwnerJSON struct {
 	Slug string `json:"slug"`
 }
 
-// newAppJSON serializes app. As in Sentry the client secret is shown for a
-// day after the app's creation (rotate it to see a new one), and only to
-// tokens with org:write; others see it masked.
-func (s *Server) newAppJSON(app *herald.SentryApp, a *auth) *appJSON {
+// newAppJSON serializes app; owner says whether the caller is a member of
+// the owning organization (or a superuser). As in Sentry the client secret
+// is shown to owners for a day after the app's creation (rotate it to see a
+// new one), and only to tokens with org:write; others see it masked.
+func (s *Server) newAppJSON(app *herald.SentryApp, a *auth, owner bool) *appJSON {
 	out := &appJSON{
 		AllowedOrigins: []string{},
 		Author:         nullString(app.Author),
@@ -94,9 +103,11 @@ func (s *Server) newAppJSON(app *herald.SentryApp, a *auth) *appJSON {
 		UUID:           app.UUID,
 		VerifyInstall:  app.VerifyInstall,
 		WebhookURL:     nullString(app.WebhookURL),
-		ClientID:       app.ClientID,
-		Owner:          appOwnerJSON{ID: app.OrganizationID},
 	}
+	if !owner {
+		return out
+	}
+	out.appOwnerFields = &appOwnerFields{ClientID: app.ClientID, Owner: appOwnerJSON{ID: app.OrganizationID}}
 	if app.Owner != nil {
 		out.Owner.Slug = app.Owner.Slug
 	}
@@ -124,6 +135,9 @@ type appInput struct {
 	IsAlertable    *bool     `json:"isAlertable"`
 	VerifyInstall  *bool     `json:"verifyInstall"`
 	AllowedOrigins *[]string `json:"allowedOrigins"`
+	// Status publishes or unpublishes a public app (superusers only); it
+	// is ignored at creation, as in Sentry.
+	Status *string `json:"status"`
 }
 
 // validate checks the input against cur, the app as it is (a zero app for
@@ -319,7 +333,7 @@ func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request, a *auth
 	} else if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, s.newAppJSON(app, a))
+	writeJSON(w, http.StatusCreated, s.newAppJSON(app, a, true))
 	return nil
 }
 
@@ -327,24 +341,17 @@ func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request, a *auth
 // caller may manage it: a member of its owning organization (or a
 // superuser) whose token has the route's scope.
 func (s *Server) app(r *http.Request, a *auth) (*herald.SentryApp, error) {
-	slug := r.PathValue("slug")
-	if slug == "" || len(slug) > maxAppSlugLength {
-		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
-	}
-	ctx := r.Context()
-	app, err := s.store.FindAppBySlug(ctx, slug)
+	app, err := s.appBySlug(r)
 	if err != nil {
 		return nil, err
 	}
-	if !a.superuser() {
-		ok, err := s.store.IsMember(ctx, app.OrganizationID, a.userID())
-		if err != nil {
-			return nil, err
-		} else if !ok || !a.mayActOn(app.OrganizationID) {
-			// An app of another organization is not there, as far as the
-			// caller can tell.
-			return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
-		}
+	owner, err := s.ownsApp(r.Context(), a, app)
+	if err != nil {
+		return nil, err
+	} else if !owner {
+		// An app of another organization is not there, as far as the
+		// caller can tell.
+		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
 	if err := a.requireScope(); err != nil {
 		return nil, err
@@ -352,21 +359,40 @@ func (s *Server) app(r *http.Request, a *auth) (*herald.SentryApp, error) {
 	return app, nil
 }
 
-// handleListApps answers GET /api/0/sentry-apps/: the apps of the caller's
-// organizations (every app for a superuser), ?status=internal|unpublished.
-func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request, a *auth) error {
-	f := herald.SentryAppFilter{Status: r.URL.Query().Get("status")}
-	if f.Status != "" && f.Status != herald.AppInternal && f.Status != herald.AppUnpublished && f.Status != "published" {
-		return invalidField("status", strconv.Quote(f.Status)+" is not a valid choice.")
+// appBySlug loads the app named by the {slug} path value.
+func (s *Server) appBySlug(r *http.Request) (*herald.SentryApp, error) {
+	slug := r.PathValue("slug")
+	if slug == "" || len(slug) > maxAppSlugLength {
+		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
-	if f.Status == "published" {
-		writeJSON(w, http.StatusOK, []*appJSON{})
-		return nil
+	return s.store.FindAppBySlug(r.Context(), slug)
+}
+
+// ownsApp reports whether the caller may manage app: a superuser, or a
+// member of the owning organization whose token may act on it.
+func (s *Server) ownsApp(ctx context.Context, a *auth, app *herald.SentryApp) (bool, error) {
+	if a.superuser() {
+		return true, nil
+	}
+	if !a.mayActOn(app.OrganizationID) {
+		return false, nil
+	}
+	return s.store.IsMember(ctx, app.OrganizationID, a.userID())
+}
+
+// handleListApps answers GET /api/0/sentry-apps/: the apps of the caller's
+// organizations and the published ones (every app for a superuser);
+// ?status=internal|unpublished|published selects one kind, published apps
+// being visible to every caller.
+func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request, a *auth) error {
+	f := herald.SentryAppFilter{Status: r.URL.Query().Get("status"), OrPublished: true}
+	if f.Status != "" && f.Status != herald.AppInternal && f.Status != herald.AppUnpublished && f.Status != herald.AppPublished {
+		return invalidField("status", strconv.Quote(f.Status)+" is not a valid choice.")
 	}
 	if !a.superuser() {
 		f.MemberUserID = a.userID()
 	}
-	if a.token.OrganizationID != 0 {
+	if a.token.IsApp() {
 		f.OrganizationID = a.token.OrganizationID
 	}
 	return s.writeApps(w, r, a, f)
@@ -382,32 +408,55 @@ func (s *Server) handleListOrgApps(w http.ResponseWriter, r *http.Request, a *au
 	return s.writeApps(w, r, a, herald.SentryAppFilter{OrganizationID: org.ID})
 }
 
-// writeApps answers with the apps f selects.
+// writeApps answers with the apps f selects, each with the fields the
+// caller may see.
 func (s *Server) writeApps(w http.ResponseWriter, r *http.Request, a *auth, f herald.SentryAppFilter) error {
-	apps, err := s.store.FindApps(r.Context(), f)
+	ctx := r.Context()
+	apps, err := s.store.FindApps(ctx, f)
 	if err != nil {
 		return err
 	}
+	owns := map[int64]bool{}
 	out := make([]*appJSON, 0, len(apps))
 	for _, app := range apps {
-		out = append(out, s.newAppJSON(app, a))
+		owner, ok := owns[app.OrganizationID]
+		if !ok {
+			if owner, err = s.ownsApp(ctx, a, app); err != nil {
+				return err
+			}
+			owns[app.OrganizationID] = owner
+		}
+		out = append(out, s.newAppJSON(app, a, owner))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-// handleGetApp answers GET /api/0/sentry-apps/{slug}/.
+// handleGetApp answers GET /api/0/sentry-apps/{slug}/: any app to its
+// owners, a published one to every caller with org:read.
 func (s *Server) handleGetApp(w http.ResponseWriter, r *http.Request, a *auth) error {
 	app, err := s.app(r, a)
-	if err != nil {
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		pub, perr := s.appBySlug(r)
+		if perr != nil || pub.Status != herald.AppPublished {
+			return err
+		}
+		if err := a.requireScope(); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, s.newAppJSON(pub, a, false))
+		return nil
+	} else if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.newAppJSON(app, a))
+	writeJSON(w, http.StatusOK, s.newAppJSON(app, a, true))
 	return nil
 }
 
 // handleUpdateApp answers PUT /api/0/sentry-apps/{slug}/ with the fields of
-// creation to change (the slug and the kind of app stay).
+// creation to change (the slug and the kind of app stay). A superuser
+// publishes a public app with {"status": "published"}, after which any
+// organization may install it, and unpublishes it with "unpublished".
 func (s *Server) handleUpdateApp(w http.ResponseWriter, r *http.Request, a *auth) error {
 	app, err := s.app(r, a)
 	if err != nil {
@@ -424,11 +473,22 @@ func (s *Server) handleUpdateApp(w http.ResponseWriter, r *http.Request, a *auth
 	if app.IsInternal() {
 		upd.VerifyInstall = nil
 	}
+	if in.Status != nil && *in.Status != app.Status {
+		switch {
+		case !a.superuser():
+			return herald.Errorf(herald.EFORBIDDEN, "Only a superuser can publish or unpublish an integration.")
+		case app.IsInternal():
+			return invalidField("status", "Internal integrations cannot be published.")
+		case *in.Status != herald.AppPublished && *in.Status != herald.AppUnpublished:
+			return invalidField("status", strconv.Quote(*in.Status)+" is not a valid choice.")
+		}
+		upd.Status = in.Status
+	}
 	app, err = s.store.UpdateApp(r.Context(), app.ID, upd)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.newAppJSON(app, a))
+	writeJSON(w, http.StatusOK, s.newAppJSON(app, a, true))
 	return nil
 }
 

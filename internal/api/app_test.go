@@ -395,8 +395,10 @@ func TestInstallationRoutes(t *testing.T) {
 		tok.Token = next.Token
 	})
 	t.Run("TokenBoundToItsOrganization", func(t *testing.T) {
-		// The same app installed on another organization: acme's token
-		// reaches acme's projects only, and not the other installation.
+		// The same app, published, installed on another organization:
+		// acme's token reaches acme's projects only, and not the other
+		// installation.
+		ts.must(t, 200, "PUT", "/api/0/sentry-apps/pager/", map[string]any{"status": "published"})
 		ts.must(t, 201, "POST", "/api/0/organizations/", map[string]any{"name": "Globex", "slug": "globex"})
 		ts.must(t, 201, "POST", "/api/0/organizations/globex/teams/", map[string]any{"name": "Ops", "slug": "ops"})
 		ts.must(t, 201, "POST", "/api/0/teams/globex/ops/projects/", map[string]any{"name": "Api", "slug": "api"})

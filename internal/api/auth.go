@@ -58,6 +58,19 @@ func (s *Server) authed(scope string, h authedFunc) http.Handler {
 	})
 }
 
+// personal serves h to the tokens of people only: a Sentry App's token
+// gets 403, as in Sentry, where only a user manages personal tokens and
+// organizations. An app token acts on its installation's organization
+// and nothing else.
+func personal(h authedFunc) authedFunc {
+	return func(w http.ResponseWriter, r *http.Request, a *auth) error {
+		if a.token.IsApp() {
+			return herald.Errorf(herald.EFORBIDDEN, msgPersonalOnly)
+		}
+		return h(w, r, a)
+	}
+}
+
 // bearerToken returns the token of an "Authorization: Bearer <token>"
 // header, and whether the request carries one.
 func bearerToken(r *http.Request) (string, bool) {
@@ -137,6 +150,12 @@ func (s *Server) organizationByID(ctx context.Context, a *auth, id string) (*her
 	if err != nil {
 		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
+	return s.memberOrganization(ctx, a, want)
+}
+
+// memberOrganization finds the organization with id among those the
+// caller's user belongs to (any, for a superuser), or ENOTFOUND.
+func (s *Server) memberOrganization(ctx context.Context, a *auth, id int64) (*herald.Organization, error) {
 	userID := a.userID()
 	if a.superuser() {
 		userID = 0
@@ -148,7 +167,7 @@ func (s *Server) organizationByID(ctx context.Context, a *auth, id string) (*her
 			return nil, err
 		}
 		for _, o := range orgs {
-			if o.ID == want {
+			if o.ID == id {
 				return o, nil
 			}
 		}

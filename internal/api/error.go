@@ -19,6 +19,7 @@ const (
 	msgInvalidToken  = "Invalid token"
 	msgTokenExpired  = "Token expired"
 	msgForbidden     = "You do not have permission to perform this action."
+	msgPersonalOnly  = "This action is not available to an integration's token: use a personal token."
 	msgNotFound      = "The requested resource does not exist"
 	msgInternal      = "Internal error."
 	msgRequired      = "This field is required."

@@ -85,7 +85,9 @@ func (s *Server) handleCreateInstallation(w http.ResponseWriter, r *http.Request
 	} else if err != nil {
 		return err
 	}
-	if app.IsInternal() && app.OrganizationID != org.ID {
+	if !app.InstallableBy(org.ID) {
+		// The same answer as for an app that does not exist, so that the
+		// slugs of other organizations' apps are not revealed.
 		return invalidField("slug", "Sentry App "+strconv.Quote(*in.Slug)+" does not exist.")
 	}
 	actor, err := s.actor(ctx, a)

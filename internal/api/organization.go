@@ -63,10 +63,20 @@ func (s *Server) newOrganizationJSON(r *http.Request, o *herald.Organization) *o
 
 // handleListOrganizations answers GET /api/0/organizations/: the caller's
 // organizations, paginated. A superuser sees every organization with
-// ?show=all, as in Sentry.
+// ?show=all, as in Sentry. A Sentry App's token sees the organization of
+// its installation only.
 func (s *Server) handleListOrganizations(w http.ResponseWriter, r *http.Request, a *auth) error {
 	if err := a.requireScope(); err != nil {
 		return err
+	}
+	if a.token.IsApp() {
+		org, err := s.memberOrganization(r.Context(), a, a.token.OrganizationID)
+		if err != nil {
+			return err
+		}
+		s.setLinkHeader(w, r, "")
+		writeJSON(w, http.StatusOK, []*organizationJSON{s.newOrganizationJSON(r, org)})
+		return nil
 	}
 	page, err := pageFromRequest(r)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -64,6 +65,7 @@ type Server struct {
 	ready   func(ctx context.Context) error
 	metrics http.Handler
 	handler http.Handler
+	table   []Route
 }
 
 // NewServer returns a Server for cfg. It fails when cfg has no Store or its
@@ -107,7 +109,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // routes builds the route table.
 func (s *Server) routes() http.Handler {
-	rt := &router{mux: http.NewServeMux(), routes: map[string]*route{}}
+	rt := &router{server: s, mux: http.NewServeMux(), routes: map[string]*route{}}
 
 	rt.mux.HandleFunc("GET /healthz", s.handleHealth)
 	rt.mux.HandleFunc("GET /readyz", s.handleReady)
@@ -124,99 +126,150 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": msgNotFound})
 	})
 
-	rt.handle("GET", "/api/0/", http.HandlerFunc(s.handleIndex))
+	rt.add(Route{Method: "GET", Path: "/api/0/", Auth: AuthOptional}, http.HandlerFunc(s.handleIndex))
 
-	rt.handle("GET", "/api/0/api-tokens/", s.authed("", s.handleListTokens))
-	rt.handle("POST", "/api/0/api-tokens/", s.authed("", s.handleCreateToken))
-	rt.handle("DELETE", "/api/0/api-tokens/", s.authed("", s.handleDeleteTokens))
-	rt.handle("DELETE", "/api/0/api-tokens/{token_id}/", s.authed("", s.handleDeleteToken))
+	rt.personal("GET", "/api/0/api-tokens/", "", s.handleListTokens)
+	rt.personal("POST", "/api/0/api-tokens/", "", s.handleCreateToken)
+	rt.personal("DELETE", "/api/0/api-tokens/", "", s.handleDeleteTokens)
+	rt.personal("DELETE", "/api/0/api-tokens/{token_id}/", "", s.handleDeleteToken)
 
-	rt.handle("GET", "/api/0/organizations/", s.authed("org:read", s.handleListOrganizations))
-	rt.handle("POST", "/api/0/organizations/", s.authed("org:write", s.handleCreateOrganization))
-	rt.handle("GET", "/api/0/organizations/{org}/", s.authed("org:read", s.handleGetOrganization))
-	rt.handle("GET", "/api/0/organizations/{org}/teams/", s.authed("team:read", s.handleListTeams))
-	rt.handle("POST", "/api/0/organizations/{org}/teams/", s.authed("team:write", s.handleCreateTeam))
-	rt.handle("GET", "/api/0/organizations/{org}/projects/", s.authed("org:read", s.handleListProjects))
+	rt.token("GET", "/api/0/organizations/", "org:read", s.handleListOrganizations)
+	rt.personal("POST", "/api/0/organizations/", "org:write", s.handleCreateOrganization)
+	rt.token("GET", "/api/0/organizations/{org}/", "org:read", s.handleGetOrganization)
+	rt.token("GET", "/api/0/organizations/{org}/teams/", "team:read", s.handleListTeams)
+	rt.token("POST", "/api/0/organizations/{org}/teams/", "team:write", s.handleCreateTeam)
+	rt.token("GET", "/api/0/organizations/{org}/projects/", "org:read", s.handleListProjects)
 
-	rt.handle("POST", "/api/0/teams/{org}/{team}/projects/", s.authed("project:write", s.handleCreateProject))
-	rt.handle("GET", "/api/0/projects/{org}/{project}/", s.authed("project:read", s.handleGetProject))
-	rt.handle("PUT", "/api/0/projects/{org}/{project}/", s.authed("project:write", s.handleUpdateProject))
-	rt.handle("DELETE", "/api/0/projects/{org}/{project}/", s.authed("project:admin", s.handleDeleteProject))
-	rt.handle("GET", "/api/0/projects/{org}/{project}/keys/", s.authed("project:read", s.handleListKeys))
-	rt.handle("POST", "/api/0/projects/{org}/{project}/keys/", s.authed("project:write", s.handleCreateKey))
+	rt.token("POST", "/api/0/teams/{org}/{team}/projects/", "project:write", s.handleCreateProject)
+	rt.token("GET", "/api/0/projects/{org}/{project}/", "project:read", s.handleGetProject)
+	rt.token("PUT", "/api/0/projects/{org}/{project}/", "project:write", s.handleUpdateProject)
+	rt.token("DELETE", "/api/0/projects/{org}/{project}/", "project:admin", s.handleDeleteProject)
+	rt.token("GET", "/api/0/projects/{org}/{project}/keys/", "project:read", s.handleListKeys)
+	rt.token("POST", "/api/0/projects/{org}/{project}/keys/", "project:write", s.handleCreateKey)
 
 	const hooks = "/api/0/projects/{org}/{project}/hooks/"
-	rt.handle("GET", hooks, s.authed("project:read", s.handleListHooks))
-	rt.handle("POST", hooks, s.authed("project:write", s.handleCreateHook))
-	rt.handle("GET", hooks+"{hook_id}/", s.authed("project:read", s.handleGetHook))
-	rt.handle("PUT", hooks+"{hook_id}/", s.authed("project:write", s.handleUpdateHook))
-	rt.handle("DELETE", hooks+"{hook_id}/", s.authed("project:write", s.handleDeleteHook))
-	rt.handle("GET", hooks+"{hook_id}/stats/", s.authed("project:read", s.handleHookStats))
-	rt.handle("POST", hooks+"{hook_id}/rotate-secret/", s.authed("project:write", s.handleRotateHookSecret))
+	rt.token("GET", hooks, "project:read", s.handleListHooks)
+	rt.token("POST", hooks, "project:write", s.handleCreateHook)
+	rt.token("GET", hooks+"{hook_id}/", "project:read", s.handleGetHook)
+	rt.token("PUT", hooks+"{hook_id}/", "project:write", s.handleUpdateHook)
+	rt.token("DELETE", hooks+"{hook_id}/", "project:write", s.handleDeleteHook)
+	rt.token("GET", hooks+"{hook_id}/stats/", "project:read", s.handleHookStats)
+	rt.token("POST", hooks+"{hook_id}/rotate-secret/", "project:write", s.handleRotateHookSecret)
 
 	const deliveries = hooks + "{hook_id}/deliveries/"
-	rt.handle("GET", deliveries, s.authed("project:read", s.handleListDeliveries))
-	rt.handle("POST", deliveries+"recover/", s.authed("project:write", s.handleRecoverDeliveries))
-	rt.handle("GET", deliveries+"{delivery_id}/", s.authed("project:read", s.handleGetDelivery))
-	rt.handle("POST", deliveries+"{delivery_id}/redeliver/", s.authed("project:write", s.handleRedeliver))
+	rt.token("GET", deliveries, "project:read", s.handleListDeliveries)
+	rt.token("POST", deliveries+"recover/", "project:write", s.handleRecoverDeliveries)
+	rt.token("GET", deliveries+"{delivery_id}/", "project:read", s.handleGetDelivery)
+	rt.token("POST", deliveries+"{delivery_id}/redeliver/", "project:write", s.handleRedeliver)
 
 	const rules = "/api/0/projects/{org}/{project}/rules/"
-	rt.handle("GET", rules, s.authed("project:read", s.handleListRules))
-	rt.handle("POST", rules, s.authed("project:write", s.handleCreateRule))
-	rt.handle("GET", rules+"{rule_id}/", s.authed("project:read", s.handleGetRule))
-	rt.handle("PUT", rules+"{rule_id}/", s.authed("project:write", s.handleUpdateRule))
-	rt.handle("DELETE", rules+"{rule_id}/", s.authed("project:write", s.handleDeleteRule))
+	rt.token("GET", rules, "project:read", s.handleListRules)
+	rt.token("POST", rules, "project:write", s.handleCreateRule)
+	rt.token("GET", rules+"{rule_id}/", "project:read", s.handleGetRule)
+	rt.token("PUT", rules+"{rule_id}/", "project:write", s.handleUpdateRule)
+	rt.token("DELETE", rules+"{rule_id}/", "project:write", s.handleDeleteRule)
 
 	const alertRules = "/api/0/organizations/{org}/alert-rules/"
-	rt.handle("GET", alertRules, s.authed("org:read", s.handleListMetricRules))
-	rt.handle("POST", alertRules, s.authed("org:write", s.handleCreateMetricRule))
-	rt.handle("GET", alertRules+"{alert_rule_id}/", s.authed("org:read", s.handleGetMetricRule))
-	rt.handle("PUT", alertRules+"{alert_rule_id}/", s.authed("org:write", s.handleUpdateMetricRule))
-	rt.handle("DELETE", alertRules+"{alert_rule_id}/", s.authed("org:write", s.handleDeleteMetricRule))
-	rt.handle("GET", alertRules+"{alert_rule_id}/incidents/", s.authed("org:read", s.handleListIncidents))
+	rt.token("GET", alertRules, "org:read", s.handleListMetricRules)
+	rt.token("POST", alertRules, "org:write", s.handleCreateMetricRule)
+	rt.token("GET", alertRules+"{alert_rule_id}/", "org:read", s.handleGetMetricRule)
+	rt.token("PUT", alertRules+"{alert_rule_id}/", "org:write", s.handleUpdateMetricRule)
+	rt.token("DELETE", alertRules+"{alert_rule_id}/", "org:write", s.handleDeleteMetricRule)
+	rt.token("GET", alertRules+"{alert_rule_id}/incidents/", "org:read", s.handleListIncidents)
 
 	const issues = "/api/0/organizations/{org}/issues/{issue_id}/"
-	rt.handle("GET", "/api/0/projects/{org}/{project}/issues/", s.authed("event:read", s.handleListIssues))
-	rt.handle("PUT", "/api/0/projects/{org}/{project}/issues/", s.authed("event:write", s.handleBulkUpdateIssues))
-	rt.handle("GET", "/api/0/projects/{org}/{project}/events/{event_id}/", s.authed("event:read", s.handleGetEvent))
-	rt.handle("GET", issues, s.authed("event:read", s.handleGetIssue))
-	rt.handle("PUT", issues, s.authed("event:write", s.handleUpdateIssue))
-	rt.handle("DELETE", issues, s.authed("event:admin", s.handleDeleteIssue))
-	rt.handle("GET", issues+"comments/", s.authed("event:read", s.handleListComments))
-	rt.handle("POST", issues+"comments/", s.authed("event:write", s.handleCreateComment))
-	rt.handle("PUT", issues+"comments/{comment_id}/", s.authed("event:write", s.handleUpdateComment))
-	rt.handle("DELETE", issues+"comments/{comment_id}/", s.authed("event:write", s.handleDeleteComment))
+	rt.token("GET", "/api/0/projects/{org}/{project}/issues/", "event:read", s.handleListIssues)
+	rt.token("PUT", "/api/0/projects/{org}/{project}/issues/", "event:write", s.handleBulkUpdateIssues)
+	rt.token("GET", "/api/0/projects/{org}/{project}/events/{event_id}/", "event:read", s.handleGetEvent)
+	rt.token("GET", issues, "event:read", s.handleGetIssue)
+	rt.token("PUT", issues, "event:write", s.handleUpdateIssue)
+	rt.token("DELETE", issues, "event:admin", s.handleDeleteIssue)
+	rt.token("GET", issues+"comments/", "event:read", s.handleListComments)
+	rt.token("POST", issues+"comments/", "event:write", s.handleCreateComment)
+	rt.token("PUT", issues+"comments/{comment_id}/", "event:write", s.handleUpdateComment)
+	rt.token("DELETE", issues+"comments/{comment_id}/", "event:write", s.handleDeleteComment)
 
 	const apps = "/api/0/sentry-apps/"
-	rt.handle("GET", apps, s.authed("", s.handleListApps))
-	rt.handle("POST", apps, s.authed("org:write", s.handleCreateApp))
-	rt.handle("GET", apps+"{slug}/", s.authed("org:read", s.handleGetApp))
-	rt.handle("PUT", apps+"{slug}/", s.authed("org:write", s.handleUpdateApp))
-	rt.handle("DELETE", apps+"{slug}/", s.authed("org:admin", s.handleDeleteApp))
-	rt.handle("POST", apps+"{slug}/rotate-secret/", s.authed("org:write", s.handleRotateAppSecret))
-	rt.handle("GET", apps+"{slug}/requests/", s.authed("org:read", s.handleAppRequests))
-	rt.handle("GET", apps+"{slug}/api-tokens/", s.authed("org:write", s.handleListAppTokens))
-	rt.handle("POST", apps+"{slug}/api-tokens/", s.authed("org:write", s.handleCreateAppToken))
-	rt.handle("DELETE", apps+"{slug}/api-tokens/{token_id}/", s.authed("org:write", s.handleDeleteAppToken))
-	rt.handle("GET", "/api/0/organizations/{org}/sentry-apps/", s.authed("org:read", s.handleListOrgApps))
+	rt.token("GET", apps, "", s.handleListApps)
+	rt.token("POST", apps, "org:write", s.handleCreateApp)
+	rt.token("GET", apps+"{slug}/", "org:read", s.handleGetApp)
+	rt.token("PUT", apps+"{slug}/", "org:write", s.handleUpdateApp)
+	rt.token("DELETE", apps+"{slug}/", "org:admin", s.handleDeleteApp)
+	rt.token("POST", apps+"{slug}/rotate-secret/", "org:write", s.handleRotateAppSecret)
+	rt.token("GET", apps+"{slug}/requests/", "org:read", s.handleAppRequests)
+	rt.token("GET", apps+"{slug}/api-tokens/", "org:write", s.handleListAppTokens)
+	rt.token("POST", apps+"{slug}/api-tokens/", "org:write", s.handleCreateAppToken)
+	rt.token("DELETE", apps+"{slug}/api-tokens/{token_id}/", "org:write", s.handleDeleteAppToken)
+	rt.token("GET", "/api/0/organizations/{org}/sentry-apps/", "org:read", s.handleListOrgApps)
 
 	const installations = "/api/0/sentry-app-installations/{uuid}/"
-	rt.handle("GET", "/api/0/organizations/{org}/sentry-app-installations/", s.authed("org:read|org:integrations", s.handleListInstallations))
-	rt.handle("POST", "/api/0/organizations/{org}/sentry-app-installations/", s.authed("org:integrations|org:write", s.handleCreateInstallation))
-	rt.handle("GET", installations, s.authed("org:read|org:integrations", s.handleGetInstallation))
-	rt.handle("PUT", installations, s.authed("org:integrations|org:write", s.handleUpdateInstallation))
-	rt.handle("DELETE", installations, s.authed("org:integrations|org:write", s.handleDeleteInstallation))
-	rt.handle("POST", installations+"authorizations/", http.HandlerFunc(s.handleAuthorization))
+	rt.token("GET", "/api/0/organizations/{org}/sentry-app-installations/", "org:read|org:integrations", s.handleListInstallations)
+	rt.token("POST", "/api/0/organizations/{org}/sentry-app-installations/", "org:integrations|org:write", s.handleCreateInstallation)
+	rt.token("GET", installations, "org:read|org:integrations", s.handleGetInstallation)
+	rt.token("PUT", installations, "org:integrations|org:write", s.handleUpdateInstallation)
+	rt.token("DELETE", installations, "org:integrations|org:write", s.handleDeleteInstallation)
+	rt.add(Route{Method: "POST", Path: installations + "authorizations/", Auth: AuthClient}, http.HandlerFunc(s.handleAuthorization))
 
+	s.table = rt.table
 	return rt.mux
 }
+
+// How the callers of a route authenticate.
+const (
+	// AuthToken routes need a bearer token (401 without a valid one).
+	AuthToken = "token"
+	// AuthOptional routes answer without a token too (GET /api/0/); an
+	// invalid one is still 401.
+	AuthOptional = "optional"
+	// AuthClient routes authenticate by a Sentry App's client id and
+	// secret in the body, not by a token.
+	AuthClient = "client"
+)
+
+// Route describes one /api/0/ route.
+type Route struct {
+	// Method is the HTTP method; Path the pattern, ending with a slash,
+	// with its path values in braces ("/api/0/projects/{org}/{project}/").
+	Method, Path string
+	// Scope is the token scope the route needs: "" for any token, "a|b"
+	// when either will do.
+	Scope string
+	// Auth is AuthToken, AuthOptional or AuthClient.
+	Auth string
+	// PersonalOnly routes refuse a Sentry App's token (403): only people
+	// manage personal tokens and organizations.
+	PersonalOnly bool
+}
+
+// Routes returns every /api/0/ route the server answers, in the order they
+// were registered.
+func (s *Server) Routes() []Route { return slices.Clone(s.table) }
 
 // router registers each API path once, with and without its trailing
 // slash, and dispatches on the method itself so that a known path with an
 // unknown method gets Sentry's JSON 405.
 type router struct {
+	server *Server
 	mux    *http.ServeMux
 	routes map[string]*route
+	table  []Route
+}
+
+// token serves method on path to callers with a bearer token, h checking
+// scope once it has loaded what the route names.
+func (rt *router) token(method, path, scope string, h authedFunc) {
+	rt.add(Route{Method: method, Path: path, Scope: scope, Auth: AuthToken}, rt.server.authed(scope, h))
+}
+
+// personal is token for routes that refuse a Sentry App's token.
+func (rt *router) personal(method, path, scope string, h authedFunc) {
+	rt.add(Route{Method: method, Path: path, Scope: scope, Auth: AuthToken, PersonalOnly: true}, rt.server.authed(scope, personal(h)))
+}
+
+// add serves the route with h and records it in the route table.
+func (rt *router) add(r Route, h http.Handler) {
+	rt.table = append(rt.table, r)
+	rt.handle(r.Method, r.Path, h)
 }
 
 // route holds the handlers of one path by method.

@@ -156,9 +156,10 @@ func (s *DB) FindAppByProxyUser(ctx context.Context, userID int64) (*herald.Sent
 
 // FindApps lists apps ordered by slug.
 func (s *DB) FindApps(ctx context.Context, f herald.SentryAppFilter) ([]*herald.SentryApp, error) {
-	rows, err := s.query(ctx, nil, `SELECT `+appColumns+appFrom+`WHERE ($1 = 0 OR a.org_id = $1)
-		AND ($2 = 0 OR a.org_id IN (SELECT org_id FROM org_members WHERE user_id = $2)) AND ($3 = '' OR a.status = $3)
-		ORDER BY a.slug LIMIT 1000`, f.OrganizationID, f.MemberUserID, f.Status)
+	rows, err := s.query(ctx, nil, `SELECT `+appColumns+appFrom+`WHERE (($1 = 0 OR a.org_id = $1)
+		AND ($2 = 0 OR a.org_id IN (SELECT org_id FROM org_members WHERE user_id = $2)) OR ($4 AND a.status = $5))
+		AND ($3 = '' OR a.status = $3)
+		ORDER BY a.slug LIMIT 1000`, f.OrganizationID, f.MemberUserID, f.Status, f.OrPublished, herald.AppPublished)
 	if err != nil {
 		return nil, fmt.Errorf("find apps: %w", err)
 	}
@@ -202,6 +203,13 @@ func (s *DB) UpdateApp(ctx context.Context, id int64, upd herald.SentryAppUpdate
 		set(&a.Overview, upd.Overview)
 		set(&a.WebhookURL, upd.WebhookURL)
 		set(&a.RedirectURL, upd.RedirectURL)
+		if upd.Status != nil {
+			if a.IsInternal() || (*upd.Status != herald.AppPublished && *upd.Status != herald.AppUnpublished) {
+				return herald.Errorf(herald.EINVALID, "an internal integration cannot be published, and a public one is %s or %s",
+					herald.AppPublished, herald.AppUnpublished)
+			}
+			a.Status = *upd.Status
+		}
 		if upd.IsAlertable != nil {
 			a.IsAlertable = *upd.IsAlertable
 		}
@@ -224,9 +232,9 @@ func (s *DB) UpdateApp(ctx context.Context, id int64, upd herald.SentryAppUpdate
 		}
 		a.DateUpdated = s.clock.Now().UTC()
 		_, err = s.exec(ctx, tx, `UPDATE sentry_apps SET name = $1, author = $2, overview = $3, webhook_url = $4, redirect_url = $5,
-			is_alertable = $6, verify_install = $7, scopes = $8, events = $9, date_updated = $10 WHERE id = $11`,
+			is_alertable = $6, verify_install = $7, scopes = $8, events = $9, date_updated = $10, status = $11 WHERE id = $12`,
 			a.Name, a.Author, a.Overview, a.WebhookURL, a.RedirectURL, a.IsAlertable, a.VerifyInstall,
-			joinList(a.Scopes), joinList(a.Events), ts(a.DateUpdated), a.ID)
+			joinList(a.Scopes), joinList(a.Events), ts(a.DateUpdated), a.Status, a.ID)
 		if err != nil {
 			return fmt.Errorf("update app: %w", err)
 		}

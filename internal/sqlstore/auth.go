@@ -93,22 +93,30 @@ func (s *DB) createToken(ctx context.Context, tx *sql.Tx, t *herald.Token) error
 }
 
 // FindTokenByValue returns the unexpired token with that value, or
-// EUNAUTHORIZED.
+// EUNAUTHORIZED. A Sentry App's token is valid only while it is bound to a
+// live installation: a token of an app's user that is not (one made before
+// personal tokens were refused to apps) is refused.
 func (s *DB) FindTokenByValue(ctx context.Context, value string) (*herald.Token, error) {
 	t := &herald.Token{User: &User{}}
-	var scopes string
+	var scopes, instStatus string
 	var created, joined int64
 	var expires sql.NullInt64
+	var appUser bool
 	err := s.queryRow(ctx, nil, `SELECT t.id, t.user_id, t.name, t.hash, t.last_chars, t.scopes, t.date_created, t.expires_at, `+userColumns+`,
-		COALESCE(ai.org_id, 0) FROM tokens t JOIN users u ON u.id = t.user_id
+		COALESCE(ai.org_id, 0), COALESCE(x.app_id, 0), COALESCE(ai.status, ''),
+		EXISTS (SELECT 1 FROM sentry_apps pa WHERE pa.proxy_user_id = t.user_id)
+		FROM tokens t JOIN users u ON u.id = t.user_id
 		LEFT JOIN app_tokens x ON x.token_id = t.id LEFT JOIN app_installations ai ON ai.id = x.installation_id
 		WHERE t.hash = $1`, HashToken(value)).
 		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &t.LastChars, &scopes, &created, &expires,
-			&t.User.ID, &t.User.Email, &t.User.Name, &t.User.IsSuperuser, &joined, &t.OrganizationID)
+			&t.User.ID, &t.User.Email, &t.User.Name, &t.User.IsSuperuser, &joined, &t.OrganizationID, &t.AppID, &instStatus, &appUser)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, herald.Errorf(herald.EUNAUTHORIZED, "Invalid token")
 	} else if err != nil {
 		return nil, fmt.Errorf("find token: %w", err)
+	}
+	if (appUser && t.AppID == 0) || (t.AppID != 0 && (instStatus == "" || instStatus == herald.InstallationDeleted)) {
+		return nil, herald.Errorf(herald.EUNAUTHORIZED, "Invalid token")
 	}
 	t.Scopes, t.DateCreated, t.ExpiresAt = splitList(scopes), fromTS(created), fromTSPtr(expires)
 	t.User.DateJoined = fromTS(joined)
