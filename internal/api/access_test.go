@@ -187,7 +187,7 @@ func (f *accessFixture) path(t *testing.T, pattern string) string {
 // "{}". Bodies only need to get a request past decoding: the matrix is
 // about who may call, not what is valid.
 var matrixBodies = map[string]string{
-	"POST /api/0/sentry-apps/": `{"name":"Intruder","organization":"acme","isInternal":true,"scopes":[]}`,
+	"POST /api/0/sentry-apps/":                                    `{"name":"Intruder","organization":"acme","isInternal":true,"scopes":[]}`,
 	"POST /api/0/sentry-app-installations/{uuid}/authorizations/": `{"grant_type":"authorization_code","code":"nope"}`,
 }
 

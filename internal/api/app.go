@@ -47,24 +47,24 @@ var appResources = []string{webhook.ResourceIssue, webhook.ResourceError, webhoo
 // are shown to members of the owning organization; other callers see
 // published apps without them.
 type appJSON struct {
-	AllowedOrigins []string     `json:"allowedOrigins"`
-	Author         *string      `json:"author"`
-	Avatars        []struct{}   `json:"avatars"`
-	Events         []string     `json:"events"`
-	FeatureData    []struct{}   `json:"featureData"`
-	IsAlertable    bool         `json:"isAlertable"`
-	Metadata       struct{}     `json:"metadata"`
-	Name           string       `json:"name"`
-	Overview       *string      `json:"overview"`
-	Popularity     *int         `json:"popularity"`
-	RedirectURL    *string      `json:"redirectUrl"`
-	Schema         struct{}     `json:"schema"`
-	Scopes         []string     `json:"scopes"`
-	Slug           string       `json:"slug"`
-	Status         string       `json:"status"`
-	UUID           string       `json:"uuid"`
-	VerifyInstall  bool         `json:"verifyInstall"`
-	WebhookURL     *string      `json:"webhookUrl"`
+	AllowedOrigins []string   `json:"allowedOrigins"`
+	Author         *string    `json:"author"`
+	Avatars        []struct{} `json:"avatars"`
+	Events         []string   `json:"events"`
+	FeatureData    []struct{} `json:"featureData"`
+	IsAlertable    bool       `json:"isAlertable"`
+	Metadata       struct{}   `json:"metadata"`
+	Name           string     `json:"name"`
+	Overview       *string    `json:"overview"`
+	Popularity     *int       `json:"popularity"`
+	RedirectURL    *string    `json:"redirectUrl"`
+	Schema         struct{}   `json:"schema"`
+	Scopes         []string   `json:"scopes"`
+	Slug           string     `json:"slug"`
+	Status         string     `json:"status"`
+	UUID           string     `json:"uuid"`
+	VerifyInstall  bool       `json:"verifyInstall"`
+	WebhookURL     *string    `json:"webhookUrl"`
 	// The credentials and the owner are shown to the owning
 	// organization's members only, as in Sentry.
 	*appOwnerFields
