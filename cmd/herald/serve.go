@@ -130,7 +130,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		Node:                      nodeID,
 		Sender:                    delivery.NewSender(delivery.SenderOptions{Timeout: cfg.DeliveryTimeout, Guard: &delivery.Guard{Allow: allow}}),
 		Policy:                    delivery.Policy{Schedule: schedule},
-		Logger:                    logger,
+		Logger:                    store.QuietLogger(logger),
 		Lease:                     cfg.RescueAfter,
 		PollInterval:              cfg.PollInterval,
 		Concurrency:               cfg.DeliveryWorkers,
@@ -169,12 +169,12 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 			}
 			return err
 		},
-		Logger:    logger,
+		Logger:    store.QuietLogger(logger),
 		RateLimit: cfg.IngestRateLimit,
 		Clock:     cfg.clock,
 	}
 	apiServer, err := api.NewServer(api.Config{Store: store, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping,
-		Clock: cfg.clock, Metrics: m.Handler()})
+		Clock: cfg.clock, Metrics: m.Handler(), Unavailable: store.Unavailable})
 	if err != nil {
 		ln.Close()
 		batcher.Close()

@@ -22,6 +22,7 @@ const (
 	msgPersonalOnly  = "This action is not available to an integration's token: use a personal token."
 	msgNotFound      = "The requested resource does not exist"
 	msgInternal      = "Internal error."
+	msgUnavailable   = "The service is temporarily unavailable: try again later."
 	msgRequired      = "This field is required."
 	msgBlank         = "This field may not be blank."
 	msgEmptyList     = "This list may not be empty."
@@ -107,6 +108,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	code := herald.ErrorCode(err)
+	if code == herald.EINTERNAL && s.unavailable(err) {
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"detail": msgUnavailable})
+		return
+	}
 	status := errorStatus(code)
 	msg := herald.ErrorMessage(err)
 	switch {
@@ -119,6 +125,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	writeJSON(w, status, map[string]string{"detail": msg})
 }
+
+// retryAfterUnavailable is the Retry-After, in seconds, of a 503.
+const retryAfterUnavailable = "5"
 
 // writeJSON writes v as a JSON response with the given status. URLs and
 // messages are written as they are, without HTML escaping, as Sentry does.

@@ -53,6 +53,11 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Metrics, when set, serves GET /metrics.
 	Metrics http.Handler
+	// Unavailable reports whether an error means that the database cannot
+	// be reached (see sqlstore.DB.Unavailable): such errors get 503 with
+	// Retry-After and a body that names nothing about the database, and
+	// are not logged per request. Nil means no error is.
+	Unavailable func(error) bool
 }
 
 // Server is Herald's HTTP API.
@@ -66,6 +71,8 @@ type Server struct {
 	metrics http.Handler
 	handler http.Handler
 	table   []Route
+	// unavailable is Config.Unavailable, never nil.
+	unavailable func(error) bool
 }
 
 // NewServer returns a Server for cfg. It fails when cfg has no Store or its
@@ -99,6 +106,10 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if s.ready == nil {
 		s.ready = s.store.Ping
+	}
+	s.unavailable = cfg.Unavailable
+	if s.unavailable == nil {
+		s.unavailable = func(error) bool { return false }
 	}
 	s.handler = s.logRequests(s.recoverPanics(s.routes()))
 	return s, nil
@@ -314,13 +325,18 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReady answers GET /readyz: 200 when Ready passes, else 503 with the
-// reason.
+// handleReady answers GET /readyz: 200 when Ready passes, else 503. It
+// takes no token, so the answer names nothing about why: the reason is
+// logged (once per outage when it is the database).
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "detail": err.Error()})
+		if !s.unavailable(err) {
+			s.logger.LogAttrs(r.Context(), slog.LevelWarn, "not ready", slog.Any("err", err))
+		}
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -353,14 +369,16 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // logRequests logs one line per request. Ingest requests, which arrive in
-// volume, are logged at debug level unless they fail on the server.
+// volume, are logged at debug level unless they fail on the server. A 503
+// is not an error of the request: what made the server unavailable is
+// logged where it is found.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.clock.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		level := slog.LevelInfo
-		if sw.status >= 500 {
+		if sw.status >= 500 && sw.status != http.StatusServiceUnavailable {
 			level = slog.LevelError
 		} else if !strings.HasPrefix(r.URL.Path, "/api/0/") && strings.HasPrefix(r.URL.Path, "/api/") {
 			level = slog.LevelDebug

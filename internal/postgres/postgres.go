@@ -6,8 +6,13 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -32,6 +37,7 @@ func Open(ctx context.Context, url string, opts sqlstore.Options) (*sqlstore.DB,
 	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{
 		Name:              "postgres",
 		IsUniqueViolation: isUniqueViolation,
+		IsUnavailable:     IsUnavailable,
 		River:             riverdatabasesql.New(db),
 		ResetJobsSQL:      `UPDATE river_job SET state = 'available' WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $1`,
 		SkipLocked:        " FOR UPDATE SKIP LOCKED",
@@ -46,4 +52,25 @@ func Open(ctx context.Context, url string, opts sqlstore.Options) (*sqlstore.DB,
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// IsUnavailable reports whether err means that PostgreSQL cannot be
+// reached or cannot serve: a refused, failed or lost connection, or one of
+// the server's "connection exception" (class 08), shutdown (57P01-57P03)
+// or too-many-connections (53300) errors.
+func IsUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "53300":
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

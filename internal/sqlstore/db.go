@@ -44,6 +44,9 @@ type Dialect struct {
 	TranslateDDL func(string) string
 	// IsUniqueViolation reports whether err is a unique-constraint failure.
 	IsUniqueViolation func(error) bool
+	// IsUnavailable reports whether err means the database cannot be
+	// reached or cannot take writes (see DB.Unavailable); nil means never.
+	IsUnavailable func(error) bool
 	// ReadDB, when set, is a pool of read-only connections to the same
 	// database that reads outside transactions use.
 	ReadDB *sql.DB
@@ -85,6 +88,7 @@ type DB struct {
 	stmts    *stmtCache
 	rdb      *sql.DB
 	rstmts   *stmtCache
+	health   *health
 }
 
 var _ herald.Store = (*DB)(nil)
@@ -102,6 +106,7 @@ func Open(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*DB, error)
 	if s.disable == 0 {
 		s.disable = 72 * time.Hour
 	}
+	s.health = newHealth(db, s.logger)
 	if d.Name == "sqlite" {
 		s.stmts = newStmtCache(db)
 	}
@@ -125,6 +130,7 @@ func (s *DB) Dialect() Dialect { return s.dialect }
 
 // Close closes the database.
 func (s *DB) Close() error {
+	s.health.close()
 	for _, c := range []*stmtCache{s.stmts, s.rstmts} {
 		if c != nil {
 			c.close()
@@ -173,7 +179,7 @@ func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.
 	}
 	c, err := river.NewClient(s.dialect.River, &river.Config{
 		ID:                   cfg.ID,
-		Logger:               s.logger,
+		Logger:               s.QuietLogger(s.logger),
 		Workers:              workers,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
 		JobTimeout:           10 * time.Minute,
