@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/api"
 	"github.com/herald-dev/herald/internal/delivery"
 )
 
@@ -37,6 +38,9 @@ type Config struct {
 	Retention              time.Duration
 	RescueAfter            time.Duration
 	MetricAlertInterval    time.Duration
+	MaxConnections         int
+	BodyIdleTimeout        time.Duration
+	BodyTimeout            time.Duration
 
 	// clock, when set, is the time of the store and the API instead of the
 	// wall clock; tests set it to drive metric alert windows.
@@ -62,6 +66,9 @@ func DefaultConfig() Config {
 		LogFormat:              "text",
 		Retention:              30 * 24 * time.Hour,
 		MetricAlertInterval:    time.Minute,
+		MaxConnections:         1024,
+		BodyIdleTimeout:        api.DefaultBodyIdleTimeout,
+		BodyTimeout:            api.DefaultBodyTimeout,
 	}
 }
 
@@ -96,6 +103,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest-batch-wait: must not be negative")
 	case c.IngestRateLimit < 0:
 		return fmt.Errorf("ingest-rate-limit: must not be negative")
+	case c.MaxConnections < 1:
+		return fmt.Errorf("max-connections: must be at least 1")
+	case c.BodyIdleTimeout < time.Second || c.BodyIdleTimeout > time.Hour:
+		return fmt.Errorf("body-idle-timeout: must be between 1s and 1h, got %s", c.BodyIdleTimeout)
+	case c.BodyTimeout < c.BodyIdleTimeout || c.BodyTimeout > 24*time.Hour:
+		return fmt.Errorf("body-timeout: must be between body-idle-timeout and 24h, got %s", c.BodyTimeout)
 	case c.LogLevel != "debug" && c.LogLevel != "info" && c.LogLevel != "warn" && c.LogLevel != "error":
 		return fmt.Errorf("log-level: must be debug, info, warn or error")
 	case c.LogFormat != "text" && c.LogFormat != "json":
@@ -155,6 +168,9 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.IntVar(&c.IngestBatch, "ingest-batch", c.IngestBatch, "events committed together in one transaction at most")
 	fs.DurationVar(&c.IngestBatchWait, "ingest-batch-wait", c.IngestBatchWait, "how long an event may wait for others to share its commit")
 	fs.Float64Var(&c.IngestRateLimit, "ingest-rate-limit", c.IngestRateLimit, "events per second accepted per DSN key; 0 means unlimited")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "client connections open at once at most; more wait to be accepted")
+	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "how long a request body may stall before its connection is cut")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "how long a whole request body may take to arrive")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for in-flight work")
 	fs.StringVar(&c.BootstrapToken, "bootstrap-token", c.BootstrapToken, "ensure a superuser token with this value exists (idempotent)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "address of a separate listener serving Go's /debug/pprof/ profiles (off when empty; keep it private)")

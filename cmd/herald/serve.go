@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"golang.org/x/net/netutil"
 
 	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/api"
@@ -174,7 +175,8 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		Clock:     cfg.clock,
 	}
 	apiServer, err := api.NewServer(api.Config{Store: store, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping,
-		Clock: cfg.clock, Metrics: m.Handler(), Unavailable: store.Unavailable})
+		Clock: cfg.clock, Metrics: m.Handler(), Unavailable: store.Unavailable,
+		BodyIdleTimeout: cfg.BodyIdleTimeout, BodyTimeout: cfg.BodyTimeout})
 	if err != nil {
 		ln.Close()
 		batcher.Close()
@@ -184,10 +186,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		return nil, err
 	}
 	s := &Server{
-		URL:      publicURL,
-		Addr:     ln.Addr().String(),
-		Store:    store,
-		http:     &http.Server{Handler: m.Instrument(apiServer.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+		URL:   publicURL,
+		Addr:  ln.Addr().String(),
+		Store: store,
+		http: &http.Server{Handler: m.Instrument(apiServer.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			MaxHeaderBytes: maxHeaderBytes},
 		jobs:     jobs,
 		dispatch: dispatcher,
 		batcher:  batcher,
@@ -201,12 +204,16 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		}
 	}
 	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(netutil.LimitListener(ln, cfg.MaxConnections)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- err
 		}
 	}()
 	return s, nil
 }
+
+// maxHeaderBytes bounds a request's headers: SDKs and API clients send a
+// few hundred bytes, and every open connection may hold this much.
+const maxHeaderBytes = 64 << 10
 
 // serveDebug serves net/http/pprof on its own listener.
 func (s *Server) serveDebug(addr string) error {

@@ -53,6 +53,10 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Metrics, when set, serves GET /metrics.
 	Metrics http.Handler
+	// BodyIdleTimeout is how long a request body may stall between two
+	// reads (DefaultBodyIdleTimeout when 0); BodyTimeout bounds the whole
+	// body (DefaultBodyTimeout when 0). Past either the connection is cut.
+	BodyIdleTimeout, BodyTimeout time.Duration
 	// Unavailable reports whether an error means that the database cannot
 	// be reached (see sqlstore.DB.Unavailable): such errors get 503 with
 	// Retry-After and a body that names nothing about the database, and
@@ -111,7 +115,14 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.unavailable == nil {
 		s.unavailable = func(error) bool { return false }
 	}
-	s.handler = s.logRequests(s.recoverPanics(s.routes()))
+	idle, total := cfg.BodyIdleTimeout, cfg.BodyTimeout
+	if idle <= 0 {
+		idle = DefaultBodyIdleTimeout
+	}
+	if total <= 0 {
+		total = DefaultBodyTimeout
+	}
+	s.handler = limitBodyTime(s.logRequests(s.recoverPanics(s.routes())), idle, total)
 	return s, nil
 }
 
