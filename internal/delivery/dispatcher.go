@@ -436,10 +436,18 @@ func (p *Dispatcher) drain(dest *destination) {
 // send makes one attempt at d and turns it into an outcome. The request is
 // bounded by the send timeout only, not cancelled at shutdown, so that an
 // attempt under way completes and is recorded.
+//
+// A destination the Guard refused is logged at warn level with the address
+// and the reason, which the attempt leaves out.
 func (p *Dispatcher) send(d *herald.Delivery) *herald.Outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), p.sender.timeout)
 	defer cancel()
-	a, retryAfter := p.sender.Send(ctx, d)
+	a, retryAfter, refused := p.sender.send(ctx, d)
+	if refused != nil {
+		p.logger.Warn("delivery destination not allowed",
+			"delivery", d.ID, "destination_kind", d.DestinationKind, "destination", d.DestinationID,
+			"address", refused.address, "reason", refused.reason)
+	}
 	o := &herald.Outcome{DeliveryID: d.ID, Attempt: a}
 	if a.StatusCode >= 200 && a.StatusCode < 300 {
 		o.Delivered = true

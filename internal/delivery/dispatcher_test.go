@@ -1687,3 +1687,57 @@ func TestDispatcherClaimsWaitForRecording(t *testing.T) {
 		t.Fatalf("receiver got %d requests, want %d", n, len(ds))
 	}
 }
+
+// TestDispatcherBlockedDestination sends to a loopback receiver through a
+// Guard that refuses loopback: the recorded attempt says only "destination
+// not allowed", and the address and reason go to the log at warn level.
+func TestDispatcherBlockedDestination(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		kind string
+	}{
+		{"ServiceHook", herald.DestinationHook},
+		{"SentryApp", herald.DestinationApp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			store := newFakeStore()
+			logs := &syncBuffer{}
+			p := startDispatcher(t, store, 5*time.Second, func(o *DispatcherOptions) {
+				o.Sender = NewSender(SenderOptions{Timeout: 5 * time.Second, Guard: &Guard{}, Clock: store.clock})
+				o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+			})
+			rec := newRecorder(t, nil)
+			d := newDelivery(tt.kind, rec.URL)
+			p.Dispatch(store.claim(testNode, store.clock.Now().Add(p.Lease()), d))
+			store.waitOutcomes(t, d.ID)
+
+			o := store.outcome(t, d.ID)
+			if o.Attempt == nil || o.Attempt.Error != "destination not allowed" {
+				t.Fatalf("outcome attempt = %+v, want error %q", o.Attempt, "destination not allowed")
+			}
+			if strings.Contains(o.Attempt.Error, "127.0.0.1") {
+				t.Fatalf("attempt error %q reveals the address", o.Attempt.Error)
+			}
+			if n := rec.count(); n != 0 {
+				t.Fatalf("receiver got %d requests through the guard", n)
+			}
+			log := logs.String()
+			for _, want := range []string{
+				"level=WARN",
+				`msg="delivery destination not allowed"`,
+				"delivery=" + d.ID,
+				"destination_kind=" + tt.kind,
+				"destination=" + d.DestinationID,
+				"address=127.0.0.1",
+				`reason="loopback address"`,
+			} {
+				if !strings.Contains(log, want) {
+					t.Fatalf("log = %q, want %q in it", log, want)
+				}
+			}
+		})
+	}
+}

@@ -12,8 +12,9 @@ import (
 // Guard keeps deliveries away from addresses that are not on the public
 // internet: loopback, private, link-local, multicast, unspecified, broadcast,
 // carrier-grade NAT and reserved ranges, in IPv4 and IPv6 form, including IPv4
-// addresses embedded in IPv6 (IPv4-mapped, NAT64, 6to4, Teredo). Addresses
-// inside an Allow prefix are always permitted.
+// addresses embedded in IPv6 (IPv4-mapped, NAT64, 6to4, Teredo), and the
+// cloud metadata services those ranges leave out (Azure's 168.63.129.16).
+// Addresses inside an Allow prefix are always permitted.
 //
 // The zero Guard blocks every such address. Its Control method is meant for
 // net.Dialer.Control, so the check runs on the address actually dialed, after
@@ -33,7 +34,15 @@ type blockedRange struct {
 // blockedRanges complements the netip.Addr predicates (loopback, private,
 // link-local, multicast, unspecified) with the special-purpose ranges they
 // do not cover.
+//
+// Cloud metadata services: AWS, GCP, Azure (IMDS), Oracle, DigitalOcean and
+// others answer on 169.254.169.254 (link-local); Tencent on 169.254.0.23
+// (link-local); AWS's IPv6 endpoint fd00:ec2::254 and GCP's fd20:ce::254 are
+// unique local addresses (private); Oracle's 192.0.0.192 is in 192.0.0.0/24;
+// Alibaba's 100.100.100.200 is in 100.64.0.0/10. Only Azure's WireServer,
+// 168.63.129.16, a public address, needs its own entry.
 var blockedRanges = []blockedRange{
+	{netip.MustParsePrefix("168.63.129.16/32"), "cloud metadata address"},
 	{netip.MustParsePrefix("0.0.0.0/8"), "unspecified address"},
 	{netip.MustParsePrefix("100.64.0.0/10"), "carrier-grade NAT address"},
 	{netip.MustParsePrefix("192.0.0.0/24"), "reserved address"},
@@ -76,7 +85,10 @@ func (g *Guard) Control(network, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// blockedError is the error of a connection the Guard refused.
+// blockedError is the error of a connection the Guard refused. Its text
+// names the address, so it is for the server log only: an attempt records
+// msgBlocked instead (see describe), because the user who set the URL would
+// otherwise learn what an internal name resolves to.
 type blockedError struct {
 	address string // the refused IP address as dialed
 	reason  string // the kind of address, such as "private address"

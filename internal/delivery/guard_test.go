@@ -62,6 +62,23 @@ func TestGuardBlocked(t *testing.T) {
 		{"::", true, "unspecified address"},
 		{"255.255.255.255", true, "broadcast address"},
 
+		// Cloud metadata services. Azure's WireServer is a public address
+		// blocked by name; its neighbours stay public.
+		{"168.63.129.16", true, "cloud metadata address"},
+		{"::ffff:168.63.129.16", true, "cloud metadata address"},
+		{"64:ff9b::a83f:8110", true, "cloud metadata address in NAT64 address"},
+		{"2002:a83f:8110::1", true, "cloud metadata address in 6to4 address"},
+		{"168.63.129.15", false, ""},
+		{"168.63.129.17", false, ""},
+		// The others fall in blocked ranges: Alibaba (CGNAT), Tencent
+		// (link-local), Oracle (192.0.0.0/24), AWS and GCP over IPv6 (ULA).
+		{"100.100.100.200", true, "carrier-grade NAT address"},
+		{"64:ff9b::6464:64c8", true, "carrier-grade NAT address in NAT64 address"},
+		{"169.254.0.23", true, "link-local address"},
+		{"192.0.0.192", true, "reserved address"},
+		{"fd00:ec2::254", true, "private address"},
+		{"fd20:ce::254", true, "private address"},
+
 		// Carrier-grade NAT and reserved ranges.
 		{"100.64.0.1", true, "carrier-grade NAT address"},
 		{"100.127.255.255", true, "carrier-grade NAT address"},

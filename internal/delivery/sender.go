@@ -130,11 +130,28 @@ func Headers(d *herald.Delivery) http.Header {
 	return h
 }
 
+// msgBlocked is the error of an attempt whose destination the Guard refused.
+// It names neither the address nor the reason: attempts are shown to whoever
+// may set the URL, who would otherwise learn what an internal name resolves
+// to. The Dispatcher logs the detail.
+const msgBlocked = "destination not allowed"
+
 // Send makes one attempt at d: it POSTs d.Body to d.URL with Headers(d) and
 // records the result. The attempt succeeded when its StatusCode is 2xx;
 // otherwise Error says why. retryAfter is the receiver's Retry-After on a 429
 // or 503 response, or 0.
+//
+// When the Guard refuses the address dialed, Error is only "destination not
+// allowed", without the address or the reason.
 func (s *Sender) Send(ctx context.Context, d *herald.Delivery) (a *herald.Attempt, retryAfter time.Duration) {
+	a, retryAfter, _ = s.send(ctx, d)
+	return a, retryAfter
+}
+
+// send is Send that also returns the Guard's refusal, naming the address and
+// why it was refused, for the server log; refused is nil when the Guard let
+// the attempt through.
+func (s *Sender) send(ctx context.Context, d *herald.Delivery) (a *herald.Attempt, retryAfter time.Duration, refused *blockedError) {
 	a = &herald.Attempt{
 		DeliveryID: d.ID,
 		Number:     d.Attempts + 1,
@@ -144,7 +161,7 @@ func (s *Sender) Send(ctx context.Context, d *herald.Delivery) (a *herald.Attemp
 	req, err := s.newRequest(ctx, d)
 	if err != nil {
 		a.Error = err.Error()
-		return a, 0
+		return a, 0, nil
 	}
 
 	start := time.Now()
@@ -152,7 +169,10 @@ func (s *Sender) Send(ctx context.Context, d *herald.Delivery) (a *herald.Attemp
 	if err != nil {
 		a.Duration = time.Since(start)
 		a.Error = describe(err, s.timeout)
-		return a, 0
+		if errors.As(err, &refused) {
+			return a, 0, refused
+		}
+		return a, 0, nil
 	}
 	defer func() {
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDrainBytes)
@@ -176,7 +196,7 @@ func (s *Sender) Send(ctx context.Context, d *herald.Delivery) (a *herald.Attemp
 			retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.clock.Now())
 		}
 	}
-	return a, retryAfter
+	return a, retryAfter, nil
 }
 
 // newRequest builds the POST of d, or says why it cannot be sent.
@@ -203,13 +223,14 @@ func (s *Sender) newRequest(ctx context.Context, d *herald.Delivery) (*http.Requ
 }
 
 // describe turns a client error into the short text an attempt records.
+// A refusal of the Guard is msgBlocked, without the address.
 func describe(err error, timeout time.Duration) string {
 	var be *blockedError
 	var ne net.Error
 	var dnsErr *net.DNSError
 	switch {
 	case errors.As(err, &be):
-		return be.Error()
+		return msgBlocked
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout after " + timeout.String()
 	case errors.Is(err, context.Canceled):

@@ -6,7 +6,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,12 +23,17 @@ import (
 const FileName = "herald.db"
 
 // Open opens (creating if needed) the database in dir, applies migrations
-// and returns the store.
+// and returns the store. The database file and the -wal and -shm files
+// beside it are made readable by their owner alone (0600).
 func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	path := "file:" + filepath.Join(dir, FileName)
+	file := filepath.Join(dir, FileName)
+	if err := restrictFiles(file); err != nil {
+		return nil, err
+	}
+	path := "file:" + file
 	// A 32 MiB page cache for the writer (the default is 2 MiB): recording
 	// outcomes looks up deliveries scattered over the table, and every page
 	// missing from the cache is a read from the file.
@@ -65,6 +72,34 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 		return nil, err
 	}
 	return s, nil
+}
+
+// restrictFiles makes the database file at path readable and writable by
+// its owner alone: it creates the file with mode 0600 before SQLite opens it,
+// and takes the group and other permissions away from an existing database
+// file and from the -wal, -shm and -journal files an earlier run left. SQLite
+// creates those files with the database file's mode, so they follow.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database file mode: %w", err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			if err := os.Chmod(p, perm&^0o077); err != nil {
+				return fmt.Errorf("database file mode: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // ddlTypes maps the PostgreSQL column definitions Herald's migrations use to

@@ -1,6 +1,12 @@
 package sqlite
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/herald-dev/herald/internal/sqlstore"
+)
 
 func TestTranslateDDL(t *testing.T) {
 	t.Parallel()
@@ -19,5 +25,81 @@ func TestTranslateDDL(t *testing.T) {
 				t.Fatalf("TranslateDDL(%q) = %q, want %q", c.in, got, c.want)
 			}
 		})
+	}
+}
+
+// TestOpenFileModes checks that the database file and the -wal and -shm
+// files SQLite keeps beside it while it is open are readable by their owner
+// alone, whether Open creates the database or finds it, or files of an
+// earlier run, readable by others.
+func TestOpenFileModes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// prepare sets up the data directory before the Open under test.
+		prepare func(t *testing.T, dir string)
+	}{
+		{"New", func(*testing.T, string) {}},
+		{"ExistingDatabase0644", func(t *testing.T, dir string) {
+			mustOpenClose(t, dir)
+			mustChmod(t, filepath.Join(dir, FileName), 0o644)
+		}},
+		{"ExistingDatabase0666", func(t *testing.T, dir string) {
+			mustOpenClose(t, dir)
+			mustChmod(t, filepath.Join(dir, FileName), 0o666)
+		}},
+		{"LeftoverWALAndSHM0644", func(t *testing.T, dir string) {
+			mustOpenClose(t, dir)
+			// Not empty: SQLite gives an empty file it opens the database
+			// file's mode, but leaves the mode of one with content.
+			for _, suffix := range []string{"-wal", "-shm"} {
+				p := filepath.Join(dir, FileName+suffix)
+				if err := os.WriteFile(p, make([]byte, 4096), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				mustChmod(t, p, 0o644)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			tt.prepare(t, dir)
+			s, err := Open(t.Context(), dir, sqlstore.Options{})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+			for _, name := range []string{FileName, FileName + "-wal", FileName + "-shm"} {
+				fi, err := os.Stat(filepath.Join(dir, name))
+				if err != nil {
+					t.Fatalf("stat %s: %v", name, err)
+				}
+				if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+					t.Errorf("%s has mode %#o, want no group or other permissions", name, perm)
+				}
+			}
+		})
+	}
+}
+
+// mustOpenClose creates the database in dir and closes it.
+func mustOpenClose(t *testing.T, dir string) {
+	t.Helper()
+	s, err := Open(t.Context(), dir, sqlstore.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// mustChmod sets the mode of the file at path, whatever the umask.
+func mustChmod(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
 	}
 }
