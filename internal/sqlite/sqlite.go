@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 
 	"github.com/herald-dev/herald/internal/sqlstore"
 )
@@ -59,6 +59,7 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 		Name:              "sqlite",
 		TranslateDDL:      TranslateDDL,
 		IsUniqueViolation: isUniqueViolation,
+		IsUnavailable:     IsUnavailable,
 		ReadDB:            rdb,
 		River:             riversqlite.New(db),
 		// One process owns the database file, so whatever is still marked
@@ -117,6 +118,33 @@ var ddlTypes = strings.NewReplacer(
 // TranslateDDL rewrites a migration statement written for PostgreSQL into
 // SQLite's column types.
 func TranslateDDL(stmt string) string { return ddlTypes.Replace(stmt) }
+
+// IsUnavailable reports whether err means the database file cannot serve
+// requests for now: it is busy or locked past the wait, out of memory,
+// read-only, failing at input/output, full, or cannot be opened. These are
+// the primary result codes SQLite reports them with.
+func IsUnavailable(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return errors.Is(err, sql.ErrConnDone)
+	}
+	switch e.Code() & 0xff {
+	case sqliteBusy, sqliteLocked, sqliteNoMem, sqliteReadOnly, sqliteIOErr, sqliteFull, sqliteCantOpen:
+		return true
+	}
+	return false
+}
+
+// SQLite's primary result codes (https://www.sqlite.org/rescode.html).
+const (
+	sqliteBusy     = 5
+	sqliteLocked   = 6
+	sqliteNoMem    = 7
+	sqliteReadOnly = 8
+	sqliteIOErr    = 10
+	sqliteFull     = 13
+	sqliteCantOpen = 14
+)
 
 func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")

@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -101,5 +103,44 @@ func mustChmod(t *testing.T, path string, mode os.FileMode) {
 	t.Helper()
 	if err := os.Chmod(path, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestIsUnavailable(t *testing.T) {
+	t.Parallel()
+	// A database file that cannot be opened is unavailable; a syntax
+	// error or a missing row is not.
+	ro, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "missing.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	_, cantOpen := ro.Exec(`CREATE TABLE t (x INTEGER)`)
+	mem, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	_, syntax := mem.Exec(`SELEKT 1`)
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"CannotOpen", cantOpen, true},
+		{"ConnDone", sql.ErrConnDone, true},
+		{"Syntax", syntax, false},
+		{"NoRows", sql.ErrNoRows, false},
+		{"Plain", errors.New("boom"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.err == nil {
+				t.Fatal("no error to classify")
+			}
+			if got := IsUnavailable(tt.err); got != tt.want {
+				t.Errorf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
 	}
 }
