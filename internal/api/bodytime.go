@@ -25,7 +25,7 @@ const (
 func limitBodyTime(next http.Handler, idle, total time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: idle, end: time.Now().Add(total)}
+			r.Body = &deadlineBody{Reader: r.Body, rc: http.NewResponseController(w), idle: idle, end: time.Now().Add(total)}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -33,8 +33,14 @@ func limitBodyTime(next http.Handler, idle, total time.Duration) http.Handler {
 
 // deadlineBody sets the connection's read deadline before each read of
 // the body, and clears it once the body has been read.
+//
+// Its Close does not close the request's body: the server does that once
+// the handler returns, after reading what is left of it (within the
+// deadline) to decide whether the connection may serve another request. A
+// body closed early would be taken for one read to its end, and what the
+// client sends next for the next request.
 type deadlineBody struct {
-	io.ReadCloser
+	io.Reader
 	rc   *http.ResponseController
 	idle time.Duration
 	end  time.Time
@@ -44,7 +50,7 @@ type deadlineBody struct {
 // Read implements io.Reader.
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	if b.done {
-		return b.ReadCloser.Read(p)
+		return b.Reader.Read(p)
 	}
 	deadline := time.Now().Add(b.idle)
 	if deadline.After(b.end) {
@@ -53,7 +59,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	// A writer without deadlines (such as a test recorder) reads
 	// unbounded, as before.
 	_ = b.rc.SetReadDeadline(deadline)
-	n, err := b.ReadCloser.Read(p)
+	n, err := b.Reader.Read(p)
 	if errors.Is(err, io.EOF) {
 		// The handler may take its time from here: a deadline left on
 		// the connection would cancel the request's context.
@@ -62,3 +68,6 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Close implements io.Closer; it leaves the request's body to the server.
+func (b *deadlineBody) Close() error { return nil }

@@ -15,8 +15,9 @@ import (
 // slowPost sends the headers of a POST announcing size bytes, then writes
 // the chunks of body, waiting gap before each, until the server answers;
 // it returns the status line of the answer (or the read error) and how
-// long the answer took to come.
-func slowPost(t *testing.T, addr string, size int, chunks []string, gap time.Duration) (string, time.Duration) {
+// long the answer took to come, and (when waitClose is set) whether the
+// server then closed the connection.
+func slowPost(t *testing.T, addr string, size int, chunks []string, gap time.Duration, waitClose bool) (string, time.Duration, bool) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -39,13 +40,21 @@ func slowPost(t *testing.T, addr string, size int, chunks []string, gap time.Dur
 		}
 	}()
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	br := bufio.NewReader(conn)
+	line, err := br.ReadString('\n')
 	took := time.Since(start)
 	close(answered)
 	if err != nil {
-		return "read: " + err.Error(), took
+		return "read: " + err.Error(), took, true
 	}
-	return strings.TrimSpace(line), took
+	if !waitClose {
+		return strings.TrimSpace(line), took, false
+	}
+	// A connection kept open after a cut body would read what the client
+	// sends next as another request.
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.Copy(io.Discard, br)
+	return strings.TrimSpace(line), took, err == nil
 }
 
 func TestLimitBodyTime(t *testing.T) {
@@ -53,6 +62,8 @@ func TestLimitBodyTime(t *testing.T) {
 	const idle, total = 300 * time.Millisecond, 1500 * time.Millisecond
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.ReadAll(r.Body); err != nil {
+			// As handlers do through http.MaxBytesReader.
+			r.Body.Close()
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
@@ -77,21 +88,25 @@ func TestLimitBodyTime(t *testing.T) {
 		want    string
 		atLeast time.Duration
 		atMost  time.Duration
+		closed  bool
 	}{
 		{name: "Whole", size: 5, chunks: []string{"hello"}, want: "HTTP/1.1 204 No Content", atMost: 5 * time.Second},
 		{name: "SteadyTrickle", size: 5, chunks: []string{"h", "e", "l", "l", "o"}, gap: idle / 3,
 			want: "HTTP/1.1 204 No Content", atMost: 5 * time.Second},
 		{name: "ErrStalled", size: 1000, chunks: []string{"only part of it"}, want: "HTTP/1.1 400 Bad Request",
-			atLeast: idle, atMost: idle + 3*time.Second},
+			atLeast: idle, atMost: idle + 3*time.Second, closed: true},
 		{name: "ErrTooSlowInAll", size: 40, chunks: strings.Split(strings.Repeat("x", 40), ""), gap: idle / 2,
-			want: "HTTP/1.1 400 Bad Request", atLeast: total, atMost: total + 3*time.Second},
+			want: "HTTP/1.1 400 Bad Request", atLeast: total, atMost: total + 3*time.Second, closed: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, took := slowPost(t, addr, tt.size, tt.chunks, tt.gap)
+			got, took, closed := slowPost(t, addr, tt.size, tt.chunks, tt.gap, tt.closed)
 			if got != tt.want {
 				t.Errorf("answer = %q, want %q", got, tt.want)
+			}
+			if tt.closed && !closed {
+				t.Errorf("the connection of a cut body stayed open")
 			}
 			if took < tt.atLeast || took > tt.atMost {
 				t.Errorf("took %s, want between %s and %s", took, tt.atLeast, tt.atMost)
