@@ -10,6 +10,7 @@ import (
 	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/api"
 	"github.com/herald-dev/herald/internal/delivery"
+	"github.com/herald-dev/herald/internal/ingest"
 )
 
 // Config is everything `herald serve` can be told, by flag or by the
@@ -29,6 +30,7 @@ type Config struct {
 	IngestBatch            int
 	IngestBatchWait        time.Duration
 	IngestRateLimit        float64
+	IngestMemoryMB         int
 	ShutdownTimeout        time.Duration
 	LogLevel               string
 	LogFormat              string
@@ -61,6 +63,7 @@ func DefaultConfig() Config {
 		PollInterval:           20 * time.Millisecond,
 		IngestBatch:            256,
 		IngestBatchWait:        2 * time.Millisecond,
+		IngestMemoryMB:         ingest.DefaultMaxInFlight >> 20,
 		ShutdownTimeout:        15 * time.Second,
 		LogLevel:               "info",
 		LogFormat:              "text",
@@ -103,6 +106,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest-batch-wait: must not be negative")
 	case c.IngestRateLimit < 0:
 		return fmt.Errorf("ingest-rate-limit: must not be negative")
+	case c.IngestMemoryMB < 1 || c.IngestMemoryMB > 1<<20:
+		return fmt.Errorf("ingest-memory-mb: must be between 1 and 1048576")
 	case c.MaxConnections < 1:
 		return fmt.Errorf("max-connections: must be at least 1")
 	case c.BodyIdleTimeout < time.Second || c.BodyIdleTimeout > time.Hour:
@@ -168,6 +173,7 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.IntVar(&c.IngestBatch, "ingest-batch", c.IngestBatch, "events committed together in one transaction at most")
 	fs.DurationVar(&c.IngestBatchWait, "ingest-batch-wait", c.IngestBatchWait, "how long an event may wait for others to share its commit")
 	fs.Float64Var(&c.IngestRateLimit, "ingest-rate-limit", c.IngestRateLimit, "events per second accepted per DSN key; 0 means unlimited")
+	fs.IntVar(&c.IngestMemoryMB, "ingest-memory-mb", c.IngestMemoryMB, "MiB the bodies of all ingest requests in flight may hold together (raised to what one largest body needs); past it requests get 429")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "client connections open at once at most; more wait to be accepted")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "how long a request body may stall before its connection is cut")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "how long a whole request body may take to arrive")

@@ -172,6 +172,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		},
 		Logger:    store.QuietLogger(logger),
 		RateLimit: cfg.IngestRateLimit,
+		Limits:    ingest.Limits{MaxInFlight: int64(cfg.IngestMemoryMB) << 20},
 		Clock:     cfg.clock,
 	}
 	apiServer, err := api.NewServer(api.Config{Store: store, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping,

@@ -11,6 +11,13 @@ import (
 // MaxEnvelopeItems bounds the number of items of one envelope.
 const MaxEnvelopeItems = 1000
 
+// MaxEnvelopeHeaderSize bounds the header line of an envelope, without its
+// newline. SDKs send a few hundred bytes (event_id, dsn, sdk, sent_at and
+// the trace context), a few KB at most. An envelope that carries its DSN key
+// only in this header is read no further than the line until the key is
+// checked.
+const MaxEnvelopeHeaderSize = 64 << 10
+
 // Envelope is a parsed Sentry envelope: a JSON header line followed by items,
 // each a JSON header line and a payload.
 type Envelope struct {
@@ -34,19 +41,37 @@ type Item struct {
 
 // ParseEnvelope parses a Sentry envelope (https://develop.sentry.dev/sdk/data-model/envelopes/).
 // An item with a length in its header has a payload of exactly that many
-// bytes; one without runs to the next newline. Items of every type are
+// bytes; one without runs to the next newline. The header line may take at
+// most MaxEnvelopeHeaderSize bytes (ETOOLARGE). Items of every type are
 // returned; what to do with them is the caller's choice. A malformed envelope
 // gets an EINVALID error naming the problem.
 func ParseEnvelope(body []byte) (*Envelope, error) {
 	line, rest := cutLine(body)
-	if len(bytes.TrimSpace(line)) == 0 {
+	env, err := parseEnvelopeHeader(line)
+	if err != nil {
+		return nil, err
+	}
+	if err := env.parseItems(rest); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// parseEnvelopeHeader parses the first line of an envelope, without its
+// newline.
+func parseEnvelopeHeader(line []byte) (*Envelope, error) {
+	if len(line) > MaxEnvelopeHeaderSize {
+		return nil, tooLarge("envelope header", MaxEnvelopeHeaderSize)
+	}
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
 		return nil, herald.Errorf(herald.EINVALID, "invalid envelope header: empty")
 	}
-	if err := checkObject(bytes.TrimSpace(line)); err != nil {
+	if err := checkObject(line); err != nil {
 		return nil, herald.Errorf(herald.EINVALID, "invalid envelope header: %s", err)
 	}
 	env := &Envelope{}
-	for k, v := range members(bytes.TrimSpace(line)) {
+	for k, v := range members(line) {
 		switch string(k) {
 		case "event_id":
 			if v[0] == 'n' {
@@ -72,22 +97,28 @@ func ParseEnvelope(body []byte) (*Envelope, error) {
 			}
 		}
 	}
+	return env, nil
+}
 
+// parseItems parses the items of an envelope, the body after its header
+// line, into env.Items.
+func (env *Envelope) parseItems(rest []byte) error {
+	var line []byte
 	for n := 1; ; n++ {
 		// Blank lines between items and at the end are tolerated.
 		for len(rest) > 0 && (rest[0] == '\n' || rest[0] == '\r' || rest[0] == ' ' || rest[0] == '\t') {
 			rest = rest[1:]
 		}
 		if len(rest) == 0 {
-			return env, nil
+			return nil
 		}
 		if n > MaxEnvelopeItems {
-			return nil, herald.Errorf(herald.ETOOLARGE, "envelope has more than %d items", MaxEnvelopeItems)
+			return herald.Errorf(herald.ETOOLARGE, "envelope has more than %d items", MaxEnvelopeItems)
 		}
 		line, rest = cutLine(rest)
 		line = bytes.TrimSpace(line)
 		if err := checkObject(line); err != nil {
-			return nil, herald.Errorf(herald.EINVALID, "item %d: invalid item header: %s", n, err)
+			return herald.Errorf(herald.EINVALID, "item %d: invalid item header: %s", n, err)
 		}
 		var typ string
 		var length []byte
@@ -103,7 +134,7 @@ func ParseEnvelope(body []byte) (*Envelope, error) {
 			}
 		}
 		if typ == "" {
-			return nil, herald.Errorf(herald.EINVALID, "item %d: item header has no type", n)
+			return herald.Errorf(herald.EINVALID, "item %d: item header has no type", n)
 		}
 		var payload []byte
 		if len(length) == 0 || string(length) == "null" {
@@ -112,10 +143,10 @@ func ParseEnvelope(body []byte) (*Envelope, error) {
 		} else {
 			size, err := strconv.ParseUint(string(length), 10, 63)
 			if err != nil {
-				return nil, herald.Errorf(herald.EINVALID, "item %d: length %s is not a non-negative integer", n, truncate(string(length), 40))
+				return herald.Errorf(herald.EINVALID, "item %d: length %s is not a non-negative integer", n, truncate(string(length), 40))
 			}
 			if size > uint64(len(rest)) {
-				return nil, herald.Errorf(herald.EINVALID, "item %d: length %d exceeds remaining body (%d bytes)", n, size, len(rest))
+				return herald.Errorf(herald.EINVALID, "item %d: length %d exceeds remaining body (%d bytes)", n, size, len(rest))
 			}
 			payload, rest = rest[:size], rest[size:]
 			switch {
@@ -125,7 +156,7 @@ func ParseEnvelope(body []byte) (*Envelope, error) {
 			case len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n':
 				rest = rest[2:]
 			default:
-				return nil, herald.Errorf(herald.EINVALID, "item %d: payload of length %d is not followed by a newline", n, size)
+				return herald.Errorf(herald.EINVALID, "item %d: payload of length %d is not followed by a newline", n, size)
 			}
 		}
 		env.Items = append(env.Items, Item{Type: typ, Payload: payload})

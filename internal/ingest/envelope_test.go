@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/herald-dev/herald"
 )
@@ -131,6 +133,7 @@ func TestParseEnvelope_Invalid(t *testing.T) {
 		{"LengthTooLong", "{}\n{\"type\":\"session\"}\n{}\n{\"type\":\"event\",\"length\":500}\n{}\n", herald.EINVALID, "item 2: length 500 exceeds remaining body (3 bytes)"},
 		{"LengthHuge", "{}\n{\"type\":\"event\",\"length\":99999999999999999999}\n{}", herald.EINVALID, "item 1: length 99999999999999999999 is not a non-negative integer"},
 		{"LengthWrong", "{}\n{\"type\":\"event\",\"length\":1}\n{}\n", herald.EINVALID, "item 1: payload of length 1 is not followed by a newline"},
+		{"HeaderTooLarge", `{"x":"` + strings.Repeat("x", MaxEnvelopeHeaderSize) + "\"}\n", herald.ETOOLARGE, "envelope header exceeds the limit of 64 KB"},
 		{"TooManyItems", "{}\n" + strings.Repeat("{\"type\":\"x\"}\n{}\n", MaxEnvelopeItems+1), herald.ETOOLARGE, "envelope has more than 1000 items"},
 	}
 	for _, tt := range tests {
@@ -146,7 +149,9 @@ func TestParseEnvelope_Invalid(t *testing.T) {
 }
 
 // FuzzParseEnvelope checks that ParseEnvelope never panics, fails only with
-// client errors, and returns items that lie within the body.
+// client errors, returns items that lie within the body, and that an
+// envelope it accepts, written again with explicit lengths, parses back to
+// the same header and items.
 func FuzzParseEnvelope(f *testing.F) {
 	for _, name := range fixtures {
 		f.Add(mustReadFile(f, name))
@@ -178,6 +183,34 @@ func FuzzParseEnvelope(f *testing.F) {
 				if _, err := parseEvent(it.Payload, env.EventID, received); err != nil && herald.ErrorCode(err) != herald.EINVALID {
 					t.Fatalf("parseEvent: %v", err)
 				}
+			}
+		}
+
+		if !utf8.ValidString(env.DSN) {
+			return // written again, it would read U+FFFD
+		}
+		b := []byte(`{"event_id":`)
+		b = appendString(b, env.EventID)
+		b = appendString(append(b, `,"dsn":`...), env.DSN)
+		b = append(b, "}\n"...)
+		for _, it := range env.Items {
+			if !utf8.ValidString(it.Type) {
+				return
+			}
+			b = appendString(append(b, `{"type":`...), it.Type)
+			b = strconv.AppendInt(append(b, `,"length":`...), int64(len(it.Payload)), 10)
+			b = append(append(append(b, "}\n"...), it.Payload...), '\n')
+		}
+		again, err := ParseEnvelope(b)
+		if err != nil {
+			t.Fatalf("written again, does not parse: %v\n%q", err, b)
+		}
+		if again.EventID != env.EventID || again.DSN != env.DSN || len(again.Items) != len(env.Items) {
+			t.Fatalf("written again, parses to %+v, want %+v", again, env)
+		}
+		for i, it := range again.Items {
+			if it.Type != env.Items[i].Type || !bytes.Equal(it.Payload, env.Items[i].Payload) {
+				t.Fatalf("item %d written again parses to %+v, want %+v", i+1, it, env.Items[i])
 			}
 		}
 	})

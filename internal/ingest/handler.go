@@ -38,10 +38,14 @@ const (
 //
 // A request is authenticated by a DSN public key of the project (see
 // PublicKey): 401 without one, 403 with one that is unknown, inactive or of
-// another project. Bodies are bounded by Limits (413) and must parse (400).
-// The handler answers 200 {"id":"<event id>"} only after SaveFunc returned
-// nil, that is once the events are committed; when SaveFunc fails it answers
-// 503 with Retry-After, so the SDK sends the event again rather than lose it.
+// another project. An envelope whose key is only in its header's dsn is
+// read no further than that first line (MaxEnvelopeHeaderSize) until the key
+// is accepted. Bodies are bounded by Limits (413) and must parse (400); when
+// the bodies of the requests in flight already hold Limits.MaxInFlight
+// bytes, a request gets 429 with Retry-After: 1. The handler answers 200
+// {"id":"<event id>"} only after SaveFunc returned nil, that is once the
+// events are committed; when SaveFunc fails it answers 503 with
+// Retry-After, so the SDK sends the event again rather than lose it.
 //
 // The exported fields must be set before the first request and not changed
 // after.
@@ -56,7 +60,8 @@ type Handler struct {
 	Clock herald.Clock
 	// Logger logs failures to save; nothing is logged when nil.
 	Logger *slog.Logger
-	// Limits bound request bodies; zero fields take their defaults.
+	// Limits bound request bodies, each and all in flight; zero fields
+	// take their defaults.
 	Limits Limits
 	// RateLimit is the number of events per second one DSN key may send,
 	// with bursts of one second's worth; 0 turns rate limiting off. Past
@@ -66,18 +71,20 @@ type Handler struct {
 	// when 0.
 	KeyCacheTTL time.Duration
 
-	once   sync.Once
-	limits Limits
-	clock  herald.Clock
-	logger *slog.Logger
-	keys   *keyCache
-	rates  *rateLimiter
-	bufs   sync.Pool
+	once     sync.Once
+	limits   Limits
+	clock    herald.Clock
+	logger   *slog.Logger
+	keys     *keyCache
+	rates    *rateLimiter
+	inFlight budget    // bytes held by request bodies
+	bodies   sync.Pool // *body
 }
 
 // init settles the handler's defaults on its first request.
 func (h *Handler) init() {
 	h.limits = h.Limits.withDefaults()
+	h.inFlight.limit = h.limits.MaxInFlight
 	h.clock = h.Clock
 	if h.clock == nil {
 		h.clock = herald.SystemClock
@@ -141,62 +148,70 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // ingest reads, checks, parses and saves one request, and returns the event
-// id to answer with.
+// id to answer with. The key is checked before the body is read: the one in
+// the request's headers or query, or else the dsn of the envelope header,
+// read alone first.
 func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, projectID int64, endpoint string) (string, error) {
 	ctx := r.Context()
 	key := PublicKey(r, "")
 	if key != "" {
-		// Refuse what is refused anyway before reading the body.
-		if err := h.checkKey(ctx, projectID, key); err != nil {
+		if err := h.authorize(ctx, projectID, key); err != nil {
 			return "", err
 		}
-		if err := h.checkRate(projectID, key, 0); err != nil {
-			return "", err
-		}
+	} else if endpoint == "store" {
+		return "", errMissingKey
 	}
 
-	bufp, _ := h.bufs.Get().(*[]byte)
-	if bufp == nil {
-		bufp = new([]byte)
+	maxDecoded, what := h.limits.MaxBodySize, "envelope"
+	if endpoint == "store" {
+		maxDecoded, what = h.limits.MaxEventSize, "event"
 	}
-	defer func() {
-		if cap(*bufp) <= 2*DefaultMaxEventSize {
-			h.bufs.Put(bufp)
-		}
-	}()
+	b := h.getBody()
+	defer h.putBody(b)
+	if err := b.open(w, r, h.limits, maxDecoded, what); err != nil {
+		return "", err
+	}
 
 	now := h.clock.Now()
 	var events []*herald.Event
 	var id string
 	switch endpoint {
 	case "envelope":
-		body, err := readBody(w, r, h.limits, h.limits.MaxBodySize, "envelope", *bufp)
-		*bufp = body[:0]
-		if err != nil {
-			return "", err
-		}
-		env, err := ParseEnvelope(body)
-		if err != nil {
-			return "", err
-		}
+		var env *Envelope
 		if key == "" {
+			line, err := b.readLine()
+			if err != nil {
+				return "", err
+			}
+			if env, err = parseEnvelopeHeader(line); err != nil {
+				return "", err
+			}
 			if key = dsnKey(env.DSN); key == "" {
 				return "", errMissingKey
 			}
-			if err := h.checkKey(ctx, projectID, key); err != nil {
+			if err := h.authorize(ctx, projectID, key); err != nil {
 				return "", err
 			}
+		}
+		body, err := b.readAll()
+		if err != nil {
+			return "", err
+		}
+		if env == nil {
+			env, err = ParseEnvelope(body)
+		} else {
+			_, rest := cutLine(body)
+			err = env.parseItems(rest)
+		}
+		if err != nil {
+			return "", err
 		}
 		if events, err = h.envelopeEvents(env, now); err != nil {
 			return "", err
 		}
 		id = env.EventID
 	case "store":
-		if key == "" {
-			return "", errMissingKey
-		}
-		body, err := readBody(w, r, h.limits, h.limits.MaxEventSize, "event", *bufp)
-		*bufp = body[:0]
+		body, err := b.readAll()
 		if err != nil {
 			return "", err
 		}
@@ -219,6 +234,46 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, projectID int64
 		return "", fmt.Errorf("save events: %w", err)
 	}
 	return events[0].ID, nil
+}
+
+// getBody returns a body to read a request into, with the capacity of its
+// buffer reserved from the in-flight budget. A pooled buffer whose capacity
+// cannot be reserved goes back to the pool, and the request starts with an
+// empty one.
+func (h *Handler) getBody() *body {
+	b, _ := h.bodies.Get().(*body)
+	if b == nil {
+		return &body{budget: &h.inFlight}
+	}
+	if n := int64(cap(b.buf)); n > 0 {
+		if !h.inFlight.reserve(n) {
+			h.bodies.Put(b)
+			return &body{budget: &h.inFlight}
+		}
+		b.reserved = n
+	}
+	return b
+}
+
+// putBody releases what a request's body reserved and pools it; a buffer
+// larger than maxPooledBuffer is dropped.
+func (h *Handler) putBody(b *body) {
+	b.close()
+	h.inFlight.release(b.reserved)
+	b.reserved = 0
+	if cap(b.buf) > maxPooledBuffer {
+		b.buf = nil
+	}
+	b.buf = b.buf[:0]
+	h.bodies.Put(b)
+}
+
+// authorize checks a DSN key and that its rate limit leaves room.
+func (h *Handler) authorize(ctx context.Context, projectID int64, key string) error {
+	if err := h.checkKey(ctx, projectID, key); err != nil {
+		return err
+	}
+	return h.checkRate(projectID, key, 0)
 }
 
 // errMissingKey answers a request that carries no DSN key.
@@ -300,6 +355,11 @@ func (h *Handler) checkRate(projectID int64, public string, n int) error {
 // Retry-After, since the SDK may try again.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	hdr := w.Header()
+	if errors.Is(err, errBusy) {
+		hdr.Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, herald.ErrorMessage(err))
+		return
+	}
 	if rl := (*rateLimitError)(nil); errors.As(err, &rl) {
 		secs := strconv.Itoa(int(math.Ceil(max(rl.retryAfter, time.Second).Seconds())))
 		hdr.Set("Retry-After", secs)

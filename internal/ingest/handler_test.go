@@ -186,6 +186,13 @@ func TestHandler(t *testing.T) {
 	store := mustReadFile(t, "store-go.json")
 	goEnvNoDSN := bytes.Replace(goEnv, []byte(`"dsn":"https://3f1b2c4d5e6f40718293a4b5c6d7e8f9@herald.example.com/42",`), nil, 1)
 	bigEvent := []byte(`{"message":"` + strings.Repeat("x", DefaultMaxEventSize) + `"}`)
+	goEnvLarge := append(bytes.Clone(goEnv), "{\"type\":\"attachment\",\"length\":300000}\n"+strings.Repeat("a", 300000)+"\n"...)
+	// headerOf returns an envelope header line of exactly n bytes, with
+	// the test key in its dsn.
+	headerOf := func(n int) string {
+		h := `{"dsn":"https://` + testKey + `@herald.example.com/42","x":""}`
+		return h[:len(h)-2] + strings.Repeat("x", n-len(h)) + `"}`
+	}
 
 	tests := []struct {
 		name   string
@@ -202,6 +209,16 @@ func TestHandler(t *testing.T) {
 		{"EnvelopeAuthorization", "POST", "/api/42/envelope/", http.Header{"Authorization": {"Sentry sentry_key=" + testKey + ", sentry_version=7"}}, goEnv, 200, `{"id":"2b76c81b0555406ba3d687af12b43305"}`, 1},
 		{"EnvelopeQueryKey", "POST", "/api/42/envelope/?sentry_key=" + testKey + "&sentry_version=7&sentry_client=sentry.javascript.node%2F8.47.0", http.Header{"Content-Type": {"text/plain;charset=UTF-8"}}, nodeEnv, 200, `{"id":"9fac2ceed9344f2bbfdd1fdacb0ed9b1"}`, 1},
 		{"EnvelopeDSNInHeader", "POST", "/api/42/envelope/", nil, goEnv, 200, `{"id":"2b76c81b0555406ba3d687af12b43305"}`, 1},
+		{"EnvelopeDSNInHeaderGzip", "POST", "/api/42/envelope/", http.Header{"Content-Encoding": {"gzip"}}, gzipped(t, goEnv), 200, `{"id":"2b76c81b0555406ba3d687af12b43305"}`, 1},
+		{"EnvelopeDSNInHeaderDeflate", "POST", "/api/42/envelope/", http.Header{"Content-Encoding": {"deflate"}}, zlibbed(t, goEnv), 200, `{"id":"2b76c81b0555406ba3d687af12b43305"}`, 1},
+		{"EnvelopeDSNInHeaderLarge", "POST", "/api/42/envelope/", nil, goEnvLarge, 200, `{"id":"2b76c81b0555406ba3d687af12b43305"}`, 1},
+		{"EnvelopeDSNInHeaderLargeGzip", "POST", "/api/42/envelope/", http.Header{"Content-Encoding": {"gzip"}}, gzipped(t, goEnvLarge), 200, `{"id":"2b76c81b0555406ba3d687af12b43305"}`, 1},
+		{"EnvelopeDSNInHeaderCRLF", "POST", "/api/42/envelope/", nil, bytes.Replace(goEnv, []byte("}\n"), []byte("}\r\n"), 1), 200, `{"id":"2b76c81b0555406ba3d687af12b43305"}`, 1},
+		{"EnvelopeDSNHeaderOnly", "POST", "/api/42/envelope/", nil, []byte(`{"dsn":"https://` + testKey + `@herald.example.com/42"}`), 200, `{}`, 0},
+		{"EnvelopeDSNHeaderAtLimit", "POST", "/api/42/envelope/", nil, []byte(headerOf(MaxEnvelopeHeaderSize) + "\r\n{\"type\":\"event\"}\n{}\n"), 200, `"id":"`, 1},
+		{"EnvelopeDSNHeaderPastLimit", "POST", "/api/42/envelope/", nil, []byte(headerOf(MaxEnvelopeHeaderSize+1) + "\n{\"type\":\"event\"}\n{}\n"), 413, `{"detail":"envelope header exceeds the limit of 64 KB"}`, 0},
+		{"EnvelopeHeaderPastLimitWithKey", "POST", "/api/42/envelope/", auth(testKey), []byte(headerOf(MaxEnvelopeHeaderSize+1) + "\n{\"type\":\"event\"}\n{}\n"), 413, `{"detail":"envelope header exceeds the limit of 64 KB"}`, 0},
+		{"EnvelopeDSNNotString", "POST", "/api/42/envelope/", nil, []byte("{\"dsn\":1}\n{\"type\":\"event\"}\n{}\n"), 400, `{"detail":"invalid envelope header: dsn must be a string"}`, 0},
 		{"EnvelopeClientReportSkipped", "POST", "/api/42/envelope/", auth(testKey), pyEnv, 200, `{"id":"c1d6e0f4a2b34f6e9a7d8b5c4e3f2a10"}`, 1},
 		{"EnvelopeSentryCLI", "POST", "/api/42/envelope/", auth(testKey), cliEnv, 200, `{"id":"7c9f5d2e1a8b4c3d9e0f1a2b3c4d5e6f"}`, 1},
 		{"EnvelopeGzip", "POST", "/api/42/envelope/", withHeader(auth(testKey), "Content-Encoding", "gzip"), gzipped(t, goEnv), 200, `{"id":"2b76c81b0555406ba3d687af12b43305"}`, 1},
@@ -253,6 +270,7 @@ func TestHandler(t *testing.T) {
 			if got := len(th.saver.saved()); got != tt.saved {
 				t.Errorf("saved %d events, want %d", got, tt.saved)
 			}
+			th.wantNoneInFlight(t)
 			if got := w.Header().Get("Access-Control-Allow-Origin"); got != "*" {
 				t.Errorf("Access-Control-Allow-Origin = %q", got)
 			}
@@ -293,6 +311,7 @@ func TestHandler_RequestTooLarge(t *testing.T) {
 			if w.Code != 413 || w.Body.String() != `{"detail":"request body exceeds the limit of 64 bytes"}` {
 				t.Errorf("got %d %s", w.Code, w.Body)
 			}
+			th.wantNoneInFlight(t)
 		})
 	}
 }
@@ -320,6 +339,7 @@ func TestHandler_GzipBomb(t *testing.T) {
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 3*DefaultMaxBodySize {
 		t.Errorf("allocated %d MB for a refused bomb", alloc>>20)
 	}
+	th.wantNoneInFlight(t)
 }
 
 func TestHandler_Preflight(t *testing.T) {
@@ -445,6 +465,7 @@ func TestHandler_Failures(t *testing.T) {
 			if got := strings.Count(logs.String(), "ingest failed"); got != tt.logCount {
 				t.Errorf("logged %d failures, want %d:\n%s", got, tt.logCount, logs.String())
 			}
+			th.wantNoneInFlight(t)
 		})
 	}
 }

@@ -9,15 +9,22 @@
 // concurrency rather than with the number of transactions.
 package ingest
 
-// Default limits, Sentry's.
+// Default limits: Sentry's for one request, and Herald's for all of them.
 const (
 	DefaultMaxRequestSize = 20 << 20
 	DefaultMaxBodySize    = 20 << 20
 	DefaultMaxEventSize   = 1 << 20
+	// DefaultMaxInFlight leaves room for one body of the largest size (20
+	// MB, which takes about 52 MB counting the buffers it outgrew) or some
+	// ten thousand of the few KB that SDKs usually send, while what request
+	// bodies take stays a known, small part of a server's memory whatever
+	// clients send: with the garbage collector's headroom, at most about
+	// twice this.
+	DefaultMaxInFlight = 64 << 20
 )
 
-// Limits bounds what one ingest request may carry. A zero field takes its
-// default.
+// Limits bounds what ingest requests may carry: each one, and all those in
+// flight together. A zero field takes its default.
 type Limits struct {
 	// MaxRequestSize bounds the request body as it arrives on the wire
 	// (compressed or not). Default 20 MB.
@@ -27,6 +34,14 @@ type Limits struct {
 	// MaxEventSize bounds one event: the decompressed body of a store
 	// request, and each event item of an envelope. Default 1 MB.
 	MaxEventSize int64
+	// MaxInFlight bounds the bytes that the bodies of all requests in
+	// flight hold together. A request reserves the capacity of its body
+	// buffer as the buffer grows, and 48 KB for a decompressor, and
+	// releases them when done; a request that finds too little left
+	// gets 429 with Retry-After: 1 at once, never a wait. Default 128 MB.
+	// A smaller value than one body of the largest size takes
+	// (max(MaxBodySize, MaxEventSize) plus 48 KB) is raised to it.
+	MaxInFlight int64
 }
 
 // DefaultLimits returns the default limits.
@@ -35,6 +50,7 @@ func DefaultLimits() Limits {
 		MaxRequestSize: DefaultMaxRequestSize,
 		MaxBodySize:    DefaultMaxBodySize,
 		MaxEventSize:   DefaultMaxEventSize,
+		MaxInFlight:    DefaultMaxInFlight,
 	}
 }
 
@@ -50,5 +66,21 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxEventSize <= 0 {
 		l.MaxEventSize = d.MaxEventSize
 	}
+	if l.MaxInFlight <= 0 {
+		l.MaxInFlight = d.MaxInFlight
+	}
+	// A body of the largest size must fit when nothing else is in flight.
+	l.MaxInFlight = max(l.MaxInFlight, bodyCost(max(l.MaxBodySize, l.MaxEventSize))+decoderSize)
 	return l
+}
+
+// bodyCost is what the in-flight budget counts for a body read to limit
+// bytes and one more: every buffer it grows through (see body.grow).
+func bodyCost(limit int64) int64 {
+	var total, c int64
+	for c < limit+1 {
+		c = min(max(2*c, 4096), limit+1)
+		total += c
+	}
+	return total
 }
