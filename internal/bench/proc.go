@@ -94,8 +94,8 @@ func truncate(b []byte, n int) []byte {
 	return b
 }
 
-// readMemory reads the memory of process pid.
-func readMemory(pid int) (Memory, error) {
+// ReadMemory reads the resident memory of process pid from /proc.
+func ReadMemory(pid int) (Memory, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return Memory{}, fmt.Errorf("read memory: %w", err)
@@ -151,7 +151,7 @@ func startSampler(pid int, interval time.Duration) *sampler {
 }
 
 func (s *sampler) sample() {
-	m, err := readMemory(s.pid)
+	m, err := ReadMemory(s.pid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {

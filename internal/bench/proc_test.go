@@ -98,7 +98,7 @@ func FuzzParseStat(f *testing.F) {
 // TestReadOwnProcess reads this test process's /proc files.
 func TestReadOwnProcess(t *testing.T) {
 	t.Parallel()
-	m, err := readMemory(os.Getpid())
+	m, err := ReadMemory(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestReadOwnProcess(t *testing.T) {
 	if err != nil || peak <= 0 || last.HWM <= 0 {
 		t.Fatalf("sampler: peak %d last %+v err %v", peak, last, err)
 	}
-	if _, err := readMemory(-1); err == nil {
+	if _, err := ReadMemory(-1); err == nil {
 		t.Fatal("no error for a missing process")
 	}
 }

@@ -96,7 +96,7 @@ func (p *progress) line() string {
 		s += fmt.Sprintf(" held %d", hung)
 	}
 	if p.pid != 0 {
-		if m, err := readMemory(p.pid); err == nil {
+		if m, err := ReadMemory(p.pid); err == nil {
 			s += fmt.Sprintf(" | server rss %s", formatBytes(m.RSS))
 		}
 	}
