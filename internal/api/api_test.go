@@ -37,7 +37,7 @@ type testServer struct {
 
 // newTestServer starts a server whose BaseURL is its own address, with a
 // bootstrap superuser token and cfg's Ready, if any.
-func newTestServer(t *testing.T, ready func(context.Context) error) *testServer {
+func newTestServer(t testing.TB, ready func(context.Context) error) *testServer {
 	t.Helper()
 	clock := storetest.NewClock(time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC))
 	ts := httptest.NewUnstartedServer(nil)
