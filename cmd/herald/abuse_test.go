@@ -63,6 +63,10 @@ func TestAbuse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the server as a process")
 	}
+	if raceDetector {
+		// .ci/run runs it again without -race.
+		t.Skip("the race detector multiplies the server's memory: run without -race to measure it")
+	}
 	addr, dir := freeAddr(t), t.TempDir()
 	cmd := startProcess(t, addr, "--data-dir", dir, "--bootstrap-token", testToken, "--log-level", "error",
 		"--body-idle-timeout", "2s", "--max-connections", "400")

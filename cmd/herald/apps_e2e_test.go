@@ -18,8 +18,10 @@ import (
 
 // appHook is one Sentry App delivery a receiver got, decoded.
 type appHook struct {
-	Event        string
-	Resource     string
+	Event    string
+	Resource string
+	// RequestID is the delivery's id, the same on every retry.
+	RequestID    string
 	Action       string `json:"action"`
 	Installation struct {
 		UUID string `json:"uuid"`
@@ -52,7 +54,7 @@ func appHooks(t *testing.T, rc *receiver, n int) []appHook {
 		if !strings.HasPrefix(string(g.Body), `{"action":`) {
 			t.Fatalf("body does not start with the action: %s", g.Body)
 		}
-		h.Resource = g.Header.Get("Sentry-Hook-Resource")
+		h.Resource, h.RequestID = g.Header.Get("Sentry-Hook-Resource"), g.Header.Get("Request-ID")
 		h.Event = h.Resource + "." + h.Action
 		out = append(out, h)
 	}

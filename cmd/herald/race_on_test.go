@@ -1,0 +1,7 @@
+//go:build race
+
+package main
+
+// raceDetector tells whether the tests were built with -race, which
+// multiplies a process's memory: memory bounds are measured without it.
+const raceDetector = true
