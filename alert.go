@@ -64,17 +64,6 @@ type RuleService interface {
 	DeleteRule(ctx context.Context, projectID, id int64) error
 }
 
-// AlertNotifier builds the deliveries of issue alert rules that fired. A
-// store whose Notifier also implements AlertNotifier evaluates rules in
-// SaveEvents and calls it inside the same transaction. It must not do I/O.
-type AlertNotifier interface {
-	// RulesFired returns the deliveries of rules (at least one) firing for
-	// c's event: event.alert to c's hooks, and event_alert.triggered to
-	// each installation in installs (keyed by uuid, with its App) that an
-	// action of a rule targets.
-	RulesFired(c *EventChange, rules []*AlertRule, installs map[string]*Installation) []*Delivery
-}
-
 // Metric alert aggregates.
 const (
 	AggregateCount       = "count()"
@@ -185,30 +174,8 @@ type IncidentChange struct {
 	At     time.Time
 }
 
-// MetricAlertChange describes an incident change for the MetricNotifier.
-type MetricAlertChange struct {
-	// Event is "metric_alert.open", ".warning", ".critical" or ".resolved".
-	Event    string
-	Rule     *MetricAlertRule
-	Incident *Incident
-	// Value is the rule's aggregate at the evaluation.
-	Value float64
-	// Organization is the rule's organization.
-	Organization *Organization
-	// Installations are the installations of the apps the rule's trigger
-	// actions name, each with its App.
-	Installations []*Installation
-	Now           time.Time
-}
-
-// MetricNotifier builds the deliveries of metric alert incident changes. A
-// store whose Notifier also implements it calls it in the transaction of
-// the change. It must not do I/O.
-type MetricNotifier interface {
-	IncidentChanged(c *MetricAlertChange) []*Delivery
-}
-
-// MetricAlertService manages metric alert rules and evaluates them.
+// MetricAlertService manages metric alert rules and reads their incidents;
+// the ChangeService evaluates them.
 type MetricAlertService interface {
 	// CreateMetricAlert inserts r with its triggers and actions.
 	CreateMetricAlert(ctx context.Context, r *MetricAlertRule) error
@@ -224,7 +191,4 @@ type MetricAlertService interface {
 	// FindIncidents lists a rule's incidents with their history, newest
 	// first.
 	FindIncidents(ctx context.Context, orgID, ruleID int64) ([]*Incident, error)
-	// EvaluateMetricAlerts evaluates every rule at now: opens, changes and
-	// closes incidents and writes their deliveries.
-	EvaluateMetricAlerts(ctx context.Context, now time.Time) error
 }

@@ -130,8 +130,8 @@ type Installation struct {
 	DateCreated time.Time
 	DateUpdated time.Time
 
-	// App and Organization are loaded by the Find methods, and by
-	// SaveEvents for the installations it gives the Notifier.
+	// App and Organization are loaded by the Find methods, and App by the
+	// queries that pick the installations a change is sent to.
 	App          *SentryApp
 	Organization *Organization
 }
@@ -173,53 +173,6 @@ type Actor struct {
 	App  *SentryApp
 }
 
-// InstallationChange describes an installation created or deleted, for the
-// AppNotifier.
-type InstallationChange struct {
-	// Event is "installation.created" or "installation.deleted".
-	Event string
-	// Installation carries its App and Organization.
-	Installation *Installation
-	Actor        Actor
-	Now          time.Time
-}
-
-// IssueChange describes an issue changed through the API, for the
-// AppNotifier.
-type IssueChange struct {
-	// Event is "issue.resolved", "issue.ignored", "issue.unresolved" or
-	// "issue.assigned".
-	Event   string
-	Project *Project
-	Issue   *Issue
-	Actor   Actor
-	// Installations are the organization's installed installations, with
-	// their App.
-	Installations []*Installation
-	Now           time.Time
-}
-
-// CommentChange describes a comment created, updated or deleted, for the
-// AppNotifier.
-type CommentChange struct {
-	// Event is "comment.created", "comment.updated" or "comment.deleted".
-	Event         string
-	Project       *Project
-	Comment       *Comment
-	Actor         Actor
-	Installations []*Installation
-	Now           time.Time
-}
-
-// AppNotifier builds the Sentry App deliveries of changes made through the
-// API. A store whose Notifier also implements AppNotifier calls it inside
-// the transaction that writes the change. It must not do I/O.
-type AppNotifier interface {
-	IssueChanged(c *IssueChange) []*Delivery
-	CommentChanged(c *CommentChange) []*Delivery
-	InstallationChanged(c *InstallationChange) []*Delivery
-}
-
 // AppService manages Sentry Apps, their installations and their tokens.
 type AppService interface {
 	// CreateApp inserts app with a new uuid, client id and secret and a
@@ -248,12 +201,6 @@ type AppService interface {
 	// DeleteAppToken removes one of an app's tokens.
 	DeleteAppToken(ctx context.Context, appID, tokenID int64) error
 
-	// CreateInstallation installs inst.AppID on inst.OrganizationID: status
-	// pending with a grant code (installed at once when the app does not
-	// verify installs), and the installation.created delivery, all in one
-	// transaction. When the app is already installed there, it returns
-	// that installation and created is false.
-	CreateInstallation(ctx context.Context, inst *Installation, actor Actor) (created bool, err error)
 	// FindInstallationByUUID returns a live installation with its App and
 	// Organization, or ENOTFOUND.
 	FindInstallationByUUID(ctx context.Context, uuid string) (*Installation, error)
@@ -261,9 +208,6 @@ type AppService interface {
 	FindInstallations(ctx context.Context, orgID int64) ([]*Installation, error)
 	// VerifyInstallation marks a pending installation installed.
 	VerifyInstallation(ctx context.Context, uuid string) (*Installation, error)
-	// DeleteInstallation uninstalls: it writes the installation.deleted
-	// delivery, revokes the installation's tokens and marks it deleted.
-	DeleteInstallation(ctx context.Context, uuid string, actor Actor) error
 	// ExchangeGrant trades an installation's grant code for a token
 	// (AppTokenLifetime) and a refresh token; the code is used up. A wrong,
 	// used or expired code is EINVALID.

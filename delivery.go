@@ -5,6 +5,18 @@ import (
 	"time"
 )
 
+// Resources of Sentry App webhooks, sent in Sentry-Hook-Resource: what an
+// app subscribes to, or what it always gets (installation), or gets when a
+// rule sends it (event_alert, metric_alert).
+const (
+	ResourceIssue        = "issue"
+	ResourceError        = "error"
+	ResourceComment      = "comment"
+	ResourceInstallation = "installation"
+	ResourceEventAlert   = "event_alert"
+	ResourceMetricAlert  = "metric_alert"
+)
+
 // Destination kinds: who a delivery goes to.
 const (
 	DestinationHook = "service_hook"
@@ -45,9 +57,14 @@ type Delivery struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 
+	// ClaimedBy is the node that claimed the delivery as it was written,
+	// until NextAttemptAt, to send it at once; "" for a delivery any node
+	// may claim when it is due.
+	ClaimedBy string
+
 	// URL is the destination's current URL and DestinationActive whether it
 	// may be sent to; both set on deliveries to send (ClaimDeliveries, and
-	// the Notifier for Service Hook deliveries).
+	// the webhook builders for Service Hook deliveries).
 	URL               string
 	DestinationActive bool
 }
@@ -77,22 +94,6 @@ type Outcome struct {
 	// NextAttemptAt is when to try again; zero means never (the delivery
 	// is failed), unless Delivered.
 	NextAttemptAt time.Time
-}
-
-// Handoff takes deliveries to send as soon as the transaction that wrote
-// them has committed, so that a fresh delivery is not first fetched back
-// from the database. The deliveries are claimed by the handoff's node when
-// they are written (see DeliveryService.ClaimDeliveries).
-type Handoff interface {
-	// Dispatch starts sending ds, all claimed by this node. It must not
-	// block for long: it is called on the path that answers the request
-	// which caused the deliveries.
-	Dispatch(ds []*Delivery)
-	// Defer says how long a new delivery should wait before its first
-	// attempt, when its destination cannot take it now (zero: send it at
-	// once). A deferred delivery is written unclaimed, due after the wait,
-	// and not handed over.
-	Defer(d *Delivery) time.Duration
 }
 
 // DeliveryFilter selects deliveries of one destination.

@@ -78,38 +78,9 @@ type Issue struct {
 	NumComments int64
 }
 
-// EventChange describes one saved event to the Notifier.
-type EventChange struct {
-	Project *Project
-	Event   *Event
-	Issue   *Issue
-	// IssueCreated is set when the event opened a new issue; IssueRegressed
-	// when it reopened a resolved one.
-	IssueCreated   bool
-	IssueRegressed bool
-	// Hooks are the project's Service Hooks.
-	Hooks []*Hook
-	// Installations are the installed Sentry App installations of the
-	// project's organization that subscribe to issue or error events, each
-	// with its App.
-	Installations []*Installation
-	Now           time.Time
-}
-
-// Notifier builds the webhook deliveries a change causes. Stores call it
-// inside the transaction that writes the change, so deliveries commit or roll
-// back with it (a transactional outbox). It must not do I/O.
-type Notifier interface {
-	EventSaved(c *EventChange) []*Delivery
-}
-
-// EventService stores events and the issues they group into.
+// EventService reads events and the issues they group into. Events are
+// written by the ChangeService, with what they cause.
 type EventService interface {
-	// SaveEvents writes a batch of events in one transaction: each event's
-	// issue is created or updated (IssueID is set), and the deliveries the
-	// store's Notifier builds are written with the job that sends them.
-	// Events whose id the project already has are skipped.
-	SaveEvents(ctx context.Context, events []*Event) error
 	// FindEventByID returns a project's event or ENOTFOUND.
 	FindEventByID(ctx context.Context, projectID int64, id string) (*Event, error)
 	// FindIssueByID returns the issue or ENOTFOUND.

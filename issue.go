@@ -88,10 +88,6 @@ type IssueService interface {
 	// SearchIssues lists a project's issues, with assignees and comment
 	// counts, most recently seen first.
 	SearchIssues(ctx context.Context, f IssueSearch) ([]*Issue, string, error)
-	// UpdateIssues applies upd to the selected issues in one transaction and
-	// returns them changed. Each status change and each assignment writes
-	// its issue.* delivery for the organization's installations.
-	UpdateIssues(ctx context.Context, sel IssueSelection, upd IssueUpdate, actor Actor) ([]*Issue, error)
 	// DeleteIssue removes the issue with its events and comments.
 	DeleteIssue(ctx context.Context, id int64) error
 	// IssueStats counts the events of each issue per bucket of resolution
@@ -116,15 +112,24 @@ type Comment struct {
 	User *User
 }
 
-// CommentService manages the comments of issues. Each change writes its
-// comment.* delivery for the organization's installations.
+// MaxCommentLength bounds a comment's text, in bytes.
+const MaxCommentLength = 64 << 10
+
+// Validate checks that the comment has a text of at most MaxCommentLength
+// bytes.
+func (c *Comment) Validate() error {
+	if c.Text == "" {
+		return Errorf(EINVALID, "comment text is required")
+	}
+	if len(c.Text) > MaxCommentLength {
+		return Errorf(EINVALID, "comment text is longer than %d bytes", MaxCommentLength)
+	}
+	return nil
+}
+
+// CommentService reads the comments of issues; the ChangeService writes
+// them.
 type CommentService interface {
-	// CreateComment inserts c by c.UserID on c.IssueID.
-	CreateComment(ctx context.Context, c *Comment, actor Actor) error
-	// UpdateComment sets the text of one of the user's comments.
-	UpdateComment(ctx context.Context, issueID, id, userID int64, text string, actor Actor) (*Comment, error)
-	// DeleteComment removes one of the user's comments.
-	DeleteComment(ctx context.Context, issueID, id, userID int64, actor Actor) error
 	// FindComments lists an issue's comments, newest first.
 	FindComments(ctx context.Context, issueID int64) ([]*Comment, error)
 }

@@ -338,7 +338,7 @@ func testMetricAlertLifecycle(t *testing.T, b backend) {
 	}
 	evaluate := func() {
 		t.Helper()
-		if err := srv.Store.EvaluateMetricAlerts(context.Background(), clock.Now()); err != nil {
+		if err := srv.Changes.EvaluateMetricAlerts(context.Background(), clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

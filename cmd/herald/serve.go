@@ -22,8 +22,10 @@ import (
 	"github.com/herald-dev/herald/internal/api"
 	"github.com/herald-dev/herald/internal/delivery"
 	"github.com/herald-dev/herald/internal/ingest"
+	"github.com/herald-dev/herald/internal/jobs"
 	"github.com/herald-dev/herald/internal/metrics"
 	"github.com/herald-dev/herald/internal/postgres"
+	"github.com/herald-dev/herald/internal/service"
 	"github.com/herald-dev/herald/internal/sqlite"
 	"github.com/herald-dev/herald/internal/sqlstore"
 	"github.com/herald-dev/herald/internal/webhook"
@@ -68,8 +70,8 @@ func describeStore(cfg Config) string {
 }
 
 // openStore opens the database cfg names, applying migrations.
-func openStore(ctx context.Context, cfg Config, logger *slog.Logger, notifier herald.Notifier) (*sqlstore.DB, error) {
-	opts := sqlstore.Options{Notifier: notifier, Logger: logger, DisableAfter: cfg.DisableAfter, Clock: cfg.clock}
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*sqlstore.DB, error) {
+	opts := sqlstore.Options{Logger: logger, DisableAfter: cfg.DisableAfter, Clock: cfg.clock}
 	if cfg.DatabaseURL != "" {
 		return postgres.Open(ctx, cfg.DatabaseURL, opts)
 	}
@@ -82,6 +84,8 @@ type Server struct {
 	URL   string
 	Addr  string
 	Store *sqlstore.DB
+	// Changes is the service the node's API and ingest write through.
+	Changes *service.Service
 
 	http     *http.Server
 	jobs     *river.Client[*sql.Tx]
@@ -102,7 +106,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	if publicURL == "" {
 		publicURL = "http://" + displayAddr(ln.Addr().(*net.TCPAddr))
 	}
-	store, err := openStore(ctx, cfg, logger, &webhook.Notifier{BaseURL: publicURL, Clock: cfg.clock})
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -143,16 +147,26 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		func() float64 { held, _ := dispatcher.Load(); return float64(held) })
 	m.Gauge("herald_dispatcher_unrecorded_outcomes", "Delivery outcomes waiting to be recorded.",
 		func() float64 { _, n := dispatcher.Load(); return float64(n) })
-	store.SetHandoff(nodeID, dispatcher.Lease(), dispatcher)
+	changes, err := service.New(service.Config{Store: store, Webhooks: &webhook.Notifier{BaseURL: publicURL, Clock: cfg.clock},
+		Dispatcher: dispatcher, Clock: cfg.clock, Logger: logger})
+	if err != nil {
+		ln.Close()
+		store.Close()
+		return nil, err
+	}
 	if err := dispatcher.Start(ctx); err != nil {
 		ln.Close()
 		store.Close()
 		return nil, err
 	}
-	jobs, err := store.StartJobs(ctx, sqlstore.JobsConfig{
+	runner, err := jobs.Start(ctx, jobs.Config{
+		Store:               store,
+		Changes:             changes,
 		ID:                  nodeID,
 		Retention:           cfg.Retention,
 		MetricAlertInterval: cfg.MetricAlertInterval,
+		Clock:               cfg.clock,
+		Logger:              logger,
 	})
 	if err != nil {
 		ln.Close()
@@ -160,7 +174,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		store.Close()
 		return nil, err
 	}
-	batcher := ingest.NewBatcher(store.SaveEvents, ingest.BatcherOptions{MaxEvents: cfg.IngestBatch, MaxWait: cfg.IngestBatchWait, Workers: committers})
+	batcher := ingest.NewBatcher(changes.SaveEvents, ingest.BatcherOptions{MaxEvents: cfg.IngestBatch, MaxWait: cfg.IngestBatchWait, Workers: committers})
 	ingestHandler := &ingest.Handler{
 		Projects: store,
 		SaveFunc: func(ctx context.Context, events []*herald.Event) error {
@@ -175,24 +189,25 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		Limits:    ingest.Limits{MaxInFlight: int64(cfg.IngestMemoryMB) << 20},
 		Clock:     cfg.clock,
 	}
-	apiServer, err := api.NewServer(api.Config{Store: store, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping,
+	apiServer, err := api.NewServer(api.Config{Store: store, Changes: changes, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping,
 		Clock: cfg.clock, Metrics: m.Handler(), Unavailable: store.Unavailable,
 		BodyIdleTimeout: cfg.BodyIdleTimeout, BodyTimeout: cfg.BodyTimeout})
 	if err != nil {
 		ln.Close()
 		batcher.Close()
 		_ = dispatcher.Stop(ctx)
-		_ = jobs.Stop(ctx)
+		_ = runner.Stop(ctx)
 		store.Close()
 		return nil, err
 	}
 	s := &Server{
-		URL:   publicURL,
-		Addr:  ln.Addr().String(),
-		Store: store,
+		URL:     publicURL,
+		Addr:    ln.Addr().String(),
+		Store:   store,
+		Changes: changes,
 		http: &http.Server{Handler: m.Instrument(apiServer.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			MaxHeaderBytes: maxHeaderBytes},
-		jobs:     jobs,
+		jobs:     runner,
 		dispatch: dispatcher,
 		batcher:  batcher,
 		serveErr: make(chan error, 1),

@@ -16,8 +16,10 @@ import (
 
 	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/api"
+	"github.com/herald-dev/herald/internal/service"
 	"github.com/herald-dev/herald/internal/sqlstore"
 	"github.com/herald-dev/herald/internal/storetest"
+	"github.com/herald-dev/herald/internal/webhook"
 )
 
 // superToken is the bootstrap superuser token of every test server.
@@ -29,8 +31,9 @@ type testServer struct {
 	*httptest.Server
 	Store *sqlstore.DB
 	Clock *storetest.Clock
-	// API is the server under test.
-	API *api.Server
+	// API is the server under test; Changes the service it writes through.
+	API     *api.Server
+	Changes *service.Service
 	// BaseURL is the server's configured public URL (its own address).
 	BaseURL string
 }
@@ -42,12 +45,17 @@ func newTestServer(t testing.TB, ready func(context.Context) error) *testServer 
 	clock := storetest.NewClock(time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC))
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
-	store := storetest.OpenSQLite(t, storetest.Options(base, clock))
+	store := storetest.OpenSQLite(t, storetest.Options(clock))
 	if _, err := store.EnsureSuperuserToken(context.Background(), superToken); err != nil {
 		t.Fatalf("ensure superuser token: %v", err)
 	}
+	changes, err := service.New(service.Config{Store: store, Webhooks: &webhook.Notifier{BaseURL: base, Clock: clock}, Clock: clock})
+	if err != nil {
+		t.Fatalf("new service: %v", err)
+	}
 	srv, err := api.NewServer(api.Config{
 		Store:   store,
+		Changes: changes,
 		BaseURL: base,
 		Clock:   clock,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -59,7 +67,7 @@ func newTestServer(t testing.TB, ready func(context.Context) error) *testServer 
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &testServer{Server: ts, Store: store, Clock: clock, BaseURL: base, API: srv}
+	return &testServer{Server: ts, Store: store, Clock: clock, BaseURL: base, API: srv, Changes: changes}
 }
 
 // response is a finished request.
@@ -399,7 +407,8 @@ func TestErrors(t *testing.T) {
 
 func TestIngestMount(t *testing.T) {
 	t.Parallel()
-	store := storetest.NewSQLite(t)
+	ts := newTestServer(t, nil)
+	store := ts.Store
 	ingest := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"id":"`+r.PathValue("project_id")+`"}`)
@@ -419,7 +428,7 @@ func TestIngestMount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, err := api.NewServer(api.Config{Store: store, BaseURL: "http://127.0.0.1:8080", Ingest: tt.ingest})
+			srv, err := api.NewServer(api.Config{Store: store, Changes: ts.Changes, BaseURL: "http://127.0.0.1:8080", Ingest: tt.ingest})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -73,7 +73,7 @@ func (ts *testServer) storeEvent(t *testing.T, payload string) *herald.Event {
 		t.Fatal(err)
 	}
 	e.ProjectID = p.ID
-	if err := ts.Store.SaveEvents(ctx, []*herald.Event{e}); err != nil {
+	if err := ts.Changes.SaveEvents(ctx, []*herald.Event{e}); err != nil {
 		t.Fatal(err)
 	}
 	return e

@@ -103,7 +103,7 @@ func (s *Server) handleCreateComment(w http.ResponseWriter, r *http.Request, a *
 		return err
 	}
 	c := &herald.Comment{IssueID: is.ID, UserID: a.userID(), Text: text}
-	if err := s.store.CreateComment(ctx, c, actor); err != nil {
+	if err := s.changes.CreateComment(ctx, c, actor); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, newCommentJSON(c, actor.App))
@@ -140,7 +140,7 @@ func (s *Server) handleUpdateComment(w http.ResponseWriter, r *http.Request, a *
 	if err != nil {
 		return err
 	}
-	c, err := s.store.UpdateComment(ctx, is.ID, id, a.userID(), text, actor)
+	c, err := s.changes.UpdateComment(ctx, is.ID, id, a.userID(), text, actor)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (s *Server) handleDeleteComment(w http.ResponseWriter, r *http.Request, a *
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteComment(ctx, is.ID, id, a.userID(), actor); err != nil {
+	if err := s.changes.DeleteComment(ctx, is.ID, id, a.userID(), actor); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -180,7 +180,7 @@ func TestDeliveries(t *testing.T) {
 	ev := &herald.Event{ID: herald.NewID(), ProjectID: p.ID, Timestamp: now, Received: now, Level: "error",
 		Platform: "go", Message: "boom", Title: "Error: boom", Culprit: "main in run", Type: "Error", Value: "boom",
 		GroupHash: herald.NewID(), Data: []byte(`{"event_id":"x"}`)}
-	if err := ts.Store.SaveEvents(ctx, []*herald.Event{ev}); err != nil {
+	if err := ts.Changes.SaveEvents(ctx, []*herald.Event{ev}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -95,7 +95,7 @@ func (s *Server) handleCreateInstallation(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	inst := &herald.Installation{AppID: app.ID, OrganizationID: org.ID}
-	created, err := s.store.CreateInstallation(ctx, inst, actor)
+	created, err := s.changes.CreateInstallation(ctx, inst, actor)
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (s *Server) handleDeleteInstallation(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteInstallation(ctx, inst.UUID, actor); err != nil {
+	if err := s.changes.DeleteInstallation(ctx, inst.UUID, actor); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

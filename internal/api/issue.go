@@ -460,7 +460,7 @@ func (s *Server) handleBulkUpdateIssues(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	issues, err := s.store.UpdateIssues(ctx, sel, upd, actor)
+	issues, err := s.changes.UpdateIssues(ctx, sel, upd, actor)
 	if err != nil {
 		return err
 	}
@@ -538,7 +538,7 @@ func (s *Server) handleUpdateIssue(w http.ResponseWriter, r *http.Request, a *au
 	if err != nil {
 		return err
 	}
-	issues, err := s.store.UpdateIssues(ctx, herald.IssueSelection{ProjectID: p.ID, IDs: []int64{is.ID}}, upd, actor)
+	issues, err := s.changes.UpdateIssues(ctx, herald.IssueSelection{ProjectID: p.ID, IDs: []int64{is.ID}}, upd, actor)
 	if err != nil {
 		return err
 	}

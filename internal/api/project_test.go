@@ -169,6 +169,7 @@ func TestProjectKeys(t *testing.T) {
 	t.Run("BaseURLWithPrefix", func(t *testing.T) {
 		srv, err := api.NewServer(api.Config{
 			Store:   ts.Store,
+			Changes: ts.Changes,
 			BaseURL: "https://herald.example.com:8443/sentry/",
 			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
@@ -413,8 +414,9 @@ func TestInternalErrors(t *testing.T) {
 	ts.fixture(t)
 	logs := &syncBuffer{}
 	srv, err := api.NewServer(api.Config{
-		Store:  brokenStore{ts.Store},
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Store:   brokenStore{ts.Store},
+		Changes: ts.Changes,
+		Logger:  slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -35,8 +35,12 @@ import (
 
 // Config configures a Server.
 type Config struct {
-	// Store holds everything the API reads and writes.
+	// Store holds everything the API reads, and writes where a write causes
+	// nothing else.
 	Store herald.Store
+	// Changes makes the changes that cause webhooks (issue updates,
+	// comments, installations).
+	Changes herald.ChangeService
 	// BaseURL is Herald's public URL, such as "http://127.0.0.1:8080"; DSNs
 	// and pagination links are built from it. When empty they are built
 	// from each request's Host.
@@ -67,6 +71,7 @@ type Config struct {
 // Server is Herald's HTTP API.
 type Server struct {
 	store   herald.Store
+	changes herald.ChangeService
 	baseURL *url.URL
 	ingest  http.Handler
 	clock   herald.Clock
@@ -82,11 +87,12 @@ type Server struct {
 // NewServer returns a Server for cfg. It fails when cfg has no Store or its
 // BaseURL is not an absolute http or https URL.
 func NewServer(cfg Config) (*Server, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("api: Config.Store is required")
+	if cfg.Store == nil || cfg.Changes == nil {
+		return nil, errors.New("api: Config.Store and Config.Changes are required")
 	}
 	s := &Server{
 		store:   cfg.Store,
+		changes: cfg.Changes,
 		ingest:  cfg.Ingest,
 		clock:   cfg.Clock,
 		logger:  cfg.Logger,

@@ -81,7 +81,7 @@ type DispatcherOptions struct {
 // delivery engine of a node:
 //
 //   - Deliveries written by this node's transactions are handed to it when
-//     they commit (it is the store's herald.Handoff), already claimed.
+//     they commit (the service hands them over), already claimed.
 //   - A poller claims due deliveries from the database (retries, put-offs,
 //     redeliveries, and the claims of nodes that died) while there is room.
 //   - Each destination has its own queue, drained by up to
@@ -254,6 +254,9 @@ func (p *Dispatcher) Load() (held, unrecorded int) {
 // Lease returns how long the Dispatcher's claims last.
 func (p *Dispatcher) Lease() time.Duration { return p.lease }
 
+// Node is the name this node claims deliveries under.
+func (p *Dispatcher) Node() string { return p.node }
+
 // Start releases the claims an earlier run of this node left, then starts
 // polling for due deliveries. It returns an error only when the release
 // fails.
@@ -278,7 +281,7 @@ func (p *Dispatcher) Start(ctx context.Context) error {
 	return nil
 }
 
-// Dispatch queues deliveries this node has claimed (herald.Handoff). What
+// Dispatch queues deliveries this node has claimed as it wrote them. What
 // does not fit in Capacity is released, due now, for the poller of any
 // node; after Stop nothing is taken, and the claims lapse or are released
 // when the node starts again.
@@ -301,7 +304,7 @@ func (p *Dispatcher) Dispatch(ds []*herald.Delivery) {
 	p.record(released)
 }
 
-// Defer puts off a new delivery whose destination is stalled (herald.Handoff):
+// Defer puts off a new delivery whose destination is stalled:
 // it is written due after a jittered BusyDelay instead of being queued
 // behind requests that do not finish, which saves writing it twice (queued,
 // then put off).

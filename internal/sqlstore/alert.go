@@ -4,17 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/herald-dev/herald"
-	"github.com/herald-dev/herald/internal/alert"
-	"github.com/herald-dev/herald/internal/webhook"
 )
 
 // storedTrigger is a metric alert trigger as the triggers column keeps it.
@@ -245,68 +239,26 @@ func (s *DB) DeleteMetricAlert(ctx context.Context, orgID, id int64) error {
 	})
 }
 
-// metricCount is what a batch adds to one metric alert rule's counters.
-type metricCount struct {
-	rule  int64
-	n     int
-	users []string
+// MetricRules loads the metric alert rules of organizations (every rule
+// when orgIDs is nil), ordered by id: one query.
+func (t *Tx) MetricRules(ctx context.Context, orgIDs []int64) ([]*herald.MetricAlertRule, error) {
+	if orgIDs == nil {
+		return t.s.metricRules(ctx, t.tx, ``)
+	}
+	return t.s.metricRules(ctx, t.tx, `WHERE org_id `+t.s.inInt(1), jsonList(orgIDs))
 }
 
-// metricCounts matches a batch's events against the metric alert rules of
-// the batch's organizations: one query for the rules, then each event
-// against each rule in memory. addMetricCounts writes the result.
-func (s *DB) metricCounts(ctx context.Context, tx *sql.Tx, events []*herald.Event, projects map[int64]*herald.Project) ([]metricCount, error) {
-	var orgIDs []int64
-	for _, p := range projects {
-		if !slices.Contains(orgIDs, p.OrganizationID) {
-			orgIDs = append(orgIDs, p.OrganizationID)
-		}
-	}
-	if len(orgIDs) == 0 {
-		return nil, nil
-	}
-	rules, err := s.metricRules(ctx, tx, `WHERE org_id `+s.inInt(1), jsonList(orgIDs))
-	if err != nil || len(rules) == 0 {
-		return nil, err
-	}
-	var out []metricCount
-	for _, r := range rules {
-		c, err := alert.CompileMetric(r)
-		if err != nil {
-			s.logger.Warn("skipping an invalid metric alert", "rule", r.ID, "err", err)
-			continue
-		}
-		mc := metricCount{rule: r.ID}
-		for _, e := range events {
-			if !c.Counts(e) {
-				continue
-			}
-			mc.n++
-			if r.Aggregate == herald.AggregateUniqueUsers && e.UserKey != "" && !slices.Contains(mc.users, e.UserKey) {
-				mc.users = append(mc.users, e.UserKey)
-			}
-		}
-		if mc.n > 0 {
-			out = append(out, mc)
-		}
-	}
-	return out, nil
-}
-
-// addMetricCounts adds counts to the rules' counters of now's minute: one
-// upsert per rule, one insert per distinct user. SaveEvents does it last,
-// as it counts issues last: the counter row of a busy rule stays locked
-// only until the commit that follows.
-func (s *DB) addMetricCounts(ctx context.Context, tx *sql.Tx, counts []metricCount, now time.Time) error {
-	m := minute(now)
+// AddMetricMinutes adds counts to the per-minute counters of metric alert
+// rules: one upsert per rule, one insert per distinct user.
+func (t *Tx) AddMetricMinutes(ctx context.Context, counts []MinuteCount) error {
 	for _, c := range counts {
-		if _, err := s.exec(ctx, tx, `INSERT INTO metric_minutes (rule_id, minute, events) VALUES ($1, $2, $3)
-			ON CONFLICT (rule_id, minute) DO UPDATE SET events = metric_minutes.events + excluded.events`, c.rule, m, c.n); err != nil {
+		if _, err := t.s.exec(ctx, t.tx, `INSERT INTO metric_minutes (rule_id, minute, events) VALUES ($1, $2, $3)
+			ON CONFLICT (rule_id, minute) DO UPDATE SET events = metric_minutes.events + excluded.events`, c.ID, c.Minute, c.Events); err != nil {
 			return fmt.Errorf("count metric minute: %w", err)
 		}
-		for _, u := range c.users {
-			if _, err := s.exec(ctx, tx, `INSERT INTO metric_minute_users (rule_id, minute, user_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				c.rule, m, u); err != nil {
+		for _, u := range c.Users {
+			if _, err := t.s.exec(ctx, t.tx, `INSERT INTO metric_minute_users (rule_id, minute, user_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+				c.ID, c.Minute, u); err != nil {
 				return fmt.Errorf("count metric user: %w", err)
 			}
 		}
@@ -314,18 +266,32 @@ func (s *DB) addMetricCounts(ctx context.Context, tx *sql.Tx, counts []metricCou
 	return nil
 }
 
-// metricValue reads a rule's aggregate over its window ending at now: at
-// most TimeWindow counter rows, by primary key range.
-func (s *DB) metricValue(ctx context.Context, r *herald.MetricAlertRule, now time.Time) (float64, error) {
+// MetricWindowParams selects a metric alert rule's per-minute counters.
+type MetricWindowParams struct {
+	RuleID int64
+	// After is the last minute left out: the window is the minutes after.
+	After int64
+	// Users counts the distinct users of the window instead of its events.
+	Users bool
+}
+
+// MetricWindow sums a rule's events (or counts its distinct users) over
+// the minutes after p.After: one range read by primary key.
+func (t *Tx) MetricWindow(ctx context.Context, p MetricWindowParams) (int64, error) {
 	q := `SELECT COALESCE(SUM(events), 0) FROM metric_minutes WHERE rule_id = $1 AND minute > $2`
-	if r.Aggregate == herald.AggregateUniqueUsers {
+	if p.Users {
 		q = `SELECT COUNT(DISTINCT user_key) FROM metric_minute_users WHERE rule_id = $1 AND minute > $2`
 	}
 	var n int64
-	if err := s.queryRow(ctx, nil, q, r.ID, minute(now)-int64(r.TimeWindow)).Scan(&n); err != nil {
-		return 0, fmt.Errorf("metric value: %w", err)
+	if err := t.s.queryRow(ctx, t.tx, q, p.RuleID, p.After).Scan(&n); err != nil {
+		return 0, fmt.Errorf("metric window: %w", err)
 	}
-	return float64(n), nil
+	return n, nil
+}
+
+// WithProjectSlugs sets the Projects of rules, in one query.
+func (t *Tx) WithProjectSlugs(ctx context.Context, rules []*herald.MetricAlertRule) error {
+	return t.s.withProjectSlugs(ctx, t.tx, rules)
 }
 
 const incidentColumns = `id, org_id, rule_id, identifier, title, status, date_started, date_closed`
@@ -341,179 +307,52 @@ func scanIncident(row interface{ Scan(...any) error }) (*herald.Incident, error)
 	return in, nil
 }
 
-// EvaluateMetricAlerts evaluates every metric alert rule at now. It reads
-// the rules and the open incidents (two queries), then each rule's window
-// (one range read of at most TimeWindow rows); a rule whose status changes
-// gets its own transaction with the incident change, its history and its
-// deliveries.
-func (s *DB) EvaluateMetricAlerts(ctx context.Context, now time.Time) error {
-	now = now.UTC()
-	rules, err := s.metricRules(ctx, nil, ``)
-	if err != nil || len(rules) == 0 {
-		return err
-	}
-	rows, err := s.query(ctx, nil, `SELECT `+incidentColumns+` FROM incidents WHERE status <> $1`, herald.IncidentClosed)
+// OpenIncidents loads the incidents that are not closed, by rule.
+func (t *Tx) OpenIncidents(ctx context.Context) (map[int64]*herald.Incident, error) {
+	rows, err := t.s.query(ctx, t.tx, `SELECT `+incidentColumns+` FROM incidents WHERE status <> $1`, herald.IncidentClosed)
 	if err != nil {
-		return fmt.Errorf("load open incidents: %w", err)
+		return nil, fmt.Errorf("load open incidents: %w", err)
 	}
+	defer rows.Close()
 	open := map[int64]*herald.Incident{}
 	for rows.Next() {
 		in, err := scanIncident(rows)
 		if err != nil {
-			rows.Close()
-			return fmt.Errorf("scan incident: %w", err)
+			return nil, fmt.Errorf("scan incident: %w", err)
 		}
 		open[in.RuleID] = in
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	var errs []error
-	for _, r := range rules {
-		c, err := alert.CompileMetric(r)
-		if err != nil {
-			s.logger.Warn("skipping an invalid metric alert", "rule", r.ID, "err", err)
-			continue
-		}
-		value, err := s.metricValue(ctx, r, now)
-		if err != nil {
-			return err
-		}
-		cur := herald.IncidentClosed
-		if in := open[r.ID]; in != nil {
-			cur = in.Status
-		}
-		next := c.Thresholds().Next(cur, value)
-		if next == cur {
-			continue
-		}
-		if err := s.changeIncident(ctx, r, open[r.ID], next, value, now); err != nil {
-			errs = append(errs, fmt.Errorf("metric alert %d: %w", r.ID, err))
-		}
-	}
-	return errors.Join(errs...)
+	return open, rows.Err()
 }
 
-// changeIncident moves rule r's incident (nil when none is open) to status
-// next in one transaction: the incident row, its history and the
-// metric_alert deliveries to the installations of the apps the rule's
-// triggers name.
-func (s *DB) changeIncident(ctx context.Context, r *herald.MetricAlertRule, in *herald.Incident, next int, value float64, now time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var events []string
-		switch {
-		case in == nil:
-			in = &herald.Incident{OrganizationID: r.OrganizationID, RuleID: r.ID, Title: r.Name, Status: next, DateStarted: now}
-			if err := s.queryRow(ctx, tx, `SELECT COALESCE(MAX(identifier), 0) + 1 FROM incidents WHERE org_id = $1`, r.OrganizationID).Scan(&in.Identifier); err != nil {
-				return fmt.Errorf("next incident identifier: %w", err)
-			}
-			if err := s.queryRow(ctx, tx, `INSERT INTO incidents (org_id, rule_id, identifier, title, status, date_started) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-				in.OrganizationID, in.RuleID, in.Identifier, in.Title, in.Status, ts(now)).Scan(&in.ID); err != nil {
-				return fmt.Errorf("insert incident: %w", err)
-			}
-			events = []string{webhook.MetricAlertOpen, incidentEvent(next)}
-		case next == herald.IncidentClosed:
-			in.DateClosed = &now
-			events = []string{webhook.MetricAlertResolved}
-		default:
-			events = []string{incidentEvent(next)}
-		}
-		in.Status = next
-		if _, err := s.exec(ctx, tx, `UPDATE incidents SET status = $1, date_closed = $2 WHERE id = $3`, in.Status, tsPtr(in.DateClosed), in.ID); err != nil {
-			return fmt.Errorf("update incident: %w", err)
-		}
-		for _, e := range events {
-			if _, err := s.exec(ctx, tx, `INSERT INTO incident_history (incident_id, status, value, at) VALUES ($1, $2, $3, $4)`,
-				in.ID, eventStatus(e, next), value, ts(now)); err != nil {
-				return fmt.Errorf("insert incident history: %w", err)
-			}
-		}
-		mn, ok := s.notifier.(herald.MetricNotifier)
-		if !ok {
-			return nil
-		}
-		org, installs, err := s.metricTargets(ctx, tx, r)
-		if err != nil {
-			return err
-		}
-		if err := s.withProjectSlugs(ctx, tx, []*herald.MetricAlertRule{r}); err != nil {
-			return err
-		}
-		var ds []*herald.Delivery
-		for i, e := range events {
-			shown := *in
-			shown.Status = eventStatus(e, next)
-			// A millisecond apart, the level's deliveries sort after open's.
-			at := now.Add(time.Duration(i) * time.Millisecond)
-			ds = append(ds, mn.IncidentChanged(&herald.MetricAlertChange{Event: e, Rule: r, Incident: &shown, Value: value,
-				Organization: org, Installations: installs, Now: at})...)
-		}
-		return s.enqueue(ctx, tx, ds)
-	})
+// InsertIncident writes a new incident of in.OrganizationID and sets its
+// ID and Identifier, the organization's next.
+func (t *Tx) InsertIncident(ctx context.Context, in *herald.Incident) error {
+	s, tx := t.s, t.tx
+	if err := s.queryRow(ctx, tx, `SELECT COALESCE(MAX(identifier), 0) + 1 FROM incidents WHERE org_id = $1`, in.OrganizationID).Scan(&in.Identifier); err != nil {
+		return fmt.Errorf("next incident identifier: %w", err)
+	}
+	if err := s.queryRow(ctx, tx, `INSERT INTO incidents (org_id, rule_id, identifier, title, status, date_started) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		in.OrganizationID, in.RuleID, in.Identifier, in.Title, in.Status, ts(in.DateStarted)).Scan(&in.ID); err != nil {
+		return fmt.Errorf("insert incident: %w", err)
+	}
+	return nil
 }
 
-// incidentEvent names the webhook of an incident reaching status.
-func incidentEvent(status int) string {
-	if status == herald.IncidentCritical {
-		return webhook.MetricAlertCritical
+// UpdateIncident writes an incident's status and closing time, and adds
+// changes to its history.
+func (t *Tx) UpdateIncident(ctx context.Context, in *herald.Incident, changes []herald.IncidentChange) error {
+	s, tx := t.s, t.tx
+	if _, err := s.exec(ctx, tx, `UPDATE incidents SET status = $1, date_closed = $2 WHERE id = $3`, in.Status, tsPtr(in.DateClosed), in.ID); err != nil {
+		return fmt.Errorf("update incident: %w", err)
 	}
-	return webhook.MetricAlertWarning
-}
-
-// eventStatus is the incident status a metric_alert event shows.
-func eventStatus(event string, next int) int {
-	switch event {
-	case webhook.MetricAlertOpen:
-		return herald.IncidentOpen
-	case webhook.MetricAlertResolved:
-		return herald.IncidentClosed
-	}
-	return next
-}
-
-// metricTargets loads a rule's organization and the live installations on
-// it of the apps its trigger actions name, with their App.
-func (s *DB) metricTargets(ctx context.Context, tx *sql.Tx, r *herald.MetricAlertRule) (*herald.Organization, []*herald.Installation, error) {
-	org := &herald.Organization{}
-	var created int64
-	if err := s.queryRow(ctx, tx, `SELECT id, slug, name, date_created FROM organizations WHERE id = $1`, r.OrganizationID).Scan(
-		&org.ID, &org.Slug, &org.Name, &created); err != nil {
-		return nil, nil, fmt.Errorf("load organization: %w", err)
-	}
-	org.DateCreated = fromTS(created)
-	var appIDs []int64
-	for _, t := range r.Triggers {
-		for _, a := range t.Actions {
-			if !slices.Contains(appIDs, a.SentryAppID) {
-				appIDs = append(appIDs, a.SentryAppID)
-			}
+	for _, ch := range changes {
+		if _, err := s.exec(ctx, tx, `INSERT INTO incident_history (incident_id, status, value, at) VALUES ($1, $2, $3, $4)`,
+			in.ID, ch.Status, ch.Value, ts(ch.At)); err != nil {
+			return fmt.Errorf("insert incident history: %w", err)
 		}
 	}
-	if len(appIDs) == 0 {
-		return org, nil, nil
-	}
-	rows, err := s.query(ctx, tx, `SELECT i.id, i.uuid, i.app_id, i.org_id, a.uuid, a.slug, a.name, a.status, a.webhook_url, a.events, a.client_secret
-		FROM app_installations i JOIN sentry_apps a ON a.id = i.app_id
-		WHERE i.status = $1 AND a.webhook_url <> '' AND i.org_id = $2 AND i.app_id `+s.inInt(3)+` ORDER BY i.id`,
-		herald.InstallationInstalled, r.OrganizationID, jsonList(appIDs))
-	if err != nil {
-		return nil, nil, fmt.Errorf("load installations: %w", err)
-	}
-	defer rows.Close()
-	var out []*herald.Installation
-	for rows.Next() {
-		inst := &herald.Installation{Status: herald.InstallationInstalled, App: &herald.SentryApp{}}
-		a := inst.App
-		var events string
-		if err := rows.Scan(&inst.ID, &inst.UUID, &inst.AppID, &inst.OrganizationID, &a.UUID, &a.Slug, &a.Name, &a.Status,
-			&a.WebhookURL, &events, &a.ClientSecret); err != nil {
-			return nil, nil, fmt.Errorf("scan installation: %w", err)
-		}
-		a.ID, a.Events, inst.Organization = inst.AppID, splitList(events), org
-		out = append(out, inst)
-	}
-	return org, out, rows.Err()
+	return nil
 }
 
 // FindIncidents lists a rule's incidents, newest first, with their
@@ -557,24 +396,6 @@ func (s *DB) FindIncidents(ctx context.Context, orgID, ruleID int64) ([]*herald.
 	return out, hrows.Err()
 }
 
-// MetricAlertArgs are the arguments of the periodic job that evaluates
-// metric alerts; River runs periodic jobs on the elected leader only.
-type MetricAlertArgs struct{}
-
-// Kind is the job kind (River's JobArgs).
-func (MetricAlertArgs) Kind() string { return "herald.metric_alerts" }
-
-// metricAlertWorker runs MetricAlertArgs jobs.
-type metricAlertWorker struct {
-	river.WorkerDefaults[MetricAlertArgs]
-	s *DB
-}
-
-// Work evaluates every metric alert at the store's time.
-func (w *metricAlertWorker) Work(ctx context.Context, _ *river.Job[MetricAlertArgs]) error {
-	return w.s.EvaluateMetricAlerts(ctx, w.s.clock.Now())
-}
-
 // Ages past which alert counters are no use: no issue alert window is
 // longer than 30 days, no metric alert window longer than a day.
 const (
@@ -595,7 +416,7 @@ func (s *DB) PurgeAlertCounts(ctx context.Context, now time.Time) (int64, error)
 		{`DELETE FROM metric_minutes WHERE minute < $1`, metricCountAge},
 		{`DELETE FROM metric_minute_users WHERE minute < $1`, metricCountAge},
 	} {
-		res, err := s.exec(ctx, nil, p.q, minute(now.Add(-p.age)))
+		res, err := s.exec(ctx, nil, p.q, Minute(now.Add(-p.age)))
 		if err != nil {
 			return total, fmt.Errorf("purge alert counts: %w", err)
 		}

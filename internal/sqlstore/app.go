@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/herald-dev/herald"
-	"github.com/herald-dev/herald/internal/webhook"
 )
 
 // proxyUserDomain is the email domain of the users Sentry Apps' tokens
@@ -387,47 +386,59 @@ func (s *DB) findInstallation(ctx context.Context, tx *sql.Tx, uuid string) (*he
 	return inst, nil
 }
 
-// CreateInstallation installs an app on an organization with the
-// installation.created delivery; see herald.AppService.
-func (s *DB) CreateInstallation(ctx context.Context, inst *herald.Installation, actor herald.Actor) (bool, error) {
-	created := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		app, err := s.findAppByID(ctx, tx, inst.AppID)
-		if err != nil {
-			return err
-		}
-		if app.IsInternal() && app.OrganizationID != inst.OrganizationID {
-			return herald.Errorf(herald.EINVALID, "an internal integration can only be installed on its own organization")
-		}
-		existing, err := scanInstallation(s.queryRow(ctx, tx, installationQuery+`WHERE i.app_id = $1 AND i.org_id = $2 AND i.status <> $3`,
-			inst.AppID, inst.OrganizationID, herald.InstallationDeleted), s.clock.Now())
-		if err == nil {
-			*inst = *existing
-			return nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("find installation: %w", err)
-		}
-		org := &herald.Organization{}
-		if err := scanOrg(s.queryRow(ctx, tx, `SELECT `+orgColumns+` FROM organizations o WHERE o.id = $1`, inst.OrganizationID), org); err != nil {
-			return notFound(err, "organization")
-		}
-		now := s.clock.Now().UTC()
-		inst.Status = herald.InstallationInstalled
-		if app.VerifyInstall {
-			inst.Status = herald.InstallationPending
-		}
-		inst.Code, inst.App, inst.Organization = herald.NewID(), app, org
-		if err := s.insertInstallation(ctx, tx, inst, app.ProxyUserID, now); err != nil {
-			return err
-		}
-		created = true
-		if n, ok := s.notifier.(herald.AppNotifier); ok {
-			return s.enqueue(ctx, tx, n.InstallationChanged(&herald.InstallationChange{
-				Event: webhook.InstallationCreated, Installation: inst, Actor: actor, Now: now}))
-		}
-		return nil
-	})
-	return created, err
+// App loads an app with its owner, or ENOTFOUND.
+func (t *Tx) App(ctx context.Context, id int64) (*herald.SentryApp, error) {
+	return t.s.findAppByID(ctx, t.tx, id)
+}
+
+// LiveInstallation returns the app's live installation on the
+// organization, with its App and Organization, or ENOTFOUND.
+func (t *Tx) LiveInstallation(ctx context.Context, appID, orgID int64) (*herald.Installation, error) {
+	inst, err := scanInstallation(t.s.queryRow(ctx, t.tx, installationQuery+`WHERE i.app_id = $1 AND i.org_id = $2 AND i.status <> $3`,
+		appID, orgID, herald.InstallationDeleted), t.s.clock.Now())
+	if err != nil {
+		return nil, notFound(err, "installation")
+	}
+	return inst, nil
+}
+
+// Organization loads an organization, or ENOTFOUND.
+func (t *Tx) Organization(ctx context.Context, id int64) (*herald.Organization, error) {
+	org := &herald.Organization{}
+	if err := scanOrg(t.s.queryRow(ctx, t.tx, `SELECT `+orgColumns+` FROM organizations o WHERE o.id = $1`, id), org); err != nil {
+		return nil, notFound(err, "organization")
+	}
+	return org, nil
+}
+
+// InsertInstallation writes inst (its AppID, OrganizationID, Status and
+// grant Code) with a new uuid, and makes the app's user a member of the
+// installing organization; ECONFLICT when the app is installed there.
+func (t *Tx) InsertInstallation(ctx context.Context, inst *herald.Installation, app *herald.SentryApp) error {
+	return t.s.insertInstallation(ctx, t.tx, inst, app.ProxyUserID, t.s.clock.Now().UTC())
+}
+
+// Installation loads a live installation by uuid, with its App and
+// Organization, or ENOTFOUND.
+func (t *Tx) Installation(ctx context.Context, uuid string) (*herald.Installation, error) {
+	return t.s.findInstallation(ctx, t.tx, uuid)
+}
+
+// Uninstall revokes the installation's tokens, removes the app's user from
+// the organization and marks the installation deleted.
+func (t *Tx) Uninstall(ctx context.Context, inst *herald.Installation) error {
+	s, tx := t.s, t.tx
+	if _, err := s.exec(ctx, tx, `DELETE FROM tokens WHERE id IN (SELECT token_id FROM app_tokens WHERE installation_id = $1)`, inst.ID); err != nil {
+		return fmt.Errorf("revoke installation tokens: %w", err)
+	}
+	if _, err := s.exec(ctx, tx, `DELETE FROM org_members WHERE org_id = $1 AND user_id = $2`, inst.OrganizationID, inst.App.ProxyUserID); err != nil {
+		return fmt.Errorf("remove app member: %w", err)
+	}
+	if _, err := s.exec(ctx, tx, `UPDATE app_installations SET status = $1, grant_code = '', date_updated = $2 WHERE id = $3`,
+		herald.InstallationDeleted, ts(s.clock.Now()), inst.ID); err != nil {
+		return fmt.Errorf("delete installation: %w", err)
+	}
+	return nil
 }
 
 // FindInstallationByUUID returns a live installation with its app and
@@ -478,40 +489,6 @@ func (s *DB) VerifyInstallation(ctx context.Context, uuid string) (*herald.Insta
 		return nil, err
 	}
 	return inst, nil
-}
-
-// DeleteInstallation uninstalls an app: the installation.deleted delivery
-// is written (with the installation as it was), its tokens revoked, the
-// app's user removed from the organization and the installation marked
-// deleted.
-func (s *DB) DeleteInstallation(ctx context.Context, uuid string, actor herald.Actor) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		inst, err := s.findInstallation(ctx, tx, uuid)
-		if err != nil {
-			return err
-		}
-		if inst.App.IsInternal() {
-			return herald.Errorf(herald.EINVALID, "an internal integration cannot be uninstalled; delete the integration instead")
-		}
-		now := s.clock.Now().UTC()
-		if n, ok := s.notifier.(herald.AppNotifier); ok {
-			if err := s.enqueue(ctx, tx, n.InstallationChanged(&herald.InstallationChange{
-				Event: webhook.InstallationDeleted, Installation: inst, Actor: actor, Now: now})); err != nil {
-				return err
-			}
-		}
-		if _, err := s.exec(ctx, tx, `DELETE FROM tokens WHERE id IN (SELECT token_id FROM app_tokens WHERE installation_id = $1)`, inst.ID); err != nil {
-			return fmt.Errorf("revoke installation tokens: %w", err)
-		}
-		if _, err := s.exec(ctx, tx, `DELETE FROM org_members WHERE org_id = $1 AND user_id = $2`, inst.OrganizationID, inst.App.ProxyUserID); err != nil {
-			return fmt.Errorf("remove app member: %w", err)
-		}
-		if _, err := s.exec(ctx, tx, `UPDATE app_installations SET status = $1, grant_code = '', date_updated = $2 WHERE id = $3`,
-			herald.InstallationDeleted, ts(now), inst.ID); err != nil {
-			return fmt.Errorf("delete installation: %w", err)
-		}
-		return nil
-	})
 }
 
 // ExchangeGrant trades an installation's grant code for a token and a
@@ -632,67 +609,77 @@ func (s *DB) FindAppRequests(ctx context.Context, appID int64, f herald.AppReque
 	return out, rows.Err()
 }
 
-// orgInstallations loads the installed installations of the organizations
-// whose app has a webhook URL and subscribes to one of resources, by
-// organization, each with its App (without its owner). One query.
-func (s *DB) orgInstallations(ctx context.Context, tx *sql.Tx, orgIDs []int64, resources ...string) (map[int64][]*herald.Installation, error) {
-	rows, err := s.query(ctx, tx, `SELECT i.id, i.uuid, i.app_id, i.org_id, a.uuid, a.slug, a.name, a.status, a.webhook_url, a.events, a.client_secret
-		FROM app_installations i JOIN sentry_apps a ON a.id = i.app_id
-		WHERE i.status = $1 AND a.webhook_url <> '' AND i.org_id `+s.inInt(2)+` ORDER BY i.id`,
-		herald.InstallationInstalled, jsonList(nonNilList(orgIDs)))
+// installationAppColumns are what a delivery to an installation needs of
+// it and of its app, read by scanInstallationApp from installationAppFrom.
+const installationAppColumns = `i.id, i.uuid, i.app_id, i.org_id, a.uuid, a.slug, a.name, a.status, a.webhook_url, a.events, a.client_secret, a.proxy_user_id`
+
+// installationAppFrom selects the installed installations whose app has a
+// webhook URL: those a webhook can go to.
+const installationAppFrom = ` FROM app_installations i JOIN sentry_apps a ON a.id = i.app_id
+	WHERE i.status = '` + herald.InstallationInstalled + `' AND a.webhook_url <> '' `
+
+// installationApps loads the installations a webhook can go to that cond
+// (a condition on i and a, after AND) selects, each with its App (without
+// its owner), in order of creation.
+func (t *Tx) installationApps(ctx context.Context, cond string, args ...any) ([]*herald.Installation, error) {
+	rows, err := t.s.query(ctx, t.tx, `SELECT `+installationAppColumns+installationAppFrom+`AND `+cond+` ORDER BY i.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load installations: %w", err)
 	}
 	defer rows.Close()
-	out := map[int64][]*herald.Installation{}
+	var out []*herald.Installation
 	for rows.Next() {
 		inst := &herald.Installation{Status: herald.InstallationInstalled, App: &herald.SentryApp{}}
 		a := inst.App
 		var events string
 		if err := rows.Scan(&inst.ID, &inst.UUID, &inst.AppID, &inst.OrganizationID, &a.UUID, &a.Slug, &a.Name, &a.Status,
-			&a.WebhookURL, &events, &a.ClientSecret); err != nil {
+			&a.WebhookURL, &events, &a.ClientSecret, &a.ProxyUserID); err != nil {
 			return nil, fmt.Errorf("scan installation: %w", err)
 		}
 		a.ID, a.Events = inst.AppID, splitList(events)
-		if slices.ContainsFunc(resources, a.Subscribes) {
-			out[inst.OrganizationID] = append(out[inst.OrganizationID], inst)
-		}
+		out = append(out, inst)
 	}
 	return out, rows.Err()
 }
 
-// withInstallations gives each change of a SaveEvents batch the
-// installations of its organization subscribed to issues or errors (one
-// query for the batch), and loads the assignee and comment count of the
-// issues that regressed where an installation will be told (one more query,
-// only then).
-func (s *DB) withInstallations(ctx context.Context, tx *sql.Tx, changes []*herald.EventChange) error {
-	if _, ok := s.notifier.(herald.AppNotifier); !ok || len(changes) == 0 {
-		return nil
+// OrgInstallations loads the installations of organizations a webhook can
+// go to, by organization, each with its App: one query.
+func (t *Tx) OrgInstallations(ctx context.Context, orgIDs []int64) (map[int64][]*herald.Installation, error) {
+	list, err := t.installationApps(ctx, `i.org_id `+t.s.inInt(1), jsonList(nonNilList(orgIDs)))
+	if err != nil {
+		return nil, err
 	}
-	var orgIDs []int64
-	for _, c := range changes {
-		if c != nil && !slices.Contains(orgIDs, c.Project.OrganizationID) {
-			orgIDs = append(orgIDs, c.Project.OrganizationID)
-		}
+	out := map[int64][]*herald.Installation{}
+	for _, inst := range list {
+		out[inst.OrganizationID] = append(out[inst.OrganizationID], inst)
 	}
-	installs, err := s.orgInstallations(ctx, tx, orgIDs, webhook.ResourceIssue, webhook.ResourceError)
-	if err != nil || len(installs) == 0 {
-		return err
+	return out, nil
+}
+
+// InstallationsByUUID loads the installations with those uuids a webhook
+// can go to, each with its App, by uuid.
+func (t *Tx) InstallationsByUUID(ctx context.Context, uuids []string) (map[string]*herald.Installation, error) {
+	out := map[string]*herald.Installation{}
+	if len(uuids) == 0 {
+		return out, nil
 	}
-	var regressed []*herald.Issue
-	for _, c := range changes {
-		if c == nil {
-			continue
-		}
-		c.Installations = installs[c.Project.OrganizationID]
-		if c.IssueRegressed && slices.ContainsFunc(c.Installations, func(i *herald.Installation) bool {
-			return i.App.Subscribes(webhook.ResourceIssue)
-		}) {
-			regressed = append(regressed, c.Issue)
-		}
+	list, err := t.installationApps(ctx, `i.uuid `+t.s.inText(1), jsonList(uuids))
+	if err != nil {
+		return nil, err
 	}
-	return s.loadIssueExtras(ctx, tx, regressed)
+	for _, inst := range list {
+		out[inst.UUID] = inst
+	}
+	return out, nil
+}
+
+// AppInstallations loads the installations on an organization of the
+// apps appIDs that a webhook can go to, each with its App.
+func (t *Tx) AppInstallations(ctx context.Context, orgID int64, appIDs []int64) ([]*herald.Installation, error) {
+	if len(appIDs) == 0 {
+		return nil, nil
+	}
+	return t.installationApps(ctx, `i.org_id = $1 AND i.app_id `+t.s.inInt(2), orgID, jsonList(appIDs))
 }
 
 // appDestination is what FindDeliveriesToSend reads of an app delivery's
@@ -705,5 +692,5 @@ const (
 		LEFT JOIN sentry_apps sa ON sa.id = ai.app_id `
 	appDestinationURL    = `NULLIF(sa.webhook_url, '')`
 	appDestinationStatus = `CASE WHEN sa.webhook_url <> '' AND (ai.status = '` + herald.InstallationInstalled + `' OR d.resource = '` +
-		webhook.ResourceInstallation + `') THEN '` + herald.HookActive + `' END`
+		herald.ResourceInstallation + `') THEN '` + herald.HookActive + `' END`
 )

@@ -1,12 +1,14 @@
-// Package sqlstore implements herald.Store over database/sql. The SQL it
-// speaks is common to SQLite and PostgreSQL (positional $N parameters,
-// ON CONFLICT, RETURNING, timestamps as unix microseconds); the internal/sqlite
-// and internal/postgres packages open the connection, own the schema
-// migrations and hand a Dialect to Open.
+// Package sqlstore implements herald.Store over database/sql: SQL and
+// nothing else. The SQL it speaks is common to SQLite and PostgreSQL
+// (positional $N parameters, ON CONFLICT, RETURNING, timestamps as unix
+// microseconds); the internal/sqlite and internal/postgres packages open the
+// connection and hand a Dialect to Open, which applies the numbered
+// migrations embedded here.
 //
-// Deliveries are written in the same transaction as the change that causes
-// them, together with one River job that sends all of them (a transactional
-// outbox).
+// Besides the herald.Store methods, each its own transaction, a DB runs
+// transactions for the service layer (InTx): the primitives of a Tx read and
+// write rows, and the service decides what a change causes and composes
+// them, so that a change and the deliveries it causes commit together.
 package sqlstore
 
 import (
@@ -22,7 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivermigrate"
 
@@ -50,7 +51,8 @@ type Dialect struct {
 	// ReadDB, when set, is a pool of read-only connections to the same
 	// database that reads outside transactions use.
 	ReadDB *sql.DB
-	// River is the River driver over the same *sql.DB.
+	// River is the River driver over the same *sql.DB, for the job runner
+	// of internal/jobs; Migrate applies River's schema.
 	River riverdriver.Driver[*sql.Tx]
 	// ResetJobsSQL makes the jobs a crashed earlier run of node $1 left
 	// running available again, so a restarted node resumes its work at once
@@ -67,10 +69,8 @@ type Dialect struct {
 
 // Options configure a DB.
 type Options struct {
-	// Notifier builds the deliveries that saved events cause.
-	Notifier herald.Notifier
-	Clock    herald.Clock
-	Logger   *slog.Logger
+	Clock  herald.Clock
+	Logger *slog.Logger
 	// DisableAfter is how long a destination may fail without a success
 	// before it is disabled (default 72h).
 	DisableAfter time.Duration
@@ -78,17 +78,15 @@ type Options struct {
 
 // DB is a herald.Store on a SQL database.
 type DB struct {
-	db       *sql.DB
-	dialect  Dialect
-	notifier herald.Notifier
-	clock    herald.Clock
-	logger   *slog.Logger
-	disable  time.Duration
-	dispatch dispatch
-	stmts    *stmtCache
-	rdb      *sql.DB
-	rstmts   *stmtCache
-	health   *health
+	db      *sql.DB
+	dialect Dialect
+	clock   herald.Clock
+	logger  *slog.Logger
+	disable time.Duration
+	stmts   *stmtCache
+	rdb     *sql.DB
+	rstmts  *stmtCache
+	health  *health
 }
 
 var _ herald.Store = (*DB)(nil)
@@ -96,7 +94,7 @@ var _ herald.Store = (*DB)(nil)
 // Open wraps db, applies Herald's and River's migrations and returns the
 // store. The caller keeps db open until Close.
 func Open(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*DB, error) {
-	s := &DB{db: db, dialect: d, notifier: opts.Notifier, clock: opts.Clock, logger: opts.Logger, disable: opts.DisableAfter}
+	s := &DB{db: db, dialect: d, clock: opts.Clock, logger: opts.Logger, disable: opts.DisableAfter}
 	if s.clock == nil {
 		s.clock = herald.SystemClock
 	}
@@ -142,65 +140,6 @@ func (s *DB) Close() error {
 	return s.db.Close()
 }
 
-// JobsConfig configures the job runner started by StartJobs.
-type JobsConfig struct {
-	// ID names this node among the nodes sharing the database. A node
-	// restarted with the same ID resumes the jobs it left running.
-	ID string
-	// Retention is how long finished deliveries and their attempts are
-	// kept (default 30 days), enforced hourly by the elected leader.
-	Retention time.Duration
-	// MetricAlertInterval is how often the leader evaluates metric alerts
-	// (default 1m).
-	MetricAlertInterval time.Duration
-}
-
-// StartJobs starts River on this node: leader election and the periodic
-// jobs the leader runs (retention, metric alerts). Stop it with the
-// returned client's Stop.
-func (s *DB) StartJobs(ctx context.Context, cfg JobsConfig) (*river.Client[*sql.Tx], error) {
-	if cfg.Retention == 0 {
-		cfg.Retention = 30 * 24 * time.Hour
-	}
-	if cfg.MetricAlertInterval == 0 {
-		cfg.MetricAlertInterval = time.Minute
-	}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &retentionWorker{s: s, age: cfg.Retention})
-	river.AddWorker(workers, &metricAlertWorker{s: s})
-	if cfg.ID != "" && s.dialect.ResetJobsSQL != "" {
-		res, err := s.db.ExecContext(ctx, s.dialect.ResetJobsSQL, cfg.ID)
-		if err != nil {
-			return nil, fmt.Errorf("reset jobs of an earlier run: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			s.logger.Info("resumed jobs left running by an earlier run of this node", "jobs", n, "node", cfg.ID)
-		}
-	}
-	c, err := river.NewClient(s.dialect.River, &river.Config{
-		ID:                   cfg.ID,
-		Logger:               s.QuietLogger(s.logger),
-		Workers:              workers,
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
-		JobTimeout:           10 * time.Minute,
-		RescueStuckJobsAfter: 20 * time.Minute,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
-			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.MetricAlertInterval),
-				// One attempt: a failed evaluation is retried by the next tick,
-				// never beside it.
-				func() (river.JobArgs, *river.InsertOpts) { return MetricAlertArgs{}, &river.InsertOpts{MaxAttempts: 1} }, nil)},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("river client: %w", err)
-	}
-	if err := c.Start(ctx); err != nil {
-		return nil, fmt.Errorf("start river: %w", err)
-	}
-	return c, nil
-}
-
 // Ping checks that the database answers and that every migration is applied.
 func (s *DB) Ping(ctx context.Context) error {
 	var n int
@@ -217,9 +156,16 @@ func (s *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Migrate applies Herald's pending migrations, then River's. It is safe to
-// run on every start.
+// Migrate applies River's pending migrations, then Herald's, which may
+// refer to River's tables. It is safe to run on every start.
 func (s *DB) Migrate(ctx context.Context) error {
+	m, err := rivermigrate.New(s.dialect.River, nil)
+	if err != nil {
+		return fmt.Errorf("river migrator: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river migrate: %w", err)
+	}
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS herald_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
 	}
@@ -231,18 +177,6 @@ func (s *DB) Migrate(ctx context.Context) error {
 		if err := s.applyMigration(ctx, name); err != nil {
 			return err
 		}
-	}
-	m, err := rivermigrate.New(s.dialect.River, nil)
-	if err != nil {
-		return fmt.Errorf("river migrator: %w", err)
-	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("river migrate: %w", err)
-	}
-	// Deliveries were once sent by River jobs; their pending rows are due
-	// for the dispatchers now, and the jobs would find no worker.
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM river_job WHERE kind = 'herald.deliver'`); err != nil {
-		return fmt.Errorf("remove delivery jobs: %w", err)
 	}
 	return nil
 }
@@ -285,26 +219,43 @@ func migrationFiles(fsys fs.FS) ([]string, error) {
 }
 
 // inTx runs fn in a transaction, committing when it returns nil.
-func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() {
-		_ = tx.Rollback()
-		// Deliveries claimed in tx reach the handoff only if it committed.
-		if ds := s.dispatch.take(tx); ds != nil && err == nil {
-			s.dispatch.to.Dispatch(ds)
-		}
-	}()
-	if err = fn(tx); err != nil {
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
 		return err
 	}
-	if err = tx.Commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
+
+// Tx is a transaction of the store. Its methods are the primitives the
+// service layer composes: each reads or writes rows, and decides nothing
+// about what a change causes.
+type Tx struct {
+	s  *DB
+	tx *sql.Tx
+}
+
+// InTx runs fn in a transaction, committing when it returns nil and rolling
+// back otherwise. The Tx must not be used after fn returns.
+func (s *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error { return fn(&Tx{s: s, tx: tx}) })
+}
+
+// NoTx returns a Tx whose primitives run outside any transaction, each
+// statement on its own, reads on the read pool where the store has one:
+// for reads that need not be consistent with each other, without holding a
+// connection (SQLite's single writer) between them.
+func (s *DB) NoTx() *Tx { return &Tx{s: s} }
+
+// Now is the store's clock time, the time it stamps rows with.
+func (s *DB) Now() time.Time { return s.clock.Now() }
 
 // ts encodes a time as unix microseconds.
 func ts(t time.Time) int64 { return t.UnixMicro() }

@@ -6,100 +6,38 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/herald-dev/herald"
 )
 
-// enqueue writes deliveries in tx. Those whose destination URL is known
-// (Service Hook deliveries) are claimed by this node when it has a Handoff
-// and handed to it once tx commits, unless the Handoff defers them; the
-// rest are due now (deferred ones later), for any node's ClaimDeliveries.
-func (s *DB) enqueue(ctx context.Context, tx *sql.Tx, deliveries []*herald.Delivery) error {
+// InsertDeliveries writes deliveries, each with its body. A pending
+// delivery is due at its NextAttemptAt; one with ClaimedBy set is written
+// claimed by that node until its NextAttemptAt, for it to send at once.
+func (t *Tx) InsertDeliveries(ctx context.Context, deliveries []*herald.Delivery) error {
 	if len(deliveries) == 0 {
 		return nil
 	}
 	const cols = 17
 	args := make([]any, 0, len(deliveries)*cols)
 	bodies := make([]any, 0, len(deliveries)*2)
-	var handed []*herald.Delivery
-	now := s.clock.Now()
 	for _, d := range deliveries {
 		if d.Status == "" {
 			d.Status = herald.DeliveryPending
 		}
-		d.UpdatedAt = d.CreatedAt
-		claimedBy := ""
-		if d.Status == herald.DeliveryPending {
-			// New: due at once, and claimed by this node if it sends it.
-			d.NextAttemptAt = now
-			if s.dispatch.to != nil && d.URL != "" && d.DestinationActive {
-				if wait := s.dispatch.to.Defer(d); wait > 0 {
-					d.NextAttemptAt = now.Add(wait)
-				} else {
-					claimedBy = s.dispatch.node
-					d.NextAttemptAt = now.Add(s.dispatch.lease)
-					handed = append(handed, d)
-				}
-			}
-		}
 		args = append(args, d.ID, d.DestinationKind, d.DestinationID, d.ProjectID, d.OrganizationID, d.Event, d.Resource,
 			d.Signature, d.Timestamp, d.Status, d.Attempts, ts(d.NextAttemptAt), d.LastStatus, d.LastError,
-			ts(d.CreatedAt), ts(d.UpdatedAt), claimedBy)
+			ts(d.CreatedAt), ts(d.UpdatedAt), d.ClaimedBy)
 		bodies = append(bodies, d.ID, d.Body)
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO deliveries (`+deliveryColumns+`, claimed_by) VALUES `, "", cols, args); err != nil {
+	s := t.s
+	if err := s.insertRows(ctx, t.tx, `INSERT INTO deliveries (`+deliveryColumns+`, claimed_by) VALUES `, "", cols, args); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO delivery_bodies (id, body) VALUES `, "", 2, bodies); err != nil {
+	if err := s.insertRows(ctx, t.tx, `INSERT INTO delivery_bodies (id, body) VALUES `, "", 2, bodies); err != nil {
 		return fmt.Errorf("insert delivery bodies: %w", err)
 	}
-	s.dispatch.add(tx, handed)
 	return nil
-}
-
-// dispatch hands the deliveries a transaction claimed to this node's
-// Handoff once the transaction commits.
-type dispatch struct {
-	node  string
-	lease time.Duration
-	to    herald.Handoff
-
-	mu sync.Mutex
-	// pending holds the claimed deliveries of open transactions.
-	pending map[*sql.Tx][]*herald.Delivery
-}
-
-// SetHandoff makes the store claim the Service Hook deliveries it writes for
-// node, for lease, and hand them to h when their transaction commits. Call
-// it before the store is used.
-func (s *DB) SetHandoff(node string, lease time.Duration, h herald.Handoff) {
-	s.dispatch = dispatch{node: node, lease: lease, to: h, pending: map[*sql.Tx][]*herald.Delivery{}}
-}
-
-// add records ds as claimed in tx.
-func (d *dispatch) add(tx *sql.Tx, ds []*herald.Delivery) {
-	if len(ds) == 0 {
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.pending[tx] = append(d.pending[tx], ds...)
-}
-
-// take removes and returns what tx claimed.
-func (d *dispatch) take(tx *sql.Tx) []*herald.Delivery {
-	if d.to == nil {
-		return nil
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ds := d.pending[tx]
-	if ds != nil {
-		delete(d.pending, tx)
-	}
-	return ds
 }
 
 // deliveryColumns are the columns of deliveries a Delivery is read from.

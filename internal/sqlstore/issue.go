@@ -4,13 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/herald-dev/herald"
-	"github.com/herald-dev/herald/internal/webhook"
 )
 
 // issueDetailColumns are the issue's columns with its comment count and
@@ -118,131 +116,51 @@ func nonNilList[T any](l []T) []T {
 	return l
 }
 
-// UpdateIssues applies upd to the selected issues in one transaction, with
-// the issue.* deliveries the changes cause.
-func (s *DB) UpdateIssues(ctx context.Context, sel herald.IssueSelection, upd herald.IssueUpdate, actor herald.Actor) ([]*herald.Issue, error) {
-	if upd.Status != nil && !slices.Contains([]string{herald.IssueResolved, herald.IssueIgnored, herald.IssueUnresolved}, *upd.Status) {
-		return nil, herald.Errorf(herald.EINVALID, "invalid status %q", *upd.Status)
-	}
-	var out []*herald.Issue
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		p, err := scanProject(s.queryRow(ctx, tx, `SELECT `+projectColumns+projectFrom+`WHERE p.id = $1`, sel.ProjectID))
-		if err != nil {
-			return notFound(err, "project")
-		}
-		issues, err := s.selectIssues(ctx, tx, sel)
-		if err != nil || len(issues) == 0 {
-			out = issues
-			return err
-		}
-		now := s.clock.Now().UTC()
-		type change struct {
-			issue *herald.Issue
-			event string
-		}
-		var changes []change
-		byStatus := map[[2]string][]int64{}
-		var assignedIDs []int64
-		for _, is := range issues {
-			if upd.Status != nil {
-				status, sub := *upd.Status, is.Substatus
-				switch status {
-				case herald.IssueResolved:
-					sub = ""
-				case herald.IssueIgnored:
-					sub = herald.SubstatusUntilEscalating
-					if upd.Substatus != nil {
-						sub = *upd.Substatus
-					}
-				case herald.IssueUnresolved:
-					if is.Status != herald.IssueUnresolved {
-						sub = herald.SubstatusOngoing
-					}
-				}
-				if status != is.Status || sub != is.Substatus {
-					k := [2]string{status, sub}
-					byStatus[k] = append(byStatus[k], is.ID)
-				}
-				if status != is.Status {
-					changes = append(changes, change{is, statusEvent(status)})
-				}
-				is.Status, is.Substatus = status, sub
-			}
-			if upd.AssignedTo != nil {
-				a := *upd.AssignedTo
-				if !sameAssignee(is.AssignedTo, a) {
-					assignedIDs = append(assignedIDs, is.ID)
-					if a != nil {
-						changes = append(changes, change{is, webhook.IssueAssigned})
-					}
-				}
-				is.AssignedTo = a
-			}
-		}
-		for k, ids := range byStatus {
-			if _, err := s.exec(ctx, tx, `UPDATE issues SET status = $1, substatus = $2 WHERE id `+s.inInt(3), k[0], k[1], jsonList(ids)); err != nil {
-				return fmt.Errorf("update issue status: %w", err)
-			}
-		}
-		if len(assignedIDs) > 0 {
-			typ, id := "", int64(0)
-			if a := *upd.AssignedTo; a != nil {
-				typ, id = a.Type, a.ID
-			}
-			if _, err := s.exec(ctx, tx, `UPDATE issues SET assignee_type = $1, assignee_id = $2 WHERE id `+s.inInt(3), typ, id, jsonList(assignedIDs)); err != nil {
-				return fmt.Errorf("assign issues: %w", err)
-			}
-		}
-		// Read the issues back: assignees get their names and emails.
-		ids := make([]int64, len(issues))
-		for i, is := range issues {
-			ids[i] = is.ID
-		}
-		if out, err = s.selectIssues(ctx, tx, herald.IssueSelection{ProjectID: sel.ProjectID, IDs: ids}); err != nil {
-			return err
-		}
-		fresh := make(map[int64]*herald.Issue, len(out))
-		for _, is := range out {
-			fresh[is.ID] = is
-		}
-		n, ok := s.notifier.(herald.AppNotifier)
-		if !ok || len(changes) == 0 {
-			return nil
-		}
-		installs, err := s.orgInstallations(ctx, tx, []int64{p.OrganizationID}, webhook.ResourceIssue)
-		if err != nil || len(installs) == 0 {
-			return err
-		}
-		var deliveries []*herald.Delivery
-		for _, c := range changes {
-			deliveries = append(deliveries, n.IssueChanged(&herald.IssueChange{Event: c.event, Project: p, Issue: fresh[c.issue.ID],
-				Actor: actor, Installations: installs[p.OrganizationID], Now: now})...)
-		}
-		return s.enqueue(ctx, tx, deliveries)
-	})
+// SetIssueStatusParams sets the status of issues.
+type SetIssueStatusParams struct {
+	IDs       []int64
+	Status    string
+	Substatus string
+	// From, when set, limits the change to the issues whose status it is.
+	From string
+}
+
+// SetIssueStatus sets the status and substatus of issues and returns how
+// many it changed.
+func (t *Tx) SetIssueStatus(ctx context.Context, p SetIssueStatusParams) (int64, error) {
+	res, err := t.s.exec(ctx, t.tx, `UPDATE issues SET status = $1, substatus = $2 WHERE id `+t.s.inInt(3)+` AND ($4 = '' OR status = $4)`,
+		p.Status, p.Substatus, jsonList(nonNilList(p.IDs)), p.From)
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("update issue status: %w", err)
 	}
-	return out, nil
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
-// statusEvent names the webhook event of a change to status.
-func statusEvent(status string) string {
-	switch status {
-	case herald.IssueResolved:
-		return webhook.IssueResolved
-	case herald.IssueIgnored:
-		return webhook.IssueIgnored
-	}
-	return webhook.IssueUnresolved
+// AssignIssuesParams assigns issues.
+type AssignIssuesParams struct {
+	IDs []int64
+	// Assignee is who the issues are assigned to; nil unassigns them.
+	Assignee *herald.Assignee
 }
 
-// sameAssignee reports whether a and b name the same user or team.
-func sameAssignee(a, b *herald.Assignee) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
+// AssignIssues sets the assignee of issues.
+func (t *Tx) AssignIssues(ctx context.Context, p AssignIssuesParams) error {
+	typ, id := "", int64(0)
+	if a := p.Assignee; a != nil {
+		typ, id = a.Type, a.ID
 	}
-	return a.Type == b.Type && a.ID == b.ID
+	if _, err := t.s.exec(ctx, t.tx, `UPDATE issues SET assignee_type = $1, assignee_id = $2 WHERE id `+t.s.inInt(3),
+		typ, id, jsonList(nonNilList(p.IDs))); err != nil {
+		return fmt.Errorf("assign issues: %w", err)
+	}
+	return nil
+}
+
+// SelectIssues loads the issues sel names, with their details, locking
+// them (on PostgreSQL) until the transaction ends.
+func (t *Tx) SelectIssues(ctx context.Context, sel herald.IssueSelection) ([]*herald.Issue, error) {
+	return t.s.selectIssues(ctx, t.tx, sel)
 }
 
 // selectIssues loads the issues sel names, with their details, locking
@@ -352,9 +270,10 @@ func (s *DB) FindTeamByID(ctx context.Context, orgID, id int64) (*herald.Team, e
 	return t, nil
 }
 
-// loadIssueExtras fills in the assignee and comment count of issues, which
+// IssueExtras fills in the assignee and comment count of issues, which
 // ingest does not read, in one query.
-func (s *DB) loadIssueExtras(ctx context.Context, tx *sql.Tx, issues []*herald.Issue) error {
+func (t *Tx) IssueExtras(ctx context.Context, issues []*herald.Issue) error {
+	s, tx := t.s, t.tx
 	if len(issues) == 0 {
 		return nil
 	}

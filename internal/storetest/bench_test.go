@@ -9,33 +9,13 @@ import (
 	"github.com/herald-dev/herald/internal/storetest"
 )
 
-// benchBatch is the number of events per SaveEvents call, about what the
-// ingest batcher gathers under load.
+// benchBatch is the number of deliveries completed at once, about what a
+// dispatcher's recorder gathers under load.
 const benchBatch = 32
 
 func benchStores(b *testing.B, run func(b *testing.B, open storetest.Opener)) {
 	b.Run("sqlite", func(b *testing.B) { run(b, storetest.OpenSQLite) })
 	b.Run("postgres", func(b *testing.B) { run(b, storetest.OpenPostgres) })
-}
-
-// BenchmarkSaveEvents measures committing events with one hook's
-// deliveries, per event.
-func BenchmarkSaveEvents(b *testing.B) {
-	benchStores(b, func(b *testing.B, open storetest.Opener) {
-		f := storetest.NewFixture(b, open)
-		f.Hook(b, "https://example.com/hook", herald.HookEventCreated)
-		ctx := context.Background()
-		b.ResetTimer()
-		for i := 0; i < b.N; i += benchBatch {
-			events := make([]*herald.Event, 0, benchBatch)
-			for j := 0; j < benchBatch; j++ {
-				events = append(events, f.Event("same-group"))
-			}
-			if err := f.Store.SaveEvents(ctx, events); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 }
 
 // BenchmarkCompleteDeliveries measures loading and completing deliveries,
@@ -47,17 +27,7 @@ func BenchmarkCompleteDeliveries(b *testing.B) {
 		ctx := context.Background()
 		for i := 0; i < b.N; i += benchBatch {
 			b.StopTimer()
-			events := make([]*herald.Event, 0, benchBatch)
-			for j := 0; j < benchBatch; j++ {
-				events = append(events, f.Event("g"))
-			}
-			if err := f.Store.SaveEvents(ctx, events); err != nil {
-				b.Fatal(err)
-			}
-			list, _, err := f.Store.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID, Status: herald.DeliveryPending})
-			if err != nil {
-				b.Fatal(err)
-			}
+			list := f.Deliveries(b, h, benchBatch)
 			ids := make([]string, len(list))
 			for k, d := range list {
 				ids[k] = d.ID

@@ -2,42 +2,15 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/sqlstore"
 )
-
-// handoff records what a store hands over after commit.
-type handoff struct {
-	mu  sync.Mutex
-	got []*herald.Delivery
-}
-
-func (h *handoff) Dispatch(ds []*herald.Delivery) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.got = append(h.got, ds...)
-}
-
-// Defer defers deliveries to URLs ending in "/busy" by 30s.
-func (h *handoff) Defer(d *herald.Delivery) time.Duration {
-	if strings.HasSuffix(d.URL, "/busy") {
-		return 30 * time.Second
-	}
-	return 0
-}
-
-func (h *handoff) take() []*herald.Delivery {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	got := h.got
-	h.got = nil
-	return got
-}
 
 func deliveryIDs(ds []*herald.Delivery) []string {
 	out := make([]string, len(ds))
@@ -49,8 +22,8 @@ func deliveryIDs(ds []*herald.Delivery) []string {
 }
 
 // testClaims checks the outbox the dispatchers of every node share: what is
-// due, claims that exclude each other and lapse, release, and the handoff
-// of deliveries a node writes.
+// due, claims that exclude each other and lapse, release, and deliveries
+// claimed as they are written.
 func testClaims(t *testing.T, open Opener) {
 	ctx := context.Background()
 	lease := time.Minute
@@ -59,7 +32,7 @@ func testClaims(t *testing.T, open Opener) {
 		f := NewFixture(t, open)
 		s := f.Store
 		h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
-		must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("a"), f.Event("b"), f.Event("c")}))
+		f.Deliveries(t, h, 3)
 		now := f.Clock.Now()
 
 		first, err := s.ClaimDeliveries(ctx, "node-a", 2, now.Add(lease))
@@ -105,8 +78,7 @@ func testClaims(t *testing.T, open Opener) {
 	t.Run("RetryDueAtItsTime", func(t *testing.T) {
 		f := NewFixture(t, open)
 		s := f.Store
-		f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
-		must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("a"), f.Event("b")}))
+		f.Deliveries(t, f.Hook(t, "https://example.com/hook", herald.HookEventCreated), 2)
 		ds, err := s.ClaimDeliveries(ctx, "node-a", 10, f.Clock.Now().Add(lease))
 		must(t, err)
 		if len(ds) != 2 {
@@ -134,12 +106,7 @@ func testClaims(t *testing.T, open Opener) {
 	t.Run("ConcurrentClaimsDisjoint", func(t *testing.T) {
 		f := NewFixture(t, open)
 		s := f.Store
-		f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
-		var events []*herald.Event
-		for range 40 {
-			events = append(events, f.Event("a"))
-		}
-		must(t, s.SaveEvents(ctx, events))
+		f.Deliveries(t, f.Hook(t, "https://example.com/hook", herald.HookEventCreated), 40)
 		var mu sync.Mutex
 		seen := map[string]int{}
 		var wg sync.WaitGroup
@@ -173,63 +140,45 @@ func testClaims(t *testing.T, open Opener) {
 		}
 	})
 
-	t.Run("HandoffAfterCommit", func(t *testing.T) {
+	t.Run("ClaimedAsWritten", func(t *testing.T) {
 		f := NewFixture(t, open)
 		s := f.Store
 		h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
-		ho := &handoff{}
-		s.SetHandoff("node-a", lease, ho)
-		must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("a"), f.Event("b")}))
-		got := ho.take()
-		if len(got) != 2 || got[0].URL != h.URL || !got[0].DestinationActive || len(got[0].Body) == 0 {
-			t.Fatalf("handed over %+v", got)
+		// Deliveries a node claims as it writes them, until the lease.
+		now := f.Clock.Now()
+		ds := f.Deliveries(t, h, 0)
+		for i := range 2 {
+			body := fmt.Appendf(nil, `{"claimed":%d}`, i)
+			ds = append(ds, &herald.Delivery{ID: herald.NewTimeID(now), DestinationKind: herald.DestinationHook, DestinationID: h.ID,
+				ProjectID: f.Project.ID, OrganizationID: f.Org.ID, Event: herald.HookEventCreated, Body: body, Signature: "s",
+				Timestamp: now.Unix(), NextAttemptAt: now.Add(lease), CreatedAt: now, UpdatedAt: now, ClaimedBy: "node-a"})
 		}
-		// They are claimed by node-a: no other node takes them.
-		other, err := s.ClaimDeliveries(ctx, "node-b", 10, f.Clock.Now().Add(lease))
+		must(t, s.InTx(ctx, func(tx *sqlstore.Tx) error { return tx.InsertDeliveries(ctx, ds) }))
+		other, err := s.ClaimDeliveries(ctx, "node-b", 10, now.Add(lease))
 		must(t, err)
 		if len(other) != 0 {
-			t.Fatalf("node-b claimed %d deliveries node-a was handed", len(other))
+			t.Fatalf("node-b claimed %d deliveries node-a holds", len(other))
 		}
 		// A redelivery of a claimed pending delivery keeps the claim; of a
 		// delivered one, it is due at once.
-		_, err = s.Redeliver(ctx, got[0].ID)
+		_, err = s.Redeliver(ctx, ds[0].ID)
 		must(t, err)
-		must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{{DeliveryID: got[1].ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true}}))
-		_, err = s.Redeliver(ctx, got[1].ID)
+		must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{{DeliveryID: ds[1].ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true}}))
+		_, err = s.Redeliver(ctx, ds[1].ID)
 		must(t, err)
 		due, err := s.ClaimDeliveries(ctx, "node-b", 10, f.Clock.Now().Add(lease))
 		must(t, err)
-		if len(due) != 1 || due[0].ID != got[1].ID {
-			t.Fatalf("due after redeliver = %v, want only %s", deliveryIDs(due), got[1].ID)
+		if len(due) != 1 || due[0].ID != ds[1].ID {
+			t.Fatalf("due after redeliver = %v, want only %s", deliveryIDs(due), ds[1].ID)
 		}
-		if len(ho.take()) != 0 {
-			t.Fatal("redelivery was handed over")
-		}
-		// A delivery the handoff defers is written unclaimed, due after the
-		// wait, and not handed over.
-		busy := f.Hook(t, "https://example.com/busy", herald.HookEventCreated)
-		must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("c")}))
-		handed := ho.take()
-		if len(handed) != 1 || handed[0].DestinationID != h.ID {
-			t.Fatalf("handed over %d deliveries, or the deferred one", len(handed))
-		}
-		// Claims last a minute: at 30s only the deferred delivery is due.
-		f.Clock.Add(29 * time.Second)
-		early, err := s.ClaimDeliveries(ctx, "node-b", 10, f.Clock.Now().Add(lease))
+		must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{{DeliveryID: ds[1].ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true}}))
+		// node-a restarts: it releases its claim at once.
+		n, err := s.ReleaseDeliveries(ctx, "node-a")
 		must(t, err)
-		if len(early) != 0 {
-			t.Fatalf("claimed %d before the deferred delivery was due", len(early))
-		}
-		f.Clock.Add(time.Second)
-		deferred, err := s.ClaimDeliveries(ctx, "node-b", 10, f.Clock.Now().Add(lease))
+		released, err := s.ClaimDeliveries(ctx, "node-b", 10, f.Clock.Now().Add(lease))
 		must(t, err)
-		if len(deferred) != 1 || deferred[0].DestinationID != busy.ID || deferred[0].Attempts != 0 {
-			t.Fatalf("deferred delivery claimed = %+v", deferred)
-		}
-		// A transaction that writes nothing hands nothing over.
-		must(t, s.SaveEvents(ctx, []*herald.Event{{ID: herald.NewID(), ProjectID: 1 << 40}}))
-		if len(ho.take()) != 0 {
-			t.Fatal("handed over deliveries of an unknown project")
+		if n != 1 || len(released) != 1 || released[0].ID != ds[0].ID {
+			t.Fatalf("released %d, then claimed %v", n, deliveryIDs(released))
 		}
 	})
 
@@ -244,7 +193,8 @@ func testClaims(t *testing.T, open Opener) {
 		}
 		h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
 		other := f.Hook(t, "https://example.com/other", herald.HookEventCreated)
-		must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("a"), f.Event("b")}))
+		f.Deliveries(t, h, 2)
+		f.Deliveries(t, other, 2)
 		if all, _ := bodies(); all != 4 {
 			t.Fatalf("%d bodies for 4 deliveries", all)
 		}

@@ -16,23 +16,22 @@ import (
 	"github.com/herald-dev/herald/internal/postgres"
 	"github.com/herald-dev/herald/internal/sqlite"
 	"github.com/herald-dev/herald/internal/sqlstore"
-	"github.com/herald-dev/herald/internal/webhook"
 )
 
 // DefaultPostgresURL is used when HERALD_TEST_DATABASE_URL is unset.
 const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
-// Options returns store options for tests: a webhook notifier linking to
-// baseURL and the given clock (nil for the wall clock).
-func Options(baseURL string, clock herald.Clock) sqlstore.Options {
+// Options returns the options of a test store on clock (the system clock
+// when nil).
+func Options(clock herald.Clock) sqlstore.Options {
 	if clock == nil {
 		clock = herald.SystemClock
 	}
-	return sqlstore.Options{Notifier: &webhook.Notifier{BaseURL: baseURL}, Clock: clock}
+	return sqlstore.Options{Clock: clock}
 }
 
 // NewSQLite opens a store in a temporary directory, closed when the test ends.
-func NewSQLite(tb testing.TB) herald.Store { return OpenSQLite(tb, Options("http://herald.test", nil)) }
+func NewSQLite(tb testing.TB) herald.Store { return OpenSQLite(tb, Options(nil)) }
 
 // OpenSQLite is NewSQLite with options.
 func OpenSQLite(tb testing.TB, opts sqlstore.Options) *sqlstore.DB {
@@ -48,7 +47,7 @@ func OpenSQLite(tb testing.TB, opts sqlstore.Options) *sqlstore.DB {
 // NewPostgres opens a store in a fresh schema of the test database, dropped
 // when the test ends.
 func NewPostgres(tb testing.TB) herald.Store {
-	return OpenPostgres(tb, Options("http://herald.test", nil))
+	return OpenPostgres(tb, Options(nil))
 }
 
 // OpenPostgres is NewPostgres with options.

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/sqlstore"
-	"github.com/herald-dev/herald/internal/webhook"
 )
 
 // Clock is a settable clock for tests.
@@ -67,7 +65,7 @@ func NewFixture(t testing.TB, open Opener) *Fixture {
 	t.Helper()
 	ctx := context.Background()
 	clock := NewClock(time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC))
-	s := open(t, Options("https://herald.example.com", clock))
+	s := open(t, Options(clock))
 	f := &Fixture{Store: s, Clock: clock}
 	f.User = &herald.User{Email: "jane@acme.example", Name: "Jane Doe"}
 	must(t, s.CreateUser(ctx, f.User))
@@ -97,6 +95,23 @@ func (f *Fixture) Event(hash string) *herald.Event {
 		GroupHash: hash, Data: []byte(`{"event_id":"x"}`)}
 }
 
+// Deliveries writes n pending event.created deliveries to hook h, due now,
+// each with its own body, and returns them as written.
+func (f *Fixture) Deliveries(t testing.TB, h *herald.Hook, n int) []*herald.Delivery {
+	t.Helper()
+	now := f.Clock.Now()
+	ds := make([]*herald.Delivery, n)
+	for i := range ds {
+		body := fmt.Appendf(nil, `{"delivery":%d}`, i)
+		ds[i] = &herald.Delivery{ID: herald.NewTimeID(now), DestinationKind: herald.DestinationHook, DestinationID: h.ID,
+			ProjectID: h.ProjectID, OrganizationID: f.Org.ID, Event: herald.HookEventCreated, Body: body,
+			Signature: fmt.Sprintf("signature-%d", i), Timestamp: now.Unix(), Status: herald.DeliveryPending,
+			NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+	}
+	must(t, f.Store.InTx(context.Background(), func(tx *sqlstore.Tx) error { return tx.InsertDeliveries(context.Background(), ds) }))
+	return ds
+}
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
@@ -117,19 +132,19 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Organizations", func(t *testing.T) { t.Parallel(); testOrganizations(t, open) })
 	t.Run("Projects", func(t *testing.T) { t.Parallel(); testProjects(t, open) })
 	t.Run("Hooks", func(t *testing.T) { t.Parallel(); testHooks(t, open) })
-	t.Run("SaveEvents", func(t *testing.T) { t.Parallel(); testSaveEvents(t, open) })
+	t.Run("Ingest", func(t *testing.T) { t.Parallel(); testIngest(t, open) })
 	t.Run("CompleteDeliveries", func(t *testing.T) { t.Parallel(); testCompleteDeliveries(t, open) })
 	t.Run("AutoDisable", func(t *testing.T) { t.Parallel(); testAutoDisable(t, open) })
 	t.Run("RedeliverRecover", func(t *testing.T) { t.Parallel(); testRedeliverRecover(t, open) })
 	t.Run("Claims", func(t *testing.T) { t.Parallel(); testClaims(t, open) })
 	t.Run("Apps", func(t *testing.T) { t.Parallel(); testApps(t, open) })
 	t.Run("Installations", func(t *testing.T) { t.Parallel(); testInstallations(t, open) })
-	t.Run("AppDeliveries", func(t *testing.T) { t.Parallel(); testAppDeliveries(t, open) })
 	t.Run("Issues", func(t *testing.T) { t.Parallel(); testIssues(t, open) })
 	t.Run("Comments", func(t *testing.T) { t.Parallel(); testComments(t, open) })
 	t.Run("AppRequests", func(t *testing.T) { t.Parallel(); testAppRequests(t, open) })
 	t.Run("Rules", func(t *testing.T) { t.Parallel(); testRules(t, open) })
-	t.Run("RuleEvaluation", func(t *testing.T) { t.Parallel(); testRuleEvaluation(t, open) })
+	t.Run("RuleFires", func(t *testing.T) { t.Parallel(); testRuleFires(t, open) })
+	t.Run("Counters", func(t *testing.T) { t.Parallel(); testCounters(t, open) })
 	t.Run("MetricAlerts", func(t *testing.T) { t.Parallel(); testMetricAlerts(t, open) })
 }
 
@@ -347,7 +362,7 @@ func testHooks(t *testing.T, open Opener) {
 		wantCode(t, err, herald.ENOTFOUND)
 	})
 	t.Run("Stats", func(t *testing.T) {
-		must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("aa"), f.Event("bb")}))
+		f.Deliveries(t, h, 2)
 		since := f.Clock.Now().Truncate(time.Hour).Add(-time.Hour)
 		stats, err := s.HookStats(ctx, h.ID, since, since.Add(3*time.Hour), time.Hour)
 		must(t, err)
@@ -370,96 +385,12 @@ func testHooks(t *testing.T, open Opener) {
 	})
 }
 
-func testSaveEvents(t *testing.T, open Opener) {
-	ctx := context.Background()
-	f := NewFixture(t, open)
-	s := f.Store
-	h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
-	f.Hook(t, "https://example.com/alerts-only", herald.HookEventAlert)
-
-	a1, a2, b := f.Event("aaaa"), f.Event("aaaa"), f.Event("bbbb")
-	must(t, s.SaveEvents(ctx, []*herald.Event{a1, a2, b}))
-	t.Run("Grouping", func(t *testing.T) {
-		if a1.IssueID == 0 || a1.IssueID != a2.IssueID || a1.IssueID == b.IssueID {
-			t.Fatalf("issue ids %d %d %d", a1.IssueID, a2.IssueID, b.IssueID)
-		}
-		is, err := s.FindIssueByID(ctx, a1.IssueID)
-		must(t, err)
-		if is.Count != 2 || is.Status != herald.IssueUnresolved || is.Substatus != "new" || !strings.HasPrefix(is.ShortID, "WEB-") {
-			t.Fatalf("issue = %+v", is)
-		}
-		issues, _, err := s.SearchIssues(ctx, herald.IssueSearch{ProjectID: f.Project.ID})
-		must(t, err)
-		if len(issues) != 2 {
-			t.Fatalf("issues = %d", len(issues))
-		}
-	})
-	t.Run("EventStored", func(t *testing.T) {
-		e, err := s.FindEventByID(ctx, f.Project.ID, a1.ID)
-		must(t, err)
-		if e.IssueID != a1.IssueID || len(e.Tags) != 2 || e.Tags[0].Key != "environment" || string(e.Data) != `{"event_id":"x"}` {
-			t.Fatalf("event = %+v", e)
-		}
-	})
-	t.Run("DeliveriesInSameTransaction", func(t *testing.T) {
-		list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
-		must(t, err)
-		if len(list) != 3 {
-			t.Fatalf("deliveries = %d, want one per event", len(list))
-		}
-		for _, d := range list {
-			var body struct {
-				Event struct {
-					EventID string `json:"event_id"`
-				} `json:"event"`
-			}
-			must(t, json.Unmarshal(d.Body, &body))
-			if d.Status != herald.DeliveryPending || d.Signature != webhook.Sign(h.Secret, d.Body) || d.Event != herald.HookEventCreated {
-				t.Fatalf("delivery = %+v", d)
-			}
-		}
-	})
-	t.Run("DuplicateEventSkipped", func(t *testing.T) {
-		dup := *a1
-		must(t, s.SaveEvents(ctx, []*herald.Event{&dup}))
-		is, err := s.FindIssueByID(ctx, a1.IssueID)
-		must(t, err)
-		if is.Count != 2 {
-			t.Fatalf("count after duplicate = %d", is.Count)
-		}
-	})
-	t.Run("UserCount", func(t *testing.T) {
-		batch := func(users ...string) []*herald.Event {
-			var out []*herald.Event
-			for _, u := range users {
-				e := f.Event("users")
-				e.UserKey = u
-				out = append(out, e)
-			}
-			return out
-		}
-		first := batch("id:1", "id:1", "id:2", "")
-		must(t, s.SaveEvents(ctx, first))
-		must(t, s.SaveEvents(ctx, batch("id:2", "id:3")))
-		is, err := s.FindIssueByID(ctx, first[0].IssueID)
-		must(t, err)
-		if is.UserCount != 3 || is.Count != 6 {
-			t.Fatalf("userCount = %d, count = %d; want 3 and 6", is.UserCount, is.Count)
-		}
-	})
-	t.Run("UnknownProjectSkipped", func(t *testing.T) {
-		e := f.Event("cccc")
-		e.ProjectID = 999999
-		must(t, s.SaveEvents(ctx, []*herald.Event{e}))
-	})
-}
-
 func testCompleteDeliveries(t *testing.T, open Opener) {
 	ctx := context.Background()
 	f := NewFixture(t, open)
 	s := f.Store
 	h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
-	must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("a"), f.Event("b"), f.Event("c"), f.Event("d")}))
+	f.Deliveries(t, h, 4)
 	list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
 	must(t, err)
 	ids := []string{list[0].ID, list[1].ID, list[2].ID, list[3].ID}
@@ -537,8 +468,7 @@ func testAutoDisable(t *testing.T, open Opener) {
 	h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
 	fail := func() {
 		t.Helper()
-		e := f.Event("x")
-		must(t, s.SaveEvents(ctx, []*herald.Event{e}))
+		f.Deliveries(t, h, 1)
 		list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID, Status: herald.DeliveryPending})
 		must(t, err)
 		var out []*herald.Outcome
@@ -560,13 +490,15 @@ func testAutoDisable(t *testing.T, open Opener) {
 	if got.Status != herald.HookDisabled || !strings.Contains(got.DisabledReason, "failed") {
 		t.Fatalf("after 73h of failures: %+v", got)
 	}
-	// Disabled hooks get no new deliveries; re-enabling clears the failure run.
-	before, _, _ := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
-	must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("y")}))
-	after, _, _ := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
-	if len(after) != len(before) {
-		t.Fatalf("disabled hook got a delivery")
-	}
+	// A disabled hook is not among the active ones changes are sent to;
+	// re-enabling it clears the failure run.
+	must(t, s.InTx(ctx, func(tx *sqlstore.Tx) error {
+		active, err := tx.ActiveHooks(ctx, []int64{f.Project.ID})
+		if len(active[f.Project.ID]) != 0 {
+			t.Errorf("active hooks = %+v, want none", active[f.Project.ID])
+		}
+		return err
+	}))
 	active := herald.HookActive
 	got, err = s.UpdateHook(ctx, f.Project.ID, h.ID, herald.HookUpdate{Status: &active})
 	must(t, err)
@@ -585,10 +517,7 @@ func testRedeliverRecover(t *testing.T, open Opener) {
 	f := NewFixture(t, open)
 	s := f.Store
 	h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
-	must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("a")}))
-	list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
-	must(t, err)
-	d := list[0]
+	d := f.Deliveries(t, h, 1)[0]
 	must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{{DeliveryID: d.ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true}}))
 	again, err := s.Redeliver(ctx, d.ID)
 	must(t, err)
@@ -598,7 +527,7 @@ func testRedeliverRecover(t *testing.T, open Opener) {
 	_, err = s.Redeliver(ctx, "0000")
 	wantCode(t, err, herald.ENOTFOUND)
 	t.Run("Purge", func(t *testing.T) {
-		must(t, s.SaveEvents(ctx, []*herald.Event{f.Event("b")}))
+		f.Deliveries(t, h, 1)
 		f.Clock.Add(24 * time.Hour)
 		n, err := s.PurgeDeliveries(ctx, f.Clock.Now())
 		must(t, err)

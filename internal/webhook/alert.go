@@ -8,14 +8,12 @@ import (
 // Sentry App installation.
 const sentryAppAction = "sentry.rules.actions.notify_event_sentry_app.NotifyEventSentryAppAction"
 
-var _ herald.AlertNotifier = (*Notifier)(nil)
-
 // RulesFired returns the deliveries of issue alert rules firing for c's
 // event: one event.alert to each of c's hooks subscribed to it, naming every
 // rule in triggering_rules, and, for each rule action that targets an
 // installation of installs in the project's organization, one
 // event_alert.triggered to that installation, signed with its app's secret.
-func (n *Notifier) RulesFired(c *herald.EventChange, rules []*herald.AlertRule, installs map[string]*herald.Installation) []*herald.Delivery {
+func (n *Notifier) RulesFired(c *EventChange, rules []*herald.AlertRule, installs map[string]*herald.Installation) []*herald.Delivery {
 	if c == nil || c.Project == nil || c.Issue == nil || c.Event == nil || len(rules) == 0 {
 		return nil
 	}

@@ -22,7 +22,7 @@ func TestEventAlertBodyGolden(t *testing.T) {
 	inst := &herald.Installation{UUID: storyInstallation, OrganizationID: 1,
 		App: &herald.SentryApp{WebhookURL: "https://pager.example/hook", ClientSecret: "s3cret"}}
 	n := &webhook.Notifier{BaseURL: storyBaseURL}
-	c := &herald.EventChange{Project: storyProject(), Issue: storyIssue(), Event: ev, Now: storyTime}
+	c := &webhook.EventChange{Project: storyProject(), Issue: storyIssue(), Event: ev, Now: storyTime}
 	ds := n.RulesFired(c, []*herald.AlertRule{rule}, map[string]*herald.Installation{storyInstallation: inst})
 	if len(ds) != 1 {
 		t.Fatalf("deliveries = %d, want 1", len(ds))
@@ -72,7 +72,7 @@ func TestRulesFired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &herald.EventChange{Project: storyProject(), Issue: storyIssue(), Event: storyEvent(), Hooks: tt.hooks, Now: storyTime}
+			c := &webhook.EventChange{Project: storyProject(), Issue: storyIssue(), Event: storyEvent(), Hooks: tt.hooks, Now: storyTime}
 			ds := (&webhook.Notifier{BaseURL: storyBaseURL}).RulesFired(c, tt.rules, installs)
 			var events, dests []string
 			for _, d := range ds {

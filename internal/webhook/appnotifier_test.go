@@ -115,17 +115,17 @@ func TestNotifierEventSavedApps(t *testing.T) {
 
 	tests := []struct {
 		name string
-		edit func(c *herald.EventChange)
+		edit func(c *webhook.EventChange)
 		want []string
 	}{
-		{"NewIssue", func(c *herald.EventChange) {}, []string{
+		{"NewIssue", func(c *webhook.EventChange) {}, []string{
 			"issues issue.created", "both issue.created", "errors error.created", "both error.created"}},
-		{"SecondEvent", func(c *herald.EventChange) { c.IssueCreated = false }, []string{
+		{"SecondEvent", func(c *webhook.EventChange) { c.IssueCreated = false }, []string{
 			"errors error.created", "both error.created"}},
-		{"Regression", func(c *herald.EventChange) { c.IssueCreated, c.IssueRegressed = false, true }, []string{
+		{"Regression", func(c *webhook.EventChange) { c.IssueCreated, c.IssueRegressed = false, true }, []string{
 			"issues issue.unresolved", "both issue.unresolved", "errors error.created", "both error.created"}},
-		{"NoInstallations", func(c *herald.EventChange) { c.Installations = nil }, nil},
-		{"ServiceHooksFeatureOff", func(c *herald.EventChange) { c.Project.Features = nil; c.IssueCreated = false }, []string{
+		{"NoInstallations", func(c *webhook.EventChange) { c.Installations = nil }, nil},
+		{"ServiceHooksFeatureOff", func(c *webhook.EventChange) { c.Project.Features = nil; c.IssueCreated = false }, []string{
 			"errors error.created", "both error.created"}},
 	}
 	for _, tt := range tests {
@@ -155,7 +155,7 @@ func TestNotifierIssueChanged(t *testing.T) {
 	for _, event := range []string{webhook.IssueResolved, webhook.IssueIgnored, webhook.IssueUnresolved, webhook.IssueAssigned} {
 		t.Run(event, func(t *testing.T) {
 			t.Parallel()
-			ds := n.IssueChanged(&herald.IssueChange{Event: event, Project: storyProject(), Issue: withAssignee(storyIssue()),
+			ds := n.IssueChanged(&webhook.IssueChange{Event: event, Project: storyProject(), Issue: withAssignee(storyIssue()),
 				Actor: herald.Actor{User: storyJane}, Installations: installs, Now: now})
 			if got := appEvents(t, ds, installs, now); !slices.Equal(got, []string{"issues " + event}) {
 				t.Fatalf("deliveries = %v", got)
@@ -167,7 +167,7 @@ func TestNotifierIssueChanged(t *testing.T) {
 	}
 	t.Run("NotAnIssueEvent", func(t *testing.T) {
 		t.Parallel()
-		if ds := n.IssueChanged(&herald.IssueChange{Event: webhook.CommentCreated, Project: storyProject(), Issue: storyIssue(), Installations: installs}); len(ds) != 0 {
+		if ds := n.IssueChanged(&webhook.IssueChange{Event: webhook.CommentCreated, Project: storyProject(), Issue: storyIssue(), Installations: installs}); len(ds) != 0 {
 			t.Fatalf("deliveries = %d", len(ds))
 		}
 	})
@@ -180,7 +180,7 @@ func TestNotifierCommentChanged(t *testing.T) {
 	installs := []*herald.Installation{newInstall("comments", 1, "comment"), newInstall("issues", 1, "issue"), newInstall("other", 2, "comment")}
 	app := &herald.SentryApp{UUID: storyAppUUID, Name: "Acme Pager"}
 	c := &herald.Comment{ID: 301, IssueID: 1170, Text: "hi", DateCreated: now}
-	ds := n.CommentChanged(&herald.CommentChange{Event: webhook.CommentCreated, Project: storyProject(), Comment: c,
+	ds := n.CommentChanged(&webhook.CommentChange{Event: webhook.CommentCreated, Project: storyProject(), Comment: c,
 		Actor: herald.Actor{App: app}, Installations: installs, Now: now})
 	if got := appEvents(t, ds, installs, now); !slices.Equal(got, []string{"comments comment.created"}) {
 		t.Fatalf("deliveries = %v", got)
@@ -210,7 +210,7 @@ func TestNotifierInstallationChanged(t *testing.T) {
 			t.Parallel()
 			inst := storyInstall(herald.InstallationPending, "c0de")
 			tt.edit(inst)
-			ds := n.InstallationChanged(&herald.InstallationChange{Event: tt.event, Installation: inst, Actor: herald.Actor{User: storyJane}, Now: now})
+			ds := n.InstallationChanged(&webhook.InstallationChange{Event: tt.event, Installation: inst, Actor: herald.Actor{User: storyJane}, Now: now})
 			if len(ds) != tt.want {
 				t.Fatalf("deliveries = %d, want %d", len(ds), tt.want)
 			}

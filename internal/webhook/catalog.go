@@ -1,21 +1,21 @@
 package webhook
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/herald-dev/herald"
 )
 
-// Resources a Sentry App subscribes to. A resource is also the value of the
-// Sentry-Hook-Resource header of an app delivery.
+// Resources a Sentry App subscribes to (herald's Resource constants). A
+// resource is also the value of the Sentry-Hook-Resource header of an app
+// delivery.
 const (
-	ResourceIssue        = "issue"
-	ResourceError        = "error"
-	ResourceComment      = "comment"
-	ResourceInstallation = "installation"
-	ResourceMetricAlert  = "metric_alert"
-	ResourceEventAlert   = "event_alert"
+	ResourceIssue        = herald.ResourceIssue
+	ResourceError        = herald.ResourceError
+	ResourceComment      = herald.ResourceComment
+	ResourceInstallation = herald.ResourceInstallation
+	ResourceMetricAlert  = herald.ResourceMetricAlert
+	ResourceEventAlert   = herald.ResourceEventAlert
 )
 
 // Service Hook event names.
@@ -75,16 +75,6 @@ var catalog = []struct {
 	{EventAlertTriggered, ResourceEventAlert},
 }
 
-// resources lists the Sentry App resources in the seed's order.
-var resources = []string{
-	ResourceIssue,
-	ResourceError,
-	ResourceComment,
-	ResourceInstallation,
-	ResourceMetricAlert,
-	ResourceEventAlert,
-}
-
 // Events returns the names of every event Herald sends: the two Service Hook
 // events followed by the Sentry App events grouped by resource.
 func Events() []string {
@@ -131,24 +121,4 @@ func Action(event string) string {
 	}
 	_, action, _ := strings.Cut(event, ".")
 	return action
-}
-
-// Resources returns the resources a Sentry App may subscribe to.
-func Resources() []string { return slices.Clone(resources) }
-
-// ValidResource reports whether a Sentry App may subscribe to resource.
-func ValidResource(resource string) bool { return slices.Contains(resources, resource) }
-
-// ResourceEvents returns the events of a resource, or nil when it is not one.
-func ResourceEvents(resource string) []string {
-	if resource == "" {
-		return nil
-	}
-	var names []string
-	for _, e := range catalog {
-		if e.resource == resource {
-			names = append(names, e.name)
-		}
-	}
-	return names
 }

@@ -8,12 +8,10 @@ import (
 	"github.com/herald-dev/herald"
 )
 
-var _ herald.MetricNotifier = (*Notifier)(nil)
-
 // IncidentChanged returns the delivery of c.Event (metric_alert.open,
 // .warning, .critical or .resolved) to each of c's installations whose app
 // has a webhook URL, with Herald as the actor.
-func (n *Notifier) IncidentChanged(c *herald.MetricAlertChange) []*herald.Delivery {
+func (n *Notifier) IncidentChanged(c *MetricAlertChange) []*herald.Delivery {
 	if c == nil || c.Rule == nil || c.Incident == nil || c.Organization == nil || Resource(c.Event) != ResourceMetricAlert {
 		return nil
 	}
@@ -134,7 +132,7 @@ var incidentTitles = map[string]string{
 // MetricAlertData returns the compact JSON "data" of a metric_alert.*
 // event: the incident with its rule, a description of the value and the
 // rule's web URL for the incident.
-func MetricAlertData(c *herald.MetricAlertChange, baseURL string) []byte {
+func MetricAlertData(c *MetricAlertChange, baseURL string) []byte {
 	r, in := c.Rule, c.Incident
 	ruleID := strconv.FormatInt(r.ID, 10)
 	orgID := strconv.FormatInt(r.OrganizationID, 10)

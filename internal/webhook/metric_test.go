@@ -52,7 +52,7 @@ func TestMetricAlertBodiesGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.event, func(t *testing.T) {
-			c := &herald.MetricAlertChange{Event: tt.event, Rule: storyMetricRule(), Value: tt.value,
+			c := &webhook.MetricAlertChange{Event: tt.event, Rule: storyMetricRule(), Value: tt.value,
 				Incident: &herald.Incident{ID: 42, Identifier: 3, OrganizationID: 1, RuleID: 7, Title: "Web error spike",
 					Status: tt.status, DateStarted: started, DateClosed: tt.closed},
 				Organization: &herald.Organization{ID: 1, Slug: "acme"}, Installations: []*herald.Installation{inst}, Now: started}
@@ -72,7 +72,7 @@ func TestMetricAlertBodiesGolden(t *testing.T) {
 func TestIncidentChangedSkips(t *testing.T) {
 	t.Parallel()
 	app := &herald.SentryApp{WebhookURL: "https://a.example/", ClientSecret: "cs"}
-	c := &herald.MetricAlertChange{Event: webhook.MetricAlertOpen, Rule: storyMetricRule(), Organization: &herald.Organization{ID: 1, Slug: "acme"},
+	c := &webhook.MetricAlertChange{Event: webhook.MetricAlertOpen, Rule: storyMetricRule(), Organization: &herald.Organization{ID: 1, Slug: "acme"},
 		Incident: &herald.Incident{ID: 1, Identifier: 1, Status: herald.IncidentOpen},
 		Installations: []*herald.Installation{{UUID: "other-org", OrganizationID: 9, App: app}, {UUID: "no-url", OrganizationID: 1,
 			App: &herald.SentryApp{}}, {UUID: "ok", OrganizationID: 1, App: app}}}

@@ -7,7 +7,7 @@ import (
 )
 
 // Notifier builds the Service Hook and Sentry App deliveries of changes. It
-// does no I/O, so stores can call it inside the transaction that writes the
+// does no I/O: the service calls it inside the transaction that writes the
 // change.
 type Notifier struct {
 	// BaseURL is the public URL of the Herald server, the root of the web
@@ -18,11 +18,6 @@ type Notifier struct {
 	Clock herald.Clock
 }
 
-var (
-	_ herald.Notifier    = (*Notifier)(nil)
-	_ herald.AppNotifier = (*Notifier)(nil)
-)
-
 // EventSaved returns one event.created delivery per active hook of c that
 // subscribes to event.created. All of them carry the same body, built once;
 // each is signed with its hook's secret. A project without the servicehooks
@@ -32,7 +27,7 @@ var (
 // installations: error.created to those subscribed to errors, and to those
 // subscribed to issues issue.created when the event opened its issue, or
 // issue.unresolved when it regressed it (both with Herald as the actor).
-func (n *Notifier) EventSaved(c *herald.EventChange) []*herald.Delivery {
+func (n *Notifier) EventSaved(c *EventChange) []*herald.Delivery {
 	ds := n.hookDeliveries(c, EventCreated, nil)
 	if c == nil || len(c.Installations) == 0 || c.Project == nil || c.Issue == nil || c.Event == nil {
 		return ds
@@ -55,13 +50,13 @@ func (n *Notifier) EventSaved(c *herald.EventChange) []*herald.Delivery {
 // AlertDeliveries returns one event.alert delivery per active hook of c that
 // subscribes to event.alert, for the alert rules named by rules that fired on
 // c's event. Deliveries share one body, as in EventSaved.
-func (n *Notifier) AlertDeliveries(c *herald.EventChange, rules []string) []*herald.Delivery {
+func (n *Notifier) AlertDeliveries(c *EventChange, rules []string) []*herald.Delivery {
 	return n.hookDeliveries(c, EventAlert, rules)
 }
 
 // hookDeliveries builds the deliveries of a Service Hook event to the hooks
 // of c that subscribe to it.
-func (n *Notifier) hookDeliveries(c *herald.EventChange, event string, rules []string) []*herald.Delivery {
+func (n *Notifier) hookDeliveries(c *EventChange, event string, rules []string) []*herald.Delivery {
 	if c == nil || c.Project == nil || c.Issue == nil || c.Event == nil {
 		return nil
 	}
@@ -117,7 +112,7 @@ func (n *Notifier) hookDeliveries(c *herald.EventChange, event string, rules []s
 // IssueChanged returns the delivery of c.Event (issue.resolved, .ignored,
 // .unresolved or .assigned) to each of c's installations subscribed to
 // issues.
-func (n *Notifier) IssueChanged(c *herald.IssueChange) []*herald.Delivery {
+func (n *Notifier) IssueChanged(c *IssueChange) []*herald.Delivery {
 	if c == nil || c.Project == nil || c.Issue == nil || Resource(c.Event) != ResourceIssue {
 		return nil
 	}
@@ -128,7 +123,7 @@ func (n *Notifier) IssueChanged(c *herald.IssueChange) []*herald.Delivery {
 
 // CommentChanged returns the delivery of c.Event (comment.created, .updated
 // or .deleted) to each of c's installations subscribed to comments.
-func (n *Notifier) CommentChanged(c *herald.CommentChange) []*herald.Delivery {
+func (n *Notifier) CommentChanged(c *CommentChange) []*herald.Delivery {
 	if c == nil || c.Project == nil || c.Comment == nil || Resource(c.Event) != ResourceComment {
 		return nil
 	}
@@ -140,7 +135,7 @@ func (n *Notifier) CommentChanged(c *herald.CommentChange) []*herald.Delivery {
 // InstallationChanged returns the delivery of c.Event (installation.created
 // or .deleted) to the installation itself, whatever resources its app
 // subscribes to, as Sentry sends them, provided the app has a webhook URL.
-func (n *Notifier) InstallationChanged(c *herald.InstallationChange) []*herald.Delivery {
+func (n *Notifier) InstallationChanged(c *InstallationChange) []*herald.Delivery {
 	if c == nil {
 		return nil
 	}

@@ -12,8 +12,8 @@ import (
 )
 
 // storyChange returns the change of the story's event saved with hooks.
-func storyChange(now time.Time, hooks ...*herald.Hook) *herald.EventChange {
-	return &herald.EventChange{
+func storyChange(now time.Time, hooks ...*herald.Hook) *webhook.EventChange {
+	return &webhook.EventChange{
 		Project:      storyProject(),
 		Event:        storyEvent(),
 		Issue:        storyIssue(),
@@ -106,7 +106,7 @@ func TestNotifierEventSaved(t *testing.T) {
 	tests := []struct {
 		name  string
 		hooks []*herald.Hook
-		edit  func(c *herald.EventChange)
+		edit  func(c *webhook.EventChange)
 		want  []string
 	}{
 		{
@@ -131,22 +131,22 @@ func TestNotifierEventSaved(t *testing.T) {
 		{
 			name:  "FeatureOff",
 			hooks: []*herald.Hook{newHook("h1", "event.created")},
-			edit:  func(c *herald.EventChange) { c.Project.Features = nil },
+			edit:  func(c *webhook.EventChange) { c.Project.Features = nil },
 		},
 		{
 			name:  "NoProject",
 			hooks: []*herald.Hook{newHook("h1", "event.created")},
-			edit:  func(c *herald.EventChange) { c.Project = nil },
+			edit:  func(c *webhook.EventChange) { c.Project = nil },
 		},
 		{
 			name:  "NoIssue",
 			hooks: []*herald.Hook{newHook("h1", "event.created")},
-			edit:  func(c *herald.EventChange) { c.Issue = nil },
+			edit:  func(c *webhook.EventChange) { c.Issue = nil },
 		},
 		{
 			name:  "NoEvent",
 			hooks: []*herald.Hook{newHook("h1", "event.created")},
-			edit:  func(c *herald.EventChange) { c.Event = nil },
+			edit:  func(c *webhook.EventChange) { c.Event = nil },
 		},
 	}
 	for _, tt := range tests {

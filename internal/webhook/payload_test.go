@@ -362,7 +362,7 @@ func BenchmarkErrorCreatedFanOut(b *testing.B) {
 		installs = append(installs, inst)
 	}
 	n := &webhook.Notifier{BaseURL: storyBaseURL}
-	c := &herald.EventChange{Project: storyProject(), Event: ev, Issue: storyIssue(), Installations: installs, Now: storyTime}
+	c := &webhook.EventChange{Project: storyProject(), Event: ev, Issue: storyIssue(), Installations: installs, Now: storyTime}
 	b.ReportAllocs()
 	for b.Loop() {
 		if len(n.EventSaved(c)) != 10 {

@@ -1,0 +1,41 @@
+package herald
+
+import (
+	"context"
+	"time"
+)
+
+// ChangeService makes the changes that cause webhooks. Each method writes
+// its change together with the deliveries it causes, in one transaction (a
+// transactional outbox), and hands the deliveries to the dispatcher once
+// that transaction has committed.
+type ChangeService interface {
+	// SaveEvents writes a batch of events in one transaction: each event's
+	// issue is created, regressed or counted (IssueID is set), issue alert
+	// rules are evaluated and metric alert counters advanced, and the
+	// deliveries all of that causes are written. Events of unknown projects
+	// and events whose id their project already has are skipped.
+	SaveEvents(ctx context.Context, events []*Event) error
+	// UpdateIssues applies upd to the selected issues and returns them
+	// changed; each status change and assignment sends its issue.* webhook.
+	UpdateIssues(ctx context.Context, sel IssueSelection, upd IssueUpdate, actor Actor) ([]*Issue, error)
+	// CreateComment inserts c by c.UserID on c.IssueID (comment.created).
+	CreateComment(ctx context.Context, c *Comment, actor Actor) error
+	// UpdateComment sets the text of one of the user's comments
+	// (comment.updated).
+	UpdateComment(ctx context.Context, issueID, id, userID int64, text string, actor Actor) (*Comment, error)
+	// DeleteComment removes one of the user's comments (comment.deleted).
+	DeleteComment(ctx context.Context, issueID, id, userID int64, actor Actor) error
+	// CreateInstallation installs inst.AppID on inst.OrganizationID: pending
+	// with a grant code (installed at once when the app does not verify
+	// installs), with installation.created. When the app is already
+	// installed there, it returns that installation and created is false.
+	CreateInstallation(ctx context.Context, inst *Installation, actor Actor) (created bool, err error)
+	// DeleteInstallation uninstalls: installation.deleted is sent, the
+	// installation's tokens are revoked and it is marked deleted.
+	DeleteInstallation(ctx context.Context, uuid string, actor Actor) error
+	// EvaluateMetricAlerts evaluates every metric alert rule at now,
+	// opening, changing and closing incidents with their metric_alert.*
+	// webhooks.
+	EvaluateMetricAlerts(ctx context.Context, now time.Time) error
+}

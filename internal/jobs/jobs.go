@@ -1,0 +1,138 @@
+// Package jobs runs Herald's periodic work with River on the nodes' shared
+// database: one node, elected leader, runs each periodic job, so that with
+// many nodes retention and metric alert evaluation still happen once per
+// period.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/sqlstore"
+)
+
+// Config configures the job runner.
+type Config struct {
+	// Store is the database River runs on (its dialect's River driver).
+	Store *sqlstore.DB
+	// Changes evaluates metric alerts.
+	Changes herald.ChangeService
+	// ID names this node among the nodes sharing the database. A node
+	// restarted with the same ID resumes the jobs it left running.
+	ID string
+	// Retention is how long finished deliveries and their attempts are
+	// kept (default 30 days), enforced hourly by the elected leader.
+	Retention time.Duration
+	// MetricAlertInterval is how often the leader evaluates metric alerts
+	// (default 1m).
+	MetricAlertInterval time.Duration
+	// Clock tells the time of the jobs; nil means herald.SystemClock.
+	Clock herald.Clock
+	// Logger receives the runner's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Start starts River on this node: leader election and the periodic jobs
+// the leader runs (retention, metric alerts). Stop it with the returned
+// client's Stop.
+func Start(ctx context.Context, cfg Config) (*river.Client[*sql.Tx], error) {
+	if cfg.Retention == 0 {
+		cfg.Retention = 30 * 24 * time.Hour
+	}
+	if cfg.MetricAlertInterval == 0 {
+		cfg.MetricAlertInterval = time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = herald.SystemClock
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := cfg.Store.Dialect()
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &retentionWorker{cfg: cfg})
+	river.AddWorker(workers, &metricAlertWorker{cfg: cfg})
+	if cfg.ID != "" && d.ResetJobsSQL != "" {
+		res, err := cfg.Store.SQL().ExecContext(ctx, d.ResetJobsSQL, cfg.ID)
+		if err != nil {
+			return nil, fmt.Errorf("reset jobs of an earlier run: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			cfg.Logger.Info("resumed jobs left running by an earlier run of this node", "jobs", n, "node", cfg.ID)
+		}
+	}
+	c, err := river.NewClient(d.River, &river.Config{
+		ID:                   cfg.ID,
+		Logger:               cfg.Store.QuietLogger(cfg.Logger),
+		Workers:              workers,
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		JobTimeout:           10 * time.Minute,
+		RescueStuckJobsAfter: 20 * time.Minute,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.MetricAlertInterval),
+				// One attempt: a failed evaluation is retried by the next tick,
+				// never beside it.
+				func() (river.JobArgs, *river.InsertOpts) { return MetricAlertArgs{}, &river.InsertOpts{MaxAttempts: 1} }, nil)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	if err := c.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start river: %w", err)
+	}
+	return c, nil
+}
+
+// RetentionArgs are the arguments of the periodic job that deletes old
+// deliveries and alert counters.
+type RetentionArgs struct{}
+
+// Kind is the job kind (River's JobArgs).
+func (RetentionArgs) Kind() string { return "herald.retention" }
+
+// retentionWorker runs RetentionArgs jobs.
+type retentionWorker struct {
+	river.WorkerDefaults[RetentionArgs]
+	cfg Config
+}
+
+// Work deletes what is older than the retention period, and the alert
+// counters no window reaches any more.
+func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
+	now := w.cfg.Clock.Now()
+	n, err := w.cfg.Store.PurgeDeliveries(ctx, now.Add(-w.cfg.Retention))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.cfg.Logger.Info("retention: deleted old deliveries", "deliveries", n)
+	}
+	_, err = w.cfg.Store.PurgeAlertCounts(ctx, now)
+	return err
+}
+
+// MetricAlertArgs are the arguments of the periodic job that evaluates
+// metric alerts.
+type MetricAlertArgs struct{}
+
+// Kind is the job kind (River's JobArgs).
+func (MetricAlertArgs) Kind() string { return "herald.metric_alerts" }
+
+// metricAlertWorker runs MetricAlertArgs jobs.
+type metricAlertWorker struct {
+	river.WorkerDefaults[MetricAlertArgs]
+	cfg Config
+}
+
+// Work evaluates every metric alert at the jobs' time.
+func (w *metricAlertWorker) Work(ctx context.Context, _ *river.Job[MetricAlertArgs]) error {
+	return w.cfg.Changes.EvaluateMetricAlerts(ctx, w.cfg.Clock.Now())
+}

@@ -1,0 +1,244 @@
+package service
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/sqlstore"
+	"github.com/herald-dev/herald/internal/webhook"
+)
+
+// SaveEvents writes a batch of events in one transaction; see
+// herald.ChangeService. Issue rows are visited in (project, hash) order and
+// counted in id order, so that concurrent batches on PostgreSQL lock them
+// in the same order; counters are written last, so that the rows of a busy
+// issue or rule stay locked only until the commit that follows.
+func (s *Service) SaveEvents(ctx context.Context, events []*herald.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	now := s.clock.Now().UTC()
+	return s.inTx(ctx, func(tx *sqlstore.Tx, out *outbox) error {
+		projects, err := tx.Projects(ctx, projectIDs(events))
+		if err != nil {
+			return err
+		}
+		if events, err = newEvents(ctx, tx, events, projects); err != nil || len(events) == 0 {
+			return err
+		}
+		hooks, err := tx.ActiveHooks(ctx, projectIDs(events))
+		if err != nil {
+			return err
+		}
+		changes, counts, err := group(ctx, tx, events, projects)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertEvents(ctx, events); err != nil {
+			return err
+		}
+		if err := withInstallations(ctx, tx, changes); err != nil {
+			return err
+		}
+		var deliveries []*herald.Delivery
+		for _, c := range changes {
+			c.Hooks, c.Now = hooks[c.Project.ID], now
+			deliveries = append(deliveries, s.webhooks.EventSaved(c)...)
+		}
+		fired, issueMinutes, err := s.evaluateRules(ctx, tx, changes, now)
+		if err != nil {
+			return err
+		}
+		deliveries = append(deliveries, fired...)
+		metricMinutes, err := s.metricCounts(ctx, tx, events, projects, now)
+		if err != nil {
+			return err
+		}
+		if err := s.write(ctx, tx, out, deliveries); err != nil {
+			return err
+		}
+		if err := tx.CountIssues(ctx, counts); err != nil {
+			return err
+		}
+		if err := tx.AddIssueMinutes(ctx, issueMinutes); err != nil {
+			return err
+		}
+		return tx.AddMetricMinutes(ctx, metricMinutes)
+	})
+}
+
+// projectIDs lists the distinct projects of events.
+func projectIDs(events []*herald.Event) []int64 {
+	var ids []int64
+	for _, e := range events {
+		if !slices.Contains(ids, e.ProjectID) {
+			ids = append(ids, e.ProjectID)
+		}
+	}
+	return ids
+}
+
+// newEvents drops events of unknown projects, and events whose id their
+// project already has or that the batch holds twice (SDKs resend on
+// network errors).
+func newEvents(ctx context.Context, tx *sqlstore.Tx, events []*herald.Event, projects map[int64]*herald.Project) ([]*herald.Event, error) {
+	known := events[:0:0]
+	for _, e := range events {
+		if projects[e.ProjectID] != nil {
+			known = append(known, e)
+		}
+	}
+	if len(known) == 0 {
+		return nil, nil
+	}
+	seen, err := tx.ExistingEvents(ctx, known)
+	if err != nil {
+		return nil, err
+	}
+	out := known[:0:0]
+	for _, e := range known {
+		k := sqlstore.EventKey{ProjectID: e.ProjectID, ID: e.ID}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// group finds or creates the issue of each event, regresses resolved ones,
+// sets IssueID, and returns one change per event in input order and the
+// count updates still to make (issues created here are counted already),
+// in issue id order.
+func group(ctx context.Context, tx *sqlstore.Tx, events []*herald.Event, projects map[int64]*herald.Project) ([]*webhook.EventChange, []sqlstore.IssueCount, error) {
+	type groupKey struct {
+		project int64
+		hash    string
+	}
+	groups := map[groupKey][]int{}
+	var keys []groupKey
+	for i, e := range events {
+		k := groupKey{e.ProjectID, e.GroupHash}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	slices.SortFunc(keys, func(a, b groupKey) int {
+		if a.project != b.project {
+			return int(a.project - b.project)
+		}
+		return strings.Compare(a.hash, b.hash)
+	})
+	changes := make([]*webhook.EventChange, len(events))
+	var counts []sqlstore.IssueCount
+	for _, k := range keys {
+		idx := groups[k]
+		p := projects[k.project]
+		is, created, regressed, err := groupIssue(ctx, tx, p, events, idx)
+		if err != nil {
+			return nil, nil, err
+		}
+		users, err := tx.AddIssueUsers(ctx, is.ID, userKeys(events, idx))
+		if err != nil {
+			return nil, nil, err
+		}
+		is.UserCount += int64(users)
+		c := sqlstore.IssueCount{IssueID: is.ID, Events: len(idx), Users: users, LastSeen: is.LastSeen}
+		if created {
+			c.Events = 0 // counted by the insert
+		}
+		if c.Events > 0 || c.Users > 0 {
+			counts = append(counts, c)
+		}
+		for n, i := range idx {
+			events[i].IssueID = is.ID
+			changes[i] = &webhook.EventChange{Project: p, Event: events[i], Issue: is,
+				IssueCreated: created && n == 0, IssueRegressed: regressed && n == 0}
+		}
+	}
+	slices.SortFunc(counts, func(a, b sqlstore.IssueCount) int { return int(a.IssueID - b.IssueID) })
+	return changes, counts, nil
+}
+
+// groupIssue finds or creates the issue of the events idx (one group) and
+// regresses it when it was resolved. The issue returned reflects the state
+// after the events; an existing issue's counts are written later
+// (CountIssues), a new one's with it.
+func groupIssue(ctx context.Context, tx *sqlstore.Tx, p *herald.Project, events []*herald.Event, idx []int) (is *herald.Issue, created, regressed bool, err error) {
+	first := events[idx[0]]
+	lastSeen := first.Timestamp
+	for _, i := range idx {
+		if events[i].Timestamp.After(lastSeen) {
+			lastSeen = events[i].Timestamp
+		}
+	}
+	is, created, err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{
+		New: &herald.Issue{ProjectID: p.ID, Hash: first.GroupHash, Title: first.Title, Culprit: first.Culprit, Level: first.Level,
+			Status: herald.IssueUnresolved, Substatus: herald.SubstatusNew, Type: first.Type, Value: first.Value, Platform: first.Platform,
+			FirstSeen: first.Timestamp, LastSeen: lastSeen, Count: int64(len(idx))},
+		ShortIDPrefix: strings.ToUpper(p.Slug),
+	})
+	if err != nil || created {
+		return is, created, false, err
+	}
+	if is.Status == herald.IssueResolved {
+		n, err := tx.SetIssueStatus(ctx, sqlstore.SetIssueStatusParams{IDs: []int64{is.ID},
+			Status: herald.IssueUnresolved, Substatus: herald.SubstatusRegressed, From: herald.IssueResolved})
+		if err != nil {
+			return nil, false, false, err
+		}
+		regressed = n > 0
+		is.Status, is.Substatus = herald.IssueUnresolved, herald.SubstatusRegressed
+	}
+	is.Count += int64(len(idx))
+	if lastSeen.After(is.LastSeen) {
+		is.LastSeen = lastSeen
+	}
+	return is, false, regressed, nil
+}
+
+// userKeys lists the distinct users of the events idx.
+func userKeys(events []*herald.Event, idx []int) []string {
+	var keys []string
+	for _, i := range idx {
+		if k := events[i].UserKey; k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// withInstallations gives each change the installations of its
+// organization subscribed to issues or errors (one query for the batch),
+// and loads the assignee and comment count of the issues that regressed
+// where an installation will be told (one more query, only then).
+func withInstallations(ctx context.Context, tx *sqlstore.Tx, changes []*webhook.EventChange) error {
+	var orgIDs []int64
+	for _, c := range changes {
+		if !slices.Contains(orgIDs, c.Project.OrganizationID) {
+			orgIDs = append(orgIDs, c.Project.OrganizationID)
+		}
+	}
+	installs, err := tx.OrgInstallations(ctx, orgIDs)
+	if err != nil || len(installs) == 0 {
+		return err
+	}
+	var regressed []*herald.Issue
+	for _, c := range changes {
+		c.Installations = subscribed(installs[c.Project.OrganizationID], herald.ResourceIssue, herald.ResourceError)
+		if c.IssueRegressed && len(subscribed(c.Installations, herald.ResourceIssue)) > 0 {
+			regressed = append(regressed, c.Issue)
+		}
+	}
+	return tx.IssueExtras(ctx, regressed)
+}
+
+// sinceMinute is the last minute left out of a window of d ending at now:
+// the window is the minutes after it.
+func sinceMinute(now time.Time, d time.Duration) int64 {
+	return minuteOf(now) - int64(d/time.Minute)
+}

@@ -1,0 +1,655 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/sqlstore"
+)
+
+// InTx runs fn in a transaction of the fixture's store, failing the test
+// on an error.
+func (f *Fixture) InTx(t testing.TB, fn func(ctx context.Context, tx *sqlstore.Tx) error) {
+	t.Helper()
+	ctx := context.Background()
+	must(t, f.Store.InTx(ctx, func(tx *sqlstore.Tx) error { return fn(ctx, tx) }))
+}
+
+// Issue creates an issue of the fixture's project with hash, as ingest
+// would for its first event, and stores that event.
+func (f *Fixture) Issue(t testing.TB, hash string) (*herald.Issue, *herald.Event) {
+	t.Helper()
+	e := f.Event(hash)
+	var is *herald.Issue
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		var err error
+		is, _, err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, e), ShortIDPrefix: "WEB"})
+		if err != nil {
+			return err
+		}
+		e.IssueID = is.ID
+		return tx.InsertEvents(ctx, []*herald.Event{e})
+	})
+	return is, e
+}
+
+// newIssue is the issue an event of f's project opens.
+func newIssue(f *Fixture, e *herald.Event) *herald.Issue {
+	return &herald.Issue{ProjectID: f.Project.ID, Hash: e.GroupHash, Title: e.Title, Culprit: e.Culprit, Level: e.Level,
+		Status: herald.IssueUnresolved, Substatus: herald.SubstatusNew, Type: e.Type, Value: e.Value, Platform: e.Platform,
+		FirstSeen: e.Timestamp, LastSeen: e.Timestamp, Count: 1}
+}
+
+// testIngest checks the primitives ingest composes: issues found or
+// created (once, whoever races), events, counts and users.
+func testIngest(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+
+	t.Run("UpsertIssue", func(t *testing.T) {
+		a, b := f.Event("up-a"), f.Event("up-b")
+		var first, second, again *herald.Issue
+		var created [3]bool
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			var err error
+			if first, created[0], err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, a), ShortIDPrefix: "WEB"}); err != nil {
+				return err
+			}
+			if second, created[1], err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, b), ShortIDPrefix: "WEB"}); err != nil {
+				return err
+			}
+			again, created[2], err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, a), ShortIDPrefix: "WEB"})
+			return err
+		})
+		if !created[0] || !created[1] || created[2] || again.ID != first.ID || first.ID == second.ID {
+			t.Fatalf("created %v, ids %d %d %d", created, first.ID, second.ID, again.ID)
+		}
+		got, err := s.FindIssueByID(ctx, first.ID)
+		must(t, err)
+		if got.ShortID != first.ShortID || got.Count != 1 || got.Title != a.Title || got.Substatus != herald.SubstatusNew {
+			t.Fatalf("stored %+v, created %+v", got, first)
+		}
+		if first.ShortID == second.ShortID {
+			t.Fatalf("short ids %s and %s", first.ShortID, second.ShortID)
+		}
+	})
+	t.Run("UpsertIssueRace", func(t *testing.T) {
+		// Batches that open the same issue at once get one issue.
+		e := f.Event("race")
+		ids := make([]int64, 8)
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Go(func() {
+				err := s.InTx(ctx, func(tx *sqlstore.Tx) error {
+					is, _, err := tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, e), ShortIDPrefix: "WEB"})
+					if err == nil {
+						ids[i] = is.ID
+					}
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if id != ids[0] || id == 0 {
+				t.Fatalf("issue ids = %v", ids)
+			}
+		}
+	})
+	t.Run("EventsAndCounts", func(t *testing.T) {
+		is, e := f.Issue(t, "counted")
+		later := e.Timestamp.Add(time.Hour)
+		dup := *e
+		var seen map[sqlstore.EventKey]bool
+		var users [2]int
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			var err error
+			if seen, err = tx.ExistingEvents(ctx, []*herald.Event{e, f.Event("counted")}); err != nil {
+				return err
+			}
+			if err := tx.InsertEvents(ctx, []*herald.Event{&dup}); err != nil { // already there: left as it is
+				return err
+			}
+			if users[0], err = tx.AddIssueUsers(ctx, is.ID, []string{"id:1", "id:2"}); err != nil {
+				return err
+			}
+			if users[1], err = tx.AddIssueUsers(ctx, is.ID, []string{"id:2", "id:3"}); err != nil {
+				return err
+			}
+			return tx.CountIssues(ctx, []sqlstore.IssueCount{
+				{IssueID: is.ID, Events: 2, Users: 3, LastSeen: later},
+				{IssueID: is.ID, Events: 1, LastSeen: e.Timestamp}, // last_seen never goes back
+			})
+		})
+		if len(seen) != 1 || !seen[sqlstore.EventKey{ProjectID: f.Project.ID, ID: e.ID}] {
+			t.Fatalf("existing = %v", seen)
+		}
+		if users != [2]int{2, 1} {
+			t.Fatalf("new users = %v, want [2 1]", users)
+		}
+		got, err := s.FindIssueByID(ctx, is.ID)
+		must(t, err)
+		if got.Count != 4 || got.UserCount != 3 || !got.LastSeen.Equal(later) {
+			t.Fatalf("issue = %+v", got)
+		}
+		stored, err := s.FindEventByID(ctx, f.Project.ID, e.ID)
+		must(t, err)
+		if stored.IssueID != is.ID || len(stored.Tags) != 2 || string(stored.Data) != string(e.Data) {
+			t.Fatalf("event = %+v", stored)
+		}
+	})
+	t.Run("StatusAndAssignee", func(t *testing.T) {
+		a, _ := f.Issue(t, "status-a")
+		b, _ := f.Issue(t, "status-b")
+		var resolved, regressed int64
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			var err error
+			if resolved, err = tx.SetIssueStatus(ctx, sqlstore.SetIssueStatusParams{IDs: []int64{a.ID, b.ID}, Status: herald.IssueResolved}); err != nil {
+				return err
+			}
+			// Only a's status changes from resolved once b is ignored.
+			if _, err = tx.SetIssueStatus(ctx, sqlstore.SetIssueStatusParams{IDs: []int64{b.ID}, Status: herald.IssueIgnored,
+				Substatus: herald.SubstatusArchivedForever}); err != nil {
+				return err
+			}
+			if regressed, err = tx.SetIssueStatus(ctx, sqlstore.SetIssueStatusParams{IDs: []int64{a.ID, b.ID}, Status: herald.IssueUnresolved,
+				Substatus: herald.SubstatusRegressed, From: herald.IssueResolved}); err != nil {
+				return err
+			}
+			return tx.AssignIssues(ctx, sqlstore.AssignIssuesParams{IDs: []int64{a.ID}, Assignee: &herald.Assignee{Type: herald.AssigneeUser, ID: f.User.ID}})
+		})
+		if resolved != 2 || regressed != 1 {
+			t.Fatalf("resolved %d, regressed %d", resolved, regressed)
+		}
+		var selected []*herald.Issue
+		extras := []*herald.Issue{{ID: a.ID}, {ID: b.ID}}
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			var err error
+			if selected, err = tx.SelectIssues(ctx, herald.IssueSelection{ProjectID: f.Project.ID, IDs: []int64{a.ID, b.ID}}); err != nil {
+				return err
+			}
+			return tx.IssueExtras(ctx, extras)
+		})
+		byID := map[int64]*herald.Issue{}
+		for _, is := range selected {
+			byID[is.ID] = is
+		}
+		ga, gb := byID[a.ID], byID[b.ID]
+		if ga == nil || gb == nil || ga.Status != herald.IssueUnresolved || ga.Substatus != herald.SubstatusRegressed ||
+			gb.Status != herald.IssueIgnored || gb.Substatus != herald.SubstatusArchivedForever {
+			t.Fatalf("selected = %+v %+v", ga, gb)
+		}
+		if ga.AssignedTo == nil || ga.AssignedTo.Email != f.User.Email || extras[0].AssignedTo == nil || extras[1].AssignedTo != nil {
+			t.Fatalf("assignees: selected %+v, extras %+v %+v", ga.AssignedTo, extras[0].AssignedTo, extras[1].AssignedTo)
+		}
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			return tx.AssignIssues(ctx, sqlstore.AssignIssuesParams{IDs: []int64{a.ID}})
+		})
+		got, err := s.FindIssue(ctx, f.Org.ID, fmt.Sprint(a.ID))
+		must(t, err)
+		if got.AssignedTo != nil {
+			t.Fatalf("unassigned issue has %+v", got.AssignedTo)
+		}
+	})
+	t.Run("ActiveHooksAndProjects", func(t *testing.T) {
+		h := f.Hook(t, "https://example.com/active", herald.HookEventCreated)
+		off := f.Hook(t, "https://example.com/off", herald.HookEventCreated)
+		disabled := herald.HookDisabled
+		_, err := s.UpdateHook(ctx, f.Project.ID, off.ID, herald.HookUpdate{Status: &disabled})
+		must(t, err)
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			hooks, err := tx.ActiveHooks(ctx, []int64{f.Project.ID})
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, x := range hooks[f.Project.ID] {
+				ids = append(ids, x.ID)
+			}
+			if !slices.Contains(ids, h.ID) || slices.Contains(ids, off.ID) {
+				t.Errorf("active hooks = %v", ids)
+			}
+			projects, err := tx.Projects(ctx, []int64{f.Project.ID, 1 << 40})
+			if len(projects) != 1 || projects[f.Project.ID].Slug != "web" {
+				t.Errorf("projects = %v", projects)
+			}
+			return err
+		})
+	})
+}
+
+// testIssues checks reading and deleting issues.
+func testIssues(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	f.Clock.SetStep(time.Second)
+	s := f.Store
+	a, ea := f.Issue(t, "read-a")
+	b, _ := f.Issue(t, "read-b")
+	t.Run("FindIssue", func(t *testing.T) {
+		for _, key := range []string{fmt.Sprint(a.ID), a.ShortID, lower(a.ShortID)} {
+			got, err := s.FindIssue(ctx, f.Org.ID, key)
+			must(t, err)
+			if got.ID != a.ID {
+				t.Fatalf("FindIssue(%q) = %d", key, got.ID)
+			}
+		}
+		_, err := s.FindIssue(ctx, f.Org.ID+1, fmt.Sprint(a.ID))
+		wantCode(t, err, herald.ENOTFOUND)
+	})
+	t.Run("Search", func(t *testing.T) {
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			_, err := tx.SetIssueStatus(ctx, sqlstore.SetIssueStatusParams{IDs: []int64{b.ID}, Status: herald.IssueResolved})
+			return err
+		})
+		unresolved, _, err := s.SearchIssues(ctx, herald.IssueSearch{ProjectID: f.Project.ID, Statuses: []string{herald.IssueUnresolved}})
+		must(t, err)
+		all, _, err := s.SearchIssues(ctx, herald.IssueSearch{ProjectID: f.Project.ID})
+		must(t, err)
+		if len(unresolved) != 1 || unresolved[0].ID != a.ID || len(all) != 2 || all[0].ID != b.ID {
+			t.Fatalf("unresolved %d, all %d (most recent first)", len(unresolved), len(all))
+		}
+		page, next, err := s.SearchIssues(ctx, herald.IssueSearch{ProjectID: f.Project.ID, Page: herald.Page{Limit: 1}})
+		must(t, err)
+		rest, _, err := s.SearchIssues(ctx, herald.IssueSearch{ProjectID: f.Project.ID, Page: herald.Page{Limit: 1, Cursor: next}})
+		must(t, err)
+		if len(page) != 1 || len(rest) != 1 || page[0].ID == rest[0].ID {
+			t.Fatalf("pages %v / %v", page, rest)
+		}
+	})
+	t.Run("Stats", func(t *testing.T) {
+		since := ea.Received.Truncate(time.Hour)
+		stats, err := s.IssueStats(ctx, []int64{a.ID}, since, since.Add(2*time.Hour), time.Hour)
+		must(t, err)
+		if len(stats[a.ID]) != 2 || stats[a.ID][0].Count != 1 || stats[a.ID][1].Count != 0 {
+			t.Fatalf("stats = %+v", stats)
+		}
+	})
+	t.Run("UsersAndTeams", func(t *testing.T) {
+		u, err := s.FindUserByEmail(ctx, "JANE@acme.example")
+		must(t, err)
+		team, err := s.FindTeamByID(ctx, f.Org.ID, f.Team.ID)
+		must(t, err)
+		if u.ID != f.User.ID || team.Slug != "core" {
+			t.Fatalf("user %+v, team %+v", u, team)
+		}
+		_, err = s.FindTeamByID(ctx, f.Org.ID+1, f.Team.ID)
+		wantCode(t, err, herald.ENOTFOUND)
+	})
+	t.Run("Delete", func(t *testing.T) {
+		must(t, s.DeleteIssue(ctx, b.ID))
+		_, err := s.FindIssueByID(ctx, b.ID)
+		wantCode(t, err, herald.ENOTFOUND)
+		wantCode(t, s.DeleteIssue(ctx, b.ID), herald.ENOTFOUND)
+	})
+}
+
+// lower lowercases ASCII letters.
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// testComments checks the comment primitives and listing.
+func testComments(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	is, _ := f.Issue(t, "commented")
+	c := &herald.Comment{IssueID: is.ID, UserID: f.User.ID, Text: "first"}
+	var p *herald.Project
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		var err error
+		if p, err = tx.IssueProject(ctx, is.ID); err != nil {
+			return err
+		}
+		return tx.InsertComment(ctx, c)
+	})
+	if c.ID == 0 || c.User == nil || c.User.Email != f.User.Email || p.ID != f.Project.ID {
+		t.Fatalf("comment %+v, project %+v", c, p)
+	}
+	count := func() int64 {
+		got, err := s.FindIssue(ctx, f.Org.ID, fmt.Sprint(is.ID))
+		must(t, err)
+		return got.NumComments
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("comments counted %d", n)
+	}
+	ref := sqlstore.CommentRef{IssueID: is.ID, ID: c.ID, UserID: f.User.ID}
+	must(t, s.InTx(ctx, func(tx *sqlstore.Tx) error {
+		_, err := tx.UpdateComment(ctx, sqlstore.CommentRef{IssueID: is.ID, ID: c.ID, UserID: f.User.ID + 1}, "hijacked")
+		wantCode(t, err, herald.ENOTFOUND)
+		got, err := tx.UpdateComment(ctx, ref, "second")
+		if err == nil && got.Text != "second" {
+			t.Errorf("updated = %+v", got)
+		}
+		return err
+	}))
+	list, err := s.FindComments(ctx, is.ID)
+	must(t, err)
+	if len(list) != 1 || list[0].Text != "second" {
+		t.Fatalf("comments = %+v", list)
+	}
+	var deleted *herald.Comment
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		var err error
+		deleted, err = tx.DeleteComment(ctx, ref)
+		return err
+	})
+	if deleted.Text != "second" || count() != 0 {
+		t.Fatalf("deleted %+v, %d left", deleted, count())
+	}
+	must(t, s.InTx(ctx, func(tx *sqlstore.Tx) error {
+		_, err := tx.DeleteComment(ctx, ref)
+		wantCode(t, err, herald.ENOTFOUND)
+		_, err = tx.IssueProject(ctx, 1<<40)
+		wantCode(t, err, herald.ENOTFOUND)
+		return nil
+	}))
+}
+
+// testInstallations checks installations: at most one live per app and
+// organization, grants and tokens, uninstalling, and which installations
+// a webhook can go to.
+func testInstallations(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	app := f.App(t, "pager", false, "issue")
+	inst := &herald.Installation{AppID: app.ID, OrganizationID: f.Org.ID, Status: herald.InstallationPending, Code: herald.NewID()}
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertInstallation(ctx, inst, app) })
+	t.Run("OneLivePerOrganization", func(t *testing.T) {
+		again := &herald.Installation{AppID: app.ID, OrganizationID: f.Org.ID, Status: herald.InstallationPending}
+		wantCode(t, s.InTx(ctx, func(tx *sqlstore.Tx) error { return tx.InsertInstallation(ctx, again, app) }), herald.ECONFLICT)
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			live, err := tx.LiveInstallation(ctx, app.ID, f.Org.ID)
+			if err == nil && (live.UUID != inst.UUID || live.App.Slug != "pager" || live.Organization.Slug != "acme") {
+				t.Errorf("live = %+v", live)
+			}
+			return err
+		})
+	})
+	var tok *herald.AppAuthorization
+	t.Run("GrantAndRefresh", func(t *testing.T) {
+		_, err := s.ExchangeGrant(ctx, inst.UUID, "wrong")
+		wantCode(t, err, herald.EINVALID)
+		tok, err = s.ExchangeGrant(ctx, inst.UUID, inst.Code)
+		must(t, err)
+		_, err = s.ExchangeGrant(ctx, inst.UUID, inst.Code)
+		wantCode(t, err, herald.EINVALID)
+		next, err := s.RefreshAppToken(ctx, inst.UUID, tok.RefreshToken)
+		must(t, err)
+		if _, err := s.FindTokenByValue(ctx, tok.Token.Value); herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+			t.Fatalf("refreshed-away token: %v", err)
+		}
+		tok = next
+		got, err := s.FindTokenByValue(ctx, tok.Token.Value)
+		must(t, err)
+		if got.OrganizationID != f.Org.ID || got.AppID != app.ID {
+			t.Fatalf("token = %+v", got)
+		}
+	})
+	t.Run("WebhookTargets", func(t *testing.T) {
+		quiet := f.App(t, "quiet", false)
+		noURL := &herald.SentryApp{Slug: "nourl", Name: "nourl", Author: "Acme", OrganizationID: f.Org.ID, Status: herald.AppInternal,
+			Scopes: []string{}, Events: []string{}}
+		_, _, err := s.CreateApp(ctx, noURL)
+		must(t, err)
+		installed := f.Install(t, quiet)
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			byOrg, err := tx.OrgInstallations(ctx, []int64{f.Org.ID})
+			if err != nil {
+				return err
+			}
+			// The pending installation and the app without a URL are left out.
+			if got := byOrg[f.Org.ID]; len(got) != 1 || got[0].UUID != installed.UUID || got[0].App.ClientSecret == "" {
+				t.Errorf("org installations = %+v", got)
+			}
+			byUUID, err := tx.InstallationsByUUID(ctx, []string{installed.UUID, inst.UUID})
+			if err != nil {
+				return err
+			}
+			if len(byUUID) != 1 || byUUID[installed.UUID] == nil {
+				t.Errorf("by uuid = %v", byUUID)
+			}
+			byApp, err := tx.AppInstallations(ctx, f.Org.ID, []int64{app.ID, quiet.ID})
+			if len(byApp) != 1 || byApp[0].AppID != quiet.ID {
+				t.Errorf("by app = %+v", byApp)
+			}
+			return err
+		})
+	})
+	t.Run("Uninstall", func(t *testing.T) {
+		verified, err := s.VerifyInstallation(ctx, inst.UUID)
+		must(t, err)
+		if verified.Status != herald.InstallationInstalled {
+			t.Fatalf("verified = %+v", verified)
+		}
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			live, err := tx.Installation(ctx, inst.UUID)
+			if err != nil {
+				return err
+			}
+			return tx.Uninstall(ctx, live)
+		})
+		_, err = s.FindInstallationByUUID(ctx, inst.UUID)
+		wantCode(t, err, herald.ENOTFOUND)
+		if _, err := s.FindTokenByValue(ctx, tok.Token.Value); herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+			t.Fatalf("token of an uninstalled installation: %v", err)
+		}
+		member, err := s.IsMember(ctx, f.Org.ID, app.ProxyUserID)
+		must(t, err)
+		if member {
+			t.Fatal("the app's user is still a member")
+		}
+		// It can be installed again.
+		fresh := &herald.Installation{AppID: app.ID, OrganizationID: f.Org.ID, Status: herald.InstallationInstalled}
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertInstallation(ctx, fresh, app) })
+	})
+}
+
+// testRuleFires checks the fire times of issue alert rules, which decide
+// that a rule fires once per frequency and issue, whichever node sees it.
+func testRuleFires(t *testing.T, open Opener) {
+	f := NewFixture(t, open)
+	r := f.Rule(t, "Every", 5, []herald.RuleItem{{"id": everyEventCondition}}, nil)
+	is, _ := f.Issue(t, "fired")
+	key := sqlstore.FireKey{RuleID: r.ID, IssueID: is.ID}
+	now := f.Clock.Now()
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		fires, err := tx.RuleFires(ctx, []int64{r.ID}, []int64{is.ID})
+		if err != nil {
+			return err
+		}
+		if len(fires) != 0 {
+			t.Errorf("fires before any = %v", fires)
+		}
+		for _, c := range []struct {
+			name   string
+			at     time.Time
+			unless time.Time
+			won    bool
+		}{
+			{"First", now, now.Add(-5 * time.Minute), true},
+			{"WithinFrequency", now.Add(time.Minute), now.Add(-4 * time.Minute), false},
+			{"AfterFrequency", now.Add(6 * time.Minute), now.Add(time.Minute), true},
+		} {
+			won, err := tx.RecordFire(ctx, sqlstore.RecordFireParams{FireKey: key, At: c.at, Unless: c.unless})
+			if err != nil {
+				return err
+			}
+			if won != c.won {
+				t.Errorf("%s: won = %v", c.name, won)
+			}
+		}
+		fires, err = tx.RuleFires(ctx, []int64{r.ID}, []int64{is.ID})
+		if !fires[key].Equal(now.Add(6 * time.Minute)) {
+			t.Errorf("last fire = %v", fires[key])
+		}
+		return err
+	})
+}
+
+// testCounters checks the per-minute counters of alerts: windows read what
+// was added after their first minute, users count once, and purging drops
+// what no window reaches.
+func testCounters(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	is, _ := f.Issue(t, "counters")
+	rule := f.MetricRule(t, &herald.MetricAlertRule{}, nil, 5, 0)
+	m := sqlstore.Minute(f.Clock.Now())
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		counts := []sqlstore.MinuteCount{
+			{ID: is.ID, Minute: m - 10, Events: 4, Users: []string{"old"}},
+			{ID: is.ID, Minute: m, Events: 2, Users: []string{"a", "b"}},
+			{ID: is.ID, Minute: m, Events: 1, Users: []string{"a"}},
+		}
+		if err := tx.AddIssueMinutes(ctx, counts); err != nil {
+			return err
+		}
+		metric := make([]sqlstore.MinuteCount, len(counts))
+		for i, c := range counts {
+			c.ID = rule.ID
+			metric[i] = c
+		}
+		return tx.AddMetricMinutes(ctx, metric)
+	})
+	window := func(after int64, users bool) (issue, metric int64) {
+		t.Helper()
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			var err error
+			if issue, err = tx.IssueWindow(ctx, sqlstore.IssueWindowParams{IssueID: is.ID, After: after, Users: users}); err != nil {
+				return err
+			}
+			metric, err = tx.MetricWindow(ctx, sqlstore.MetricWindowParams{RuleID: rule.ID, After: after, Users: users})
+			return err
+		})
+		return issue, metric
+	}
+	for _, c := range []struct {
+		name  string
+		after int64
+		users bool
+		want  int64
+	}{
+		{"EventsLastMinute", m - 1, false, 3},
+		{"EventsAll", m - 11, false, 7},
+		{"UsersLastMinute", m - 1, true, 2},
+		{"UsersAll", m - 11, true, 3},
+		{"Future", m, false, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if issue, metric := window(c.after, c.users); issue != c.want || metric != c.want {
+				t.Fatalf("issue window %d, metric window %d, want %d", issue, metric, c.want)
+			}
+		})
+	}
+	t.Run("Purge", func(t *testing.T) {
+		n, err := s.PurgeAlertCounts(ctx, f.Clock.Now().Add(32*24*time.Hour))
+		must(t, err)
+		if issue, metric := window(0, false); n == 0 || issue != 0 || metric != 0 {
+			t.Fatalf("purged %d; left %d and %d", n, issue, metric)
+		}
+	})
+}
+
+// testMetricAlerts checks metric alert rules and their incidents.
+func testMetricAlerts(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	app := f.App(t, "pager", true)
+	spike := f.MetricRule(t, &herald.MetricAlertRule{Query: "level:error"}, app, 4, 2)
+	f.MetricRule(t, &herald.MetricAlertRule{Name: "Heartbeat", ThresholdType: herald.ThresholdBelow, ResolveThreshold: ptr(2.0)}, nil, 1, 0)
+	t.Run("CRUD", func(t *testing.T) {
+		got, err := s.FindMetricAlertByID(ctx, f.Org.ID, spike.ID)
+		must(t, err)
+		if got.Name != "Spike" || got.Query != "level:error" || len(got.Triggers) != 2 || got.Triggers[0].Actions[0].SentryAppID != app.ID ||
+			!slices.Equal(got.Projects, []string{"web"}) {
+			t.Fatalf("rule = %+v", got)
+		}
+		list, err := s.FindMetricAlerts(ctx, f.Org.ID)
+		must(t, err)
+		if len(list) != 2 || list[1].ResolveThreshold == nil || *list[1].ResolveThreshold != 2 {
+			t.Fatalf("rules = %+v", list)
+		}
+		_, err = s.FindMetricAlertByID(ctx, f.Org.ID+1, spike.ID)
+		wantCode(t, err, herald.ENOTFOUND)
+		tmp := f.MetricRule(t, &herald.MetricAlertRule{Name: "Temp"}, nil, 5, 0)
+		tmp.Name = "Temp 2"
+		must(t, s.UpdateMetricAlert(ctx, tmp))
+		got, err = s.FindMetricAlertByID(ctx, f.Org.ID, tmp.ID)
+		must(t, err)
+		if got.Name != "Temp 2" {
+			t.Fatalf("updated = %+v", got)
+		}
+		must(t, s.DeleteMetricAlert(ctx, f.Org.ID, tmp.ID))
+		wantCode(t, s.DeleteMetricAlert(ctx, f.Org.ID, tmp.ID), herald.ENOTFOUND)
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			all, err := tx.MetricRules(ctx, nil)
+			if err != nil {
+				return err
+			}
+			of, err := tx.MetricRules(ctx, []int64{f.Org.ID + 1})
+			if len(all) != 2 || len(of) != 0 {
+				t.Errorf("rules: %d in all, %d of another organization", len(all), len(of))
+			}
+			return err
+		})
+	})
+	t.Run("Incidents", func(t *testing.T) {
+		now := f.Clock.Now()
+		first := &herald.Incident{OrganizationID: f.Org.ID, RuleID: spike.ID, Title: spike.Name, Status: herald.IncidentOpen, DateStarted: now}
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			if err := tx.InsertIncident(ctx, first); err != nil {
+				return err
+			}
+			first.Status = herald.IncidentCritical
+			return tx.UpdateIncident(ctx, first, []herald.IncidentChange{{Status: herald.IncidentOpen, Value: 5, At: now},
+				{Status: herald.IncidentCritical, Value: 5, At: now}})
+		})
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			open, err := tx.OpenIncidents(ctx)
+			if open[spike.ID] == nil || open[spike.ID].ID != first.ID || open[spike.ID].Status != herald.IncidentCritical {
+				t.Errorf("open = %v", open)
+			}
+			first.Status, first.DateClosed = herald.IncidentClosed, &now
+			if err := tx.UpdateIncident(ctx, first, []herald.IncidentChange{{Status: herald.IncidentClosed, Value: 0, At: now.Add(time.Minute)}}); err != nil {
+				return err
+			}
+			second := &herald.Incident{OrganizationID: f.Org.ID, RuleID: spike.ID, Title: spike.Name, Status: herald.IncidentOpen, DateStarted: now}
+			if err := tx.InsertIncident(ctx, second); err != nil {
+				return err
+			}
+			if first.Identifier != 1 || second.Identifier != 2 {
+				t.Errorf("identifiers %d, %d", first.Identifier, second.Identifier)
+			}
+			return err
+		})
+		list, err := s.FindIncidents(ctx, f.Org.ID, spike.ID)
+		must(t, err)
+		if len(list) != 2 || list[1].ID != first.ID || list[1].DateClosed == nil || len(list[1].History) != 3 ||
+			list[1].History[2].Status != herald.IncidentClosed {
+			t.Fatalf("incidents = %+v", list)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
