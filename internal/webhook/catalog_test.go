@@ -69,9 +69,6 @@ func TestCatalog(t *testing.T) {
 			if got := webhook.ValidHookEvent(w.event); got != wantHook {
 				t.Errorf("ValidHookEvent = %v, want %v", got, wantHook)
 			}
-			if w.resource != "" && !slices.Contains(webhook.ResourceEvents(w.resource), w.event) {
-				t.Errorf("ResourceEvents(%q) lacks the event", w.resource)
-			}
 		})
 	}
 }
@@ -118,49 +115,5 @@ func TestHookEventsMatchRoot(t *testing.T) {
 	}
 	if webhook.EventAlert != herald.HookEventAlert || webhook.EventCreated != herald.HookEventCreated {
 		t.Error("Service Hook event constants differ from the root package's")
-	}
-}
-
-func TestResources(t *testing.T) {
-	t.Parallel()
-	want := []string{"issue", "error", "comment", "installation", "metric_alert", "event_alert"}
-	got := webhook.Resources()
-	if !slices.Equal(got, want) {
-		t.Fatalf("Resources() = %v, want %v", got, want)
-	}
-	got[0] = "mutated"
-	if webhook.Resources()[0] != "issue" {
-		t.Error("Resources() returns the list itself; want a copy")
-	}
-
-	tests := []struct {
-		resource string
-		valid    bool
-		events   []string
-	}{
-		{"issue", true, []string{"issue.created", "issue.resolved", "issue.ignored", "issue.assigned", "issue.unresolved"}},
-		{"error", true, []string{"error.created"}},
-		{"comment", true, []string{"comment.created", "comment.updated", "comment.deleted"}},
-		{"installation", true, []string{"installation.created", "installation.deleted"}},
-		{"metric_alert", true, []string{"metric_alert.open", "metric_alert.warning", "metric_alert.critical", "metric_alert.resolved"}},
-		{"event_alert", true, []string{"event_alert.triggered"}},
-		{"", false, nil},
-		{"event", false, nil},
-		{"issues", false, nil},
-	}
-	for _, tt := range tests {
-		name := tt.resource
-		if name == "" {
-			name = "Empty"
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			if got := webhook.ValidResource(tt.resource); got != tt.valid {
-				t.Errorf("ValidResource = %v, want %v", got, tt.valid)
-			}
-			if got := webhook.ResourceEvents(tt.resource); !slices.Equal(got, tt.events) {
-				t.Errorf("ResourceEvents = %v, want %v", got, tt.events)
-			}
-		})
 	}
 }
