@@ -1,5 +1,6 @@
 // Command herald is Herald's single binary: the server (serve), its schema
-// migrations (migrate), API tokens (token) and its version (version).
+// migrations (migrate), API tokens (token), the receiver's development tools
+// (listen, trigger), the benchmark (bench) and its version (version).
 package main
 
 import (
@@ -32,16 +33,19 @@ const usage = `Herald is a self-hosted webhook platform that speaks Sentry's web
 Usage: herald <command> [flags]
 
 Commands:
-  serve     run the API, ingest, delivery workers and dashboard
+  serve     run the Sentry-compatible API, SDK ingest and the delivery workers
   migrate   apply database migrations and exit
-  token     create an API token: herald token create
+  token     create a superuser API token: herald token create
   listen    receive webhooks locally: verify, print and optionally forward them
   trigger   send a sample webhook of any event, signed as Herald signs it
   bench     benchmark a server: throughput, latency, fan-out, isolation, backlog
   version   print the version
 
-Run "herald <command> -h" for a command's flags. Every flag can also be set
-with the matching HERALD_* environment variable (--data-dir: HERALD_DATA_DIR).
+Run "herald <command> -h" for a command's flags. The flags of serve, migrate
+and token can also be set with the matching HERALD_* environment variable
+(--data-dir: HERALD_DATA_DIR), those of listen and trigger with
+HERALD_LISTEN_* and HERALD_TRIGGER_* (--secret: HERALD_LISTEN_SECRET);
+bench reads no environment variables.
 `
 
 // Run runs the command line args until ctx is cancelled or the command ends.
@@ -107,7 +111,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg, newLogger(cfg, stderr), nil)
+	s, err := openStore(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}
@@ -130,7 +134,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg, newLogger(cfg, stderr), nil)
+	s, err := openStore(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}

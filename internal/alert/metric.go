@@ -3,7 +3,6 @@ package alert
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/herald-dev/herald"
@@ -244,10 +243,4 @@ func (th Thresholds) Next(status int, v float64) int {
 		}
 	}
 	return herald.IncidentClosed
-}
-
-// FormatValue writes a metric value as the payload's description does:
-// whole numbers without decimals.
-func FormatValue(v float64) string {
-	return strconv.FormatFloat(v, 'f', -1, 64)
 }

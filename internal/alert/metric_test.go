@@ -2,6 +2,8 @@ package alert
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/herald-dev/herald"
@@ -107,15 +109,92 @@ func TestParseQueryAndMatch(t *testing.T) {
 	}
 }
 
+// formatQuery writes q back as a query string: terms separated by a space,
+// each [!]key:value with the value quoted unless it holds a quote. ParseQuery
+// gives a value holding a quote only from an unquoted term, so such a value
+// holds no space and, in the last term, ends in no space either.
+func formatQuery(q Query) string {
+	terms := make([]string, len(q))
+	for i, t := range q {
+		v := t.Value
+		if !strings.Contains(v, `"`) {
+			v = `"` + v + `"`
+		}
+		if t.Negated {
+			terms[i] = "!"
+		}
+		terms[i] += t.Key + ":" + v
+	}
+	return strings.Join(terms, " ")
+}
+
+// FuzzParseQuery checks that every query ParseQuery accepts is made of
+// well-formed terms, reads back the same from formatQuery, and matches an
+// event exactly when each of its terms does.
 func FuzzParseQuery(f *testing.F) {
-	for _, s := range []string{"", "level:error", `a:"b c" !d:e`, "!", `x:"`} {
+	for _, s := range []string{
+		"", "level:error", `a:"b c" !d:e`, "!", `x:"`, `!!a:b`, `a:"b"c:d`, "a:x\"\t b:c",
+		`level:"fatal" environment:production release:v1`, "k:\tv", "a:b\tc:d", `browser:"Chrome 120"`,
+	} {
 		f.Add(s)
 	}
-	ev := &herald.Event{Level: "error", Tags: []herald.Tag{{Key: "a", Value: "b"}}}
+	events := []*herald.Event{
+		{Level: "error", Tags: []herald.Tag{{Key: "a", Value: "b"}}},
+		{Level: "fatal", Environment: "production", Release: "v1", Tags: []herald.Tag{{Key: "browser", Value: "Chrome 120"}}},
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		q, err := ParseQuery(s)
-		if err == nil {
-			q.Matches(ev)
+		if err != nil {
+			return
+		}
+		if len(q) > maxQueryTerms {
+			t.Fatalf("ParseQuery(%q) gave %d terms, more than %d", s, len(q), maxQueryTerms)
+		}
+		for _, term := range q {
+			if term.Key == "" || term.Value == "" || strings.ContainsAny(term.Key, " \t\":") {
+				t.Fatalf("ParseQuery(%q) gave the malformed term %+v", s, term)
+			}
+		}
+		text := formatQuery(q)
+		again, err := ParseQuery(text)
+		if err != nil {
+			t.Fatalf("ParseQuery(%q) = %+v, but its form %q does not parse: %v", s, q, text, err)
+		}
+		if !slices.Equal(again, q) {
+			t.Fatalf("ParseQuery(%q) = %+v, but its form %q parses as %+v", s, q, text, again)
+		}
+		// An event holding the values of the query's own terms, so that
+		// terms are checked against an event they match, not only ones
+		// they miss.
+		own := &herald.Event{}
+		for _, term := range q {
+			switch term.Key {
+			case "level":
+				own.Level = term.Value
+			case "environment":
+				own.Environment = term.Value
+			case "release":
+				own.Release = term.Value
+			default:
+				own.Tags = append(own.Tags, herald.Tag{Key: term.Key, Value: term.Value})
+			}
+		}
+		for _, ev := range append(slices.Clip(events), own) {
+			all := true
+			for _, term := range q {
+				one := (Query{term}).Matches(ev)
+				if term.Negated {
+					plain := term
+					plain.Negated = false
+					if (Query{plain}).Matches(ev) == one {
+						t.Fatalf("term %+v and its negation both match %+v, or neither", term, ev)
+					}
+				}
+				all = all && one
+			}
+			if got := q.Matches(ev); got != all {
+				t.Fatalf("ParseQuery(%q).Matches(%+v) = %v, want %v (every term)", s, ev, got, all)
+			}
 		}
 	})
 }

@@ -1646,11 +1646,17 @@ func TestNewDispatcher(t *testing.T) {
 }
 
 // TestDispatcherClaimsWaitForRecording checks the poller's backpressure:
-// while outcomes wait to be recorded, they count against Capacity, so a
-// database that records slowly is not handed more and more claimed work.
+// outcomes waiting to be recorded count against Capacity, so a database
+// that records slowly is not handed more and more claimed work. While the
+// first outcomes wait, every claim asks only for the room they leave; once
+// they are recorded, claims ask for the whole Capacity again and the
+// deliveries due meanwhile are sent.
 func TestDispatcherClaimsWaitForRecording(t *testing.T) {
 	t.Parallel()
-	const capacity = 10
+	const (
+		capacity = 10
+		first    = 4
+	)
 	store := newFakeStore()
 	rec := newRecorder(t, nil)
 	started, release := make(chan struct{}), make(chan struct{})
@@ -1663,28 +1669,52 @@ func TestDispatcherClaimsWaitForRecording(t *testing.T) {
 			}
 		}
 	}
-	ds := newDeliveries(3*capacity, herald.DestinationHook, "hook", rec.URL)
+	now := store.clock.Now()
+	ds := newDeliveries(first, herald.DestinationHook, "hook", rec.URL)
 	for _, d := range ds {
-		d.NextAttemptAt = store.clock.Now()
+		d.NextAttemptAt = now
 	}
-	store.add(ds...)
+	later := newDeliveries(2*capacity, herald.DestinationHook, "hook", rec.URL)
+	for _, d := range later {
+		d.NextAttemptAt = now.Add(time.Minute)
+	}
+	all := append(ds, later...)
+	store.add(all...)
 	p := startDispatcher(t, store, 5*time.Second, func(o *DispatcherOptions) { o.Capacity = capacity })
+	var once sync.Once
+	releaseRecording := func() { once.Do(func() { close(release) }) }
+	// Registered after the dispatcher's Stop, so it runs before it.
+	t.Cleanup(releaseRecording)
 	select {
 	case <-started:
 	case <-time.After(waitTimeout):
 		t.Fatal("no outcome was recorded")
 	}
-	// Ten poll intervals: the poller does not even ask the store while the
-	// outcomes held wait to be recorded.
-	time.Sleep(10 * DefaultPollInterval)
-	if n := rec.count(); n > capacity {
-		t.Fatalf("%d deliveries sent while the first outcomes were not recorded, want at most %d", n, capacity)
+
+	// The first outcomes are sent and wait to be recorded; the poller goes
+	// on asking the store for due deliveries, each time for the room left.
+	store.waitFor(t, "the first outcomes waiting to be recorded", func() bool {
+		held, unrecorded := p.Load()
+		return held == 0 && unrecorded == first
+	})
+	waiting := len(store.claimCalls())
+	store.waitClaims(t, waiting+3)
+	for _, c := range store.claimCalls()[waiting:] {
+		if c.limit != capacity-first {
+			t.Fatalf("claim for %d deliveries while %d outcomes wait to be recorded, want %d", c.limit, first, capacity-first)
+		}
 	}
-	close(release)
-	store.waitStatus(t, herald.DeliveryDelivered, ids(ds)...)
+
+	releaseRecording()
+	recorded := len(store.claimCalls())
+	store.waitFor(t, "a claim for the whole capacity", func() bool {
+		return slices.ContainsFunc(store.claims[recorded:], func(c claimCall) bool { return c.limit == capacity })
+	})
+	store.clock.Add(time.Minute)
+	store.waitStatus(t, herald.DeliveryDelivered, ids(all)...)
 	stopDispatcher(t, p)
-	if n := rec.count(); n != len(ds) {
-		t.Fatalf("receiver got %d requests, want %d", n, len(ds))
+	if n := rec.count(); n != len(all) {
+		t.Fatalf("receiver got %d requests, want %d", n, len(all))
 	}
 }
 

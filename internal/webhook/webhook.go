@@ -9,22 +9,16 @@ package webhook
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+
+	"github.com/herald-dev/herald/sentryhook"
 )
 
-// Sign returns the signature of a webhook body: the lowercase hex
-// HMAC-SHA256 of body keyed with the secret's bytes. It is the value of the
-// X-ServiceHook-Signature, X-Sentry-Hook-Signature and Sentry-Hook-Signature
-// headers.
-func Sign(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(mac.Sum(sum[:0]))
-}
+// Sign is sentryhook.Sign, the one signing function receivers verify with:
+// the lowercase hex HMAC-SHA256 of body keyed with the secret's bytes. It is
+// the value of the X-ServiceHook-Signature, X-Sentry-Hook-Signature and
+// Sentry-Hook-Signature headers.
+func Sign(secret string, body []byte) string { return sentryhook.Sign(secret, body) }
 
 // encode marshals v as compact JSON without HTML escaping and without the
 // trailing newline json.Encoder adds. Struct fields keep their declared
