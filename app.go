@@ -102,6 +102,31 @@ type SentryAppUpdate struct {
 	Status *string
 }
 
+// Apply sets the fields upd changes.
+func (a *SentryApp) Apply(upd SentryAppUpdate) {
+	for _, f := range []struct {
+		dst *string
+		v   *string
+	}{{&a.Name, upd.Name}, {&a.Author, upd.Author}, {&a.Overview, upd.Overview}, {&a.WebhookURL, upd.WebhookURL},
+		{&a.RedirectURL, upd.RedirectURL}, {&a.Status, upd.Status}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	if upd.IsAlertable != nil {
+		a.IsAlertable = *upd.IsAlertable
+	}
+	if upd.VerifyInstall != nil {
+		a.VerifyInstall = *upd.VerifyInstall
+	}
+	if upd.Scopes != nil {
+		a.Scopes = *upd.Scopes
+	}
+	if upd.Events != nil {
+		a.Events = *upd.Events
+	}
+}
+
 // SentryAppFilter selects apps.
 type SentryAppFilter struct {
 	// OrganizationID selects the apps an organization owns; 0 means any.

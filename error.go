@@ -36,26 +36,33 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
-// any other non-nil error, and "" for nil.
+// ErrorCode returns the code of the first *Error in err's chain (EINVALID
+// for FieldErrors), EINTERNAL for any other non-nil error, and "" for nil.
 func ErrorCode(err error) string {
 	var e *Error
-	if err == nil {
+	var fe FieldErrors
+	switch {
+	case err == nil:
 		return ""
-	} else if errors.As(err, &e) {
+	case errors.As(err, &e):
 		return e.Code
+	case errors.As(err, &fe):
+		return EINVALID
 	}
 	return EINTERNAL
 }
 
-// ErrorMessage returns the client-safe message of the first *Error in err's
-// chain, or "Internal error." for any other error.
+// ErrorMessage returns the client-safe message of the first *Error (or
+// FieldErrors) in err's chain, or "Internal error." for any other error.
 func ErrorMessage(err error) string {
 	var e *Error
+	var fe FieldErrors
 	if err == nil {
 		return ""
 	} else if errors.As(err, &e) {
 		return e.Message
+	} else if errors.As(err, &fe) {
+		return fe.Error()
 	}
 	return "Internal error."
 }

@@ -140,10 +140,10 @@ func (a *metricActionInput) appID() int64 {
 // and each action's app installed on it.
 func (s *Server) metricRuleFromInput(r *http.Request, org *herald.Organization, in *metricRuleInput) (*herald.MetricAlertRule, error) {
 	if in.Dataset != "" && in.Dataset != "events" {
-		return nil, invalidField("dataset", "Only the events dataset is supported.")
+		return nil, herald.InvalidField("dataset", "Only the events dataset is supported.")
 	}
 	if in.TimeWindow != float64(int(in.TimeWindow)) {
-		return nil, invalidField("timeWindow", "A valid integer is required.")
+		return nil, herald.InvalidField("timeWindow", "A valid integer is required.")
 	}
 	rule := &herald.MetricAlertRule{OrganizationID: org.ID, Name: in.Name, Aggregate: in.Aggregate, Query: in.Query,
 		TimeWindow: int(in.TimeWindow), ThresholdType: in.ThresholdType, ResolveThreshold: in.ResolveThreshold}
@@ -153,7 +153,7 @@ func (s *Server) metricRuleFromInput(r *http.Request, org *herald.Organization, 
 	for _, slug := range in.Projects {
 		p, err := s.store.FindProjectBySlug(r.Context(), org.ID, slug)
 		if herald.ErrorCode(err) == herald.ENOTFOUND {
-			return nil, invalidField("projects", fmt.Sprintf("Project %q does not exist in this organization.", slug))
+			return nil, herald.InvalidField("projects", fmt.Sprintf("Project %q does not exist in this organization.", slug))
 		} else if err != nil {
 			return nil, err
 		}
@@ -163,7 +163,7 @@ func (s *Server) metricRuleFromInput(r *http.Request, org *herald.Organization, 
 	var installed map[int64]bool
 	for i, t := range in.Triggers {
 		if t.AlertThreshold == nil {
-			return nil, invalidField("triggers", fmt.Sprintf("Trigger %d: alertThreshold is required.", i+1))
+			return nil, herald.InvalidField("triggers", fmt.Sprintf("Trigger %d: alertThreshold is required.", i+1))
 		}
 		mt := &herald.MetricTrigger{Label: t.Label, AlertThreshold: *t.AlertThreshold}
 		for _, a := range t.Actions {
@@ -171,14 +171,14 @@ func (s *Server) metricRuleFromInput(r *http.Request, org *herald.Organization, 
 			if uuid := a.SentryAppInstallationUUID; uuid != "" && id == 0 {
 				inst, err := s.store.FindInstallationByUUID(r.Context(), uuid)
 				if herald.ErrorCode(err) == herald.ENOTFOUND || err == nil && inst.OrganizationID != org.ID {
-					return nil, invalidField("triggers", fmt.Sprintf("Trigger %d: Sentry App installation %q is not installed on this organization.", i+1, uuid))
+					return nil, herald.InvalidField("triggers", fmt.Sprintf("Trigger %d: Sentry App installation %q is not installed on this organization.", i+1, uuid))
 				} else if err != nil {
 					return nil, err
 				}
 				id = inst.AppID
 			}
 			if a.Type != "sentry_app" || id == 0 {
-				return nil, invalidField("triggers", fmt.Sprintf("Trigger %d: only sentry_app actions with a sentryAppId are supported.", i+1))
+				return nil, herald.InvalidField("triggers", fmt.Sprintf("Trigger %d: only sentry_app actions with a sentryAppId are supported.", i+1))
 			}
 			if installed == nil {
 				insts, err := s.store.FindInstallations(r.Context(), org.ID)
@@ -191,7 +191,7 @@ func (s *Server) metricRuleFromInput(r *http.Request, org *herald.Organization, 
 				}
 			}
 			if !installed[id] {
-				return nil, invalidField("triggers", fmt.Sprintf("Trigger %d: Sentry App %d is not installed on this organization.", i+1, id))
+				return nil, herald.InvalidField("triggers", fmt.Sprintf("Trigger %d: Sentry App %d is not installed on this organization.", i+1, id))
 			}
 			mt.Actions = append(mt.Actions, &herald.MetricTriggerAction{Type: "sentry_app", SentryAppID: id, Settings: a.Settings})
 		}
@@ -200,7 +200,7 @@ func (s *Server) metricRuleFromInput(r *http.Request, org *herald.Organization, 
 	_, err := alert.CompileMetric(rule)
 	var fe *alert.FieldError
 	if errors.As(err, &fe) {
-		return nil, invalidField(fe.Field, fe.Message)
+		return nil, herald.InvalidField(fe.Field, fe.Message)
 	} else if err != nil {
 		return nil, err
 	}

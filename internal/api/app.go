@@ -30,19 +30,6 @@ const (
 // may not see.
 var maskedSecret = strings.Repeat("*", 64)
 
-// appEventScopes are the resources an app may subscribe to, each with the
-// scope the subscription needs (Sentry's REQUIRED_EVENT_PERMISSIONS).
-// Installation webhooks are always sent; alert webhooks are sent by alert
-// rule actions rather than subscriptions.
-var appEventScopes = map[string]string{
-	webhook.ResourceIssue:   "event:read",
-	webhook.ResourceError:   "event:read",
-	webhook.ResourceComment: "event:read",
-}
-
-// appResources lists the keys of appEventScopes in Sentry's order.
-var appResources = []string{webhook.ResourceIssue, webhook.ResourceError, webhook.ResourceComment}
-
 // appJSON is Sentry's Sentry App serializer. The client id, secret and owner
 // are shown to members of the owning organization; other callers see
 // published apps without them.
@@ -145,19 +132,19 @@ type appInput struct {
 // Scopes beyond those of the caller's token are refused.
 func (in *appInput) validate(cur *herald.SentryApp, create bool, a *auth) (herald.SentryAppUpdate, error) {
 	var upd herald.SentryAppUpdate
-	fe := fieldErrors{}
+	fe := herald.FieldErrors{}
 	if in.Name != nil || create {
 		switch name := ""; {
 		case in.Name == nil:
-			fe.add("name", msgRequired)
+			fe.Add("name", herald.MsgRequired)
 		case strings.TrimSpace(*in.Name) == "":
-			fe.add("name", msgBlank)
+			fe.Add("name", herald.MsgBlank)
 		case utf8.RuneCountInString(strings.TrimSpace(*in.Name)) > maxAppNameLength:
-			fe.add("name", "Cannot exceed 57 characters")
+			fe.Add("name", "Cannot exceed 57 characters")
 		default:
 			name = strings.TrimSpace(*in.Name)
-			if slugify(name) == "" {
-				fe.add("name", "Name must contain letters or digits.")
+			if herald.Slugify(name) == "" {
+				fe.Add("name", "Name must contain letters or digits.")
 			}
 			upd.Name = &name
 		}
@@ -167,7 +154,7 @@ func (in *appInput) validate(cur *herald.SentryApp, create bool, a *auth) (heral
 			return
 		}
 		if utf8.RuneCountInString(*v) > maxAppTextLength {
-			fe.add(field, "Ensure this field has no more than 2048 characters.")
+			fe.Add(field, "Ensure this field has no more than 2048 characters.")
 			return
 		}
 		t := strings.TrimSpace(*v)
@@ -183,13 +170,13 @@ func (in *appInput) validate(cur *herald.SentryApp, create bool, a *auth) (heral
 		switch {
 		case u == "":
 		case !strings.HasPrefix(u, "http"):
-			fe.add(field, "URL must start with http[s]://")
+			fe.Add(field, "URL must start with http[s]://")
 			return
 		case len(u) > maxAppURLLength:
-			fe.add(field, "Ensure this field has no more than 2048 characters.")
+			fe.Add(field, "Ensure this field has no more than 2048 characters.")
 			return
-		case hookURLProblem(u) != "":
-			fe.add(field, hookURLProblem(u))
+		case herald.URLProblem(u) != "":
+			fe.Add(field, herald.URLProblem(u))
 			return
 		}
 		*dst = &u
@@ -202,15 +189,15 @@ func (in *appInput) validate(cur *herald.SentryApp, create bool, a *auth) (heral
 		for _, sc := range *in.Scopes {
 			switch {
 			case !herald.ValidScope(sc):
-				fe.add("scopes", sc+" not a valid scope")
+				fe.Add("scopes", sc+" not a valid scope")
 			case !a.token.HasScope(sc) && !slices.Contains(cur.Scopes, sc):
-				fe.add("scopes", "Requested permission of "+sc+" exceeds requester's permission. Please contact an administrator to make the requested change.")
+				fe.Add("scopes", "Requested permission of "+sc+" exceeds requester's permission. Please contact an administrator to make the requested change.")
 			case !slices.Contains(scopes, sc):
 				scopes = append(scopes, sc)
 			}
 		}
-		if len(*in.Scopes) > maxScopes {
-			fe.add("scopes", "Ensure this field has no more than 64 elements.")
+		if len(*in.Scopes) > herald.MaxScopes {
+			fe.Add("scopes", "Ensure this field has no more than 64 elements.")
 		}
 		upd.Scopes = &scopes
 	}
@@ -218,53 +205,25 @@ func (in *appInput) validate(cur *herald.SentryApp, create bool, a *auth) (heral
 		events := []string{}
 		var bad []string
 		for _, e := range *in.Events {
-			if _, ok := appEventScopes[e]; !ok {
+			if _, ok := herald.AppEventScopes[e]; !ok {
 				bad = append(bad, e)
 			} else if !slices.Contains(events, e) {
 				events = append(events, e)
 			}
 		}
 		if len(bad) > 0 {
-			fe.add("events", "Invalid event subscription: "+strings.Join(bad, ", "))
+			fe.Add("events", "Invalid event subscription: "+strings.Join(bad, ", "))
 		}
 		upd.Events = &events
 	}
-	if err := fe.err(); err != nil {
+	if err := fe.Err(); err != nil {
 		return upd, err
 	}
 
 	// The rules that span fields, on the app as it would be.
-	scopes, events := cur.Scopes, cur.Events
-	if upd.Scopes != nil {
-		scopes = *upd.Scopes
-	}
-	if upd.Events != nil {
-		events = *upd.Events
-	}
-	for _, r := range appResources {
-		if slices.Contains(events, r) && !slices.Contains(scopes, appEventScopes[r]) {
-			return upd, invalidField("events", r+" webhooks require the "+appEventScopes[r]+" permission.")
-		}
-	}
-	internal := cur.IsInternal()
-	webhookURL, author, alertable := pick(upd.WebhookURL, cur.WebhookURL), pick(upd.Author, cur.Author), cur.IsAlertable
-	if upd.IsAlertable != nil {
-		alertable = *upd.IsAlertable
-	}
-	if webhookURL == "" {
-		switch {
-		case !internal:
-			return upd, invalidField("webhookUrl", "webhookUrl required for public integrations")
-		case len(events) > 0:
-			return upd, invalidField("webhookUrl", "webhookUrl required if webhook events are enabled")
-		case alertable:
-			return upd, invalidField("webhookUrl", "webhookUrl required if alert rule action is enabled")
-		}
-	}
-	if !internal && author == "" {
-		return upd, invalidField("author", "author required for public integrations")
-	}
-	return upd, nil
+	next := *cur
+	next.Apply(upd)
+	return upd, next.Validate()
 }
 
 // pick returns *v, or cur when v is nil.
@@ -285,7 +244,7 @@ func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request, a *auth
 		return err
 	}
 	if in.Organization == nil || *in.Organization == "" {
-		return invalidField("organization", msgRequired)
+		return herald.InvalidField("organization", herald.MsgRequired)
 	}
 	r.SetPathValue("org", *in.Organization)
 	org, err := s.organization(r, a)
@@ -324,12 +283,12 @@ func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request, a *auth
 	if upd.VerifyInstall != nil && !app.IsInternal() {
 		app.VerifyInstall = *upd.VerifyInstall
 	}
-	app.Slug = slugify(app.Name)
+	app.Slug = herald.Slugify(app.Name)
 	if app.IsInternal() {
 		app.Slug += "-" + herald.RandomHex(3)
 	}
 	if _, _, err := s.store.CreateApp(r.Context(), app); herald.ErrorCode(err) == herald.ECONFLICT {
-		return invalidField("name", "Name "+app.Name+" is already taken, please use another.")
+		return herald.InvalidField("name", "Name "+app.Name+" is already taken, please use another.")
 	} else if err != nil {
 		return err
 	}
@@ -387,7 +346,7 @@ func (s *Server) ownsApp(ctx context.Context, a *auth, app *herald.SentryApp) (b
 func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request, a *auth) error {
 	f := herald.SentryAppFilter{Status: r.URL.Query().Get("status"), OrPublished: true}
 	if f.Status != "" && f.Status != herald.AppInternal && f.Status != herald.AppUnpublished && f.Status != herald.AppPublished {
-		return invalidField("status", strconv.Quote(f.Status)+" is not a valid choice.")
+		return herald.InvalidField("status", strconv.Quote(f.Status)+" is not a valid choice.")
 	}
 	if !a.superuser() {
 		f.MemberUserID = a.userID()
@@ -478,9 +437,9 @@ func (s *Server) handleUpdateApp(w http.ResponseWriter, r *http.Request, a *auth
 		case !a.superuser():
 			return herald.Errorf(herald.EFORBIDDEN, "Only a superuser can publish or unpublish an integration.")
 		case app.IsInternal():
-			return invalidField("status", "Internal integrations cannot be published.")
+			return herald.InvalidField("status", "Internal integrations cannot be published.")
 		case *in.Status != herald.AppPublished && *in.Status != herald.AppUnpublished:
-			return invalidField("status", strconv.Quote(*in.Status)+" is not a valid choice.")
+			return herald.InvalidField("status", strconv.Quote(*in.Status)+" is not a valid choice.")
 		}
 		upd.Status = in.Status
 	}
@@ -628,19 +587,19 @@ func (s *Server) handleAppRequests(w http.ResponseWriter, r *http.Request, a *au
 	q := r.URL.Query()
 	f := herald.AppRequestFilter{EventType: q.Get("eventType"), Since: s.clock.Now().Add(-appRequestsRetention)}
 	if f.EventType != "" && (!webhook.ValidEvent(f.EventType) || webhook.ValidHookEvent(f.EventType)) {
-		return invalidField("eventType", strconv.Quote(f.EventType)+" is not a valid choice.")
+		return herald.InvalidField("eventType", strconv.Quote(f.EventType)+" is not a valid choice.")
 	}
 	if v := q.Get("errorsOnly"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return invalidField("errorsOnly", "Must be a valid boolean.")
+			return herald.InvalidField("errorsOnly", "Must be a valid boolean.")
 		}
 		f.ErrorsOnly = b
 	}
 	ctx := r.Context()
 	if slug := q.Get("organizationSlug"); slug != "" {
 		org, err := s.store.FindOrganizationBySlug(ctx, slug)
-		if herald.ErrorCode(err) == herald.ENOTFOUND || len(slug) > maxSlugLength {
+		if herald.ErrorCode(err) == herald.ENOTFOUND || len(slug) > herald.MaxSlugLength {
 			return herald.Errorf(herald.EINVALID, "Invalid organization.")
 		} else if err != nil {
 			return err

@@ -111,7 +111,7 @@ func (s *Server) authenticate(r *http.Request) (*herald.Token, error) {
 func (s *Server) organization(r *http.Request, a *auth) (*herald.Organization, error) {
 	ctx := r.Context()
 	idOrSlug := r.PathValue("org")
-	if len(idOrSlug) > maxSlugLength {
+	if len(idOrSlug) > herald.MaxSlugLength {
 		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
 	org, err := s.store.FindOrganizationBySlug(ctx, idOrSlug)
@@ -188,7 +188,7 @@ func (s *Server) project(r *http.Request, a *auth) (*herald.Project, error) {
 	}
 	ctx := r.Context()
 	idOrSlug := r.PathValue("project")
-	if len(idOrSlug) > maxSlugLength {
+	if len(idOrSlug) > herald.MaxSlugLength {
 		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
 	p, err := s.store.FindProjectBySlug(ctx, org.ID, idOrSlug)

@@ -58,11 +58,11 @@ func commentText(w http.ResponseWriter, r *http.Request) (string, error) {
 	}
 	switch {
 	case in.Text == nil:
-		return "", invalidField("text", msgRequired)
+		return "", herald.InvalidField("text", herald.MsgRequired)
 	case *in.Text == "":
-		return "", invalidField("text", msgBlank)
+		return "", herald.InvalidField("text", herald.MsgBlank)
 	case utf8.RuneCountInString(*in.Text) > maxCommentLength:
-		return "", invalidField("text", "Ensure this field has no more than 10000 characters.")
+		return "", herald.InvalidField("text", "Ensure this field has no more than 10000 characters.")
 	}
 	return *in.Text, nil
 }

@@ -103,7 +103,7 @@ func (s *Server) handleListDeliveries(w http.ResponseWriter, r *http.Request, a 
 	switch status {
 	case "", herald.DeliveryPending, herald.DeliveryDelivered, herald.DeliveryFailed:
 	default:
-		return invalidField("status", "Invalid status: "+status)
+		return herald.InvalidField("status", "Invalid status: "+status)
 	}
 	deliveries, next, err := s.store.FindDeliveries(r.Context(), herald.DeliveryFilter{
 		DestinationKind: herald.DestinationHook,
@@ -201,11 +201,11 @@ func (s *Server) handleRecoverDeliveries(w http.ResponseWriter, r *http.Request,
 		return err
 	}
 	if in.Since == nil {
-		return invalidField("since", msgRequired)
+		return herald.InvalidField("since", herald.MsgRequired)
 	}
 	since, err := time.Parse(time.RFC3339Nano, *in.Since)
 	if err != nil {
-		return invalidField("since", "Datetime has wrong format. Use RFC 3339, such as 2024-01-15T12:00:00Z.")
+		return herald.InvalidField("since", "Datetime has wrong format. Use RFC 3339, such as 2024-01-15T12:00:00Z.")
 	}
 	n, err := s.store.RecoverDeliveries(r.Context(), herald.DestinationHook, h.ID, since)
 	if err != nil {

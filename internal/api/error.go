@@ -23,11 +23,6 @@ const (
 	msgNotFound      = "The requested resource does not exist"
 	msgInternal      = "Internal error."
 	msgUnavailable   = "The service is temporarily unavailable: try again later."
-	msgRequired      = "This field is required."
-	msgBlank         = "This field may not be blank."
-	msgEmptyList     = "This list may not be empty."
-	msgInvalidURL    = "Enter a valid URL."
-	msgInvalidSlug   = "Enter a valid slug consisting of lowercase letters, numbers, underscores or hyphens. It cannot be entirely numeric."
 )
 
 // maxBodySize bounds every JSON request body.
@@ -43,28 +38,6 @@ type responseError struct {
 
 func (e *responseError) Error() string {
 	return fmt.Sprintf("api: status %d: %v", e.status, e.body)
-}
-
-// fieldErrors collects validation messages per request field, as Sentry's
-// serializers report them: {"url": ["Enter a valid URL."]}.
-type fieldErrors map[string][]string
-
-// add records msg against field.
-func (fe fieldErrors) add(field, msg string) { fe[field] = append(fe[field], msg) }
-
-// err returns the collected messages as a 400 error, or nil when there are none.
-func (fe fieldErrors) err() error {
-	if len(fe) == 0 {
-		return nil
-	}
-	return &responseError{status: http.StatusBadRequest, body: map[string][]string(fe)}
-}
-
-// invalidField returns a 400 serializer error naming one field.
-func invalidField(field, msg string) error {
-	fe := fieldErrors{}
-	fe.add(field, msg)
-	return fe.err()
 }
 
 // errUnavailableFeature is Sentry's answer to a request for a project feature
@@ -103,8 +76,13 @@ func errorStatus(code string) int {
 // "Internal error.".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var re *responseError
-	if errors.As(err, &re) {
+	var fe herald.FieldErrors
+	switch {
+	case errors.As(err, &re):
 		writeJSON(w, re.status, re.body)
+		return
+	case errors.As(err, &fe):
+		writeJSON(w, http.StatusBadRequest, map[string][]string(fe))
 		return
 	}
 	code := herald.ErrorCode(err)
@@ -164,7 +142,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	case errors.Is(err, io.EOF):
 		return nil
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return invalidField(typeErr.Field, typeMessage(typeErr))
+		return herald.InvalidField(typeErr.Field, typeMessage(typeErr))
 	}
 	return herald.Errorf(herald.EINVALID, "Malformed request body: %s", strings.TrimPrefix(err.Error(), "json: "))
 }

@@ -3,22 +3,15 @@ package api
 import (
 	"math"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/herald-dev/herald"
 )
 
-// Bounds of Service Hook requests.
+// Bounds of Service Hook stats requests.
 const (
-	maxHookURLLength = 2048
-	maxHookEvents    = 100
 	// maxStatsBuckets bounds the buckets one stats request may ask for.
 	maxStatsBuckets = 2000
 )
@@ -67,29 +60,29 @@ type hookInput struct {
 // when create is set) and returns the update they make.
 func (in *hookInput) validate(create bool) (herald.HookUpdate, error) {
 	var upd herald.HookUpdate
-	fe := fieldErrors{}
+	fe := herald.FieldErrors{}
 	if in.URL == nil {
 		if create {
-			fe.add("url", msgRequired)
+			fe.Add("url", herald.MsgRequired)
 		}
-	} else if msg := hookURLProblem(*in.URL); msg != "" {
-		fe.add("url", msg)
+	} else if msg := herald.URLProblem(*in.URL); msg != "" {
+		fe.Add("url", msg)
 	} else {
 		upd.URL = in.URL
 	}
 	if in.Events == nil {
 		if create {
-			fe.add("events", msgRequired)
+			fe.Add("events", herald.MsgRequired)
 		}
-	} else if events, msg := cleanHookEvents(*in.Events); msg != "" {
-		fe.add("events", msg)
+	} else if events, msg := herald.CleanHookEvents(*in.Events); msg != "" {
+		fe.Add("events", msg)
 	} else {
 		upd.Events = &events
 	}
 	if !create {
 		switch {
 		case in.Status != nil && *in.Status != herald.HookActive && *in.Status != herald.HookDisabled:
-			fe.add("status", strconv.Quote(*in.Status)+" is not a valid choice.")
+			fe.Add("status", strconv.Quote(*in.Status)+" is not a valid choice.")
 		case in.Status != nil:
 			upd.Status = in.Status
 		case in.IsActive != nil:
@@ -100,136 +93,7 @@ func (in *hookInput) validate(create bool) (herald.HookUpdate, error) {
 			upd.Status = &status
 		}
 	}
-	return upd, fe.err()
-}
-
-// Messages for hook URLs that parse but are refused. They are Herald's own:
-// Sentry's serializer has no such rules.
-//
-// A host name outside ASCII is refused rather than converted with IDNA: its
-// xn-- form is the name that is resolved and sent, so what the hook shows is
-// what is dialed, with no look-alike characters, and validation needs no
-// IDNA tables.
-const (
-	msgURLUserinfo    = "URL must not contain a username or password."
-	msgURLUnicodeHost = "Enter the host name in ASCII: an internationalized domain name in its xn-- (punycode) form."
-)
-
-// hookURLProblem returns what is wrong with a hook URL, or "": it must be an
-// absolute http or https URL of at most 2048 characters, without userinfo
-// (a fragment is allowed: it is never sent), whose port, if written, is 1 to 65535 and whose host is an
-// IPv4 address, a bracketed IPv6 address without zone, or an ASCII DNS name
-// (see dnsNameValid). The Guard still checks the addresses dialed.
-func hookURLProblem(raw string) string {
-	if raw == "" {
-		return msgBlank
-	}
-	if len(raw) > maxHookURLLength {
-		return "Ensure this field has no more than 2048 characters."
-	}
-	if strings.ContainsFunc(raw, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
-		return msgInvalidURL
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Opaque != "" {
-		return msgInvalidURL
-	}
-	// Userinfo would be sent to the receiver (as Basic credentials) and
-	// shown and logged with the URL.
-	if u.User != nil {
-		return msgURLUserinfo
-	}
-	// url.Parse leaves only digits in the port, possibly none ("http://a:/").
-	if strings.HasSuffix(u.Host, ":") {
-		return msgInvalidURL
-	}
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > math.MaxUint16 {
-			return msgInvalidURL
-		}
-	}
-	host := u.Hostname()
-	if strings.HasPrefix(u.Host, "[") {
-		ip, err := netip.ParseAddr(host)
-		if err != nil || !ip.Is6() || ip.Zone() != "" {
-			return msgInvalidURL
-		}
-		return ""
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
-		return ""
-	}
-	unicodeHost := false
-	for _, r := range host {
-		switch {
-		case r < utf8.RuneSelf:
-		case r == utf8.RuneError, !unicode.In(r, unicode.Letter, unicode.Mark, unicode.Digit):
-			// Spaces, controls, format characters (U+200B, U+FEFF,
-			// U+202E...), punctuation and symbols are in no host name.
-			return msgInvalidURL
-		default:
-			unicodeHost = true
-		}
-	}
-	if unicodeHost {
-		return msgURLUnicodeHost
-	}
-	if !dnsNameValid(host) {
-		return msgInvalidURL
-	}
-	return ""
-}
-
-// dnsNameValid reports whether name is an ASCII DNS host name: labels of
-// letters, digits and hyphens, 1 to 63 bytes, neither starting nor ending
-// with a hyphen, 253 bytes in all, optionally ending in a dot. The last label
-// must not be a number (decimal, or hexadecimal with 0x), since browsers and
-// inet_aton-style resolvers read such a name as an IPv4 address in short or
-// octal form ("0x7f.1", "010.0.0.1", "2130706433").
-func dnsNameValid(name string) bool {
-	name = strings.TrimSuffix(name, ".")
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	labels := strings.Split(name, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := range len(l) {
-			switch c := l[i]; {
-			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-':
-			default:
-				return false
-			}
-		}
-	}
-	last := labels[len(labels)-1]
-	if hex, ok := strings.CutPrefix(strings.ToLower(last), "0x"); ok {
-		return strings.Trim(hex, "0123456789abcdef") != ""
-	}
-	return strings.Trim(last, "0123456789") != ""
-}
-
-// cleanHookEvents validates a hook's event list and returns it sorted and
-// without duplicates, or a message naming the first bad event.
-func cleanHookEvents(events []string) ([]string, string) {
-	if len(events) == 0 {
-		return nil, msgEmptyList
-	}
-	if len(events) > maxHookEvents {
-		return nil, "Ensure this field has no more than 100 elements."
-	}
-	out := []string{}
-	for _, e := range events {
-		if !slices.Contains(herald.HookEvents, e) {
-			return nil, "Invalid event name: " + e
-		}
-		if !slices.Contains(out, e) {
-			out = append(out, e)
-		}
-	}
-	return sortStrings(out), ""
+	return upd, fe.Err()
 }
 
 // handleListHooks answers GET /api/0/projects/{org}/{project}/hooks/,

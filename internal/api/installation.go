@@ -76,19 +76,19 @@ func (s *Server) handleCreateInstallation(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	if in.Slug == nil || *in.Slug == "" {
-		return invalidField("slug", msgRequired)
+		return herald.InvalidField("slug", herald.MsgRequired)
 	}
 	ctx := r.Context()
 	app, err := s.store.FindAppBySlug(ctx, *in.Slug)
 	if herald.ErrorCode(err) == herald.ENOTFOUND || len(*in.Slug) > maxAppSlugLength {
-		return invalidField("slug", "Sentry App "+strconv.Quote(*in.Slug)+" does not exist.")
+		return herald.InvalidField("slug", "Sentry App "+strconv.Quote(*in.Slug)+" does not exist.")
 	} else if err != nil {
 		return err
 	}
 	if !app.InstallableBy(org.ID) {
 		// The same answer as for an app that does not exist, so that the
 		// slugs of other organizations' apps are not revealed.
-		return invalidField("slug", "Sentry App "+strconv.Quote(*in.Slug)+" does not exist.")
+		return herald.InvalidField("slug", "Sentry App "+strconv.Quote(*in.Slug)+" does not exist.")
 	}
 	actor, err := s.actor(ctx, a)
 	if err != nil {
@@ -162,10 +162,10 @@ func (s *Server) handleUpdateInstallation(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	if in.Status == nil {
-		return invalidField("status", msgRequired)
+		return herald.InvalidField("status", herald.MsgRequired)
 	}
 	if *in.Status != herald.InstallationInstalled {
-		return invalidField("status", "Invalid value '"+*in.Status+"' for status. Valid values: 'installed'")
+		return herald.InvalidField("status", "Invalid value '"+*in.Status+"' for status. Valid values: 'installed'")
 	}
 	inst, err = s.store.VerifyInstallation(r.Context(), inst.UUID)
 	if err != nil {
@@ -247,12 +247,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	switch in.GrantType {
 	case "authorization_code":
 		if in.Code == "" {
-			return invalidField("code", msgRequired)
+			return herald.InvalidField("code", herald.MsgRequired)
 		}
 		auth, err = s.store.ExchangeGrant(ctx, uuid, in.Code)
 	case "refresh_token":
 		if in.RefreshToken == "" {
-			return invalidField("refresh_token", msgRequired)
+			return herald.InvalidField("refresh_token", herald.MsgRequired)
 		}
 		auth, err = s.store.RefreshAppToken(ctx, uuid, in.RefreshToken)
 	default:

@@ -264,7 +264,7 @@ var ignoreSubstatuses = []string{herald.SubstatusUntilEscalating, herald.Substat
 // a duration or count waits for that condition.
 func (s *Server) issueUpdate(ctx context.Context, in *issueUpdateInput, org *herald.Organization) (herald.IssueUpdate, error) {
 	var upd herald.IssueUpdate
-	fe := fieldErrors{}
+	fe := herald.FieldErrors{}
 	if in.Status != nil {
 		status := *in.Status
 		switch status {
@@ -274,7 +274,7 @@ func (s *Server) issueUpdate(ctx context.Context, in *issueUpdateInput, org *her
 			status = herald.IssueResolved
 		}
 		if !slices.Contains([]string{herald.IssueResolved, herald.IssueIgnored, herald.IssueUnresolved}, status) {
-			fe.add("status", strconv.Quote(*in.Status)+" is not a valid choice.")
+			fe.Add("status", strconv.Quote(*in.Status)+" is not a valid choice.")
 		} else {
 			upd.Status = &status
 		}
@@ -287,7 +287,7 @@ func (s *Server) issueUpdate(ctx context.Context, in *issueUpdateInput, org *her
 			}
 			if in.Substatus != nil {
 				if !slices.Contains(ignoreSubstatuses, *in.Substatus) {
-					fe.add("substatus", strconv.Quote(*in.Substatus)+" is not a valid choice.")
+					fe.Add("substatus", strconv.Quote(*in.Substatus)+" is not a valid choice.")
 				}
 				sub = *in.Substatus
 			}
@@ -300,12 +300,12 @@ func (s *Server) issueUpdate(ctx context.Context, in *issueUpdateInput, org *her
 			return upd, err
 		}
 		if msg != "" {
-			fe.add("assignedTo", msg)
+			fe.Add("assignedTo", msg)
 		} else {
 			upd.AssignedTo = &a
 		}
 	}
-	if err := fe.err(); err != nil {
+	if err := fe.Err(); err != nil {
 		return upd, err
 	}
 	if upd.Status == nil && upd.AssignedTo == nil {

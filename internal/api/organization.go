@@ -8,11 +8,8 @@ import (
 	"github.com/herald-dev/herald"
 )
 
-// Bounds of names and slugs.
-const (
-	maxSlugLength = 50
-	maxNameLength = 64
-)
+// maxNameLength bounds the names of organizations, teams and projects.
+const maxNameLength = herald.MaxNameLength
 
 // organizationJSON is Sentry's organization serializer (the summary form its
 // list and detail routes share).
@@ -219,7 +216,7 @@ func (s *Server) handleCreateTeam(w http.ResponseWriter, r *http.Request, a *aut
 		in.Name = in.Slug
 	}
 	if in.Name == nil {
-		return invalidField("slug", "Name or slug is required")
+		return herald.InvalidField("slug", "Name or slug is required")
 	}
 	name, slug, err := nameAndSlug(in.Name, in.Slug, maxNameLength)
 	if err != nil {
@@ -238,71 +235,29 @@ func (s *Server) handleCreateTeam(w http.ResponseWriter, r *http.Request, a *aut
 // nameAndSlug validates a name and an optional slug, deriving the slug from
 // the name when it is absent.
 func nameAndSlug(name, slug *string, maxName int) (string, string, error) {
-	fe := fieldErrors{}
+	fe := herald.FieldErrors{}
 	var n, sl string
 	switch {
 	case name == nil:
-		fe.add("name", msgRequired)
+		fe.Add("name", herald.MsgRequired)
 	case strings.TrimSpace(*name) == "":
-		fe.add("name", msgBlank)
+		fe.Add("name", herald.MsgBlank)
 	case len(strings.TrimSpace(*name)) > maxName:
-		fe.add("name", "Ensure this field has no more than "+strconv.Itoa(maxName)+" characters.")
+		fe.Add("name", "Ensure this field has no more than "+strconv.Itoa(maxName)+" characters.")
 	default:
 		n = strings.TrimSpace(*name)
 	}
 	switch {
 	case slug != nil:
 		sl = *slug
-		if msg := slugProblem(sl); msg != "" {
-			fe.add("slug", msg)
+		if msg := herald.SlugProblem(sl); msg != "" {
+			fe.Add("slug", msg)
 		}
 	case n != "":
-		sl = slugify(n)
-		if msg := slugProblem(sl); msg != "" {
-			fe.add("slug", msg)
+		sl = herald.Slugify(n)
+		if msg := herald.SlugProblem(sl); msg != "" {
+			fe.Add("slug", msg)
 		}
 	}
-	return n, sl, fe.err()
-}
-
-// slugProblem returns what is wrong with slug, or "" when it is valid:
-// 1 to 50 of [a-z0-9_-], not entirely numeric.
-func slugProblem(slug string) string {
-	if slug == "" {
-		return msgBlank
-	}
-	if len(slug) > maxSlugLength {
-		return "Ensure this field has no more than 50 characters."
-	}
-	if isNumeric(slug) {
-		return msgInvalidSlug
-	}
-	for i := 0; i < len(slug); i++ {
-		c := slug[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
-			return msgInvalidSlug
-		}
-	}
-	return ""
-}
-
-// slugify derives a slug from a name: lowercase ASCII letters, digits and
-// single hyphens, at most 50 characters.
-func slugify(name string) string {
-	var b strings.Builder
-	hyphen := false
-	for _, c := range strings.ToLower(name) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-			b.WriteRune(c)
-			hyphen = false
-		case !hyphen && b.Len() > 0:
-			b.WriteByte('-')
-			hyphen = true
-		}
-		if b.Len() >= maxSlugLength {
-			break
-		}
-	}
-	return strings.Trim(b.String(), "-")
+	return n, sl, fe.Err()
 }

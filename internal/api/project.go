@@ -160,7 +160,7 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, a *
 	if in.Platform != nil {
 		platform = *in.Platform
 		if msg := platformProblem(platform); msg != "" {
-			return invalidField("platform", msg)
+			return herald.InvalidField("platform", msg)
 		}
 	}
 	p := &herald.Project{
@@ -224,42 +224,42 @@ func (s *Server) handleUpdateProject(w http.ResponseWriter, r *http.Request, a *
 		return err
 	}
 	var upd herald.ProjectUpdate
-	fe := fieldErrors{}
+	fe := herald.FieldErrors{}
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
 		if name == "" {
-			fe.add("name", msgBlank)
+			fe.Add("name", herald.MsgBlank)
 		} else if len(name) > maxProjectNameLength {
-			fe.add("name", "Ensure this field has no more than 50 characters.")
+			fe.Add("name", "Ensure this field has no more than 50 characters.")
 		}
 		upd.Name = &name
 	}
 	if in.Slug != nil {
-		if msg := slugProblem(*in.Slug); msg != "" {
-			fe.add("slug", msg)
+		if msg := herald.SlugProblem(*in.Slug); msg != "" {
+			fe.Add("slug", msg)
 		}
 		upd.Slug = in.Slug
 	}
 	if in.Platform != nil {
 		if msg := platformProblem(*in.Platform); msg != "" {
-			fe.add("platform", msg)
+			fe.Add("platform", msg)
 		}
 		upd.Platform = in.Platform
 	}
 	if in.Features != nil {
 		features, msg := cleanFeatures(*in.Features)
 		if msg != "" {
-			fe.add("features", msg)
+			fe.Add("features", msg)
 		}
 		upd.Features = &features
 	}
-	if err := fe.err(); err != nil {
+	if err := fe.Err(); err != nil {
 		return err
 	}
 	ctx := r.Context()
 	updated, err := s.store.UpdateProject(ctx, p.ID, upd)
 	if herald.ErrorCode(err) == herald.ECONFLICT && upd.Slug != nil {
-		return invalidField("slug", "Another project ("+*upd.Slug+") is already using that slug")
+		return herald.InvalidField("slug", "Another project ("+*upd.Slug+") is already using that slug")
 	} else if err != nil {
 		return err
 	}
@@ -444,7 +444,7 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request, a *auth
 	if in.Name != nil {
 		k.Label = strings.TrimSpace(*in.Name)
 		if len(k.Label) > maxKeyNameLength {
-			return invalidField("name", "Ensure this field has no more than 64 characters.")
+			return herald.InvalidField("name", "Ensure this field has no more than 64 characters.")
 		}
 	}
 	if err := s.store.CreateProjectKey(r.Context(), k); err != nil {

@@ -94,7 +94,7 @@ func FuzzAppInput(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if upd.Name == nil || *upd.Name == "" || len([]rune(*upd.Name)) > maxAppNameLength || slugify(*upd.Name) == "" {
+		if upd.Name == nil || *upd.Name == "" || len([]rune(*upd.Name)) > maxAppNameLength || herald.Slugify(*upd.Name) == "" {
 			t.Fatalf("accepted name %v", upd.Name)
 		}
 		scopes := []string{}
@@ -103,7 +103,7 @@ func FuzzAppInput(f *testing.F) {
 		}
 		if upd.Events != nil {
 			for _, e := range *upd.Events {
-				if need, ok := appEventScopes[e]; !ok || !slices.Contains(scopes, need) {
+				if need, ok := herald.AppEventScopes[e]; !ok || !slices.Contains(scopes, need) {
 					t.Fatalf("accepted event %q with scopes %v", e, scopes)
 				}
 			}
@@ -111,7 +111,7 @@ func FuzzAppInput(f *testing.F) {
 		if !internal && (upd.WebhookURL == nil || *upd.WebhookURL == "" || upd.Author == nil || *upd.Author == "") {
 			t.Fatalf("accepted a public app without webhookUrl or author: %s", body)
 		}
-		if upd.WebhookURL != nil && *upd.WebhookURL != "" && hookURLProblem(*upd.WebhookURL) != "" {
+		if upd.WebhookURL != nil && *upd.WebhookURL != "" && herald.URLProblem(*upd.WebhookURL) != "" {
 			t.Fatalf("accepted webhookUrl %q", *upd.WebhookURL)
 		}
 	})

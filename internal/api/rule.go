@@ -83,25 +83,25 @@ func (s *Server) ruleFromInput(r *http.Request, p *herald.Project, in *ruleInput
 	if len(in.Frequency) > 0 && string(in.Frequency) != "null" {
 		var v any
 		if err := json.Unmarshal(in.Frequency, &v); err != nil {
-			return nil, invalidField("frequency", "A valid integer is required.")
+			return nil, herald.InvalidField("frequency", "A valid integer is required.")
 		}
 		n, err := frequencyValue(v)
 		if err != nil {
-			return nil, invalidField("frequency", "A valid integer is required.")
+			return nil, herald.InvalidField("frequency", "A valid integer is required.")
 		}
 		rule.Frequency = n
 	}
 	compiled, err := alert.Compile(rule)
 	var fe *alert.FieldError
 	if errors.As(err, &fe) {
-		return nil, invalidField(fe.Field, fe.Message)
+		return nil, herald.InvalidField(fe.Field, fe.Message)
 	} else if err != nil {
 		return nil, err
 	}
 	for _, uuid := range compiled.Installations {
 		inst, err := s.store.FindInstallationByUUID(r.Context(), uuid)
 		if herald.ErrorCode(err) == herald.ENOTFOUND || (err == nil && (inst.OrganizationID != p.OrganizationID || inst.Status != herald.InstallationInstalled)) {
-			return nil, invalidField("actions", fmt.Sprintf("Sentry App installation %q is not installed on this organization.", uuid))
+			return nil, herald.InvalidField("actions", fmt.Sprintf("Sentry App installation %q is not installed on this organization.", uuid))
 		} else if err != nil {
 			return nil, err
 		}

@@ -3,16 +3,11 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/herald-dev/herald"
-)
-
-// Bounds of a token request.
-const (
-	maxTokenNameLength = 255
-	maxScopes          = 64
 )
 
 // userJSON is Sentry's user serializer.
@@ -153,22 +148,16 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request, a *au
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	fe := fieldErrors{}
+	fe := herald.FieldErrors{}
 	var scopes []string
 	switch {
 	case in.Scopes == nil:
-		fe.add("scopes", msgRequired)
+		fe.Add("scopes", herald.MsgRequired)
 	case len(*in.Scopes) == 0:
-		fe.add("scopes", msgEmptyList)
-	case len(*in.Scopes) > maxScopes:
-		fe.add("scopes", "Ensure this field has no more than 64 elements.")
+		fe.Add("scopes", herald.MsgEmptyList)
 	default:
-		seen := map[string]bool{}
 		for _, sc := range *in.Scopes {
-			if !herald.ValidScope(sc) {
-				fe.add("scopes", strconv.Quote(sc)+" is not a valid choice.")
-			} else if !seen[sc] {
-				seen[sc] = true
+			if !slices.Contains(scopes, sc) {
 				scopes = append(scopes, sc)
 			}
 		}
@@ -176,11 +165,12 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request, a *au
 	name := ""
 	if in.Name != nil {
 		name = strings.TrimSpace(*in.Name)
-		if len(name) > maxTokenNameLength {
-			fe.add("name", "Ensure this field has no more than 255 characters.")
-		}
 	}
-	if err := fe.err(); err != nil {
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	t := &herald.Token{UserID: a.userID(), Name: name, Scopes: scopes}
+	if err := t.Validate(); err != nil {
 		return err
 	}
 	for _, sc := range scopes {
@@ -188,7 +178,6 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request, a *au
 			return herald.Errorf(herald.EFORBIDDEN, msgForbidden)
 		}
 	}
-	t := &herald.Token{UserID: a.userID(), Name: name, Scopes: scopes}
 	if err := s.store.CreateToken(r.Context(), t); err != nil {
 		return err
 	}
@@ -213,7 +202,7 @@ func (s *Server) handleDeleteTokens(w http.ResponseWriter, r *http.Request, a *a
 		raw := strings.Trim(string(in.TokenID), `"`)
 		id, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil {
-			return invalidField("tokenId", "A valid integer is required.")
+			return herald.InvalidField("tokenId", "A valid integer is required.")
 		}
 		if err := s.store.DeleteToken(ctx, a.userID(), id); err != nil {
 			return err

@@ -32,7 +32,7 @@ func FuzzHookInput(f *testing.F) {
 			}
 			if upd.URL != nil {
 				u, err := url.Parse(*upd.URL)
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || len(*upd.URL) > maxHookURLLength {
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || len(*upd.URL) > herald.MaxURLLength {
 					t.Fatalf("accepted url %q", *upd.URL)
 				}
 			}
@@ -60,15 +60,15 @@ func FuzzSlugify(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		slug := slugify(name)
-		if len(slug) > maxSlugLength {
-			t.Fatalf("slugify(%q) = %q, longer than %d", name, slug, maxSlugLength)
+		slug := herald.Slugify(name)
+		if len(slug) > herald.MaxSlugLength {
+			t.Fatalf("herald.Slugify(%q) = %q, longer than %d", name, slug, herald.MaxSlugLength)
 		}
 		if slug == "" || isNumeric(slug) {
 			return
 		}
-		if msg := slugProblem(slug); msg != "" {
-			t.Fatalf("slugify(%q) = %q, which is invalid: %s", name, slug, msg)
+		if msg := herald.SlugProblem(slug); msg != "" {
+			t.Fatalf("herald.Slugify(%q) = %q, which is invalid: %s", name, slug, msg)
 		}
 	})
 }
@@ -85,8 +85,8 @@ func TestSlugify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := slugify(tt.in); got != tt.want {
-				t.Fatalf("slugify(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := herald.Slugify(tt.in); got != tt.want {
+				t.Fatalf("herald.Slugify(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

@@ -45,6 +45,9 @@ func (s *DB) CreateApp(ctx context.Context, app *herald.SentryApp) (*herald.Inst
 	if app.Slug == "" || app.OrganizationID == 0 {
 		return nil, nil, herald.Errorf(herald.EINVALID, "an app needs a slug and an organization")
 	}
+	if err := app.Validate(); err != nil {
+		return nil, nil, err
+	}
 	if app.Status == "" {
 		app.Status = herald.AppUnpublished
 	}
@@ -192,34 +195,16 @@ func (s *DB) UpdateApp(ctx context.Context, id int64, upd herald.SentryAppUpdate
 		if a, err = s.findAppByID(ctx, tx, id); err != nil {
 			return err
 		}
-		set := func(dst *string, v *string) {
-			if v != nil {
-				*dst = *v
-			}
+		if upd.Status != nil && (a.IsInternal() || (*upd.Status != herald.AppPublished && *upd.Status != herald.AppUnpublished)) {
+			return herald.Errorf(herald.EINVALID, "an internal integration cannot be published, and a public one is %s or %s",
+				herald.AppPublished, herald.AppUnpublished)
 		}
-		set(&a.Name, upd.Name)
-		set(&a.Author, upd.Author)
-		set(&a.Overview, upd.Overview)
-		set(&a.WebhookURL, upd.WebhookURL)
-		set(&a.RedirectURL, upd.RedirectURL)
-		if upd.Status != nil {
-			if a.IsInternal() || (*upd.Status != herald.AppPublished && *upd.Status != herald.AppUnpublished) {
-				return herald.Errorf(herald.EINVALID, "an internal integration cannot be published, and a public one is %s or %s",
-					herald.AppPublished, herald.AppUnpublished)
-			}
-			a.Status = *upd.Status
-		}
-		if upd.IsAlertable != nil {
-			a.IsAlertable = *upd.IsAlertable
-		}
-		if upd.VerifyInstall != nil {
-			a.VerifyInstall = *upd.VerifyInstall
-		}
-		if upd.Events != nil {
-			a.Events = sortedUnique(*upd.Events)
+		a.Apply(upd)
+		a.Events, a.Scopes = sortedUnique(a.Events), sortedUnique(a.Scopes)
+		if err := a.Validate(); err != nil {
+			return err
 		}
 		if upd.Scopes != nil {
-			a.Scopes = sortedUnique(*upd.Scopes)
 			for _, sc := range a.Scopes {
 				if !herald.ValidScope(sc) {
 					return herald.Errorf(herald.EINVALID, "invalid scope %q", sc)

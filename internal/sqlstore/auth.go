@@ -67,10 +67,8 @@ func (s *DB) CreateToken(ctx context.Context, t *herald.Token) error {
 }
 
 func (s *DB) createToken(ctx context.Context, tx *sql.Tx, t *herald.Token) error {
-	for _, sc := range t.Scopes {
-		if !herald.ValidScope(sc) {
-			return herald.Errorf(herald.EINVALID, "invalid scope %q", sc)
-		}
+	if err := t.Validate(); err != nil {
+		return err
 	}
 	if t.Value == "" {
 		t.Value = herald.NewSecret()

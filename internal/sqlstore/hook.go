@@ -14,6 +14,9 @@ import (
 
 // CreateHook inserts h with a new id and, unless set, a new secret.
 func (s *DB) CreateHook(ctx context.Context, h *herald.Hook) error {
+	if err := h.Validate(); err != nil {
+		return err
+	}
 	h.ID = herald.NewID()
 	if h.Secret == "" {
 		h.Secret = herald.NewSecret()
@@ -112,6 +115,9 @@ func (s *DB) UpdateHook(ctx context.Context, projectID int64, id string, upd her
 	}
 	if upd.Events != nil {
 		h.Events = sortedUnique(*upd.Events)
+	}
+	if err := h.Validate(); err != nil {
+		return nil, err
 	}
 	if upd.Status != nil && *upd.Status != h.Status {
 		switch *upd.Status {

@@ -11,6 +11,9 @@ import (
 
 // CreateOrganization inserts org with owner as its first member.
 func (s *DB) CreateOrganization(ctx context.Context, org *herald.Organization, ownerID int64) error {
+	if err := org.Validate(); err != nil {
+		return err
+	}
 	org.DateCreated = s.clock.Now().UTC()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		err := s.queryRow(ctx, tx, `INSERT INTO organizations (slug, name, date_created) VALUES ($1, $2, $3) RETURNING id`,
@@ -96,6 +99,9 @@ func (s *DB) IsMember(ctx context.Context, orgID, userID int64) (bool, error) {
 
 // CreateTeam inserts a team into its organization.
 func (s *DB) CreateTeam(ctx context.Context, t *herald.Team) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
 	t.DateCreated = s.clock.Now().UTC()
 	err := s.queryRow(ctx, nil, `INSERT INTO teams (org_id, slug, name, date_created) VALUES ($1, $2, $3, $4) RETURNING id`,
 		t.OrganizationID, t.Slug, t.Name, ts(t.DateCreated)).Scan(&t.ID)
@@ -147,6 +153,9 @@ func (s *DB) FindTeams(ctx context.Context, orgID int64) ([]*herald.Team, error)
 
 // CreateProject inserts p and its first DSN key.
 func (s *DB) CreateProject(ctx context.Context, p *herald.Project) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
 	if p.Features == nil {
 		p.Features = append([]string(nil), herald.DefaultProjectFeatures...)
 	}

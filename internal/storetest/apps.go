@@ -125,8 +125,17 @@ func testApps(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("ErrDuplicateSlug", func(t *testing.T) {
-		_, _, err := s.CreateApp(ctx, &herald.SentryApp{Slug: "public", Name: "Public", OrganizationID: f.Org.ID})
+		_, _, err := s.CreateApp(ctx, &herald.SentryApp{Slug: "public", Name: "Public", OrganizationID: f.Org.ID, Author: "Acme",
+			WebhookURL: "https://apps.example/public"})
 		wantCode(t, err, herald.ECONFLICT)
+	})
+	t.Run("ErrInvalid", func(t *testing.T) {
+		// The rules that span an app's fields hold in the store too.
+		_, _, err := s.CreateApp(ctx, &herald.SentryApp{Slug: "nourl", Name: "No URL", OrganizationID: f.Org.ID, Author: "Acme"})
+		wantCode(t, err, herald.EINVALID)
+		events := []string{"issue"}
+		_, err = s.UpdateApp(ctx, internal.ID, herald.SentryAppUpdate{Events: &events, Scopes: &[]string{"project:read"}})
+		wantCode(t, err, herald.EINVALID)
 	})
 	t.Run("FindApps", func(t *testing.T) {
 		other := &herald.User{Email: "other@example.com"}
@@ -158,16 +167,16 @@ func testApps(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("UpdateScopesReachTokens", func(t *testing.T) {
-		scopes := []string{"event:write"}
+		scopes := []string{"event:write", "event:read", "event:write"}
 		url := "https://apps.example/v2"
 		app, err := s.UpdateApp(ctx, internal.ID, herald.SentryAppUpdate{Scopes: &scopes, WebhookURL: &url})
 		must(t, err)
-		if app.WebhookURL != url || strings.Join(app.Scopes, ",") != "event:write" {
+		if app.WebhookURL != url || strings.Join(app.Scopes, ",") != "event:read,event:write" {
 			t.Fatalf("app = %+v", app)
 		}
 		tokens, err := s.FindAppTokens(ctx, internal.ID)
 		must(t, err)
-		if len(tokens) != 1 || strings.Join(tokens[0].Scopes, ",") != "event:write" {
+		if len(tokens) != 1 || strings.Join(tokens[0].Scopes, ",") != "event:read,event:write" {
 			t.Fatalf("tokens = %+v", tokens)
 		}
 		bad := []string{"root:all"}

@@ -653,3 +653,31 @@ func testMetricAlerts(t *testing.T, open Opener) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testValidation checks that the store refuses what the domain's Validate
+// methods refuse, whoever calls it.
+func testValidation(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"HookURL", s.CreateHook(ctx, &herald.Hook{ProjectID: f.Project.ID, URL: "http://a:99999/", Events: []string{herald.HookEventCreated}})},
+		{"HookEvents", s.CreateHook(ctx, &herald.Hook{ProjectID: f.Project.ID, URL: "https://example.com/h", Events: []string{"issue.created"}})},
+		{"OrganizationSlug", s.CreateOrganization(ctx, &herald.Organization{Name: "Numbers", Slug: "1234"}, f.User.ID)},
+		{"TeamName", s.CreateTeam(ctx, &herald.Team{OrganizationID: f.Org.ID, Slug: "blank", Name: " "})},
+		{"ProjectSlug", s.CreateProject(ctx, &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Name: "P", Slug: "Not A Slug"})},
+		{"TokenScope", s.CreateToken(ctx, &herald.Token{UserID: f.User.ID, Scopes: []string{"root:everything"}})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantCode(t, tt.err, herald.EINVALID)
+		})
+	}
+	h := f.Hook(t, "https://example.com/h", herald.HookEventCreated)
+	bad := "ftp://example.com/"
+	_, err := s.UpdateHook(ctx, f.Project.ID, h.ID, herald.HookUpdate{URL: &bad})
+	wantCode(t, err, herald.EINVALID)
+}

@@ -145,6 +145,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Rules", func(t *testing.T) { t.Parallel(); testRules(t, open) })
 	t.Run("RuleFires", func(t *testing.T) { t.Parallel(); testRuleFires(t, open) })
 	t.Run("Counters", func(t *testing.T) { t.Parallel(); testCounters(t, open) })
+	t.Run("Validation", func(t *testing.T) { t.Parallel(); testValidation(t, open) })
 	t.Run("MetricAlerts", func(t *testing.T) { t.Parallel(); testMetricAlerts(t, open) })
 }
 

@@ -41,22 +41,7 @@ func (n *Notifier) RulesFired(c *EventChange, rules []*herald.AlertRule, install
 			}
 			data := EventAlertData(event, r.Name, a["settings"])
 			body := NewAppPayload(EventAlertTriggered, data, SentryActor).Body(uuid)
-			ds = append(ds, &herald.Delivery{
-				ID:              herald.NewTimeID(now),
-				DestinationKind: herald.DestinationApp,
-				DestinationID:   uuid,
-				ProjectID:       c.Project.ID,
-				OrganizationID:  c.Project.OrganizationID,
-				Event:           EventAlertTriggered,
-				Resource:        ResourceEventAlert,
-				Body:            body,
-				Signature:       Sign(inst.App.ClientSecret, body),
-				Timestamp:       now.Unix(),
-				Status:          herald.DeliveryPending,
-				NextAttemptAt:   now,
-				CreatedAt:       now,
-				UpdatedAt:       now,
-			})
+			ds = append(ds, appDelivery(inst, c.Project.ID, EventAlertTriggered, body, now))
 		}
 	}
 	return ds

@@ -25,22 +25,7 @@ func (n *Notifier) IncidentChanged(c *MetricAlertChange) []*herald.Delivery {
 		if payload == nil {
 			payload = NewAppPayload(c.Event, MetricAlertData(c, n.BaseURL), SentryActor)
 		}
-		body := payload.Body(inst.UUID)
-		ds = append(ds, &herald.Delivery{
-			ID:              herald.NewTimeID(now),
-			DestinationKind: herald.DestinationApp,
-			DestinationID:   inst.UUID,
-			OrganizationID:  c.Rule.OrganizationID,
-			Event:           c.Event,
-			Resource:        ResourceMetricAlert,
-			Body:            body,
-			Signature:       Sign(inst.App.ClientSecret, body),
-			Timestamp:       now.Unix(),
-			Status:          herald.DeliveryPending,
-			NextAttemptAt:   now,
-			CreatedAt:       now,
-			UpdatedAt:       now,
-		})
+		ds = append(ds, appDelivery(inst, 0, c.Event, payload.Body(inst.UUID), now))
 	}
 	return ds
 }

@@ -145,14 +145,21 @@ func (n *Notifier) InstallationChanged(c *InstallationChange) []*herald.Delivery
 		return nil
 	}
 	body := NewAppPayload(c.Event, InstallationData(c.Event, inst), ActorOf(c.Actor)).Body(inst.UUID)
-	now := n.changeTime(c.Now)
-	return []*herald.Delivery{{
+	return []*herald.Delivery{appDelivery(inst, 0, c.Event, body, n.changeTime(c.Now))}
+}
+
+// appDelivery is the delivery of event to an installation, with its body
+// signed with the app's client secret; projectID is 0 for events of the
+// organization.
+func appDelivery(inst *herald.Installation, projectID int64, event string, body []byte, now time.Time) *herald.Delivery {
+	return &herald.Delivery{
 		ID:              herald.NewTimeID(now),
 		DestinationKind: herald.DestinationApp,
 		DestinationID:   inst.UUID,
+		ProjectID:       projectID,
 		OrganizationID:  inst.OrganizationID,
-		Event:           c.Event,
-		Resource:        ResourceInstallation,
+		Event:           event,
+		Resource:        Resource(event),
 		Body:            body,
 		Signature:       Sign(inst.App.ClientSecret, body),
 		Timestamp:       now.Unix(),
@@ -160,7 +167,7 @@ func (n *Notifier) InstallationChanged(c *InstallationChange) []*herald.Delivery
 		NextAttemptAt:   now,
 		CreatedAt:       now,
 		UpdatedAt:       now,
-	}}
+	}
 }
 
 // appDeliveries appends to ds one delivery of event to each installation
@@ -178,23 +185,7 @@ func (n *Notifier) appDeliveries(ds []*herald.Delivery, installs []*herald.Insta
 		if payload == nil {
 			payload = NewAppPayload(event, data(), actor)
 		}
-		body := payload.Body(inst.UUID)
-		ds = append(ds, &herald.Delivery{
-			ID:              herald.NewTimeID(now),
-			DestinationKind: herald.DestinationApp,
-			DestinationID:   inst.UUID,
-			ProjectID:       p.ID,
-			OrganizationID:  p.OrganizationID,
-			Event:           event,
-			Resource:        resource,
-			Body:            body,
-			Signature:       Sign(inst.App.ClientSecret, body),
-			Timestamp:       now.Unix(),
-			Status:          herald.DeliveryPending,
-			NextAttemptAt:   now,
-			CreatedAt:       now,
-			UpdatedAt:       now,
-		})
+		ds = append(ds, appDelivery(inst, p.ID, event, payload.Body(inst.UUID), now))
 	}
 	return ds
 }

@@ -1,0 +1,362 @@
+package herald
+
+import (
+	"math"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// FieldErrors are validation messages by input field, in Sentry's
+// serializer form ({"field": ["message"]}). As an error its code is
+// EINVALID.
+type FieldErrors map[string][]string
+
+// Add records msg against field.
+func (fe FieldErrors) Add(field, msg string) { fe[field] = append(fe[field], msg) }
+
+// Err returns fe as an error, or nil when it holds no message.
+func (fe FieldErrors) Err() error {
+	if len(fe) == 0 {
+		return nil
+	}
+	return fe
+}
+
+// Error implements the error interface.
+func (fe FieldErrors) Error() string {
+	fields := make([]string, 0, len(fe))
+	for f := range fe {
+		fields = append(fields, f)
+	}
+	slices.Sort(fields)
+	var b strings.Builder
+	for i, f := range fields {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f + ": " + strings.Join(fe[f], " "))
+	}
+	return b.String()
+}
+
+// InvalidField returns FieldErrors naming one field.
+func InvalidField(field, msg string) error { return FieldErrors{field: {msg}} }
+
+// Validation messages, Sentry's words where Sentry has them.
+//
+//nolint:revive // the names say what each message is about
+const (
+	MsgRequired    = "This field is required."
+	MsgBlank       = "This field may not be blank."
+	MsgEmptyList   = "This list may not be empty."
+	MsgInvalidURL  = "Enter a valid URL."
+	MsgInvalidSlug = "Enter a valid slug consisting of lowercase letters, numbers, underscores or hyphens. It cannot be entirely numeric."
+)
+
+// Bounds of validated fields.
+const (
+	// MaxURLLength bounds a webhook URL.
+	MaxURLLength = 2048
+	// MaxHookEvents bounds a hook's event list.
+	MaxHookEvents = 100
+	// MaxSlugLength bounds a slug.
+	MaxSlugLength = 50
+	// MaxNameLength bounds an organization's, team's or project's name.
+	MaxNameLength = 64
+	// MaxTokenNameLength bounds a token's name.
+	MaxTokenNameLength = 255
+	// MaxScopes bounds a token's or app's scope list.
+	MaxScopes = 64
+)
+
+// Messages for hook URLs that parse but are refused. They are Herald's own:
+// Sentry's serializer has no such rules.
+//
+// A host name outside ASCII is refused rather than converted with IDNA: its
+// xn-- form is the name that is resolved and sent, so what the hook shows is
+// what is dialed, with no look-alike characters, and validation needs no
+// IDNA tables.
+const (
+	MsgURLUserinfo    = "URL must not contain a username or password."
+	MsgURLUnicodeHost = "Enter the host name in ASCII: an internationalized domain name in its xn-- (punycode) form."
+)
+
+// URLProblem returns what is wrong with a webhook URL (a Service Hook's url,
+// a Sentry App's webhookUrl or redirectUrl), or "": it must be an
+// absolute http or https URL of at most 2048 characters, without userinfo
+// (a fragment is allowed: it is never sent), whose port, if written, is 1
+// to 65535 and whose host is an
+// IPv4 address, a bracketed IPv6 address without zone, or an ASCII DNS name
+// (see dnsNameValid). The Guard still checks the addresses dialed.
+func URLProblem(raw string) string {
+	if raw == "" {
+		return MsgBlank
+	}
+	if len(raw) > MaxURLLength {
+		return "Ensure this field has no more than 2048 characters."
+	}
+	if strings.ContainsFunc(raw, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
+		return MsgInvalidURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Opaque != "" {
+		return MsgInvalidURL
+	}
+	// Userinfo would be sent to the receiver (as Basic credentials) and
+	// shown and logged with the URL.
+	if u.User != nil {
+		return MsgURLUserinfo
+	}
+	// url.Parse leaves only digits in the port, possibly none ("http://a:/").
+	if strings.HasSuffix(u.Host, ":") {
+		return MsgInvalidURL
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > math.MaxUint16 {
+			return MsgInvalidURL
+		}
+	}
+	host := u.Hostname()
+	if strings.HasPrefix(u.Host, "[") {
+		ip, err := netip.ParseAddr(host)
+		if err != nil || !ip.Is6() || ip.Zone() != "" {
+			return MsgInvalidURL
+		}
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
+		return ""
+	}
+	unicodeHost := false
+	for _, r := range host {
+		switch {
+		case r < utf8.RuneSelf:
+		case r == utf8.RuneError, !unicode.In(r, unicode.Letter, unicode.Mark, unicode.Digit):
+			// Spaces, controls, format characters (U+200B, U+FEFF,
+			// U+202E...), punctuation and symbols are in no host name.
+			return MsgInvalidURL
+		default:
+			unicodeHost = true
+		}
+	}
+	if unicodeHost {
+		return MsgURLUnicodeHost
+	}
+	if !dnsNameValid(host) {
+		return MsgInvalidURL
+	}
+	return ""
+}
+
+// dnsNameValid reports whether name is an ASCII DNS host name: labels of
+// letters, digits and hyphens, 1 to 63 bytes, neither starting nor ending
+// with a hyphen, 253 bytes in all, optionally ending in a dot. The last label
+// must not be a number (decimal, or hexadecimal with 0x), since browsers and
+// inet_aton-style resolvers read such a name as an IPv4 address in short or
+// octal form ("0x7f.1", "010.0.0.1", "2130706433").
+func dnsNameValid(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := range len(l) {
+			switch c := l[i]; {
+			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-':
+			default:
+				return false
+			}
+		}
+	}
+	last := labels[len(labels)-1]
+	if hex, ok := strings.CutPrefix(strings.ToLower(last), "0x"); ok {
+		return strings.Trim(hex, "0123456789abcdef") != ""
+	}
+	return strings.Trim(last, "0123456789") != ""
+}
+
+// CleanHookEvents validates a hook's event list and returns it sorted and
+// without duplicates, or a message naming the first bad event.
+func CleanHookEvents(events []string) ([]string, string) {
+	if len(events) == 0 {
+		return nil, MsgEmptyList
+	}
+	if len(events) > MaxHookEvents {
+		return nil, "Ensure this field has no more than 100 elements."
+	}
+	out := []string{}
+	for _, e := range events {
+		if !slices.Contains(HookEvents, e) {
+			return nil, "Invalid event name: " + e
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	slices.Sort(out)
+	return out, ""
+}
+
+// SlugProblem returns what is wrong with slug, or "" when it is valid:
+// 1 to 50 of [a-z0-9_-], not entirely numeric.
+func SlugProblem(slug string) string {
+	if slug == "" {
+		return MsgBlank
+	}
+	if len(slug) > MaxSlugLength {
+		return "Ensure this field has no more than 50 characters."
+	}
+	if isNumeric(slug) {
+		return MsgInvalidSlug
+	}
+	for i := 0; i < len(slug); i++ {
+		c := slug[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return MsgInvalidSlug
+		}
+	}
+	return ""
+}
+
+// Slugify derives a slug from a name: lowercase ASCII letters, digits and
+// single hyphens, at most 50 characters.
+func Slugify(name string) string {
+	var b strings.Builder
+	hyphen := false
+	for _, c := range strings.ToLower(name) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			b.WriteRune(c)
+			hyphen = false
+		case !hyphen && b.Len() > 0:
+			b.WriteByte('-')
+			hyphen = true
+		}
+		if b.Len() >= MaxSlugLength {
+			break
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}
+
+// isNumeric reports whether s is a non-empty run of ASCII digits.
+func isNumeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks a hook's URL and events.
+func (h *Hook) Validate() error {
+	fe := FieldErrors{}
+	if msg := URLProblem(h.URL); msg != "" {
+		fe.Add("url", msg)
+	}
+	if _, msg := CleanHookEvents(h.Events); msg != "" {
+		fe.Add("events", msg)
+	}
+	return fe.Err()
+}
+
+// validateNamed checks a name of at most MaxNameLength and a slug.
+func validateNamed(name, slug string) error {
+	fe := FieldErrors{}
+	switch {
+	case strings.TrimSpace(name) == "":
+		fe.Add("name", MsgBlank)
+	case len(name) > MaxNameLength:
+		fe.Add("name", "Ensure this field has no more than "+strconv.Itoa(MaxNameLength)+" characters.")
+	}
+	if msg := SlugProblem(slug); msg != "" {
+		fe.Add("slug", msg)
+	}
+	return fe.Err()
+}
+
+// Validate checks the organization's name and slug.
+func (o *Organization) Validate() error { return validateNamed(o.Name, o.Slug) }
+
+// Validate checks the team's name and slug.
+func (t *Team) Validate() error { return validateNamed(t.Name, t.Slug) }
+
+// Validate checks the project's name and slug.
+func (p *Project) Validate() error { return validateNamed(p.Name, p.Slug) }
+
+// Validate checks a token's scopes (known ones, at most MaxScopes) and name.
+func (t *Token) Validate() error {
+	fe := FieldErrors{}
+	if len(t.Scopes) > MaxScopes {
+		fe.Add("scopes", "Ensure this field has no more than "+strconv.Itoa(MaxScopes)+" elements.")
+	}
+	for _, sc := range t.Scopes {
+		if !ValidScope(sc) {
+			fe.Add("scopes", strconv.Quote(sc)+" is not a valid choice.")
+		}
+	}
+	if len(t.Name) > MaxTokenNameLength {
+		fe.Add("name", "Ensure this field has no more than "+strconv.Itoa(MaxTokenNameLength)+" characters.")
+	}
+	return fe.Err()
+}
+
+// AppEventScopes are the resources a Sentry App may subscribe to, each with
+// the scope the subscription needs (Sentry's REQUIRED_EVENT_PERMISSIONS).
+// Installation webhooks are always sent; alert webhooks are sent by alert
+// rule actions rather than subscriptions.
+var AppEventScopes = map[string]string{
+	ResourceIssue:   "event:read",
+	ResourceError:   "event:read",
+	ResourceComment: "event:read",
+}
+
+// AppResources lists the keys of AppEventScopes in Sentry's order.
+var AppResources = []string{ResourceIssue, ResourceError, ResourceComment}
+
+// Validate checks the rules of a Sentry App that span its fields, as
+// Sentry's parser does, and answers with the first broken one: each
+// subscribed resource needs its scope; a public app needs a webhook URL and
+// an author; an internal one needs a webhook URL when it subscribes to
+// events or is alertable. Its URLs must be valid webhook URLs.
+func (a *SentryApp) Validate() error {
+	for _, u := range []struct{ field, url string }{{"webhookUrl", a.WebhookURL}, {"redirectUrl", a.RedirectURL}} {
+		if u.url != "" {
+			if msg := URLProblem(u.url); msg != "" {
+				return InvalidField(u.field, msg)
+			}
+		}
+	}
+	for _, r := range AppResources {
+		if slices.Contains(a.Events, r) && !slices.Contains(a.Scopes, AppEventScopes[r]) {
+			return InvalidField("events", r+" webhooks require the "+AppEventScopes[r]+" permission.")
+		}
+	}
+	if a.WebhookURL == "" {
+		switch {
+		case !a.IsInternal():
+			return InvalidField("webhookUrl", "webhookUrl required for public integrations")
+		case len(a.Events) > 0:
+			return InvalidField("webhookUrl", "webhookUrl required if webhook events are enabled")
+		case a.IsAlertable:
+			return InvalidField("webhookUrl", "webhookUrl required if alert rule action is enabled")
+		}
+	}
+	if !a.IsInternal() && a.Author == "" {
+		return InvalidField("author", "author required for public integrations")
+	}
+	return nil
+}
