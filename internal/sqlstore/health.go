@@ -107,7 +107,9 @@ func (s *DB) Down() bool { return s.health.isDown() }
 // QuietLogger returns a logger for a component that fails with the
 // database, such as the job queue: its warnings and errors are dropped
 // while an outage is under way, and those about an unavailable database
-// start one, so that an outage is logged once whoever meets it first.
+// (an error attribute Unavailable recognizes, or any warning while a ping
+// fails) start one, so that an outage is logged once whoever meets it
+// first.
 func (s *DB) QuietLogger(l *slog.Logger) *slog.Logger {
 	return slog.New(quietHandler{Handler: l.Handler(), s: s})
 }
@@ -131,10 +133,20 @@ func (q quietHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 		return true
 	})
-	if unavailable || q.s.Down() {
+	if unavailable || q.s.Down() || q.s.pingFails() {
 		return nil
 	}
 	return q.Handler.Handle(ctx, r)
+}
+
+// pingFails reports whether the database fails a ping because it is
+// unavailable, starting an outage when it does: a component may report an
+// outage in words only (a message, an error flattened into a string), and
+// is then taken at its word only if the database agrees.
+func (s *DB) pingFails() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), outageProbeInterval)
+	defer cancel()
+	return s.Unavailable(s.db.PingContext(ctx))
 }
 
 // WithAttrs implements slog.Handler.
