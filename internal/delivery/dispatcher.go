@@ -430,9 +430,12 @@ func (p *Dispatcher) drain(dest *destination) {
 			dest.sending--
 		}
 		dest.progress = time.Now()
+		// The delivery turns from held into an outcome to record at once,
+		// so that a claim never sees the room in between.
 		p.held--
+		p.unrecorded.Add(1)
 		p.mu.Unlock()
-		p.record([]*herald.Outcome{o})
+		p.pass(o)
 	}
 }
 
