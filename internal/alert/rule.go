@@ -207,8 +207,13 @@ func unknownKind(it herald.RuleItem) string {
 func compileCondition(it herald.RuleItem) (condition, error) {
 	c := condition{kind: it.ID()}
 	switch c.kind {
-	case FirstSeen, Regression, Reappeared, EveryEvent:
+	case FirstSeen, Regression, EveryEvent:
 		return c, nil
+	case Reappeared:
+		// Sentry's reappearance is an ignored issue un-ignored by its
+		// ignore condition; Herald's ignores have none, so the condition
+		// could never pass. It is refused rather than kept silently dead.
+		return c, fmt.Errorf("the reappeared condition is not supported: Herald never un-ignores an issue by itself, so it could not fire")
 	case EventFrequency, UniqueUserFrequency:
 		v, err := intOption(it, "value")
 		if err != nil {
@@ -332,12 +337,10 @@ type Input struct {
 	Event *herald.Event
 	Issue *herald.Issue
 	// FirstSeen is set when the event opened its issue, Regressed when it
-	// reopened a resolved one, Reappeared when it brought back an ignored
-	// one.
-	FirstSeen  bool
-	Regressed  bool
-	Reappeared bool
-	Now        time.Time
+	// reopened a resolved one.
+	FirstSeen bool
+	Regressed bool
+	Now       time.Time
 	// Events returns how many events the issue received in the last d,
 	// and Users how many distinct users; nil counts as 0.
 	Events func(d time.Duration) int64
@@ -405,8 +408,6 @@ func (c condition) passes(in *Input) bool {
 		return in.FirstSeen
 	case Regression:
 		return in.Regressed
-	case Reappeared:
-		return in.Reappeared
 	case EveryEvent:
 		return true
 	case EventFrequency:

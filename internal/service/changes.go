@@ -234,7 +234,7 @@ func (s *Service) CreateInstallation(ctx context.Context, inst *herald.Installat
 		if app.IsInternal() && app.OrganizationID != inst.OrganizationID {
 			return herald.Errorf(herald.EINVALID, "an internal integration can only be installed on its own organization")
 		}
-		existing, err := tx.LiveInstallation(ctx, inst.AppID, inst.OrganizationID)
+		existing, err := tx.LiveInstallation(ctx, sqlstore.InstallationRef{AppID: inst.AppID, OrganizationID: inst.OrganizationID})
 		if err == nil {
 			*inst = *existing
 			return nil

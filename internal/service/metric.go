@@ -140,7 +140,7 @@ func (s *Service) changeIncident(ctx context.Context, r *herald.MetricAlertRule,
 		if err != nil {
 			return err
 		}
-		installs, err := tx.AppInstallations(ctx, r.OrganizationID, appIDs)
+		installs, err := tx.AppInstallations(ctx, sqlstore.AppOrgParams{OrganizationID: r.OrganizationID, AppIDs: appIDs})
 		if err != nil {
 			return err
 		}

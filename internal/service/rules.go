@@ -60,7 +60,7 @@ func (s *Service) evaluateRules(ctx context.Context, tx *sqlstore.Tx, changes []
 	if err != nil {
 		return nil, nil, err
 	}
-	fired, err := tx.RuleFires(ctx, ruleIDs, issueIDs)
+	fired, err := tx.RuleFires(ctx, sqlstore.RuleFiresParams{RuleIDs: ruleIDs, IssueIDs: issueIDs})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -376,11 +376,22 @@ func (t *Tx) App(ctx context.Context, id int64) (*herald.SentryApp, error) {
 	return t.s.findAppByID(ctx, t.tx, id)
 }
 
-// LiveInstallation returns the app's live installation on the
-// organization, with its App and Organization, or ENOTFOUND.
-func (t *Tx) LiveInstallation(ctx context.Context, appID, orgID int64) (*herald.Installation, error) {
+// AppOrgParams names the installations of apps on an organization.
+type AppOrgParams struct {
+	OrganizationID int64
+	AppIDs         []int64
+}
+
+// InstallationRef names the installation of an app on an organization.
+type InstallationRef struct {
+	AppID, OrganizationID int64
+}
+
+// LiveInstallation returns the live installation ref names, with its App
+// and Organization, or ENOTFOUND.
+func (t *Tx) LiveInstallation(ctx context.Context, ref InstallationRef) (*herald.Installation, error) {
 	inst, err := scanInstallation(t.s.queryRow(ctx, t.tx, installationQuery+`WHERE i.app_id = $1 AND i.org_id = $2 AND i.status <> $3`,
-		appID, orgID, herald.InstallationDeleted), t.s.clock.Now())
+		ref.AppID, ref.OrganizationID, herald.InstallationDeleted), t.s.clock.Now())
 	if err != nil {
 		return nil, notFound(err, "installation")
 	}
@@ -658,13 +669,13 @@ func (t *Tx) InstallationsByUUID(ctx context.Context, uuids []string) (map[strin
 	return out, nil
 }
 
-// AppInstallations loads the installations on an organization of the
-// apps appIDs that a webhook can go to, each with its App.
-func (t *Tx) AppInstallations(ctx context.Context, orgID int64, appIDs []int64) ([]*herald.Installation, error) {
-	if len(appIDs) == 0 {
+// AppInstallations loads the installations on the organization of the
+// apps that a webhook can go to, each with its App.
+func (t *Tx) AppInstallations(ctx context.Context, p AppOrgParams) ([]*herald.Installation, error) {
+	if len(p.AppIDs) == 0 {
 		return nil, nil
 	}
-	return t.installationApps(ctx, `i.org_id = $1 AND i.app_id `+t.s.inInt(2), orgID, jsonList(appIDs))
+	return t.installationApps(ctx, `i.org_id = $1 AND i.app_id `+t.s.inInt(2), p.OrganizationID, jsonList(p.AppIDs))
 }
 
 // appDestination is what FindDeliveriesToSend reads of an app delivery's

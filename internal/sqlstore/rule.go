@@ -156,11 +156,16 @@ type FireKey struct {
 	RuleID, IssueID int64
 }
 
+// RuleFiresParams selects fire times.
+type RuleFiresParams struct {
+	RuleIDs, IssueIDs []int64
+}
+
 // RuleFires loads when each of the rules last fired for each of the
 // issues, in one query.
-func (t *Tx) RuleFires(ctx context.Context, ruleIDs, issueIDs []int64) (map[FireKey]time.Time, error) {
+func (t *Tx) RuleFires(ctx context.Context, p RuleFiresParams) (map[FireKey]time.Time, error) {
 	rows, err := t.s.query(ctx, t.tx, `SELECT rule_id, issue_id, fired_at FROM rule_fires WHERE rule_id `+t.s.inInt(1)+` AND issue_id `+t.s.inInt(2),
-		jsonList(nonNilList(ruleIDs)), jsonList(nonNilList(issueIDs)))
+		jsonList(nonNilList(p.RuleIDs)), jsonList(nonNilList(p.IssueIDs)))
 	if err != nil {
 		return nil, fmt.Errorf("load rule fires: %w", err)
 	}

@@ -377,7 +377,7 @@ func testInstallations(t *testing.T, open Opener) {
 		again := &herald.Installation{AppID: app.ID, OrganizationID: f.Org.ID, Status: herald.InstallationPending}
 		wantCode(t, s.InTx(ctx, func(tx *sqlstore.Tx) error { return tx.InsertInstallation(ctx, again, app) }), herald.ECONFLICT)
 		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
-			live, err := tx.LiveInstallation(ctx, app.ID, f.Org.ID)
+			live, err := tx.LiveInstallation(ctx, sqlstore.InstallationRef{AppID: app.ID, OrganizationID: f.Org.ID})
 			if err == nil && (live.UUID != inst.UUID || live.App.Slug != "pager" || live.Organization.Slug != "acme") {
 				t.Errorf("live = %+v", live)
 			}
@@ -427,7 +427,7 @@ func testInstallations(t *testing.T, open Opener) {
 			if len(byUUID) != 1 || byUUID[installed.UUID] == nil {
 				t.Errorf("by uuid = %v", byUUID)
 			}
-			byApp, err := tx.AppInstallations(ctx, f.Org.ID, []int64{app.ID, quiet.ID})
+			byApp, err := tx.AppInstallations(ctx, sqlstore.AppOrgParams{OrganizationID: f.Org.ID, AppIDs: []int64{app.ID, quiet.ID}})
 			if len(byApp) != 1 || byApp[0].AppID != quiet.ID {
 				t.Errorf("by app = %+v", byApp)
 			}
@@ -472,7 +472,7 @@ func testRuleFires(t *testing.T, open Opener) {
 	key := sqlstore.FireKey{RuleID: r.ID, IssueID: is.ID}
 	now := f.Clock.Now()
 	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
-		fires, err := tx.RuleFires(ctx, []int64{r.ID}, []int64{is.ID})
+		fires, err := tx.RuleFires(ctx, sqlstore.RuleFiresParams{RuleIDs: []int64{r.ID}, IssueIDs: []int64{is.ID}})
 		if err != nil {
 			return err
 		}
@@ -497,7 +497,7 @@ func testRuleFires(t *testing.T, open Opener) {
 				t.Errorf("%s: won = %v", c.name, won)
 			}
 		}
-		fires, err = tx.RuleFires(ctx, []int64{r.ID}, []int64{is.ID})
+		fires, err = tx.RuleFires(ctx, sqlstore.RuleFiresParams{RuleIDs: []int64{r.ID}, IssueIDs: []int64{is.ID}})
 		if !fires[key].Equal(now.Add(6 * time.Minute)) {
 			t.Errorf("last fire = %v", fires[key])
 		}
