@@ -26,8 +26,8 @@ func testInstallations(t *testing.T, open storetest.Opener) {
 		if !created || inst.Status != herald.InstallationPending || len(inst.Code) != 32 || len(inst.UUID) != 36 {
 			t.Fatalf("installation = %+v", inst)
 		}
-		ds := appDeliveries(t, f, inst.UUID)
-		if deliveryEvents(ds) != "installation.created" || ds[0].Resource != "installation" || ds[0].OrganizationID != f.Org.ID ||
+		ds := f.DeliveriesTo(t, herald.DestinationApp, inst.UUID)
+		if storetest.DeliveryEvents(ds) != "installation.created" || ds[0].Resource != "installation" || ds[0].OrganizationID != f.Org.ID ||
 			!strings.Contains(string(ds[0].Body), `"code":"`+inst.Code+`"`) || !strings.Contains(string(ds[0].Body), `"status":"pending"`) {
 			t.Fatalf("deliveries = %+v", ds)
 		}
@@ -44,7 +44,7 @@ func testInstallations(t *testing.T, open storetest.Opener) {
 		again := &herald.Installation{AppID: app.ID, OrganizationID: f.Org.ID}
 		created, err := f.Changes.CreateInstallation(ctx, again, herald.Actor{User: f.User})
 		must(t, err)
-		if created || again.UUID != inst.UUID || len(appDeliveries(t, f, inst.UUID)) != 1 {
+		if created || again.UUID != inst.UUID || len(f.DeliveriesTo(t, herald.DestinationApp, inst.UUID)) != 1 {
 			t.Fatalf("second install = %+v, created %v", again, created)
 		}
 	})
@@ -101,10 +101,10 @@ func testInstallations(t *testing.T, open storetest.Opener) {
 	})
 	t.Run("Delete", func(t *testing.T) {
 		must(t, f.Changes.DeleteInstallation(ctx, inst.UUID, herald.Actor{User: f.User}))
-		ds := appDeliveries(t, f, inst.UUID)
-		if deliveryEvents(ds) != "installation.created,installation.deleted" || strings.Contains(string(ds[1].Body), `"code"`) ||
+		ds := f.DeliveriesTo(t, herald.DestinationApp, inst.UUID)
+		if storetest.DeliveryEvents(ds) != "installation.created,installation.deleted" || strings.Contains(string(ds[1].Body), `"code"`) ||
 			!strings.Contains(string(ds[1].Body), `"status":"installed"`) {
-			t.Fatalf("deliveries = %s", deliveryEvents(ds))
+			t.Fatalf("deliveries = %s", storetest.DeliveryEvents(ds))
 		}
 		send, err := s.FindDeliveriesToSend(ctx, []string{ds[1].ID})
 		must(t, err)
@@ -200,14 +200,14 @@ func testAppDeliveries(t *testing.T, open storetest.Opener) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				if got := deliveryEvents(appDeliveries(t, f, c.uuid)); got != c.want {
+				if got := storetest.DeliveryEvents(f.DeliveriesTo(t, herald.DestinationApp, c.uuid)); got != c.want {
 					t.Fatalf("deliveries = %s, want %s", got, c.want)
 				}
 			})
 		}
 	})
 	t.Run("Sendable", func(t *testing.T) {
-		ds := appDeliveries(t, f, issues.UUID)
+		ds := f.DeliveriesTo(t, herald.DestinationApp, issues.UUID)
 		send, err := s.FindDeliveriesToSend(ctx, []string{ds[1].ID})
 		must(t, err)
 		app, err := s.FindAppBySlug(ctx, "issues")
@@ -236,7 +236,7 @@ func testAppDeliveries(t *testing.T, open storetest.Opener) {
 			herald.IssueUpdate{Status: &resolved, AssignedTo: &assign}, herald.Actor{User: f.User})
 		must(t, err)
 		must(t, f.Changes.SaveEvents(ctx, []*herald.Event{f.Event("bbbb")}))
-		ds := appDeliveries(t, f, issues.UUID)
+		ds := f.DeliveriesTo(t, herald.DestinationApp, issues.UUID)
 		last := ds[len(ds)-1]
 		if last.Event != "issue.unresolved" || actorOf(t, last)["id"] != "sentry" ||
 			!strings.Contains(string(last.Body), `"substatus":"regressed"`) ||
@@ -245,16 +245,16 @@ func testAppDeliveries(t *testing.T, open storetest.Opener) {
 		}
 	})
 	t.Run("UninstalledNotSent", func(t *testing.T) {
-		ds := appDeliveries(t, f, errs.UUID)
+		ds := f.DeliveriesTo(t, herald.DestinationApp, errs.UUID)
 		must(t, f.Changes.DeleteInstallation(ctx, errs.UUID, herald.Actor{User: f.User}))
 		send, err := s.FindDeliveriesToSend(ctx, []string{ds[1].ID})
 		must(t, err)
 		if len(send) != 1 || send[0].DestinationActive {
 			t.Fatalf("a delivery to an uninstalled app is sendable: %+v", send)
 		}
-		before := len(appDeliveries(t, f, errs.UUID))
+		before := len(f.DeliveriesTo(t, herald.DestinationApp, errs.UUID))
 		must(t, f.Changes.SaveEvents(ctx, []*herald.Event{f.Event("cccc")}))
-		if after := len(appDeliveries(t, f, errs.UUID)); after != before {
+		if after := len(f.DeliveriesTo(t, herald.DestinationApp, errs.UUID)); after != before {
 			t.Fatalf("uninstalled app got %d new deliveries", after-before)
 		}
 	})
@@ -285,10 +285,10 @@ func testIssues(t *testing.T, open storetest.Opener) {
 	str := func(s string) *string { return &s }
 	newEvents := func(t *testing.T, before int) string {
 		t.Helper()
-		ds := appDeliveries(t, f, inst.UUID)
-		return deliveryEvents(ds[before:])
+		ds := f.DeliveriesTo(t, herald.DestinationApp, inst.UUID)
+		return storetest.DeliveryEvents(ds[before:])
 	}
-	count := func() int { return len(appDeliveries(t, f, inst.UUID)) }
+	count := func() int { return len(f.DeliveriesTo(t, herald.DestinationApp, inst.UUID)) }
 
 	t.Run("Resolve", func(t *testing.T) {
 		n := count()
@@ -299,7 +299,7 @@ func testIssues(t *testing.T, open storetest.Opener) {
 		if e := newEvents(t, n); e != "issue.resolved" {
 			t.Fatalf("deliveries = %s", e)
 		}
-		ds := appDeliveries(t, f, inst.UUID)
+		ds := f.DeliveriesTo(t, herald.DestinationApp, inst.UUID)
 		if a := actorOf(t, ds[len(ds)-1]); a["type"] != "user" || a["name"] != "Jane Doe" ||
 			!strings.Contains(string(ds[len(ds)-1].Body), `"resolution_type":"now"`) {
 			t.Fatalf("body = %s", ds[len(ds)-1].Body)
@@ -519,8 +519,8 @@ func testComments(t *testing.T, open storetest.Opener) {
 		}
 	})
 	t.Run("Deliveries", func(t *testing.T) {
-		ds := appDeliveries(t, f, inst.UUID)
-		if got := deliveryEvents(ds); got != "installation.created,comment.created,comment.updated,comment.deleted" {
+		ds := f.DeliveriesTo(t, herald.DestinationApp, inst.UUID)
+		if got := storetest.DeliveryEvents(ds); got != "installation.created,comment.created,comment.updated,comment.deleted" {
 			t.Fatalf("deliveries = %s", got)
 		}
 		for _, d := range ds[1:] {
@@ -541,7 +541,7 @@ func testComments(t *testing.T, open storetest.Opener) {
 		if !strings.Contains(string(ds[3].Body), `"comment":"second"`) {
 			t.Fatalf("comment.deleted lacks the last text: %s", ds[3].Body)
 		}
-		if got := deliveryEvents(appDeliveries(t, f, issueOnly.UUID)); got != "installation.created,issue.created" {
+		if got := storetest.DeliveryEvents(f.DeliveriesTo(t, herald.DestinationApp, issueOnly.UUID)); got != "installation.created,issue.created" {
 			t.Fatalf("an app not subscribed to comments got %s", got)
 		}
 	})

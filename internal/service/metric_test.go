@@ -23,32 +23,6 @@ func testMetricAlerts(t *testing.T, open storetest.Opener) {
 		ResolveThreshold: ptr(2.0)}, nil, 1, 0)
 	users := f.MetricRule(t, &herald.MetricAlertRule{Name: "Users", Aggregate: herald.AggregateUniqueUsers}, nil, 1, 0)
 
-	t.Run("CRUD", func(t *testing.T) {
-		got, err := s.FindMetricAlertByID(ctx, f.Org.ID, spike.ID)
-		must(t, err)
-		if got.Name != "Spike" || got.Query != "level:error" || len(got.Triggers) != 2 || got.Triggers[0].Actions[0].SentryAppID != app.ID ||
-			!slices.Equal(got.Projects, []string{"web"}) {
-			t.Fatalf("rule = %+v", got)
-		}
-		list, err := s.FindMetricAlerts(ctx, f.Org.ID)
-		must(t, err)
-		if len(list) != 3 || list[1].ResolveThreshold == nil || *list[1].ResolveThreshold != 2 {
-			t.Fatalf("rules = %+v", list)
-		}
-		_, err = s.FindMetricAlertByID(ctx, f.Org.ID+1, spike.ID)
-		wantCode(t, err, herald.ENOTFOUND)
-		tmp := f.MetricRule(t, &herald.MetricAlertRule{Name: "Temp"}, nil, 5, 0)
-		tmp.Name = "Temp 2"
-		must(t, s.UpdateMetricAlert(ctx, tmp))
-		got, err = s.FindMetricAlertByID(ctx, f.Org.ID, tmp.ID)
-		must(t, err)
-		if got.Name != "Temp 2" {
-			t.Fatalf("updated = %+v", got)
-		}
-		must(t, s.DeleteMetricAlert(ctx, f.Org.ID, tmp.ID))
-		wantCode(t, s.DeleteMetricAlert(ctx, f.Org.ID, tmp.ID), herald.ENOTFOUND)
-	})
-
 	errorEvents := func(n int, user string) []*herald.Event {
 		var out []*herald.Event
 		for range n {
@@ -79,7 +53,7 @@ func testMetricAlerts(t *testing.T, open storetest.Opener) {
 		if got := incidentStatuses(t, f, spike.ID); !slices.Equal(got, []int{1, 10}) {
 			t.Fatalf("after 3 errors: %v, want open then warning", got)
 		}
-		if got := deliveryEvents(appDeliveries(t, f, installationOf(t, f, app))); got != "metric_alert.open,metric_alert.warning" {
+		if got := storetest.DeliveryEvents(f.DeliveriesTo(t, herald.DestinationApp, installationOf(t, f, app))); got != "metric_alert.open,metric_alert.warning" {
 			t.Fatalf("app deliveries = %s", got)
 		}
 		// One info event keeps the heartbeat critical: it resolves above 2.
@@ -117,7 +91,7 @@ func testMetricAlerts(t *testing.T, open storetest.Opener) {
 			list[0].History[2].Value != 5 {
 			t.Fatalf("incidents = %+v", list[0])
 		}
-		if got := deliveryEvents(appDeliveries(t, f, installationOf(t, f, app))); got !=
+		if got := storetest.DeliveryEvents(f.DeliveriesTo(t, herald.DestinationApp, installationOf(t, f, app))); got !=
 			"metric_alert.open,metric_alert.warning,metric_alert.critical,metric_alert.warning,metric_alert.resolved" {
 			t.Fatalf("app deliveries = %s", got)
 		}

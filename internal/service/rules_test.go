@@ -23,16 +23,16 @@ func testRuleEvaluation(t *testing.T, open storetest.Opener) {
 		must(t, f.Changes.SaveEvents(ctx, events))
 	}
 
-	f.Rule(t, "New errors", 30, []herald.RuleItem{{"id": firstSeenCondition}}, nil,
-		herald.RuleItem{"id": appAction, "sentryAppInstallationUuid": inst.UUID})
-	f.Rule(t, "Fatal only", 30, []herald.RuleItem{{"id": firstSeenCondition}},
-		[]herald.RuleItem{{"id": levelFilter, "match": "eq", "level": "50"}})
-	f.Rule(t, "Every checkout event", 5, []herald.RuleItem{{"id": everyEventCondition}},
-		[]herald.RuleItem{{"id": tagFilter, "key": "area", "match": "eq", "value": "checkout"}})
-	f.Rule(t, "Busy", 30, []herald.RuleItem{{"id": eventFrequency, "value": 2, "interval": "1m"}},
-		[]herald.RuleItem{{"id": tagFilter, "key": "area", "match": "eq", "value": "busy"}})
-	f.Rule(t, "Many users", 30, []herald.RuleItem{{"id": uniqueUsers, "value": 1, "interval": "1h"}},
-		[]herald.RuleItem{{"id": tagFilter, "key": "area", "match": "eq", "value": "users"}})
+	f.Rule(t, "New errors", 30, []herald.RuleItem{{"id": storetest.FirstSeenCondition}}, nil,
+		herald.RuleItem{"id": storetest.AppAction, "sentryAppInstallationUuid": inst.UUID})
+	f.Rule(t, "Fatal only", 30, []herald.RuleItem{{"id": storetest.FirstSeenCondition}},
+		[]herald.RuleItem{{"id": storetest.LevelFilter, "match": "eq", "level": "50"}})
+	f.Rule(t, "Every checkout event", 5, []herald.RuleItem{{"id": storetest.EveryEventCondition}},
+		[]herald.RuleItem{{"id": storetest.TagFilter, "key": "area", "match": "eq", "value": "checkout"}})
+	f.Rule(t, "Busy", 30, []herald.RuleItem{{"id": storetest.EventFrequencyCondition, "value": 2, "interval": "1m"}},
+		[]herald.RuleItem{{"id": storetest.TagFilter, "key": "area", "match": "eq", "value": "busy"}})
+	f.Rule(t, "Many users", 30, []herald.RuleItem{{"id": storetest.UniqueUsersCondition, "value": 1, "interval": "1h"}},
+		[]herald.RuleItem{{"id": storetest.TagFilter, "key": "area", "match": "eq", "value": "users"}})
 
 	tagged := func(hash, area string) *herald.Event {
 		e := f.Event(hash)
@@ -46,7 +46,7 @@ func testRuleEvaluation(t *testing.T, open storetest.Opener) {
 			t.Fatalf("event.alert rules = %v, want one naming only New errors", got)
 		}
 		var ds []*herald.Delivery
-		for _, d := range appDeliveries(t, f, inst.UUID) {
+		for _, d := range f.DeliveriesTo(t, herald.DestinationApp, inst.UUID) {
 			if d.Event == "event_alert.triggered" {
 				ds = append(ds, d)
 			}

@@ -3,7 +3,6 @@ package service_test
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -92,24 +91,6 @@ func wantCode(t testing.TB, err error, code string) {
 	}
 }
 
-// appDeliveries returns the deliveries to an installation, oldest first.
-func appDeliveries(t testing.TB, f *fixture, uuid string) []*herald.Delivery {
-	t.Helper()
-	list, _, err := f.Store.FindDeliveries(context.Background(), herald.DeliveryFilter{DestinationKind: herald.DestinationApp, DestinationID: uuid})
-	must(t, err)
-	slices.Reverse(list)
-	return list
-}
-
-// deliveryEvents joins the events of ds with commas.
-func deliveryEvents(ds []*herald.Delivery) string {
-	var out []string
-	for _, d := range ds {
-		out = append(out, d.Event)
-	}
-	return strings.Join(out, ",")
-}
-
 // actorOf returns the actor object of an app delivery's body.
 func actorOf(t testing.TB, d *herald.Delivery) map[string]any {
 	t.Helper()
@@ -150,15 +131,3 @@ func (d *dispatcher) take() []*herald.Delivery {
 	d.got = nil
 	return got
 }
-
-// Rule item ids the suite uses.
-const (
-	firstSeenCondition  = "sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"
-	everyEventCondition = "sentry.rules.conditions.every_event.EveryEventCondition"
-	eventFrequency      = "sentry.rules.conditions.event_frequency.EventFrequencyCondition"
-	uniqueUsers         = "sentry.rules.conditions.event_frequency.EventUniqueUserFrequencyCondition"
-	levelFilter         = "sentry.rules.filters.level.LevelFilter"
-	tagFilter           = "sentry.rules.filters.tagged_event.TaggedEventFilter"
-	notifyAction        = "sentry.rules.actions.notify_event.NotifyEventAction"
-	appAction           = "sentry.rules.actions.notify_event_sentry_app.NotifyEventSentryAppAction"
-)

@@ -7,23 +7,23 @@ import (
 	"github.com/herald-dev/herald"
 )
 
-// Rule item ids the suite uses.
+// Rule item ids of Sentry's conditions, filters and actions, for tests.
 const (
-	firstSeenCondition  = "sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"
-	everyEventCondition = "sentry.rules.conditions.every_event.EveryEventCondition"
-	eventFrequency      = "sentry.rules.conditions.event_frequency.EventFrequencyCondition"
-	uniqueUsers         = "sentry.rules.conditions.event_frequency.EventUniqueUserFrequencyCondition"
-	levelFilter         = "sentry.rules.filters.level.LevelFilter"
-	tagFilter           = "sentry.rules.filters.tagged_event.TaggedEventFilter"
-	notifyAction        = "sentry.rules.actions.notify_event.NotifyEventAction"
-	appAction           = "sentry.rules.actions.notify_event_sentry_app.NotifyEventSentryAppAction"
+	FirstSeenCondition      = "sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"
+	EveryEventCondition     = "sentry.rules.conditions.every_event.EveryEventCondition"
+	EventFrequencyCondition = "sentry.rules.conditions.event_frequency.EventFrequencyCondition"
+	UniqueUsersCondition    = "sentry.rules.conditions.event_frequency.EventUniqueUserFrequencyCondition"
+	LevelFilter             = "sentry.rules.filters.level.LevelFilter"
+	TagFilter               = "sentry.rules.filters.tagged_event.TaggedEventFilter"
+	NotifyAction            = "sentry.rules.actions.notify_event.NotifyEventAction"
+	AppAction               = "sentry.rules.actions.notify_event_sentry_app.NotifyEventSentryAppAction"
 )
 
 // Rule creates an issue alert rule of the fixture's project.
 func (f *Fixture) Rule(t testing.TB, name string, frequency int, conds []herald.RuleItem, filters []herald.RuleItem, actions ...herald.RuleItem) *herald.AlertRule {
 	t.Helper()
 	if len(actions) == 0 {
-		actions = []herald.RuleItem{{"id": notifyAction}}
+		actions = []herald.RuleItem{{"id": NotifyAction}}
 	}
 	r := &herald.AlertRule{ProjectID: f.Project.ID, Name: name, ActionMatch: herald.MatchAll, FilterMatch: herald.MatchAll,
 		Frequency: frequency, Conditions: conds, Filters: filters, Actions: actions}
@@ -35,14 +35,14 @@ func testRules(t *testing.T, open Opener) {
 	ctx := context.Background()
 	f := NewFixture(t, open)
 	s := f.Store
-	r := f.Rule(t, "New errors", 30, []herald.RuleItem{{"id": firstSeenCondition}},
-		[]herald.RuleItem{{"id": levelFilter, "match": "gte", "level": "40"}})
+	r := f.Rule(t, "New errors", 30, []herald.RuleItem{{"id": FirstSeenCondition}},
+		[]herald.RuleItem{{"id": LevelFilter, "match": "gte", "level": "40"}})
 	if r.ID == 0 || r.DateCreated.IsZero() {
 		t.Fatalf("rule = %+v", r)
 	}
 	got, err := s.FindRuleByID(ctx, f.Project.ID, r.ID)
 	must(t, err)
-	if got.Name != "New errors" || got.Frequency != 30 || len(got.Conditions) != 1 || got.Conditions[0].ID() != firstSeenCondition ||
+	if got.Name != "New errors" || got.Frequency != 30 || len(got.Conditions) != 1 || got.Conditions[0].ID() != FirstSeenCondition ||
 		got.Filters[0]["level"] != "40" || len(got.Actions) != 1 || !got.DateCreated.Equal(r.DateCreated) {
 		t.Fatalf("found = %+v", got)
 	}

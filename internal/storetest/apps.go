@@ -58,17 +58,17 @@ func (f *Fixture) AppDeliveries(t testing.TB, inst *herald.Installation, events 
 	return ds
 }
 
-// appDeliveries returns "<event>" for each delivery to an installation,
-// oldest first.
-func appDeliveries(t testing.TB, f *Fixture, uuid string) []*herald.Delivery {
+// DeliveriesTo returns the deliveries to a destination, oldest first.
+func (f *Fixture) DeliveriesTo(t testing.TB, kind, id string) []*herald.Delivery {
 	t.Helper()
-	list, _, err := f.Store.FindDeliveries(context.Background(), herald.DeliveryFilter{DestinationKind: herald.DestinationApp, DestinationID: uuid})
+	list, _, err := f.Store.FindDeliveries(context.Background(), herald.DeliveryFilter{DestinationKind: kind, DestinationID: id})
 	must(t, err)
 	slices.Reverse(list)
 	return list
 }
 
-func deliveryEvents(ds []*herald.Delivery) string {
+// DeliveryEvents joins the events of ds with commas.
+func DeliveryEvents(ds []*herald.Delivery) string {
 	var out []string
 	for _, d := range ds {
 		out = append(out, d.Event)
@@ -234,9 +234,9 @@ func testAppRequests(t *testing.T, open Opener) {
 	app := f.App(t, "logged", false, "issue", "error")
 	inst := f.Install(t, app)
 	f.AppDeliveries(t, inst, "installation.created", "issue.created", "error.created", "issue.created", "error.created")
-	ds := appDeliveries(t, f, inst.UUID)
+	ds := f.DeliveriesTo(t, herald.DestinationApp, inst.UUID)
 	if len(ds) != 5 {
-		t.Fatalf("deliveries = %s", deliveryEvents(ds))
+		t.Fatalf("deliveries = %s", DeliveryEvents(ds))
 	}
 	// Attempts at distinct times by event: installation.created first, then
 	// the error.created ones, then the issue.created ones, which fail.
@@ -257,7 +257,7 @@ func testAppRequests(t *testing.T, open Opener) {
 	// No attempt for another app's deliveries shows up.
 	otherInst := f.Install(t, f.App(t, "quiet", false, "issue"))
 	f.AppDeliveries(t, otherInst, "issue.created")
-	od := appDeliveries(t, f, otherInst.UUID)
+	od := f.DeliveriesTo(t, herald.DestinationApp, otherInst.UUID)
 	must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{{DeliveryID: od[len(od)-1].ID, Delivered: true, Attempt: &herald.Attempt{StatusCode: 200}}}))
 
 	cases := []struct {

@@ -467,7 +467,7 @@ func testInstallations(t *testing.T, open Opener) {
 // that a rule fires once per frequency and issue, whichever node sees it.
 func testRuleFires(t *testing.T, open Opener) {
 	f := NewFixture(t, open)
-	r := f.Rule(t, "Every", 5, []herald.RuleItem{{"id": everyEventCondition}}, nil)
+	r := f.Rule(t, "Every", 5, []herald.RuleItem{{"id": EveryEventCondition}}, nil)
 	is, _ := f.Issue(t, "fired")
 	key := sqlstore.FireKey{RuleID: r.ID, IssueID: is.ID}
 	now := f.Clock.Now()
