@@ -14,6 +14,10 @@ type User struct {
 	Name        string    `json:"name"`
 	IsSuperuser bool      `json:"isSuperuser"`
 	DateJoined  time.Time `json:"dateJoined"`
+
+	// PasswordHash and LockedUntil are loaded by FindLogin only.
+	PasswordHash string    `json:"-"`
+	LockedUntil  time.Time `json:"-"`
 }
 
 // Token is a bearer credential. Only its SHA-256 hash is stored; Value is set

@@ -149,6 +149,7 @@ type Store interface {
 	AppService
 	RuleService
 	MetricAlertService
+	PeopleService
 	DeliveryService
 	// Ping checks that the database answers and its migrations are applied.
 	Ping(ctx context.Context) error

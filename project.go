@@ -2,6 +2,8 @@ package herald
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -120,4 +122,15 @@ type ProjectService interface {
 	// FindProjectKey returns the active key with that public part for the
 	// project, or ENOTFOUND.
 	FindProjectKey(ctx context.Context, projectID int64, public string) (*ProjectKey, error)
+}
+
+// DSN is the key's public DSN for a server whose public URL is base
+// ("https://herald.example.com", perhaps with a path prefix): what SDKs
+// are configured with, "https://<public key>@herald.example.com/<project>".
+func (k *ProjectKey) DSN(base string) string {
+	scheme, rest, ok := strings.Cut(strings.TrimSuffix(base, "/"), "://")
+	if !ok {
+		return ""
+	}
+	return scheme + "://" + k.Public + "@" + rest + "/" + strconv.FormatInt(k.ProjectID, 10)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/herald-dev/herald/internal/api"
 	"github.com/herald-dev/herald/internal/delivery"
 	"github.com/herald-dev/herald/internal/ingest"
+	"github.com/herald-dev/herald/internal/web"
 )
 
 // Config is everything `herald serve` can be told, by flag or by the
@@ -43,6 +44,7 @@ type Config struct {
 	MaxConnections         int
 	BodyIdleTimeout        time.Duration
 	BodyTimeout            time.Duration
+	SessionLifetime        time.Duration
 
 	// clock, when set, is the time of the store and the API instead of the
 	// wall clock; tests set it to drive metric alert windows.
@@ -72,6 +74,7 @@ func DefaultConfig() Config {
 		MaxConnections:         1024,
 		BodyIdleTimeout:        api.DefaultBodyIdleTimeout,
 		BodyTimeout:            api.DefaultBodyTimeout,
+		SessionLifetime:        web.DefaultSessionLifetime,
 	}
 }
 
@@ -88,6 +91,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("delivery-timeout: must be between 1ns and 5m, got %s", c.DeliveryTimeout)
 	case c.RescueAfter != 0 && c.RescueAfter < delivery.MinLease(c.DeliveryTimeout):
 		return fmt.Errorf("rescue-after: must be at least 2×delivery-timeout+2s (%s), got %s", delivery.MinLease(c.DeliveryTimeout), c.RescueAfter)
+	case c.SessionLifetime < time.Minute:
+		return fmt.Errorf("session-lifetime: must be at least 1m")
 	case c.Retention < time.Hour:
 		return fmt.Errorf("retention: must be at least 1h")
 	case c.MetricAlertInterval < time.Second:
@@ -177,6 +182,7 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "client connections open at once at most; more wait to be accepted")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "how long a request body may stall before its connection is cut")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "how long a whole request body may take to arrive")
+	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "how long a dashboard sign-in lasts")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for in-flight work")
 	fs.StringVar(&c.BootstrapToken, "bootstrap-token", c.BootstrapToken, "ensure a superuser token with this value exists (idempotent)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "address of a separate listener serving Go's /debug/pprof/ profiles (off when empty; keep it private)")

@@ -1,6 +1,6 @@
 // Command herald is Herald's single binary: the server (serve), its schema
 // migrations (migrate), API tokens (token), the receiver's development tools
-// (listen, trigger), the benchmark (bench) and its version (version).
+// (listen, trigger), the people who sign in (user), the benchmark (bench) and its version (version).
 package main
 
 import (
@@ -36,13 +36,14 @@ Commands:
   serve     run the Sentry-compatible API, SDK ingest and the delivery workers
   migrate   apply database migrations and exit
   token     create a superuser API token: herald token create
+  user      create a person who signs in to the dashboard: herald user create
   listen    receive webhooks locally: verify, print and optionally forward them
   trigger   send a sample webhook of any event, signed as Herald signs it
   bench     benchmark a server: throughput, latency, fan-out, isolation, backlog
   version   print the version
 
-Run "herald <command> -h" for a command's flags. The flags of serve, migrate
-and token can also be set with the matching HERALD_* environment variable
+Run "herald <command> -h" for a command's flags. The flags of serve, migrate,
+token and user can also be set with the matching HERALD_* environment variable
 (--data-dir: HERALD_DATA_DIR), those of listen and trigger with
 HERALD_LISTEN_* and HERALD_TRIGGER_* (--secret: HERALD_LISTEN_SECRET);
 bench reads no environment variables.
@@ -61,6 +62,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runMigrate(ctx, rest, stdout, stderr, getenv)
 	case "token":
 		return runToken(ctx, rest, stdout, stderr, getenv)
+	case "user":
+		return runUser(ctx, rest, stdout, stderr, getenv)
 	case "listen":
 		return runListen(ctx, rest, stdout, stderr, getenv)
 	case "trigger":

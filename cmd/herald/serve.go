@@ -28,6 +28,7 @@ import (
 	"github.com/herald-dev/herald/internal/service"
 	"github.com/herald-dev/herald/internal/sqlite"
 	"github.com/herald-dev/herald/internal/sqlstore"
+	"github.com/herald-dev/herald/internal/web"
 	"github.com/herald-dev/herald/internal/webhook"
 )
 
@@ -154,6 +155,13 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		store.Close()
 		return nil, err
 	}
+	dashboard, err := web.New(web.Config{Store: store, Changes: changes, BaseURL: publicURL, SessionLifetime: cfg.SessionLifetime,
+		Clock: cfg.clock, Logger: store.QuietLogger(logger), Unavailable: store.Unavailable})
+	if err != nil {
+		ln.Close()
+		store.Close()
+		return nil, err
+	}
 	if err := dispatcher.Start(ctx); err != nil {
 		ln.Close()
 		store.Close()
@@ -190,7 +198,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		Clock:     cfg.clock,
 	}
 	apiServer, err := api.NewServer(api.Config{Store: store, Changes: changes, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping,
-		Clock: cfg.clock, Metrics: m.Handler(), Unavailable: store.Unavailable,
+		Clock: cfg.clock, Metrics: m.Handler(), Unavailable: store.Unavailable, Web: dashboard.Handler(),
 		BodyIdleTimeout: cfg.BodyIdleTimeout, BodyTimeout: cfg.BodyTimeout})
 	if err != nil {
 		ln.Close()

@@ -136,7 +136,8 @@ func newAccessFixture(t *testing.T) *accessFixture {
 	}
 	f.headers[callerMintedByApp] = "Bearer " + minted.Value
 
-	_, missing := ts.member(t, "reader@acme.example", "member:read")
+	reader, missing := ts.member(t, "reader@acme.example", "member:read")
+	f.values["member_id"] = fmt.Sprint(reader.ID)
 	f.headers[callerMissingScope] = "Bearer " + missing
 	outsider, outsiderToken := ts.userToken(t, "ops@globex.example", herald.Scopes...)
 	globex, err := ts.Store.FindOrganizationBySlug(ctx, "globex")

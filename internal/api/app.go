@@ -330,13 +330,7 @@ func (s *Server) appBySlug(r *http.Request) (*herald.SentryApp, error) {
 // ownsApp reports whether the caller may manage app: a superuser, or a
 // member of the owning organization whose token may act on it.
 func (s *Server) ownsApp(ctx context.Context, a *auth, app *herald.SentryApp) (bool, error) {
-	if a.superuser() {
-		return true, nil
-	}
-	if !a.mayActOn(app.OrganizationID) {
-		return false, nil
-	}
-	return s.store.IsMember(ctx, app.OrganizationID, a.userID())
+	return s.member(ctx, a, app.OrganizationID)
 }
 
 // handleListApps answers GET /api/0/sentry-apps/: the apps of the caller's

@@ -42,15 +42,24 @@ func (ts *testServer) createApp(t *testing.T, name string, internal bool, events
 	return app
 }
 
-// member creates a user who belongs to acme, with a token of scopes.
+// member creates a user who owns acme (their role limits nothing), with a
+// token of scopes.
 func (ts *testServer) member(t *testing.T, email string, scopes ...string) (*herald.User, string) {
 	t.Helper()
+	return ts.memberAs(t, email, herald.RoleOwner, scopes...)
+}
+
+// memberAs creates a user who belongs to acme with role, with a token of
+// scopes.
+func (ts *testServer) memberAs(t *testing.T, email, role string, scopes ...string) (*herald.User, string) {
+	t.Helper()
+	ctx := context.Background()
 	u, tok := ts.userToken(t, email, scopes...)
-	org, err := ts.Store.FindOrganizationBySlug(context.Background(), "acme")
+	org, err := ts.Store.FindOrganizationBySlug(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.Store.SQL().Exec(`INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'member')`, org.ID, u.ID); err != nil {
+	if err := ts.Store.AddMember(ctx, org.ID, u.ID, role); err != nil {
 		t.Fatal(err)
 	}
 	return u, tok

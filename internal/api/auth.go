@@ -17,6 +17,11 @@ const maxTokenLength = 256
 type auth struct {
 	token *herald.Token
 	scope string
+	// role is the user's role in the organization the route names, once
+	// loaded: a person's token may do there what both its scopes and the
+	// role allow. "" leaves the token's scopes alone (a superuser, a Sentry
+	// App's token, or no organization).
+	role string
 }
 
 // userID is the id of the token's user.
@@ -32,11 +37,38 @@ func (a *auth) requireScope() error {
 		return nil
 	}
 	for _, sc := range strings.Split(a.scope, "|") {
-		if a.token.HasScope(sc) {
+		if a.has(sc) {
 			return nil
 		}
 	}
 	return herald.Errorf(herald.EFORBIDDEN, msgForbidden)
+}
+
+// has reports whether the caller has scope: its token grants it and, for a
+// person in an organization, so does their role there.
+func (a *auth) has(scope string) bool {
+	return a.token.HasScope(scope) && (a.role == "" || herald.RoleHasScope(a.role, scope))
+}
+
+// member checks that the caller may act on the organization: a superuser
+// always, a Sentry App's token on its installation's organization, a person
+// as a member (whose role then bounds the token). It reports false when the
+// caller is none of these.
+func (s *Server) member(ctx context.Context, a *auth, orgID int64) (bool, error) {
+	if a.superuser() {
+		return true, nil
+	}
+	if !a.mayActOn(orgID) {
+		return false, nil
+	}
+	role, err := s.store.MemberRole(ctx, orgID, a.userID())
+	if err != nil || role == "" {
+		return false, err
+	}
+	if !a.token.IsApp() {
+		a.role = role
+	}
+	return true, nil
 }
 
 // authedFunc handles a request whose token has been verified; a returned
@@ -121,13 +153,10 @@ func (s *Server) organization(r *http.Request, a *auth) (*herald.Organization, e
 	if err != nil {
 		return nil, err
 	}
-	if !a.superuser() {
-		ok, err := s.store.IsMember(ctx, org.ID, a.userID())
-		if err != nil {
-			return nil, err
-		} else if !ok || !a.mayActOn(org.ID) {
-			return nil, herald.Errorf(herald.EFORBIDDEN, msgForbidden)
-		}
+	if ok, err := s.member(ctx, a, org.ID); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, herald.Errorf(herald.EFORBIDDEN, msgForbidden)
 	}
 	if err := a.requireScope(); err != nil {
 		return nil, err

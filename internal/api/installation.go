@@ -123,13 +123,10 @@ func (s *Server) installation(r *http.Request, a *auth) (*herald.Installation, e
 	if isAppToken(a, inst.App) && a.mayActOn(inst.OrganizationID) {
 		return inst, nil
 	}
-	if !a.superuser() {
-		ok, err := s.store.IsMember(ctx, inst.OrganizationID, a.userID())
-		if err != nil {
-			return nil, err
-		} else if !ok || !a.mayActOn(inst.OrganizationID) {
-			return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
-		}
+	if ok, err := s.member(ctx, a, inst.OrganizationID); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
 	if err := a.requireScope(); err != nil {
 		return nil, err

@@ -57,6 +57,9 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Metrics, when set, serves GET /metrics.
 	Metrics http.Handler
+	// Web, when set, serves every path outside /api/ that no API route
+	// serves: the dashboard. Without it such paths answer a JSON 404.
+	Web http.Handler
 	// BodyIdleTimeout is how long a request body may stall between two
 	// reads (DefaultBodyIdleTimeout when 0); BodyTimeout bounds the whole
 	// body (DefaultBodyTimeout when 0). Past either the connection is cut.
@@ -78,6 +81,7 @@ type Server struct {
 	logger  *slog.Logger
 	ready   func(ctx context.Context) error
 	metrics http.Handler
+	web     http.Handler
 	handler http.Handler
 	table   []Route
 	// unavailable is Config.Unavailable, never nil.
@@ -98,6 +102,7 @@ func NewServer(cfg Config) (*Server, error) {
 		logger:  cfg.Logger,
 		ready:   cfg.Ready,
 		metrics: cfg.Metrics,
+		web:     cfg.Web,
 	}
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(cfg.BaseURL)
@@ -150,9 +155,15 @@ func (s *Server) routes() http.Handler {
 			rt.mux.Handle(p+"/{$}", s.ingest)
 		}
 	}
-	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": msgNotFound})
-	})
+	}
+	rt.mux.HandleFunc("/api/", notFound)
+	if s.web != nil {
+		rt.mux.Handle("/", s.web)
+	} else {
+		rt.mux.HandleFunc("/", notFound)
+	}
 
 	rt.add(Route{Method: "GET", Path: "/api/0/", Auth: AuthOptional}, http.HandlerFunc(s.handleIndex))
 
@@ -167,6 +178,12 @@ func (s *Server) routes() http.Handler {
 	rt.token("GET", "/api/0/organizations/{org}/teams/", "team:read", s.handleListTeams)
 	rt.token("POST", "/api/0/organizations/{org}/teams/", "team:write", s.handleCreateTeam)
 	rt.token("GET", "/api/0/organizations/{org}/projects/", "org:read", s.handleListProjects)
+	const members = "/api/0/organizations/{org}/members/"
+	rt.token("GET", members, "member:read", s.handleListMembers)
+	rt.token("POST", members, "member:write", s.handleAddMember)
+	rt.token("GET", members+"{member_id}/", "member:read", s.handleGetMember)
+	rt.token("PUT", members+"{member_id}/", "member:write", s.handleUpdateMember)
+	rt.token("DELETE", members+"{member_id}/", "member:admin", s.handleRemoveMember)
 
 	rt.token("POST", "/api/0/teams/{org}/{team}/projects/", "project:write", s.handleCreateProject)
 	rt.token("GET", "/api/0/projects/{org}/{project}/", "project:read", s.handleGetProject)

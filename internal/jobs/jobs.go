@@ -104,8 +104,8 @@ type retentionWorker struct {
 	cfg Config
 }
 
-// Work deletes what is older than the retention period, and the alert
-// counters no window reaches any more.
+// Work deletes what is older than the retention period, the alert
+// counters no window reaches any more, and expired sign-in sessions.
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
 	now := w.cfg.Clock.Now()
 	n, err := w.cfg.Store.PurgeDeliveries(ctx, now.Add(-w.cfg.Retention))
@@ -115,7 +115,10 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 	if n > 0 {
 		w.cfg.Logger.Info("retention: deleted old deliveries", "deliveries", n)
 	}
-	_, err = w.cfg.Store.PurgeAlertCounts(ctx, now)
+	if _, err = w.cfg.Store.PurgeAlertCounts(ctx, now); err != nil {
+		return err
+	}
+	_, err = w.cfg.Store.PurgeSessions(ctx, now)
 	return err
 }
 

@@ -42,9 +42,10 @@ func (s *DB) createUser(ctx context.Context, tx *sql.Tx, u *User) error {
 
 const userColumns = `u.id, u.email, u.name, u.is_superuser, u.date_joined`
 
-func scanUser(row interface{ Scan(...any) error }, u *User) error {
+// scanUser reads the userColumns into u, then extra.
+func scanUser(row interface{ Scan(...any) error }, u *User, extra ...any) error {
 	var joined int64
-	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.IsSuperuser, &joined); err != nil {
+	if err := row.Scan(append([]any{&u.ID, &u.Email, &u.Name, &u.IsSuperuser, &joined}, extra...)...); err != nil {
 		return err
 	}
 	u.DateJoined = fromTS(joined)

@@ -23,7 +23,7 @@ func (s *DB) CreateOrganization(ctx context.Context, org *herald.Organization, o
 		} else if err != nil {
 			return fmt.Errorf("insert organization: %w", err)
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'owner')`, org.ID, ownerID); err != nil {
+		if _, err := s.exec(ctx, tx, `INSERT INTO org_members (org_id, user_id, role, date_created) VALUES ($1, $2, 'owner', $3)`, org.ID, ownerID, ts(org.DateCreated)); err != nil {
 			return fmt.Errorf("insert member: %w", err)
 		}
 		return nil

@@ -1,0 +1,4 @@
+package web
+
+// alertRoutes registers the Alerts pages.
+func (s *Server) alertRoutes() {}

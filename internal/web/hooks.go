@@ -1,0 +1,4 @@
+package web
+
+// hookRoutes registers the Service Hooks pages.
+func (s *Server) hookRoutes() {}

@@ -1,0 +1,4 @@
+package web
+
+// issueRoutes registers the Issues pages.
+func (s *Server) issueRoutes() {}
