@@ -147,6 +147,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Counters", func(t *testing.T) { t.Parallel(); testCounters(t, open) })
 	t.Run("Validation", func(t *testing.T) { t.Parallel(); testValidation(t, open) })
 	t.Run("MetricAlerts", func(t *testing.T) { t.Parallel(); testMetricAlerts(t, open) })
+	t.Run("People", func(t *testing.T) { t.Parallel(); testPeople(t, open) })
 }
 
 func testAuth(t *testing.T, open Opener) {
