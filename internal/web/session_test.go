@@ -2,10 +2,13 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-dev/herald/internal/web"
 )
 
 func TestSignInFlow(t *testing.T) {
@@ -148,4 +151,27 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+func TestCookiesSecureOverHTTPS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	srv, err := web.New(web.Config{Store: e.Store, Changes: e.Changes, BaseURL: "https://herald.example", Clock: e.Clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/auth/login/", nil))
+	cookies := rec.Result().Cookies()
+	if len(cookies) == 0 {
+		t.Fatal("no cookie set")
+	}
+	for _, c := range cookies {
+		if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+			t.Fatalf("cookie %s: Secure %v HttpOnly %v SameSite %v", c.Name, c.Secure, c.HttpOnly, c.SameSite)
+		}
+	}
+	if _, err := web.New(web.Config{Store: e.Store, Changes: e.Changes, BaseURL: "ftp://herald.example"}); err == nil {
+		t.Fatal("web.New took an ftp base URL")
+	}
 }

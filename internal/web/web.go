@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +67,8 @@ type Server struct {
 	checker  *password.Checker
 	pages    *pages
 	mux      *http.ServeMux
+	// patterns are the registered page patterns, in order.
+	patterns []string
 	// unavailable is Config.Unavailable, never nil.
 	unavailable func(error) bool
 }
@@ -114,6 +117,11 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the handler of every dashboard route.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// Patterns lists the patterns of the pages for signed-in people (net/http
+// ServeMux patterns, such as "/settings/{org}/{$}"), for tests that visit
+// every page.
+func (s *Server) Patterns() []string { return slices.Clone(s.patterns) }
+
 // maxFormBytes bounds the body of a form post.
 const maxFormBytes = 1 << 20
 
@@ -152,6 +160,7 @@ func (v *visit) require(scope string) error {
 // page registers a page for signed-in people. POSTs must carry the
 // session's CSRF token.
 func (s *Server) page(pattern string, h visitFunc) {
+	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Frame-Options", "DENY")

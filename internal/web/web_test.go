@@ -26,6 +26,7 @@ import (
 type env struct {
 	*storetest.Fixture
 	Changes *service.Service
+	Web     *web.Server
 	URL     string
 }
 
@@ -54,7 +55,7 @@ func newEnv(t *testing.T) *env {
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(ts.Close)
-	e := &env{Fixture: fx, Changes: changes, URL: base}
+	e := &env{Fixture: fx, Changes: changes, Web: srv, URL: base}
 	e.setPassword(t, fx.User)
 	return e
 }
