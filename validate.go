@@ -360,3 +360,125 @@ func (a *SentryApp) Validate() error {
 	}
 	return nil
 }
+
+// Bounds of a Sentry App's fields. Its name fits its slug, which has six
+// characters of its uuid appended for internal apps, in 64 characters.
+const (
+	MaxAppNameLength = 57
+	MaxAppTextLength = 2048
+	MaxAppURLLength  = 2048
+)
+
+// SentryAppInput is what a person asks of a Sentry App, from the API's
+// body or the dashboard's form; nil means not given.
+type SentryAppInput struct {
+	Name          *string
+	Author        *string
+	Overview      *string
+	WebhookURL    *string
+	RedirectURL   *string
+	IsAlertable   *bool
+	VerifyInstall *bool
+	Scopes        *[]string
+	Events        *[]string
+}
+
+// Validate checks the input against cur, the app as it is (a zero app of
+// the right status for a creation, which needs a name), as Sentry's
+// SentryAppParser does, and returns the update. may tells whether the
+// person may grant a scope: one they may not grant is refused unless the
+// app has it already.
+func (in *SentryAppInput) Validate(cur *SentryApp, create bool, may func(scope string) bool) (SentryAppUpdate, error) {
+	var upd SentryAppUpdate
+	fe := FieldErrors{}
+	if in.Name != nil || create {
+		switch name := ""; {
+		case in.Name == nil:
+			fe.Add("name", MsgRequired)
+		case strings.TrimSpace(*in.Name) == "":
+			fe.Add("name", MsgBlank)
+		case utf8.RuneCountInString(strings.TrimSpace(*in.Name)) > MaxAppNameLength:
+			fe.Add("name", "Cannot exceed "+strconv.Itoa(MaxAppNameLength)+" characters")
+		default:
+			name = strings.TrimSpace(*in.Name)
+			if Slugify(name) == "" {
+				fe.Add("name", "Name must contain letters or digits.")
+			}
+			upd.Name = &name
+		}
+	}
+	text := func(field string, v *string, dst **string) {
+		if v == nil {
+			return
+		}
+		if utf8.RuneCountInString(*v) > MaxAppTextLength {
+			fe.Add(field, "Ensure this field has no more than "+strconv.Itoa(MaxAppTextLength)+" characters.")
+			return
+		}
+		t := strings.TrimSpace(*v)
+		*dst = &t
+	}
+	text("author", in.Author, &upd.Author)
+	text("overview", in.Overview, &upd.Overview)
+	link := func(field string, v *string, dst **string) {
+		if v == nil {
+			return
+		}
+		u := strings.TrimSpace(*v)
+		switch {
+		case u == "":
+		case !strings.HasPrefix(u, "http"):
+			fe.Add(field, "URL must start with http[s]://")
+			return
+		case len(u) > MaxAppURLLength:
+			fe.Add(field, "Ensure this field has no more than "+strconv.Itoa(MaxAppURLLength)+" characters.")
+			return
+		case URLProblem(u) != "":
+			fe.Add(field, URLProblem(u))
+			return
+		}
+		*dst = &u
+	}
+	link("webhookUrl", in.WebhookURL, &upd.WebhookURL)
+	link("redirectUrl", in.RedirectURL, &upd.RedirectURL)
+	upd.IsAlertable, upd.VerifyInstall = in.IsAlertable, in.VerifyInstall
+	if in.Scopes != nil {
+		scopes := []string{}
+		for _, sc := range *in.Scopes {
+			switch {
+			case !ValidScope(sc):
+				fe.Add("scopes", sc+" not a valid scope")
+			case !may(sc) && !slices.Contains(cur.Scopes, sc):
+				fe.Add("scopes", "Requested permission of "+sc+" exceeds requester's permission. Please contact an administrator to make the requested change.")
+			case !slices.Contains(scopes, sc):
+				scopes = append(scopes, sc)
+			}
+		}
+		if len(*in.Scopes) > MaxScopes {
+			fe.Add("scopes", "Ensure this field has no more than "+strconv.Itoa(MaxScopes)+" elements.")
+		}
+		upd.Scopes = &scopes
+	}
+	if in.Events != nil {
+		events := []string{}
+		var bad []string
+		for _, e := range *in.Events {
+			if _, ok := AppEventScopes[e]; !ok {
+				bad = append(bad, e)
+			} else if !slices.Contains(events, e) {
+				events = append(events, e)
+			}
+		}
+		if len(bad) > 0 {
+			fe.Add("events", "Invalid event subscription: "+strings.Join(bad, ", "))
+		}
+		upd.Events = &events
+	}
+	if err := fe.Err(); err != nil {
+		return upd, err
+	}
+	// The rules that span fields, on the app as it would be.
+	next := *cur
+	next.Apply(upd)
+	return upd, next.Validate()
+}

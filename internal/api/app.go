@@ -17,10 +17,7 @@ import (
 // Bounds of Sentry App requests. An app's name fits its slug, which has six
 // characters of its uuid appended for internal apps, in 64 characters.
 const (
-	maxAppNameLength     = 57
 	maxAppSlugLength     = 64
-	maxAppTextLength     = 2048
-	maxAppURLLength      = 2048
 	maxAppRequestsBody   = 1024
 	secretVisibleFor     = 24 * time.Hour
 	appRequestsRetention = 30 * 24 * time.Hour
@@ -128,102 +125,12 @@ type appInput struct {
 }
 
 // validate checks the input against cur, the app as it is (a zero app for
-// creation), as Sentry's SentryAppParser does, and returns the update.
-// Scopes beyond those of the caller's token are refused.
+// creation), with herald.SentryAppInput.Validate; scopes beyond those of
+// the caller's token are refused.
 func (in *appInput) validate(cur *herald.SentryApp, create bool, a *auth) (herald.SentryAppUpdate, error) {
-	var upd herald.SentryAppUpdate
-	fe := herald.FieldErrors{}
-	if in.Name != nil || create {
-		switch name := ""; {
-		case in.Name == nil:
-			fe.Add("name", herald.MsgRequired)
-		case strings.TrimSpace(*in.Name) == "":
-			fe.Add("name", herald.MsgBlank)
-		case utf8.RuneCountInString(strings.TrimSpace(*in.Name)) > maxAppNameLength:
-			fe.Add("name", "Cannot exceed 57 characters")
-		default:
-			name = strings.TrimSpace(*in.Name)
-			if herald.Slugify(name) == "" {
-				fe.Add("name", "Name must contain letters or digits.")
-			}
-			upd.Name = &name
-		}
-	}
-	text := func(field string, v *string, dst **string) {
-		if v == nil {
-			return
-		}
-		if utf8.RuneCountInString(*v) > maxAppTextLength {
-			fe.Add(field, "Ensure this field has no more than 2048 characters.")
-			return
-		}
-		t := strings.TrimSpace(*v)
-		*dst = &t
-	}
-	text("author", in.Author, &upd.Author)
-	text("overview", in.Overview, &upd.Overview)
-	url := func(field string, v *string, dst **string) {
-		if v == nil {
-			return
-		}
-		u := strings.TrimSpace(*v)
-		switch {
-		case u == "":
-		case !strings.HasPrefix(u, "http"):
-			fe.Add(field, "URL must start with http[s]://")
-			return
-		case len(u) > maxAppURLLength:
-			fe.Add(field, "Ensure this field has no more than 2048 characters.")
-			return
-		case herald.URLProblem(u) != "":
-			fe.Add(field, herald.URLProblem(u))
-			return
-		}
-		*dst = &u
-	}
-	url("webhookUrl", in.WebhookURL, &upd.WebhookURL)
-	url("redirectUrl", in.RedirectURL, &upd.RedirectURL)
-	upd.IsAlertable, upd.VerifyInstall = in.IsAlertable, in.VerifyInstall
-	if in.Scopes != nil {
-		scopes := []string{}
-		for _, sc := range *in.Scopes {
-			switch {
-			case !herald.ValidScope(sc):
-				fe.Add("scopes", sc+" not a valid scope")
-			case !a.token.HasScope(sc) && !slices.Contains(cur.Scopes, sc):
-				fe.Add("scopes", "Requested permission of "+sc+" exceeds requester's permission. Please contact an administrator to make the requested change.")
-			case !slices.Contains(scopes, sc):
-				scopes = append(scopes, sc)
-			}
-		}
-		if len(*in.Scopes) > herald.MaxScopes {
-			fe.Add("scopes", "Ensure this field has no more than 64 elements.")
-		}
-		upd.Scopes = &scopes
-	}
-	if in.Events != nil {
-		events := []string{}
-		var bad []string
-		for _, e := range *in.Events {
-			if _, ok := herald.AppEventScopes[e]; !ok {
-				bad = append(bad, e)
-			} else if !slices.Contains(events, e) {
-				events = append(events, e)
-			}
-		}
-		if len(bad) > 0 {
-			fe.Add("events", "Invalid event subscription: "+strings.Join(bad, ", "))
-		}
-		upd.Events = &events
-	}
-	if err := fe.Err(); err != nil {
-		return upd, err
-	}
-
-	// The rules that span fields, on the app as it would be.
-	next := *cur
-	next.Apply(upd)
-	return upd, next.Validate()
+	return (&herald.SentryAppInput{Name: in.Name, Author: in.Author, Overview: in.Overview, WebhookURL: in.WebhookURL,
+		RedirectURL: in.RedirectURL, IsAlertable: in.IsAlertable, VerifyInstall: in.VerifyInstall, Scopes: in.Scopes,
+		Events: in.Events}).Validate(cur, create, a.token.HasScope)
 }
 
 // pick returns *v, or cur when v is nil.

@@ -94,7 +94,7 @@ func FuzzAppInput(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if upd.Name == nil || *upd.Name == "" || len([]rune(*upd.Name)) > maxAppNameLength || herald.Slugify(*upd.Name) == "" {
+		if upd.Name == nil || *upd.Name == "" || len([]rune(*upd.Name)) > herald.MaxAppNameLength || herald.Slugify(*upd.Name) == "" {
 			t.Fatalf("accepted name %v", upd.Name)
 		}
 		scopes := []string{}
