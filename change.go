@@ -38,4 +38,19 @@ type ChangeService interface {
 	// opening, changing and closing incidents with their metric_alert.*
 	// webhooks.
 	EvaluateMetricAlerts(ctx context.Context, now time.Time) error
+
+	// CheckAlertRule validates an issue alert rule of project p before it
+	// is saved (its settings, defaults filled, and its Sentry App actions'
+	// installations live on p's organization).
+	CheckAlertRule(ctx context.Context, p *Project, rule *AlertRule) error
+	// CheckMetricAlertRule validates a metric alert rule of org before it
+	// is saved: the projects rule.Projects names by slug must be org's (it
+	// sets rule.ProjectIDs), each action's app installed on org, every
+	// setting valid.
+	CheckMetricAlertRule(ctx context.Context, org *Organization, rule *MetricAlertRule) error
+	// SendTestEvent writes one delivery of a sample event to a project's
+	// active Service Hook, built and signed as a real one (event.created,
+	// or event.alert for a hook subscribed to alerts only), and returns it.
+	// A disabled hook is refused (EINVALID).
+	SendTestEvent(ctx context.Context, projectID int64, hookID string) (*Delivery, error)
 }

@@ -1,13 +1,11 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/herald-dev/herald"
-	"github.com/herald-dev/herald/internal/alert"
 )
 
 // metricRuleJSON is Sentry's metric alert rule serializer.
@@ -135,9 +133,8 @@ func (a *metricActionInput) appID() int64 {
 	return 0
 }
 
-// metricRuleFromInput validates the input into a rule of org: every setting
-// checked by alert.CompileMetric, the projects found in the organization
-// and each action's app installed on it.
+// metricRuleFromInput validates the input into a rule of org, with
+// herald.ChangeService.CheckMetricAlertRule.
 func (s *Server) metricRuleFromInput(r *http.Request, org *herald.Organization, in *metricRuleInput) (*herald.MetricAlertRule, error) {
 	if in.Dataset != "" && in.Dataset != "events" {
 		return nil, herald.InvalidField("dataset", "Only the events dataset is supported.")
@@ -150,17 +147,7 @@ func (s *Server) metricRuleFromInput(r *http.Request, org *herald.Organization, 
 	if in.Environment != nil {
 		rule.Environment = *in.Environment
 	}
-	for _, slug := range in.Projects {
-		p, err := s.store.FindProjectBySlug(r.Context(), org.ID, slug)
-		if herald.ErrorCode(err) == herald.ENOTFOUND {
-			return nil, herald.InvalidField("projects", fmt.Sprintf("Project %q does not exist in this organization.", slug))
-		} else if err != nil {
-			return nil, err
-		}
-		rule.ProjectIDs = append(rule.ProjectIDs, p.ID)
-		rule.Projects = append(rule.Projects, p.Slug)
-	}
-	var installed map[int64]bool
+	rule.Projects = append(rule.Projects, in.Projects...)
 	for i, t := range in.Triggers {
 		if t.AlertThreshold == nil {
 			return nil, herald.InvalidField("triggers", fmt.Sprintf("Trigger %d: alertThreshold is required.", i+1))
@@ -180,28 +167,11 @@ func (s *Server) metricRuleFromInput(r *http.Request, org *herald.Organization, 
 			if a.Type != "sentry_app" || id == 0 {
 				return nil, herald.InvalidField("triggers", fmt.Sprintf("Trigger %d: only sentry_app actions with a sentryAppId are supported.", i+1))
 			}
-			if installed == nil {
-				insts, err := s.store.FindInstallations(r.Context(), org.ID)
-				if err != nil {
-					return nil, err
-				}
-				installed = map[int64]bool{}
-				for _, inst := range insts {
-					installed[inst.AppID] = installed[inst.AppID] || inst.Status == herald.InstallationInstalled
-				}
-			}
-			if !installed[id] {
-				return nil, herald.InvalidField("triggers", fmt.Sprintf("Trigger %d: Sentry App %d is not installed on this organization.", i+1, id))
-			}
 			mt.Actions = append(mt.Actions, &herald.MetricTriggerAction{Type: "sentry_app", SentryAppID: id, Settings: a.Settings})
 		}
 		rule.Triggers = append(rule.Triggers, mt)
 	}
-	_, err := alert.CompileMetric(rule)
-	var fe *alert.FieldError
-	if errors.As(err, &fe) {
-		return nil, herald.InvalidField(fe.Field, fe.Message)
-	} else if err != nil {
+	if err := s.changes.CheckMetricAlertRule(r.Context(), org, rule); err != nil {
 		return nil, err
 	}
 	return rule, nil

@@ -3,12 +3,10 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/herald-dev/herald"
-	"github.com/herald-dev/herald/internal/alert"
 )
 
 // ruleJSON is Sentry's issue alert rule serializer.
@@ -71,9 +69,8 @@ type ruleInput struct {
 	Actions     []herald.RuleItem `json:"actions"`
 }
 
-// ruleFromInput validates the input into a rule of project p: every setting checked
-// by alert.Compile, and each Sentry App action's installation must be
-// installed on the project's organization.
+// ruleFromInput validates the input into a rule of project p, with
+// herald.ChangeService.CheckAlertRule.
 func (s *Server) ruleFromInput(r *http.Request, p *herald.Project, in *ruleInput) (*herald.AlertRule, error) {
 	rule := &herald.AlertRule{ProjectID: p.ID, Name: in.Name, ActionMatch: in.ActionMatch, FilterMatch: in.FilterMatch,
 		Conditions: in.Conditions, Filters: in.Filters, Actions: in.Actions}
@@ -91,20 +88,8 @@ func (s *Server) ruleFromInput(r *http.Request, p *herald.Project, in *ruleInput
 		}
 		rule.Frequency = n
 	}
-	compiled, err := alert.Compile(rule)
-	var fe *alert.FieldError
-	if errors.As(err, &fe) {
-		return nil, herald.InvalidField(fe.Field, fe.Message)
-	} else if err != nil {
+	if err := s.changes.CheckAlertRule(r.Context(), p, rule); err != nil {
 		return nil, err
-	}
-	for _, uuid := range compiled.Installations {
-		inst, err := s.store.FindInstallationByUUID(r.Context(), uuid)
-		if herald.ErrorCode(err) == herald.ENOTFOUND || (err == nil && (inst.OrganizationID != p.OrganizationID || inst.Status != herald.InstallationInstalled)) {
-			return nil, herald.InvalidField("actions", fmt.Sprintf("Sentry App installation %q is not installed on this organization.", uuid))
-		} else if err != nil {
-			return nil, err
-		}
 	}
 	return rule, nil
 }

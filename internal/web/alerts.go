@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -529,29 +528,6 @@ func (f *issueRuleForm) rule(projectID int64) (*herald.AlertRule, error) {
 	return r, nil
 }
 
-// checkIssueRule validates a rule of project p as the API's rule
-// creation and update do: every setting checked by alert.Compile (which
-// fills the defaults), and each Sentry App action's installation
-// installed on the project's organization.
-func (s *Server) checkIssueRule(ctx context.Context, p *herald.Project, rule *herald.AlertRule) error {
-	compiled, err := alert.Compile(rule)
-	var fe *alert.FieldError
-	if errors.As(err, &fe) {
-		return herald.InvalidField(fe.Field, fe.Message)
-	} else if err != nil {
-		return err
-	}
-	for _, uuid := range compiled.Installations {
-		inst, err := s.store.FindInstallationByUUID(ctx, uuid)
-		if herald.ErrorCode(err) == herald.ENOTFOUND || (err == nil && (inst.OrganizationID != p.OrganizationID || inst.Status != herald.InstallationInstalled)) {
-			return herald.InvalidField("actions", fmt.Sprintf("Sentry App installation %q is not installed on this organization.", uuid))
-		} else if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // issueRulePage is the data of the issue alert rule form.
 type issueRulePage struct {
 	Form *issueRuleForm
@@ -661,7 +637,7 @@ func (s *Server) handleNewIssueRule(w http.ResponseWriter, r *http.Request, v *v
 				saveErr = herald.InvalidField("project", "Choose one of the organization's projects.")
 			} else if rule, err := f.rule(p.ID); err != nil {
 				saveErr = err
-			} else if saveErr = s.checkIssueRule(ctx, p, rule); saveErr == nil {
+			} else if saveErr = s.changes.CheckAlertRule(ctx, p, rule); saveErr == nil {
 				if saveErr = s.store.CreateRule(ctx, rule); saveErr == nil {
 					s.redirect(w, r, issueRuleURL(org, p, rule)+"details/", "Alert rule "+rule.Name+" created.")
 					return nil
@@ -739,7 +715,7 @@ func (s *Server) handleEditIssueRule(w http.ResponseWriter, r *http.Request, v *
 			f = parseIssueRuleForm(r.PostForm)
 			if rule, err := f.rule(p.ID); err != nil {
 				saveErr = err
-			} else if saveErr = s.checkIssueRule(ctx, p, rule); saveErr == nil {
+			} else if saveErr = s.changes.CheckAlertRule(ctx, p, rule); saveErr == nil {
 				rule.ID, rule.DateCreated = old.ID, old.DateCreated
 				if saveErr = s.store.UpdateRule(ctx, rule); saveErr == nil {
 					s.redirect(w, r, issueRuleURL(v.org, p, rule)+"details/", "Alert rule "+rule.Name+" saved.")
@@ -989,16 +965,7 @@ func (s *Server) metricRuleFromForm(ctx context.Context, org *herald.Organizatio
 		}
 		rule.ResolveThreshold = &v
 	}
-	for _, slug := range f.Projects {
-		p, err := s.store.FindProjectBySlug(ctx, org.ID, slug)
-		if herald.ErrorCode(err) == herald.ENOTFOUND {
-			return nil, herald.InvalidField("projects", fmt.Sprintf("Project %q does not exist in this organization.", slug))
-		} else if err != nil {
-			return nil, err
-		}
-		rule.ProjectIDs = append(rule.ProjectIDs, p.ID)
-		rule.Projects = append(rule.Projects, p.Slug)
-	}
+	rule.Projects = append(rule.Projects, f.Projects...)
 	triggers := []struct {
 		label, threshold string
 		actions          []appActionRow
@@ -1009,7 +976,6 @@ func (s *Server) metricRuleFromForm(ctx context.Context, org *herald.Organizatio
 			actions          []appActionRow
 		}{herald.TriggerWarning, f.Warning, f.WarningActions})
 	}
-	var installed map[int64]bool
 	for i, t := range triggers {
 		if t.threshold == "" {
 			return nil, herald.InvalidField("triggers", fmt.Sprintf("Trigger %d: alertThreshold is required.", i+1))
@@ -1021,22 +987,6 @@ func (s *Server) metricRuleFromForm(ctx context.Context, org *herald.Organizatio
 		mt := &herald.MetricTrigger{Label: t.label, AlertThreshold: threshold}
 		for _, a := range t.actions {
 			id, _ := strconv.ParseInt(a.Target, 10, 64)
-			if id <= 0 {
-				return nil, herald.InvalidField("triggers", fmt.Sprintf("Trigger %d: only sentry_app actions with a sentryAppId are supported.", i+1))
-			}
-			if installed == nil {
-				insts, err := s.store.FindInstallations(ctx, org.ID)
-				if err != nil {
-					return nil, err
-				}
-				installed = map[int64]bool{}
-				for _, inst := range insts {
-					installed[inst.AppID] = installed[inst.AppID] || inst.Status == herald.InstallationInstalled
-				}
-			}
-			if !installed[id] {
-				return nil, herald.InvalidField("triggers", fmt.Sprintf("Trigger %d: Sentry App %d is not installed on this organization.", i+1, id))
-			}
 			action := &herald.MetricTriggerAction{Type: "sentry_app", SentryAppID: id}
 			if a.Settings != "" {
 				if err := json.Unmarshal([]byte(a.Settings), &action.Settings); err != nil {
@@ -1047,11 +997,7 @@ func (s *Server) metricRuleFromForm(ctx context.Context, org *herald.Organizatio
 		}
 		rule.Triggers = append(rule.Triggers, mt)
 	}
-	_, err = alert.CompileMetric(rule)
-	var fe *alert.FieldError
-	if errors.As(err, &fe) {
-		return nil, herald.InvalidField(fe.Field, fe.Message)
-	} else if err != nil {
+	if err := s.changes.CheckMetricAlertRule(ctx, org, rule); err != nil {
 		return nil, err
 	}
 	return rule, nil
