@@ -83,6 +83,9 @@ type Issue struct {
 type EventService interface {
 	// FindEventByID returns a project's event or ENOTFOUND.
 	FindEventByID(ctx context.Context, projectID int64, id string) (*Event, error)
+	// FindLatestEvent returns the issue's most recently received event, or
+	// ENOTFOUND when it has none (retention removed them).
+	FindLatestEvent(ctx context.Context, issueID int64) (*Event, error)
 	// FindIssueByID returns the issue or ENOTFOUND.
 	FindIssueByID(ctx context.Context, id int64) (*Issue, error)
 }

@@ -16,8 +16,7 @@ import (
 
 // Bounds of issue requests.
 const (
-	maxIssueQueryLength = 1024
-	maxAssigneeLength   = 320
+	maxAssigneeLength = 320
 )
 
 // issueJSON is Sentry's group serializer, as its issue routes answer.
@@ -121,57 +120,6 @@ var statsPeriods = map[string]struct{ span, bucket time.Duration }{
 	"14d": {14 * 24 * time.Hour, 24 * time.Hour},
 }
 
-// issueQuery is a parsed ?query= of the issue routes.
-type issueQuery struct {
-	statuses []string
-	assigned *bool
-	me       bool
-	text     string
-}
-
-// parseIssueQuery reads Sentry's search syntax as far as Herald supports
-// it: is:unresolved|resolved|ignored|archived|muted|assigned|unassigned,
-// assigned:me, and free text matched against title and culprit.
-func parseIssueQuery(q string) (issueQuery, error) {
-	var out issueQuery
-	if len(q) > maxIssueQueryLength {
-		return out, herald.Errorf(herald.EINVALID, "Invalid query: longer than %d characters.", maxIssueQueryLength)
-	}
-	var words []string
-	for _, tok := range strings.Fields(q) {
-		key, value, ok := strings.Cut(tok, ":")
-		if !ok || key == "" || value == "" {
-			words = append(words, tok)
-			continue
-		}
-		yes, no := true, false
-		switch key {
-		case "is":
-			switch value {
-			case herald.IssueUnresolved, herald.IssueResolved, herald.IssueIgnored:
-				out.statuses = append(out.statuses, value)
-			case "archived", "muted":
-				out.statuses = append(out.statuses, herald.IssueIgnored)
-			case "assigned":
-				out.assigned = &yes
-			case "unassigned":
-				out.assigned = &no
-			default:
-				return out, herald.Errorf(herald.EINVALID, "Invalid value for is: %q. Valid values: unresolved, resolved, ignored, archived, assigned, unassigned.", value)
-			}
-		case "assigned":
-			if value != "me" {
-				return out, herald.Errorf(herald.EINVALID, "Invalid value for assigned: %q. Valid values: me.", value)
-			}
-			out.me = true
-		default:
-			return out, herald.Errorf(herald.EINVALID, "Unsupported search term %q.", key)
-		}
-	}
-	out.text = strings.Join(words, " ")
-	return out, nil
-}
-
 // handleListIssues answers GET /api/0/projects/{org}/{project}/issues/:
 // the project's issues, most recently seen first, filtered by ?query=
 // (default is:unresolved, as in Sentry; an empty query lists all), with
@@ -187,7 +135,7 @@ func (s *Server) handleListIssues(w http.ResponseWriter, r *http.Request, a *aut
 	if ok {
 		query = raw[0]
 	}
-	parsed, err := parseIssueQuery(query)
+	parsed, err := herald.ParseIssueQuery(query)
 	if err != nil {
 		return err
 	}
@@ -209,8 +157,8 @@ func (s *Server) handleListIssues(w http.ResponseWriter, r *http.Request, a *aut
 		}
 		page.Limit = n
 	}
-	search := herald.IssueSearch{ProjectID: p.ID, Statuses: parsed.statuses, Assigned: parsed.assigned, Text: parsed.text, Page: page}
-	if parsed.me {
+	search := herald.IssueSearch{ProjectID: p.ID, Statuses: parsed.Statuses, Assigned: parsed.Assigned, Text: parsed.Text, Page: page}
+	if parsed.Me {
 		search.AssigneeUserID = a.userID()
 	}
 	ctx := r.Context()
@@ -440,11 +388,11 @@ func (s *Server) handleBulkUpdateIssues(w http.ResponseWriter, r *http.Request, 
 			}
 			sel.Statuses = []string{st}
 		case q.Get("query") != "":
-			parsed, err := parseIssueQuery(q.Get("query"))
+			parsed, err := herald.ParseIssueQuery(q.Get("query"))
 			if err != nil {
 				return err
 			}
-			sel.Statuses = parsed.statuses
+			sel.Statuses = parsed.Statuses
 		}
 	}
 	var in issueUpdateInput

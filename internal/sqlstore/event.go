@@ -235,11 +235,22 @@ func decodeTags(s string) []herald.Tag {
 
 // FindEventByID returns a project's event or ENOTFOUND.
 func (s *DB) FindEventByID(ctx context.Context, projectID int64, id string) (*herald.Event, error) {
+	return scanEvent(s.queryRow(ctx, nil, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND id = $2`, projectID, id))
+}
+
+// FindLatestEvent returns the issue's most recently received event or
+// ENOTFOUND (read by the events_issue index).
+func (s *DB) FindLatestEvent(ctx context.Context, issueID int64) (*herald.Event, error) {
+	return scanEvent(s.queryRow(ctx, nil, `SELECT `+eventColumns+` FROM events WHERE issue_id = $1
+		ORDER BY received DESC, id DESC LIMIT 1`, issueID))
+}
+
+// scanEvent reads one event of eventColumns, or ENOTFOUND.
+func scanEvent(row *sql.Row) (*herald.Event, error) {
 	e := &herald.Event{}
 	var stamp, received int64
 	var tags string
-	err := s.queryRow(ctx, nil, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND id = $2`, projectID, id).Scan(
-		&e.ProjectID, &e.ID, &e.IssueID, &stamp, &received, &e.Level, &e.Platform, &e.Message, &e.Title, &e.Culprit,
+	err := row.Scan(&e.ProjectID, &e.ID, &e.IssueID, &stamp, &received, &e.Level, &e.Platform, &e.Message, &e.Title, &e.Culprit,
 		&e.Type, &e.Value, &e.Environment, &e.Release, &tags, &e.UserKey, &e.GroupHash, &e.Data)
 	if err != nil {
 		return nil, notFound(err, "event")

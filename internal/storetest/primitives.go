@@ -147,6 +147,19 @@ func testIngest(t *testing.T, open Opener) {
 			t.Fatalf("event = %+v", stored)
 		}
 	})
+	t.Run("LatestEvent", func(t *testing.T) {
+		is, first := f.Issue(t, "latest")
+		second := f.Event("latest")
+		second.IssueID, second.Received = is.ID, first.Received.Add(time.Minute)
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertEvents(ctx, []*herald.Event{second}) })
+		latest, err := s.FindLatestEvent(ctx, is.ID)
+		must(t, err)
+		if latest.ID != second.ID || latest.IssueID != is.ID || string(latest.Data) != string(second.Data) || len(latest.Tags) != 2 {
+			t.Fatalf("latest event = %+v, want %s", latest, second.ID)
+		}
+		_, err = s.FindLatestEvent(ctx, is.ID+1000)
+		wantCode(t, err, herald.ENOTFOUND)
+	})
 	t.Run("StatusAndAssignee", func(t *testing.T) {
 		a, _ := f.Issue(t, "status-a")
 		b, _ := f.Issue(t, "status-b")
