@@ -310,3 +310,22 @@ func sortStrings(l []string) []string {
 	slices.Sort(l)
 	return l
 }
+
+// handleTestHook answers Herald's
+// POST /api/0/projects/{org}/{project}/hooks/{hook_id}/test/: a sample
+// event is sent to the hook as a real one is (event.created, or event.alert
+// for a hook subscribed to alerts only), signed with its secret and
+// recorded in its delivery log; the answer is 202 with the delivery. A
+// disabled hook gets 400.
+func (s *Server) handleTestHook(w http.ResponseWriter, r *http.Request, a *auth) error {
+	p, h, err := s.hook(r, a)
+	if err != nil {
+		return err
+	}
+	d, err := s.changes.SendTestEvent(r.Context(), p.ID, h.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, newDeliveryJSON(d))
+	return nil
+}

@@ -6,6 +6,7 @@
 // not define and never change a Sentry-defined shape:
 //
 //	POST /api/0/projects/{org}/{project}/hooks/{hook_id}/rotate-secret/
+//	POST /api/0/projects/{org}/{project}/hooks/{hook_id}/test/
 //	GET  /api/0/projects/{org}/{project}/hooks/{hook_id}/deliveries/
 //	GET  /api/0/projects/{org}/{project}/hooks/{hook_id}/deliveries/{delivery_id}/
 //	POST /api/0/projects/{org}/{project}/hooks/{hook_id}/deliveries/{delivery_id}/redeliver/
@@ -200,6 +201,7 @@ func (s *Server) routes() http.Handler {
 	rt.token("DELETE", hooks+"{hook_id}/", "project:write", s.handleDeleteHook)
 	rt.token("GET", hooks+"{hook_id}/stats/", "project:read", s.handleHookStats)
 	rt.token("POST", hooks+"{hook_id}/rotate-secret/", "project:write", s.handleRotateHookSecret)
+	rt.token("POST", hooks+"{hook_id}/test/", "project:write", s.handleTestHook)
 
 	const deliveries = hooks + "{hook_id}/deliveries/"
 	rt.token("GET", deliveries, "project:read", s.handleListDeliveries)
