@@ -210,19 +210,22 @@ func (s *Server) routes() http.Handler {
 	rt.token("POST", deliveries+"{delivery_id}/redeliver/", "project:write", s.handleRedeliver)
 
 	const rules = "/api/0/projects/{org}/{project}/rules/"
-	rt.token("GET", rules, "project:read", s.handleListRules)
-	rt.token("POST", rules, "project:write", s.handleCreateRule)
-	rt.token("GET", rules+"{rule_id}/", "project:read", s.handleGetRule)
-	rt.token("PUT", rules+"{rule_id}/", "project:write", s.handleUpdateRule)
-	rt.token("DELETE", rules+"{rule_id}/", "project:write", s.handleDeleteRule)
+	// Alert rules take Sentry's alert permissions: the project's or the
+	// organization's scope, or alerts:read / alerts:write, which members
+	// have.
+	rt.token("GET", rules, "project:read|alerts:read", s.handleListRules)
+	rt.token("POST", rules, "project:write|alerts:write", s.handleCreateRule)
+	rt.token("GET", rules+"{rule_id}/", "project:read|alerts:read", s.handleGetRule)
+	rt.token("PUT", rules+"{rule_id}/", "project:write|alerts:write", s.handleUpdateRule)
+	rt.token("DELETE", rules+"{rule_id}/", "project:write|alerts:write", s.handleDeleteRule)
 
 	const alertRules = "/api/0/organizations/{org}/alert-rules/"
-	rt.token("GET", alertRules, "org:read", s.handleListMetricRules)
-	rt.token("POST", alertRules, "org:write", s.handleCreateMetricRule)
-	rt.token("GET", alertRules+"{alert_rule_id}/", "org:read", s.handleGetMetricRule)
-	rt.token("PUT", alertRules+"{alert_rule_id}/", "org:write", s.handleUpdateMetricRule)
-	rt.token("DELETE", alertRules+"{alert_rule_id}/", "org:write", s.handleDeleteMetricRule)
-	rt.token("GET", alertRules+"{alert_rule_id}/incidents/", "org:read", s.handleListIncidents)
+	rt.token("GET", alertRules, "org:read|alerts:read", s.handleListMetricRules)
+	rt.token("POST", alertRules, "org:write|alerts:write", s.handleCreateMetricRule)
+	rt.token("GET", alertRules+"{alert_rule_id}/", "org:read|alerts:read", s.handleGetMetricRule)
+	rt.token("PUT", alertRules+"{alert_rule_id}/", "org:write|alerts:write", s.handleUpdateMetricRule)
+	rt.token("DELETE", alertRules+"{alert_rule_id}/", "org:write|alerts:write", s.handleDeleteMetricRule)
+	rt.token("GET", alertRules+"{alert_rule_id}/incidents/", "org:read|alerts:read", s.handleListIncidents)
 
 	const issues = "/api/0/organizations/{org}/issues/{issue_id}/"
 	rt.token("GET", "/api/0/projects/{org}/{project}/issues/", "event:read", s.handleListIssues)

@@ -20,10 +20,10 @@ import (
 // (/api/0/projects/{org}/{project}/rules/), metric alert rules and their
 // incidents an organization's (/api/0/organizations/{org}/alert-rules/).
 const (
-	issueRuleRead   = "project:read"
-	issueRuleWrite  = "project:write"
-	metricRuleRead  = "org:read"
-	metricRuleWrite = "org:write"
+	issueRuleRead   = "project:read|alerts:read"
+	issueRuleWrite  = "project:write|alerts:write"
+	metricRuleRead  = "org:read|alerts:read"
+	metricRuleWrite = "org:write|alerts:write"
 )
 
 // alertRoutes registers the Alerts pages, at Sentry's URLs: the list of

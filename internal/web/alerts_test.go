@@ -442,7 +442,9 @@ func TestAlertFormErrors(t *testing.T) {
 }
 
 // TestAlertAccess checks the scopes of the Alerts pages, those of the API
-// routes, and that another organization's people get 404.
+// routes (Sentry's alert permissions: alerts:write, which every role has,
+// or the project's or organization's write scope), and that another
+// organization's people get 404.
 func TestAlertAccess(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -473,12 +475,12 @@ func TestAlertAccess(t *testing.T) {
 		{"MemberList", "member@acme.example", "GET", "/organizations/acme/alerts/rules/", nil, http.StatusOK},
 		{"MemberIssueDetails", "member@acme.example", "GET", issueEdit + "details/", nil, http.StatusOK},
 		{"MemberMetricDetails", "member@acme.example", "GET", "/organizations/acme/alerts/rules/details/" + strconv.FormatInt(metricRule.ID, 10) + "/", nil, http.StatusOK},
-		{"MemberNewIssueForm", "member@acme.example", "GET", "/organizations/acme/alerts/new/issue/", nil, http.StatusForbidden},
-		{"MemberCreatesIssueRule", "member@acme.example", "POST", "/organizations/acme/alerts/new/issue/", newIssue, http.StatusForbidden},
-		{"MemberDeletesIssueRule", "member@acme.example", "POST", issueEdit, url.Values{"action": {"delete"}}, http.StatusForbidden},
+		// Members have alerts:write, as in Sentry by default.
+		{"MemberNewIssueForm", "member@acme.example", "GET", "/organizations/acme/alerts/new/issue/", nil, http.StatusOK},
+		{"MemberCreatesIssueRule", "member@acme.example", "POST", "/organizations/acme/alerts/new/issue/", newIssue, http.StatusSeeOther},
+		{"MemberCreatesMetricRule", "member@acme.example", "POST", "/organizations/acme/alerts/new/metric/", newMetric, http.StatusSeeOther},
 		{"AdminCreatesIssueRule", "admin@acme.example", "POST", "/organizations/acme/alerts/new/issue/", newIssue, http.StatusSeeOther},
-		{"AdminCreatesMetricRule", "admin@acme.example", "POST", "/organizations/acme/alerts/new/metric/", newMetric, http.StatusForbidden},
-		{"AdminDeletesMetricRule", "admin@acme.example", "POST", metricEdit, url.Values{"action": {"delete"}}, http.StatusForbidden},
+		{"AdminCreatesMetricRule", "admin@acme.example", "POST", "/organizations/acme/alerts/new/metric/", newMetric, http.StatusSeeOther},
 		{"ManagerCreatesMetricRule", "manager@acme.example", "POST", "/organizations/acme/alerts/new/metric/", newMetric, http.StatusSeeOther},
 		{"OtherOrgList", stranger.Email, "GET", "/organizations/acme/alerts/rules/", nil, http.StatusNotFound},
 		{"OtherOrgIssueForm", stranger.Email, "GET", issueEdit, nil, http.StatusNotFound},
@@ -521,8 +523,8 @@ func TestAlertAccess(t *testing.T) {
 		t.Fatalf("metric rule: %v", err)
 	}
 	rules, err := e.Store.FindMetricAlerts(ctx, e.Org.ID)
-	if err != nil || len(rules) != 2 {
-		t.Fatalf("metric rules = %d, %v; want the fixture's and the manager's", len(rules), err)
+	if err != nil || len(rules) != 4 {
+		t.Fatalf("metric rules = %d, %v; want the fixture's, the member's, the admin's and the manager's", len(rules), err)
 	}
 }
 

@@ -140,13 +140,21 @@ type visit struct {
 	orgs []*herald.Organization
 }
 
-// can reports whether the person has scope in the visit's organization: a
-// superuser always, a member when their role grants it.
+// can reports whether the person has scope in the visit's organization
+// ("a|b": either): a superuser always, a member when their role grants it.
 func (v *visit) can(scope string) bool {
 	if v.user.IsSuperuser {
 		return true
 	}
-	return v.role != "" && herald.RoleHasScope(v.role, scope)
+	if v.role == "" {
+		return false
+	}
+	for sc := range strings.SplitSeq(scope, "|") {
+		if herald.RoleHasScope(v.role, sc) {
+			return true
+		}
+	}
+	return false
 }
 
 // require answers 403 unless the person has scope.
