@@ -20,7 +20,7 @@ const (
 var Roles = []string{RoleMember, RoleAdmin, RoleManager, RoleOwner}
 
 // RoleScopes are the scopes each role grants, as Sentry's roles do: a member
-// views and acts on issues; an admin also changes projects, hooks and
+// views and acts on issues and alert rules; an admin also changes projects, hooks and
 // integrations; a manager also manages members and the organization's
 // integrations; an owner may do everything.
 var RoleScopes = map[string][]string{

@@ -11,6 +11,9 @@ import (
 // Settings (apps.go), Issues (issues.go) and Alerts (alerts.go).
 func (s *Server) routes() {
 	s.mux.Handle("/_static/", staticHandler())
+	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/_static/favicon.svg", http.StatusMovedPermanently)
+	})
 	s.mux.HandleFunc("/auth/login/{$}", s.handleLogin)
 	s.page("/auth/logout/{$}", s.handleLogout)
 	s.page("GET /{$}", s.handleHome)

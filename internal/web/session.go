@@ -123,7 +123,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 // loginPage renders the sign-in form with a fresh double-submit token.
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, form *loginForm) {
-	form.CSRF = herald.NewSecret()
+	// A sign-in form already open (another tab, or a request the browser
+	// made on its own such as /favicon.ico) keeps its token.
+	if c, err := r.Cookie(loginCookie); err == nil && len(c.Value) == len(herald.NewSecret()) {
+		form.CSRF = c.Value
+	} else {
+		form.CSRF = herald.NewSecret()
+	}
 	http.SetCookie(w, s.cookie(loginCookie, form.CSRF, time.Hour))
 	s.render(w, r, nil, status, "login", form)
 }

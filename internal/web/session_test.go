@@ -175,3 +175,22 @@ func TestCookiesSecureOverHTTPS(t *testing.T) {
 		t.Fatal("web.New took an ftp base URL")
 	}
 }
+
+// TestSignInFormKeepsItsToken checks that a request the browser makes on
+// its own while the sign-in form is open (/favicon.ico, another tab) does
+// not expire the form.
+func TestSignInFormKeepsItsToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.newBrowser(t)
+	b.get("/auth/login/")
+	form := b.CSRF
+	if res := b.get("/favicon.ico"); res.Status != http.StatusMovedPermanently {
+		t.Fatalf("favicon: status %d location %q", res.Status, res.Location)
+	}
+	b.get("/auth/login/?next=/settings/")
+	res := b.post("/auth/login/", url.Values{"username": {e.User.Email}, "password": {testPassword}, "csrf_token": {form}})
+	if res.Status != http.StatusFound {
+		t.Fatalf("sign in with the first tab's form: status %d", res.Status)
+	}
+}
