@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,5 +227,28 @@ func TestErrorf(t *testing.T) {
 				t.Fatalf("errors.As does not find the *Error in a chain")
 			}
 		})
+	}
+}
+
+func TestValidID(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"", false},
+		{"1", true},
+		{"WEB-1", true},
+		{"0123456789abcdef0123456789abcdef", true},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"../etc", false},
+		{"a b", false},
+		{"é", false},
+		{"a%2F", false},
+	} {
+		if got := herald.ValidID(tc.id); got != tc.want {
+			t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.want)
+		}
 	}
 }

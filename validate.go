@@ -369,27 +369,16 @@ const (
 	MaxAppURLLength  = 2048
 )
 
-// SentryAppInput is what a person asks of a Sentry App, from the API's
-// body or the dashboard's form; nil means not given.
-type SentryAppInput struct {
-	Name          *string
-	Author        *string
-	Overview      *string
-	WebhookURL    *string
-	RedirectURL   *string
-	IsAlertable   *bool
-	VerifyInstall *bool
-	Scopes        *[]string
-	Events        *[]string
-}
-
-// Validate checks the input against cur, the app as it is (a zero app of
+// Validate checks an update a person asks for (from the API's body or the
+// dashboard's form, as typed) against cur, the app as it is (a zero app of
 // the right status for a creation, which needs a name), as Sentry's
-// SentryAppParser does, and returns the update. may tells whether the
-// person may grant a scope: one they may not grant is refused unless the
-// app has it already.
-func (in *SentryAppInput) Validate(cur *SentryApp, create bool, may func(scope string) bool) (SentryAppUpdate, error) {
-	var upd SentryAppUpdate
+// SentryAppParser does, and returns the update to apply: text trimmed,
+// repeated scopes and events dropped. may tells whether the person may
+// grant a scope: one they may not grant is refused unless the app has it
+// already. Status is not checked here (publishing is for superusers) and
+// passes through.
+func (in *SentryAppUpdate) Validate(cur *SentryApp, create bool, may func(scope string) bool) (SentryAppUpdate, error) {
+	upd := SentryAppUpdate{Status: in.Status}
 	fe := FieldErrors{}
 	if in.Name != nil || create {
 		switch name := ""; {
@@ -481,4 +470,21 @@ func (in *SentryAppInput) Validate(cur *SentryApp, create bool, may func(scope s
 	next := *cur
 	next.Apply(upd)
 	return upd, next.Validate()
+}
+
+// ValidID reports whether s can be the id of a stored row as a path names
+// it (a hook, a delivery, an issue or its short id, an event): 1 to 64
+// ASCII letters, digits or hyphens. Anything else names nothing, and is
+// answered 404 before any lookup.
+func ValidID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '-' {
+			return false
+		}
+	}
+	return true
 }

@@ -125,10 +125,10 @@ type appInput struct {
 }
 
 // validate checks the input against cur, the app as it is (a zero app for
-// creation), with herald.SentryAppInput.Validate; scopes beyond those of
+// creation), with herald.SentryAppUpdate.Validate; scopes beyond those of
 // the caller's token are refused.
 func (in *appInput) validate(cur *herald.SentryApp, create bool, a *auth) (herald.SentryAppUpdate, error) {
-	return (&herald.SentryAppInput{Name: in.Name, Author: in.Author, Overview: in.Overview, WebhookURL: in.WebhookURL,
+	return (&herald.SentryAppUpdate{Name: in.Name, Author: in.Author, Overview: in.Overview, WebhookURL: in.WebhookURL,
 		RedirectURL: in.RedirectURL, IsAlertable: in.IsAlertable, VerifyInstall: in.VerifyInstall, Scopes: in.Scopes,
 		Events: in.Events}).Validate(cur, create, a.token.HasScope)
 }

@@ -261,7 +261,7 @@ func (s *Server) hook(r *http.Request, a *auth) (*herald.Project, *herald.Hook, 
 		return nil, nil, err
 	}
 	id := r.PathValue("hook_id")
-	if !validID(id) {
+	if !herald.ValidID(id) {
 		return nil, nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
 	h, err := s.store.FindHookByID(r.Context(), p.ID, id)
@@ -278,21 +278,6 @@ func isNumeric(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// validID reports whether s can be a hook or delivery id: 1 to 64 letters,
-// digits or hyphens. Anything else cannot name a stored row.
-func validID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '-' {
 			return false
 		}
 	}

@@ -131,7 +131,7 @@ func (s *Server) delivery(r *http.Request, a *auth) (*herald.Delivery, error) {
 		return nil, err
 	}
 	id := r.PathValue("delivery_id")
-	if !validID(id) {
+	if !herald.ValidID(id) {
 		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
 	d, err := s.store.FindDeliveryByID(r.Context(), id)

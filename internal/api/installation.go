@@ -112,7 +112,7 @@ func (s *Server) handleCreateInstallation(w http.ResponseWriter, r *http.Request
 // member of its organization whose token has the route's scope.
 func (s *Server) installation(r *http.Request, a *auth) (*herald.Installation, error) {
 	uuid := r.PathValue("uuid")
-	if !validID(uuid) {
+	if !herald.ValidID(uuid) {
 		return nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
 	ctx := r.Context()
@@ -227,7 +227,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	uuid := r.PathValue("uuid")
-	if !validID(uuid) {
+	if !herald.ValidID(uuid) {
 		return herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
 	ctx := r.Context()

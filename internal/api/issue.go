@@ -438,7 +438,7 @@ func (s *Server) issue(r *http.Request, a *auth) (*herald.Project, *herald.Issue
 		return nil, nil, err
 	}
 	id := r.PathValue("issue_id")
-	if !validID(id) {
+	if !herald.ValidID(id) {
 		return nil, nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
 	ctx := r.Context()
@@ -626,7 +626,7 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, a *auth)
 		return err
 	}
 	id := strings.ToLower(strings.ReplaceAll(r.PathValue("event_id"), "-", ""))
-	if len(id) != 32 || !validID(id) {
+	if len(id) != 32 || !herald.ValidID(id) {
 		return herald.Errorf(herald.ENOTFOUND, msgNotFound)
 	}
 	e, err := s.store.FindEventByID(r.Context(), p.ID, id)

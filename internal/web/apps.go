@@ -183,7 +183,7 @@ func parseAppForm(r *http.Request, v *visit, cur *herald.SentryApp, create bool,
 		return herald.SentryAppUpdate{}, form, herald.Errorf(herald.EINVALID, "The form could not be read.")
 	}
 	pf := r.PostForm
-	in := herald.SentryAppInput{}
+	in := herald.SentryAppUpdate{}
 	form.Name = pf.Get("name")
 	if pf.Has("name") || !create {
 		in.Name = &form.Name

@@ -57,21 +57,6 @@ func hookPath(p *herald.Project, h *herald.Hook) string {
 	return hooksPath(p) + url.PathEscape(h.ID) + "/"
 }
 
-// validHookID reports whether s can be a hook or delivery id: 1 to 64
-// letters, digits or hyphens, as the API checks.
-func validHookID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
 // hookProject loads the project of a Service Hooks page: 404 for one the
 // person may not open, 403 when the project does not have the
 // servicehooks feature (the API's unavailable_feature).
@@ -96,7 +81,7 @@ func (s *Server) hook(r *http.Request, v *visit) (*herald.Project, *herald.Hook,
 		return nil, nil, err
 	}
 	id := r.PathValue("hook_id")
-	if !validHookID(id) {
+	if !herald.ValidID(id) {
 		return nil, nil, herald.Errorf(herald.ENOTFOUND, "not found")
 	}
 	h, err := s.store.FindHookByID(r.Context(), p.ID, id)
@@ -549,7 +534,7 @@ func (s *Server) handleRedeliver(w http.ResponseWriter, r *http.Request, v *visi
 		return err
 	}
 	id := r.PathValue("delivery_id")
-	if !validHookID(id) {
+	if !herald.ValidID(id) {
 		return herald.Errorf(herald.ENOTFOUND, "not found")
 	}
 	ctx := r.Context()

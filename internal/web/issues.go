@@ -332,21 +332,6 @@ type issuePage struct {
 	Errors herald.FieldErrors
 }
 
-// validPathID reports whether s may be an id of an issue (a number or a
-// short id) or of an event.
-func validPathID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
 // loadIssue loads the organization and the issue ({issue_id}: an id or a
 // short id) of the path, with its project; ENOTFOUND when it is not the
 // organization's. A nil issue means the request was redirected.
@@ -359,7 +344,7 @@ func (s *Server) loadIssue(w http.ResponseWriter, r *http.Request, v *visit) (*h
 		return nil, nil, err
 	}
 	id := r.PathValue("issue_id")
-	if !validPathID(id) {
+	if !herald.ValidID(id) {
 		return nil, nil, herald.Errorf(herald.ENOTFOUND, "not found")
 	}
 	ctx := r.Context()
@@ -424,7 +409,7 @@ func (s *Server) handleIssueEvent(w http.ResponseWriter, r *http.Request, v *vis
 		return err
 	}
 	id := strings.ToLower(strings.ReplaceAll(r.PathValue("event_id"), "-", ""))
-	if len(id) != 32 || !validPathID(id) {
+	if len(id) != 32 || !herald.ValidID(id) {
 		return herald.Errorf(herald.ENOTFOUND, "not found")
 	}
 	ev, err := s.store.FindEventByID(r.Context(), p.ID, id)
