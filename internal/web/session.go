@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -134,6 +135,10 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, f
 	s.render(w, r, nil, status, "login", form)
 }
 
+// loginWait is how long a sign-in waits for its turn to check a password
+// (a few run at once, bcrypt being slow on purpose) before it gets 429.
+const loginWait = 3 * time.Second
+
 // Sign-in failures, as shown: the same message whether the email or the
 // password was wrong.
 const (
@@ -166,7 +171,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, form *loginForm) 
 	}
 	// The check runs whether the user exists or not, so that the time
 	// taken does not tell.
-	ok, err := s.checker.Check(ctx, hash, pw)
+	checkCtx, cancel := context.WithTimeout(ctx, loginWait)
+	ok, err := s.checker.Check(checkCtx, hash, pw)
+	cancel()
 	if errors.Is(err, password.ErrBusy) {
 		return http.StatusTooManyRequests, msgBusy
 	}
