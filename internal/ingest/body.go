@@ -74,8 +74,9 @@ func (b *budget) release(n int64) { b.used.Add(-n) }
 // more memory than an honest body of the largest allowed size.
 //
 // What it holds is reserved from the handler's in-flight budget: the
-// capacity of each buffer it allocates, reserved before each growth, and
-// decoderSize for a compressed body. A Handler pools bodies; a pooled buffer's capacity is
+// capacity of each buffer it allocates, reserved before each growth,
+// decoderSize for a compressed body, and the decoders of a legacy store
+// body (see openLegacy). A Handler pools bodies; a pooled buffer's capacity is
 // reserved again when it is taken for a request and released when it is put
 // back. Idle buffers in the pool are not counted: each holds at most
 // maxPooledBuffer, and the garbage collector drops those left idle for two
@@ -93,9 +94,22 @@ type body struct {
 	eof        bool          // src has ended
 	lim        Limits
 	maxDecoded int64
-	what       string // names the body in messages: "envelope", "event"
-	encoding   string // the Content-Encoding, for messages
-	length     int64  // the announced Content-Length, -1 when unknown
+	// decodedLimit is the maxDecoded asked for, which an identity body
+	// caps at its wire limit until a legacy decoder is found.
+	decodedLimit int64
+	what         string // names the body in messages: "envelope", "event"
+	encoding     string // the Content-Encoding, for messages
+	length       int64  // the announced Content-Length, -1 when unknown
+
+	// The legacy store body's decoding (see openLegacy).
+	head  [4]byte       // the first bytes, looked at to tell the encoding
+	pre   prefixReader  // head, then tap
+	tap   errTap        // src as it was before the legacy decoders
+	b64   base64Text    // pre, checked as base64 text
+	lbr   *bufio.Reader // their read buffer, kept for reuse
+	lz    io.ReadCloser // the zlib reader to recycle
+	drain drainReader   // lz, then the rest of a base64 text
+	layer string        // names the legacy encoding in messages, "" when none
 }
 
 // reserve takes n bytes from the budget for the body, or returns errBusy.
@@ -114,7 +128,7 @@ func (b *body) open(w http.ResponseWriter, r *http.Request, lim Limits, maxDecod
 	if r.ContentLength > lim.MaxRequestSize {
 		return tooLarge("request body", lim.MaxRequestSize)
 	}
-	b.lim, b.maxDecoded, b.what, b.length = lim, maxDecoded, what, r.ContentLength
+	b.lim, b.maxDecoded, b.decodedLimit, b.what, b.length = lim, maxDecoded, maxDecoded, what, r.ContentLength
 	b.wire = stopReader{r: http.MaxBytesReader(w, r.Body, lim.MaxRequestSize), stop: math.MaxInt64}
 	b.encoding = strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
 	switch b.encoding {
@@ -191,7 +205,7 @@ const maxPreallocation = 256 << 10
 
 // readAll reads the rest of the body and returns the whole of it.
 func (b *body) readAll() ([]byte, error) {
-	if b.encoding == "identity" && b.length > 0 && int64(cap(b.buf)) <= b.length && b.length < maxPreallocation {
+	if b.encoding == "identity" && b.layer == "" && b.length > 0 && int64(cap(b.buf)) <= b.length && b.length < maxPreallocation {
 		// One allocation of the announced size (plus the byte that
 		// finds the end) rather than doubling up to it. Larger bodies
 		// grow as their bytes arrive, so that one announcing much and
@@ -278,6 +292,7 @@ func (b *body) close() {
 	if b.br != nil {
 		b.br.Reset(nil)
 	}
+	b.closeLegacy()
 	b.wire, b.src, b.zr, b.dec, b.eof = stopReader{}, nil, nil, nil, false
 }
 
@@ -291,6 +306,8 @@ func (b *body) readError(err error) error {
 		return tooLarge("envelope header", MaxEnvelopeHeaderSize)
 	case errors.As(err, &mbe):
 		return tooLarge("request body", b.lim.MaxRequestSize)
+	case b.layer != "" && (b.tap.err == nil || !errors.Is(err, b.tap.err)):
+		return herald.Errorf(herald.EINVALID, "invalid %s body: %v", b.layer, legacyCause(err))
 	case b.encoding == "identity":
 		return herald.Errorf(herald.EINVALID, "read body: %v", err)
 	}

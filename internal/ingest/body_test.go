@@ -428,6 +428,9 @@ const (
 	fuzzDeflate           // raw deflate
 	fuzzRawGzip           // as is, sent as gzip
 	fuzzRawDeflate        // as is, sent as deflate
+	fuzzBase64Zlib        // base64 of zlib, as raven-node sends store bodies
+	fuzzBase64            // base64
+	fuzzLegacyZlib        // zlib, without a Content-Encoding
 	fuzzEncodings
 )
 
@@ -449,7 +452,8 @@ var fuzzLimits = Limits{MaxRequestSize: 48 << 10, MaxBodySize: 32 << 10, MaxEven
 //   - the answer is never a server error (the fakes never fail);
 //   - what is answered agrees with parsing the whole body at once: 401
 //     without a key, 403 with a bad one, 200 and the same events when
-//     ParseEnvelope (or parseEvent) and the key accept it;
+//     ParseEnvelope (or, for a store body, decodeStoreRef and parseEvent)
+//     and the key accept it;
 //   - no more is read from the body than MaxRequestSize allows, and an
 //     envelope refused for its key is read no further than its header
 //     allows (maxHeaderWire);
@@ -464,6 +468,19 @@ func FuzzHandler(f *testing.F) {
 	f.Add(mustReadFile(f, "store-go.json"), uint8(fuzzGzip), uint8(fuzzKeyHeader), true)
 	f.Add([]byte(`{"dsn":"https://`+testKey+`@h/42"}`), uint8(fuzzChunked), uint8(fuzzKeyNone), false)
 	f.Add([]byte(`{"dsn":"https://`+otherKey+`@h/7"}`+"\n{\"type\":\"event\"}\n{}\n"), uint8(fuzzZlib), uint8(fuzzKeyNone), false)
+	// The store bodies of old SDKs, and what they decode to.
+	for _, name := range []string{"raven-node-2.6.4.http", "raven-ruby-3.1.2.http", "raven-go-0.2.0-small.http", "raven-go-0.2.0-large.http"} {
+		req := mustReadOldSDKRequest(f, name)
+		f.Add(req.body, uint8(fuzzIdentity), uint8(fuzzKeyHeader), true)
+		if json, err := decodeStoreRef(req.body, DefaultMaxEventSize); err == nil {
+			for _, enc := range []uint8{fuzzBase64Zlib, fuzzBase64, fuzzLegacyZlib, fuzzGzip} {
+				f.Add(json, enc, uint8(fuzzKeyHeader), true)
+			}
+		}
+	}
+	f.Add(append([]byte("eJ"), make([]byte, 64)...), uint8(fuzzIdentity), uint8(fuzzKeyQuery), true)
+	f.Add(mustReadFile(f, "sentry-go.envelope"), uint8(fuzzBase64Zlib), uint8(fuzzKeyHeader), false)
+	f.Add([]byte(sentryCLICheckIn), uint8(fuzzIdentity), uint8(fuzzKeyHeader), false)
 
 	th := newTestHandler(f)
 	th.Limits = fuzzLimits
@@ -488,6 +505,12 @@ func FuzzHandler(f *testing.F) {
 			header["Content-Encoding"] = []string{"gzip"}
 		case fuzzRawDeflate:
 			header["Content-Encoding"] = []string{"deflate"}
+		case fuzzBase64Zlib:
+			body = base64Zlib(t, decoded)
+		case fuzzBase64:
+			body = base64Of(decoded)
+		case fuzzLegacyZlib:
+			body = zlibbed(t, decoded)
 		}
 		target, endpoint := "/api/42/envelope/", "envelope"
 		if store {
@@ -522,27 +545,34 @@ func FuzzHandler(f *testing.F) {
 		if key == "" && (w.Code == 401 || w.Code == 403) && read > maxHeaderWire {
 			t.Fatalf("read %d bytes of an envelope refused for its key", read)
 		}
-		if encoding >= fuzzRawGzip || int64(len(body)) > fuzzLimits.MaxRequestSize {
+		if encoding == fuzzRawGzip || encoding == fuzzRawDeflate || int64(len(body)) > fuzzLimits.MaxRequestSize {
 			return // what the body decodes to is not known here
+		}
+		// What the handler reads once the Content-Encoding is undone.
+		plain := decoded
+		if encoding >= fuzzBase64Zlib {
+			plain = body
 		}
 
 		// What the whole body, parsed at once, says.
 		var events []*herald.Event
 		var parseErr error
 		if store {
-			if int64(len(decoded)) > fuzzLimits.MaxEventSize {
+			if json, err := decodeStoreRef(plain, fuzzLimits.MaxEventSize); err != nil {
+				parseErr = herald.Errorf(herald.EINVALID, "%v", err)
+			} else if int64(len(json)) > fuzzLimits.MaxEventSize {
 				parseErr = herald.Errorf(herald.ETOOLARGE, "too large")
-			} else if e, err := parseEvent(decoded, "", received); err != nil {
+			} else if e, err := parseEvent(json, "", received); err != nil {
 				parseErr = err
 			} else {
 				events = []*herald.Event{e}
 			}
 		} else {
-			env, err := ParseEnvelope(decoded)
+			env, err := ParseEnvelope(plain)
 			if err == nil && key == "" {
 				key = dsnKey(env.DSN)
 			}
-			if err == nil && int64(len(decoded)) > fuzzLimits.MaxBodySize {
+			if err == nil && int64(len(plain)) > fuzzLimits.MaxBodySize {
 				err = herald.Errorf(herald.ETOOLARGE, "too large")
 			}
 			if err == nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,21 @@ const (
 // events are committed; when SaveFunc fails it answers 503 with
 // Retry-After, so the SDK sends the event again rather than lose it.
 //
+// A store body may be JSON, or what old SDKs send in its place, as Relay
+// reads it: the base64 of the zlib-compressed JSON (raven-node,
+// raven-ruby, raven-go), or zlib data (see body.openLegacy). A store
+// request whose Content-Type is application/x-sentry-envelope is read as an
+// envelope, as Relay does.
+//
+// Herald keeps events only. The items of other types in an envelope it
+// accepts (cron check-ins, transactions, sessions, attachments, client
+// reports, ...) are dropped, and the envelope answered 200 as Relay answers
+// an envelope whose items a project does not take: an SDK or sentry-cli
+// told otherwise would report an error or send them again, and
+// `sentry-cli monitors run` would print errors around the command it
+// runs. Each drop is counted by DroppedFunc, and the first of each type
+// logged at info level.
+//
 // The exported fields must be set before the first request and not changed
 // after.
 type Handler struct {
@@ -70,6 +86,10 @@ type Handler struct {
 	// KeyCacheTTL is how long a checked key is trusted; DefaultKeyCacheTTL
 	// when 0.
 	KeyCacheTTL time.Duration
+	// DroppedFunc, when set, is called for each accepted envelope that
+	// holds items Herald does not process, once for each such item type
+	// (see ItemTypeLabel) with the number of its items.
+	DroppedFunc func(itemType string, n int)
 
 	once     sync.Once
 	limits   Limits
@@ -79,6 +99,7 @@ type Handler struct {
 	rates    *rateLimiter
 	inFlight budget    // bytes held by request bodies
 	bodies   sync.Pool // *body
+	dropped  sync.Map  // item type label → true once a drop of it is logged
 }
 
 // init settles the handler's defaults on its first request.
@@ -153,6 +174,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // read alone first.
 func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, projectID int64, endpoint string) (string, error) {
 	ctx := r.Context()
+	if endpoint == "store" && isEnvelopeType(r.Header.Get("Content-Type")) {
+		endpoint = "envelope"
+	}
 	key := PublicKey(r, "")
 	if key != "" {
 		if err := h.authorize(ctx, projectID, key); err != nil {
@@ -175,9 +199,9 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, projectID int64
 	now := h.clock.Now()
 	var events []*herald.Event
 	var id string
+	var env *Envelope
 	switch endpoint {
 	case "envelope":
-		var env *Envelope
 		if key == "" {
 			line, err := b.readLine()
 			if err != nil {
@@ -211,6 +235,9 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, projectID int64
 		}
 		id = env.EventID
 	case "store":
+		if err := b.openLegacy(); err != nil {
+			return "", err
+		}
 		body, err := b.readAll()
 		if err != nil {
 			return "", err
@@ -222,6 +249,7 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, projectID int64
 		events = []*herald.Event{e}
 	}
 	if len(events) == 0 {
+		h.reportDropped(ctx, projectID, env)
 		return id, nil
 	}
 	if err := h.checkRate(projectID, key, len(events)); err != nil {
@@ -233,7 +261,66 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, projectID int64
 	if err := h.SaveFunc(ctx, events); err != nil {
 		return "", fmt.Errorf("save events: %w", err)
 	}
+	h.reportDropped(ctx, projectID, env)
 	return events[0].ID, nil
+}
+
+// reportDropped counts the items of an accepted envelope that are not
+// events, by type (DroppedFunc), and logs the first drop of each type at
+// info level, later ones at debug level.
+func (h *Handler) reportDropped(ctx context.Context, projectID int64, env *Envelope) {
+	if env == nil {
+		return
+	}
+	type count struct {
+		label string
+		n     int
+	}
+	var counts []count
+	for _, it := range env.Items {
+		if it.Type == "event" {
+			continue
+		}
+		label := ItemTypeLabel(it.Type)
+		i := slices.IndexFunc(counts, func(c count) bool { return c.label == label })
+		if i < 0 {
+			counts = append(counts, count{label: label})
+			i = len(counts) - 1
+		}
+		counts[i].n++
+	}
+	for _, c := range counts {
+		if h.DroppedFunc != nil {
+			h.DroppedFunc(c.label, c.n)
+		}
+		level := slog.LevelDebug
+		if _, seen := h.dropped.LoadOrStore(c.label, true); !seen {
+			level = slog.LevelInfo
+		}
+		h.logger.Log(ctx, level, "envelope items dropped: Herald keeps events only; items of this type are answered 200 and not stored",
+			"item_type", c.label, "items", c.n, "project_id", projectID)
+	}
+}
+
+// itemTypes are the envelope item types Sentry defines (Relay's ItemType)
+// other than "event".
+var itemTypes = []string{
+	"attachment", "check_in", "client_report", "feedback", "form_data",
+	"log", "metric_buckets", "nel", "otel_log", "otel_span",
+	"otel_traces_data", "profile", "profile_chunk", "raw_security",
+	"replay_event", "replay_recording", "replay_video", "security",
+	"session", "sessions", "span", "statsd", "trace_metric",
+	"transaction", "unreal_report", "user_report", "user_report_v2",
+}
+
+// ItemTypeLabel names an envelope item type in DroppedFunc's calls and in
+// logs: the type itself when Sentry defines it, "other" for any other, so
+// that the labels are a small known set whatever clients send.
+func ItemTypeLabel(itemType string) string {
+	if itemType == "event" || slices.Contains(itemTypes, itemType) {
+		return itemType
+	}
+	return "other"
 }
 
 // getBody returns a body to read a request into, with the capacity of its

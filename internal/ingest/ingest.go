@@ -38,9 +38,13 @@ type Limits struct {
 	// flight hold together. A request reserves the capacity of its body
 	// buffer as the buffer grows, and 48 KB for a decompressor, and
 	// releases them when done; a request that finds too little left
-	// gets 429 with Retry-After: 1 at once, never a wait. Default 128 MB.
-	// A smaller value than one body of the largest size takes
-	// (max(MaxBodySize, MaxEventSize) plus 48 KB) is raised to it.
+	// gets 429 with Retry-After: 1 at once, never a wait. Default 64 MB.
+	// A smaller value than one body of the largest size takes is raised
+	// to it: the buffers of an envelope of MaxBodySize and its
+	// decompressor (48 KB), or of a store body of MaxEventSize and its
+	// decoders (a decompressor for its Content-Encoding, and for the
+	// legacy body of an old SDK a base64 decoder and a zlib decompressor:
+	// 104 KB).
 	MaxInFlight int64
 }
 
@@ -70,7 +74,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxInFlight = d.MaxInFlight
 	}
 	// A body of the largest size must fit when nothing else is in flight.
-	l.MaxInFlight = max(l.MaxInFlight, bodyCost(max(l.MaxBodySize, l.MaxEventSize))+decoderSize)
+	l.MaxInFlight = max(l.MaxInFlight, bodyCost(l.MaxBodySize)+decoderSize, bodyCost(l.MaxEventSize)+maxStoreDecoders)
 	return l
 }
 
