@@ -57,6 +57,10 @@ type SentryApp struct {
 	// Events are the resources the app subscribes to ("issue", "error",
 	// "comment", ...).
 	Events []string
+	// WebhookHeaders are extra headers sent on every delivery to the app,
+	// after validation (see CleanWebhookHeaders): names in canonical form,
+	// values trimmed. Sentry has no such field; it is Herald's.
+	WebhookHeaders []WebhookHeader
 	// ClientID and ClientSecret are 64 hex characters each; deliveries are
 	// signed with the secret.
 	ClientID     string
@@ -68,6 +72,13 @@ type SentryApp struct {
 
 	// Owner is the owning organization, loaded by the Find methods.
 	Owner *Organization
+}
+
+// WebhookHeader is one extra request header a Sentry App has Herald send
+// with its webhooks, such as a key its receiver checks.
+type WebhookHeader struct {
+	Key   string
+	Value string
 }
 
 // IsInternal reports whether the app is an internal integration.
@@ -97,6 +108,9 @@ type SentryAppUpdate struct {
 	VerifyInstall *bool
 	Scopes        *[]string
 	Events        *[]string
+	// WebhookHeaders replaces the app's extra webhook headers; an empty
+	// list removes them.
+	WebhookHeaders *[]WebhookHeader
 	// Status publishes (AppPublished) or unpublishes (AppUnpublished) a
 	// public app.
 	Status *string
@@ -124,6 +138,9 @@ func (a *SentryApp) Apply(upd SentryAppUpdate) {
 	}
 	if upd.Events != nil {
 		a.Events = *upd.Events
+	}
+	if upd.WebhookHeaders != nil {
+		a.WebhookHeaders = *upd.WebhookHeaders
 	}
 }
 

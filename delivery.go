@@ -67,6 +67,9 @@ type Delivery struct {
 	// the webhook builders for Service Hook deliveries).
 	URL               string
 	DestinationActive bool
+	// AppHeaders are the webhook headers of the destination Sentry App,
+	// sent with Herald's own; set with URL on app deliveries to send.
+	AppHeaders []WebhookHeader
 }
 
 // Attempt is one HTTP try of a delivery.
@@ -80,7 +83,13 @@ type Attempt struct {
 	Duration     time.Duration
 	ResponseBody string
 	Error        string
-	CreatedAt    time.Time
+	// HookErrorID and HookProjectID are the Sentry-Hook-Error and
+	// Sentry-Hook-Project headers of the answer, "" when absent: a
+	// receiver that reports its own failure to Sentry names the error's
+	// event id and project so, and Sentry's request log shows them.
+	HookErrorID   string
+	HookProjectID string
+	CreatedAt     time.Time
 }
 
 // Outcome is what happened to a delivery the sender took on.

@@ -76,6 +76,16 @@ type Issue struct {
 	// IssueService methods (and by SaveEvents for regressed issues).
 	AssignedTo  *Assignee
 	NumComments int64
+
+	// Resolution is how a resolved issue was resolved (nil: now). The
+	// store does not keep it yet: UpdateIssues sets it on the issues it
+	// resolves, and issues read back have none.
+	Resolution *Resolution
+	// Unhandled reports that an event of the issue was unhandled (an
+	// exception whose mechanism says handled: false). The store does not
+	// keep it yet: the webhooks of saved events set it from the event at
+	// hand.
+	Unhandled bool
 }
 
 // EventService reads events and the issues they group into. Events are

@@ -21,7 +21,8 @@ const (
 )
 
 // Hook is a project-level Service Hook: a URL, the events it subscribes to
-// and the secret its deliveries are signed with.
+// and the secret its deliveries are signed with. A hook subscribed to no
+// event is valid, as in Sentry, and is sent nothing.
 type Hook struct {
 	ID             string
 	ProjectID      int64
@@ -57,6 +58,15 @@ type HookUpdate struct {
 	Status *string
 }
 
+// HookFilter selects a project's hooks.
+type HookFilter struct {
+	ProjectID int64
+	// Status selects the hooks with that status (HookActive or
+	// HookDisabled); "" means all.
+	Status string
+	Page   Page
+}
+
 // HookStat is the number of deliveries a hook was sent in one time bucket.
 type HookStat struct {
 	TS    int64
@@ -70,8 +80,8 @@ type HookService interface {
 	CreateHook(ctx context.Context, h *Hook) error
 	// FindHookByID returns the project's hook or ENOTFOUND.
 	FindHookByID(ctx context.Context, projectID int64, id string) (*Hook, error)
-	// FindHooks lists a project's hooks ordered by creation.
-	FindHooks(ctx context.Context, projectID int64, page Page) ([]*Hook, string, error)
+	// FindHooks lists the hooks f selects, ordered by creation.
+	FindHooks(ctx context.Context, f HookFilter) ([]*Hook, string, error)
 	// UpdateHook applies upd and returns the hook.
 	UpdateHook(ctx context.Context, projectID int64, id string, upd HookUpdate) (*Hook, error)
 	// DeleteHook removes the hook; its pending deliveries are dropped.

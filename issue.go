@@ -2,7 +2,10 @@ package herald
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Assignee kinds.
@@ -38,6 +41,76 @@ type Assignee struct {
 	Email string
 }
 
+// Resolution types, Sentry's resolution_type of issue.resolved: how an
+// issue was resolved.
+const (
+	ResolvedNow           = "now"
+	ResolvedInNextRelease = "in_next_release"
+	ResolvedInRelease     = "in_release"
+	ResolvedInCommit      = "in_commit"
+)
+
+// Bounds of a resolution, Sentry's column sizes.
+const (
+	MaxReleaseLength    = 250
+	MaxCommitLength     = 64
+	MaxRepositoryLength = 200
+)
+
+// Resolution says how an issue was resolved: Sentry's statusDetails of a
+// resolved issue ({"inNextRelease": true}, {"inRelease": version} or
+// {"inCommit": commit}). A nil Resolution is ResolvedNow.
+type Resolution struct {
+	// Type is ResolvedNow, ResolvedInNextRelease, ResolvedInRelease or
+	// ResolvedInCommit.
+	Type string
+	// Release is the version of a ResolvedInRelease resolution.
+	Release string
+	// Commit and Repository name the commit (its id, such as a SHA, and the
+	// repository's name) of a ResolvedInCommit resolution.
+	Commit     string
+	Repository string
+}
+
+// ResolutionType returns r's Type, ResolvedNow for nil.
+func (r *Resolution) ResolutionType() string {
+	if r == nil || r.Type == "" {
+		return ResolvedNow
+	}
+	return r.Type
+}
+
+// Validate checks that r is one of the resolution types with the fields it
+// needs, within bounds. Messages name the statusDetails key the API reads
+// the field from.
+func (r *Resolution) Validate() error {
+	if r == nil {
+		return nil
+	}
+	fe := FieldErrors{}
+	checkText := func(field, v string, limit int) {
+		switch {
+		case strings.TrimSpace(v) == "":
+			fe.Add(field, MsgBlank)
+		case len(v) > limit:
+			fe.Add(field, fmt.Sprintf("Ensure this field has no more than %d characters.", limit))
+		case strings.ContainsFunc(v, unicode.IsControl):
+			fe.Add(field, "Must not contain control characters.")
+		}
+	}
+	switch r.Type {
+	case "", ResolvedNow, ResolvedInNextRelease:
+	case ResolvedInRelease:
+		checkText("statusDetails.inRelease", r.Release, MaxReleaseLength)
+	case ResolvedInCommit:
+		checkText("statusDetails.inCommit.commit", r.Commit, MaxCommitLength)
+		checkText("statusDetails.inCommit.repository", r.Repository, MaxRepositoryLength)
+	default:
+		fe.Add("statusDetails", fmt.Sprintf("%q is not a resolution type.", r.Type))
+	}
+	return fe.Err()
+}
+
 // IssueUpdate holds what an update changes; nil means unchanged.
 type IssueUpdate struct {
 	// Status is IssueResolved, IssueIgnored or IssueUnresolved.
@@ -45,6 +118,8 @@ type IssueUpdate struct {
 	// Substatus goes with an ignored status (SubstatusUntilEscalating when
 	// nil); other statuses get theirs from the change.
 	Substatus *string
+	// Resolution goes with a resolved status (resolved now when nil).
+	Resolution *Resolution
 	// AssignedTo assigns the issue; a non-nil pointer to nil unassigns it.
 	AssignedTo **Assignee
 }

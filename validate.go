@@ -3,6 +3,7 @@ package herald
 import (
 	"math"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -185,11 +186,10 @@ func dnsNameValid(name string) bool {
 }
 
 // CleanHookEvents validates a hook's event list and returns it sorted and
-// without duplicates, or a message naming the first bad event.
+// without duplicates, or a message naming the first bad event. The list may
+// be empty, as Sentry's ServiceHookValidator allows: such a hook is sent
+// nothing.
 func CleanHookEvents(events []string) ([]string, string) {
-	if len(events) == 0 {
-		return nil, MsgEmptyList
-	}
 	if len(events) > MaxHookEvents {
 		return nil, "Ensure this field has no more than 100 elements."
 	}
@@ -331,7 +331,8 @@ var AppResources = []string{ResourceIssue, ResourceError, ResourceComment}
 // Sentry's parser does, and answers with the first broken one: each
 // subscribed resource needs its scope; a public app needs a webhook URL and
 // an author; an internal one needs a webhook URL when it subscribes to
-// events or is alertable. Its URLs must be valid webhook URLs.
+// events or is alertable. Its URLs must be valid webhook URLs, and its
+// webhook headers pass CleanWebhookHeaders.
 func (a *SentryApp) Validate() error {
 	for _, u := range []struct{ field, url string }{{"webhookUrl", a.WebhookURL}, {"redirectUrl", a.RedirectURL}} {
 		if u.url != "" {
@@ -339,6 +340,9 @@ func (a *SentryApp) Validate() error {
 				return InvalidField(u.field, msg)
 			}
 		}
+	}
+	if _, msgs := CleanWebhookHeaders(a.WebhookHeaders); len(msgs) > 0 {
+		return InvalidField("webhookHeaders", msgs[0])
 	}
 	for _, r := range AppResources {
 		if slices.Contains(a.Events, r) && !slices.Contains(a.Scopes, AppEventScopes[r]) {
@@ -361,6 +365,138 @@ func (a *SentryApp) Validate() error {
 	return nil
 }
 
+// Bounds of a Sentry App's webhook headers. With Herald's own headers they
+// stay well within the 8 KiB to 16 KiB of headers common servers accept.
+const (
+	// MaxWebhookHeaders bounds how many headers an app may define.
+	MaxWebhookHeaders = 20
+	// MaxWebhookHeaderNameLength bounds a header's name, in bytes.
+	MaxWebhookHeaderNameLength = 128
+	// MaxWebhookHeaderValueLength bounds a header's value, in bytes.
+	MaxWebhookHeaderValueLength = 1024
+	// MaxWebhookHeadersSize bounds the names and values of an app's
+	// headers together, in bytes.
+	MaxWebhookHeadersSize = 8192
+)
+
+// hopByHopHeaders are the headers that describe one connection rather than
+// the request (RFC 9110 section 7.6.1), and those that frame the request,
+// which the HTTP client sets. An app may not set them.
+var hopByHopHeaders = []string{"Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Host", "Content-Length", "Expect"}
+
+// heraldHeaders are the headers Herald sets on a delivery, and
+// heraldHeaderPrefixes the beginnings of the names of the others (the
+// Sentry-Hook-* and Service Hook headers, including those Herald reads in
+// answers). An app may not set them: a receiver checks them. Content-Type
+// and Content-Encoding describe the body Herald sends; Accept-Encoding is
+// the client's, which decodes the answer.
+var (
+	heraldHeaders        = []string{"Content-Type", "Content-Encoding", "Accept-Encoding", "Request-ID", "User-Agent"}
+	heraldHeaderPrefixes = []string{"Sentry-Hook-", "X-Sentry-Hook-", "X-ServiceHook-"}
+)
+
+// CleanWebhookHeaders validates a Sentry App's webhook headers and returns
+// them with names in canonical form and values trimmed of spaces and tabs,
+// or the messages of what is wrong (they name a header, never show a
+// value). A name must be an HTTP token, given once, and neither a
+// hop-by-hop header (Connection, Keep-Alive, Proxy-*, TE, Trailer,
+// Transfer-Encoding, Upgrade, Host, Content-Length, Expect) nor one Herald
+// sets (Content-Type, Content-Encoding, Accept-Encoding, Request-ID,
+// User-Agent, Sentry-Hook-*, X-Sentry-Hook-*, X-ServiceHook-*); a value
+// must not be blank and holds UTF-8 text without control characters other
+// than tabs. Bounds: MaxWebhookHeaders headers, names of
+// MaxWebhookHeaderNameLength bytes, values of MaxWebhookHeaderValueLength,
+// MaxWebhookHeadersSize in all.
+func CleanWebhookHeaders(hs []WebhookHeader) ([]WebhookHeader, []string) {
+	var msgs []string
+	if len(hs) > MaxWebhookHeaders {
+		return nil, []string{"Ensure this field has no more than " + strconv.Itoa(MaxWebhookHeaders) + " elements."}
+	}
+	out := make([]WebhookHeader, 0, len(hs))
+	size := 0
+	for _, h := range hs {
+		name := strings.TrimSpace(h.Key)
+		if msg := headerNameProblem(name); msg != "" {
+			msgs = append(msgs, msg)
+			continue
+		}
+		name = textproto.CanonicalMIMEHeaderKey(name)
+		value := strings.Trim(h.Value, " \t")
+		switch {
+		case value == "":
+			msgs = append(msgs, name+": the value may not be blank.")
+			continue
+		case len(value) > MaxWebhookHeaderValueLength:
+			msgs = append(msgs, name+": ensure the value has no more than "+strconv.Itoa(MaxWebhookHeaderValueLength)+" bytes.")
+			continue
+		case !utf8.ValidString(value) || strings.ContainsFunc(value, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f }):
+			msgs = append(msgs, name+": the value must be text without control characters.")
+			continue
+		}
+		if slices.ContainsFunc(out, func(o WebhookHeader) bool { return o.Key == name }) {
+			msgs = append(msgs, name+" is given more than once.")
+			continue
+		}
+		size += len(name) + len(value)
+		out = append(out, WebhookHeader{Key: name, Value: value})
+	}
+	if size > MaxWebhookHeadersSize {
+		msgs = append(msgs, "Ensure the headers hold no more than "+strconv.Itoa(MaxWebhookHeadersSize)+" bytes in all.")
+	}
+	if len(msgs) > 0 {
+		return nil, msgs
+	}
+	return out, nil
+}
+
+// headerNameProblem returns what is wrong with name as the name of an app's
+// webhook header, or "".
+func headerNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "A header name may not be blank."
+	case len(name) > MaxWebhookHeaderNameLength:
+		return "Ensure each header name has no more than " + strconv.Itoa(MaxWebhookHeaderNameLength) + " characters."
+	case strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0:
+		return "Invalid header name: " + strconv.Quote(name) + "."
+	}
+	if known, ok := knownHeader(name, hopByHopHeaders, []string{"Proxy-"}); ok {
+		return known + " is a hop-by-hop header and cannot be set."
+	}
+	if known, ok := knownHeader(name, heraldHeaders, heraldHeaderPrefixes); ok {
+		return known + " is set by Herald and cannot be changed."
+	}
+	return ""
+}
+
+// knownHeader reports whether name, in any case, is one of names or begins
+// with one of prefixes, and returns it spelled as they spell it.
+func knownHeader(name string, names, prefixes []string) (string, bool) {
+	for _, n := range names {
+		if strings.EqualFold(n, name) {
+			return n, true
+		}
+	}
+	canonical := textproto.CanonicalMIMEHeaderKey(name)
+	for _, p := range prefixes {
+		if len(name) >= len(p) && strings.EqualFold(name[:len(p)], p) {
+			return p + canonical[len(p):], true
+		}
+	}
+	return "", false
+}
+
+// isTokenChar reports whether r may be in an HTTP token (RFC 9110 section
+// 5.6.2), such as a header name.
+func isTokenChar(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+}
+
 // Bounds of a Sentry App's fields. Its name fits its slug, which has six
 // characters of its uuid appended for internal apps, in 64 characters.
 const (
@@ -373,7 +509,8 @@ const (
 // dashboard's form, as typed) against cur, the app as it is (a zero app of
 // the right status for a creation, which needs a name), as Sentry's
 // SentryAppParser does, and returns the update to apply: text trimmed,
-// repeated scopes and events dropped. may tells whether the person may
+// repeated scopes and events dropped, webhook headers cleaned by
+// CleanWebhookHeaders (Herald's field). may tells whether the person may
 // grant a scope: one they may not grant is refused unless the app has it
 // already. Status is not checked here (publishing is for superusers) and
 // passes through.
@@ -462,6 +599,13 @@ func (in *SentryAppUpdate) Validate(cur *SentryApp, create bool, may func(scope 
 			fe.Add("events", "Invalid event subscription: "+strings.Join(bad, ", "))
 		}
 		upd.Events = &events
+	}
+	if in.WebhookHeaders != nil {
+		headers, msgs := CleanWebhookHeaders(*in.WebhookHeaders)
+		for _, msg := range msgs {
+			fe.Add("webhookHeaders", msg)
+		}
+		upd.WebhookHeaders = &headers
 	}
 	if err := fe.Err(); err != nil {
 		return upd, err

@@ -113,6 +113,24 @@ func checkServiceHook(rules []string) func(*testing.T, *sentryhook.Delivery) {
 		if v, ok := p.Event.Tags.Get("environment"); !ok || v != "production" || len(p.Event.Tags) != 11 {
 			t.Fatalf("tags = %v", p.Event.Tags)
 		}
+		// The legacy webhooks plugin's keys, and the rest of the event.
+		if p.ProjectSlug != "web" || p.Level != "error" || p.Logger != "" {
+			t.Fatalf("project_slug %q, level %q, logger %q", p.ProjectSlug, p.Level, p.Logger)
+		}
+		e := p.Event
+		if e.ID != e.EventID || !strings.HasPrefix(e.Title, "TypeError") || !strings.HasPrefix(e.Message, "TypeError") ||
+			e.Environment != "production" || e.Release != "v1.2.3" || e.Type != "error" || e.Metadata.Type != "TypeError" ||
+			len(e.User) == 0 || e.SDK == nil || e.SDK.Name != "sentry.javascript.browser" {
+			t.Fatalf("event = %+v", e)
+		}
+		if e.Exception == nil || len(e.Exception.Values) != 1 || e.Exception.Values[0].Stacktrace == nil ||
+			len(e.Exception.Values[0].Stacktrace.Frames) != 2 {
+			t.Fatalf("exception = %+v", e.Exception)
+		}
+		var raw map[string]any
+		if err := json.Unmarshal(e.Raw, &raw); err != nil || raw["fingerprint"] == nil {
+			t.Fatalf("Raw lacks the fields not typed: %v", err)
+		}
 		if d.DedupeKey() != "request:"+d.RequestID {
 			t.Fatalf("DedupeKey = %q", d.DedupeKey())
 		}
@@ -128,9 +146,10 @@ func checkIssue(status, substatus string, count int64) func(*testing.T, *sentryh
 		}
 		is := p.Issue
 		if is.ID != "1170" || is.ShortID != "WEB-1" || is.Status != status || is.Substatus != substatus || is.Count != count ||
-			is.Project != (sentryhook.IssueProject{ID: "2", Name: "Web", Slug: "web"}) || is.Level != "error" ||
+			is.Project != (sentryhook.IssueProject{ID: "2", Name: "Web", Slug: "web", Platform: "javascript"}) || is.Level != "error" ||
 			is.FirstSeen != "2024-01-15T12:00:00.000000Z" || is.WebURL != "https://herald.example.com/organizations/acme/issues/1170/" ||
-			is.Metadata.Type != "TypeError" || is.UserCount == 0 {
+			is.Metadata.Type != "TypeError" || is.UserCount == 0 || is.IssueType != "error" || is.IssueCategory != "error" ||
+			is.Priority != "high" || is.PriorityLockedAt != "" || !is.IsUnhandled {
 			t.Fatalf("issue = %+v", is)
 		}
 		switch d.Action {
@@ -206,7 +225,8 @@ func checkInstallation(status, code string) func(*testing.T, *sentryhook.Deliver
 			t.Fatalf("Payload is %T", d.Payload)
 		}
 		in := p.Installation
-		if in.UUID != installationUUID || in.Status != status || in.Code != code || in.Organization.Slug != "acme" ||
+		if in.UUID != installationUUID || in.Status != status || in.Code != code ||
+			in.Organization != (sentryhook.InstallationOrganization{Slug: "acme", ID: 1}) ||
 			in.App != (sentryhook.InstallationApp{UUID: "6f1a9c3e-2b7d-4e58-9a0c-3d5b8e7f1a24", Slug: "acme-pager"}) {
 			t.Fatalf("installation = %+v", in)
 		}
@@ -222,7 +242,7 @@ func checkMetricAlert(status int, title, closed string) func(*testing.T, *sentry
 		}
 		in := p.MetricAlert
 		if in.ID != "42" || in.Identifier != "3" || in.Status != status || in.DateClosed != closed || p.DescriptionTitle != title ||
-			p.WebURL != "https://herald.example.com/organizations/acme/alerts/rules/details/7/?alert=3" {
+			p.WebURL != "https://herald.example.com/organizations/acme/alerts/rules/details/7/?alert=3" || in.Activities != nil {
 			t.Fatalf("payload = %+v", p)
 		}
 		r := in.AlertRule
@@ -231,9 +251,16 @@ func checkMetricAlert(status int, title, closed string) func(*testing.T, *sentry
 			r.Triggers[1].AlertThreshold != 50 || r.CreatedBy == nil || r.CreatedBy.ID != 1 {
 			t.Fatalf("alert rule = %+v", r)
 		}
-		a := r.Triggers[0].Actions[0]
-		if a.SentryAppID == nil || *a.SentryAppID != 12 || string(a.TargetIdentifier) != "12" || a.Settings[0].Value != "#web-alerts" {
-			t.Fatalf("action = %+v", a)
+		if r.QueryType != 0 || r.DetectionType != "static" || r.Owner != "" || r.Description != "" || r.ComparisonDelta != nil ||
+			string(r.OriginalAlertRuleID) != "null" || len(r.EventTypes) != 2 || r.EventTypes[0] != "default" || r.EventTypes[1] != "error" {
+			t.Fatalf("alert rule = %+v", r)
+		}
+		for _, tr := range r.Triggers {
+			a := tr.Actions[0]
+			if a.SentryAppID == nil || *a.SentryAppID != 12 || string(a.TargetIdentifier) != "12" || a.Settings[0].Value != "#web-alerts" ||
+				a.SentryAppInstallationUUID != installationUUID || a.Priority != "" {
+				t.Fatalf("action = %+v", a)
+			}
 		}
 	}
 }
@@ -244,8 +271,9 @@ func checkEventAlert(t *testing.T, d *sentryhook.Delivery) {
 	if !ok {
 		t.Fatalf("Payload is %T", d.Payload)
 	}
-	if p.TriggeredRule != "New production errors" || p.IssueAlert == nil || p.IssueAlert.Title != "New production errors" {
-		t.Fatalf("payload = %+v", p)
+	if p.TriggeredRule != "New production errors" || p.IssueAlert == nil || p.IssueAlert.Title != "New production errors" ||
+		p.IssueAlert.ID != 31 || p.IssueAlert.SentryAppID != 12 || len(p.IssueAlert.Settings) != 1 || p.IssueAlert.Settings[0].Value != "#web-alerts" {
+		t.Fatalf("payload = %+v, issue_alert %+v", p, p.IssueAlert)
 	}
 	checkEvent(t, &p.Event)
 }

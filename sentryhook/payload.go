@@ -11,13 +11,17 @@ import (
 )
 
 // ServiceHookPayload is the body of a Service Hook delivery (event.created
-// and event.alert): the seed's keys, with no envelope.
+// and event.alert): the seed's keys, with no envelope, plus the keys of
+// Sentry's legacy webhooks plugin (project_slug, logger, level), so that
+// receivers written for that plugin's body read Herald's too.
 type ServiceHookPayload struct {
 	// ID is the issue id.
 	ID string `json:"id"`
-	// Project is the project slug and ProjectName its name.
+	// Project is the project slug and ProjectName its name. ProjectSlug is
+	// the slug again, the legacy plugin's key.
 	Project     string `json:"project"`
 	ProjectName string `json:"project_name"`
+	ProjectSlug string `json:"project_slug"`
 	Culprit     string `json:"culprit"`
 	// URL is the web page of the issue.
 	URL     string `json:"url"`
@@ -26,6 +30,10 @@ type ServiceHookPayload struct {
 	// for event.created.
 	TriggeringRules []string         `json:"triggering_rules"`
 	Event           ServiceHookEvent `json:"event"`
+	// Logger is the event's logger, empty when it has none (Sentry's
+	// plugin sends null then). Level is the event's level.
+	Logger string `json:"logger"`
+	Level  string `json:"level"`
 }
 
 // UnmarshalJSON reads a Service Hook body. Besides the seed's shape, it
@@ -60,31 +68,52 @@ func (p *ServiceHookPayload) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ServiceHookEvent is the event of a Service Hook payload. EventID is the
-// receiver's idempotency key.
+// ServiceHookEvent is the event of a Service Hook payload: the seed's keys
+// (event_id, level, tags, platform, datetime), then the rest of the event as
+// it was stored, whose shape varies by SDK beyond the fields below; Raw
+// holds all of it. EventID is the receiver's idempotency key.
 type ServiceHookEvent struct {
 	EventID  string `json:"event_id"`
 	Level    string `json:"level"`
 	Tags     Tags   `json:"tags"`
 	Platform string `json:"platform"`
 	Datetime string `json:"datetime"`
+	// ID is the event id again, as the legacy webhooks plugin sends it.
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Message     string `json:"message"`
+	Culprit     string `json:"culprit"`
+	Environment string `json:"environment"`
+	Release     string `json:"release"`
+	Logger      string `json:"logger"`
+	// Type is the event type, "error" or "default".
+	Type      string          `json:"type"`
+	Metadata  Metadata        `json:"metadata"`
+	Exception *Exception      `json:"exception"`
+	User      json.RawMessage `json:"user,omitempty"`
+	Contexts  json.RawMessage `json:"contexts,omitempty"`
+	Request   json.RawMessage `json:"request,omitempty"`
+	SDK       *SDK            `json:"sdk,omitempty"`
+
+	// Raw is the whole event object as it was received.
+	Raw json.RawMessage `json:"-"`
 }
 
 // UnmarshalJSON reads a Service Hook event, taking its id from "eventID"
-// or "id" when there is no "event_id".
+// or "id" when there is no "event_id", and keeps its raw bytes in Raw.
 func (e *ServiceHookEvent) UnmarshalJSON(b []byte) error {
 	type plain ServiceHookEvent
 	v := struct {
 		*plain
 		EventIDCamel string `json:"eventID"`
-		ID           string `json:"id"`
 	}{plain: (*plain)(e)}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	if e.EventID == "" {
-		e.EventID = cmp.Or(v.EventIDCamel, v.ID)
+		e.EventID = cmp.Or(v.EventIDCamel, e.ID)
 	}
+	e.Raw = append(json.RawMessage(nil), b...)
 	return nil
 }
 
@@ -174,8 +203,8 @@ type Issue struct {
 	Substatus string `json:"substatus"`
 	FirstSeen string `json:"firstSeen"`
 	LastSeen  string `json:"lastSeen"`
-	// Count is the number of events. Sentry sends it as a string, Herald as
-	// a number; both are read.
+	// Count is the number of events. Sentry and Herald send it as a string
+	// ("12"); older Herald releases sent a number. Both are read.
 	Count     int64        `json:"count"`
 	UserCount int64        `json:"userCount"`
 	Project   IssueProject `json:"project"`
@@ -195,6 +224,52 @@ type Issue struct {
 	IsBookmarked  bool            `json:"isBookmarked"`
 	IsSubscribed  bool            `json:"isSubscribed"`
 	HasSeen       bool            `json:"hasSeen"`
+	// IssueType and IssueCategory are Sentry's type and category of the
+	// issue: "error" and "error" for issues of errors and messages.
+	IssueType     string `json:"issueType"`
+	IssueCategory string `json:"issueCategory"`
+	// Priority is "high", "medium" or "low"; PriorityLockedAt is when a
+	// person set it, empty while it is the one computed.
+	Priority         string `json:"priority"`
+	PriorityLockedAt string `json:"priorityLockedAt"`
+	// IsUnhandled reports that an event of the issue was not handled by
+	// the application (its exception mechanism says handled: false).
+	IsUnhandled bool `json:"isUnhandled"`
+}
+
+// StatusDetails is what an issue's statusDetails says about how it was
+// resolved. It is empty for an issue resolved "now" and for unresolved
+// ones; ignored issues may carry other keys, which StatusDetails leaves
+// out.
+type StatusDetails struct {
+	// InNextRelease is set when the issue is resolved in the next release.
+	InNextRelease bool `json:"inNextRelease"`
+	// InRelease is the version the issue is resolved in.
+	InRelease string `json:"inRelease"`
+	// InCommit is the commit the issue is resolved in.
+	InCommit *Commit `json:"inCommit"`
+}
+
+// Commit is a commit that resolves an issue.
+type Commit struct {
+	// ID is the commit's id in its repository, such as a SHA.
+	ID         string `json:"id"`
+	Repository struct {
+		Name string `json:"name"`
+	} `json:"repository"`
+}
+
+// Details reads the issue's statusDetails (StatusDetails holds it as
+// sent); an issue without one has empty details.
+func (is *Issue) Details() (StatusDetails, error) {
+	var d StatusDetails
+	if len(is.StatusDetails) == 0 || string(is.StatusDetails) == "null" {
+		return d, nil
+	}
+	if err := json.Unmarshal(is.StatusDetails, &d); err != nil {
+		return StatusDetails{}, fmt.Errorf("issue statusDetails: %w", err)
+	}
+	return d, nil
 }
 
 // UnmarshalJSON reads an issue whose count is a number or a string holding
@@ -221,6 +296,8 @@ type IssueProject struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	Slug string `json:"slug"`
+	// Platform is the project's platform, empty when it has none.
+	Platform string `json:"platform"`
 }
 
 // Metadata describes what an issue or event is about.
@@ -378,17 +455,24 @@ type InstallationPayload struct {
 
 // InstallationDetails describes an installation of a Sentry App.
 type InstallationDetails struct {
-	App          InstallationApp `json:"app"`
-	Organization struct {
-		Slug string `json:"slug"`
-	} `json:"organization"`
-	UUID string `json:"uuid"`
+	App          InstallationApp          `json:"app"`
+	Organization InstallationOrganization `json:"organization"`
+	UUID         string                   `json:"uuid"`
 	// Status is "pending" until the code is exchanged for a token, then
 	// "installed". Act on the delivery's action, not on the status.
 	Status string `json:"status"`
-	// Code is the grant code a public integration exchanges for a token;
-	// only installation.created carries it.
+	// Code is the grant code a public integration exchanges for a token.
+	// It is sent whenever the installation has an unexchanged grant: on
+	// installation.created, and on installation.deleted of an installation
+	// still pending.
 	Code string `json:"code,omitempty"`
+}
+
+// InstallationOrganization is the organization an app is installed on.
+type InstallationOrganization struct {
+	Slug string `json:"slug"`
+	// ID is the organization's id, a number.
+	ID int64 `json:"id"`
 }
 
 // InstallationApp names the app an installation is of.
@@ -422,6 +506,9 @@ type Incident struct {
 	OrganizationID string    `json:"organization_id"`
 	Projects       []string  `json:"projects"`
 	AlertRule      AlertRule `json:"alert_rule"`
+	// Activities is the incident's history when Sentry expands it, which
+	// webhooks never do: it is null in metric_alert payloads.
+	Activities []json.RawMessage `json:"activities"`
 	// Status is one of IncidentOpen, IncidentClosed, IncidentWarning and
 	// IncidentCritical.
 	Status       int    `json:"status"`
@@ -441,10 +528,13 @@ type AlertRule struct {
 	Name           string `json:"name"`
 	OrganizationID string `json:"organization_id"`
 	Status         int    `json:"status"`
-	Dataset        string `json:"dataset"`
-	Query          string `json:"query"`
-	Aggregate      string `json:"aggregate"`
-	ThresholdType  int    `json:"threshold_type"`
+	// QueryType is Sentry's query type: 0 for errors, 1 for performance,
+	// 2 for crash rates.
+	QueryType     int    `json:"query_type"`
+	Dataset       string `json:"dataset"`
+	Query         string `json:"query"`
+	Aggregate     string `json:"aggregate"`
+	ThresholdType int    `json:"threshold_type"`
 	// ResolveThreshold is nil when the rule resolves below its lowest
 	// trigger.
 	ResolveThreshold *float64 `json:"resolve_threshold"`
@@ -456,9 +546,28 @@ type AlertRule struct {
 	Triggers           []AlertTrigger `json:"triggers"`
 	Projects           []string       `json:"projects"`
 	IncludeAllProjects bool           `json:"include_all_projects"`
-	DateModified       string         `json:"date_modified"`
-	DateCreated        string         `json:"date_created"`
-	CreatedBy          *User          `json:"created_by"`
+	// Owner is the rule's owner, "user:<id>" or "team:<id>"; empty when
+	// it has none.
+	Owner string `json:"owner"`
+	// OriginalAlertRuleID is the id of the rule this one is a snapshot
+	// of, as sent (a number); null for rules that are not snapshots.
+	OriginalAlertRuleID json.RawMessage `json:"original_alert_rule_id"`
+	// ComparisonDelta is the minutes a percent-change rule compares with;
+	// nil for other rules.
+	ComparisonDelta *float64 `json:"comparison_delta"`
+	DateModified    string   `json:"date_modified"`
+	DateCreated     string   `json:"date_created"`
+	CreatedBy       *User    `json:"created_by"`
+	Description     string   `json:"description"`
+	// Sensitivity and Seasonality configure anomaly detection; empty for
+	// other rules.
+	Sensitivity string `json:"sensitivity"`
+	Seasonality string `json:"seasonality"`
+	// DetectionType is "static", "percent" or "dynamic".
+	DetectionType string `json:"detection_type"`
+	// EventTypes are the event types the rule counts, such as "error" and
+	// "default".
+	EventTypes []string `json:"event_types"`
 }
 
 // AlertTrigger is a threshold of a metric alert rule.
@@ -487,7 +596,14 @@ type AlertAction struct {
 	SentryAppID      *int64          `json:"sentry_app_id"`
 	DateCreated      string          `json:"date_created"`
 	Desc             string          `json:"desc"`
-	Settings         []Setting       `json:"settings,omitempty"`
+	// Priority is the priority the action notifies with, empty when it
+	// has none.
+	Priority string    `json:"priority"`
+	Settings []Setting `json:"settings,omitempty"`
+	// SentryAppInstallationUUID is the installation of the action's app on
+	// the organization: compare it with the delivery's installation to
+	// find the settings meant for you. Empty when the app is not installed.
+	SentryAppInstallationUUID string `json:"sentry_app_installation_uuid"`
 }
 
 // Setting is one name/value setting of an alert action.
@@ -509,14 +625,20 @@ type EventAlertPayload struct {
 	Event Event `json:"event"`
 	// TriggeredRule is the name of the issue alert rule that fired.
 	TriggeredRule string `json:"triggered_rule"`
-	// IssueAlert is set only for apps that offer an alert rule action.
+	// IssueAlert names the rule and the action's settings. Herald sends it
+	// on every delivery; Sentry only to apps that offer an alert rule
+	// action, so it may be nil.
 	IssueAlert *IssueAlert `json:"issue_alert,omitempty"`
 }
 
 // IssueAlert describes the alert rule action that targeted the app.
 type IssueAlert struct {
-	Title    string    `json:"title"`
-	Settings []Setting `json:"settings"`
+	// ID is the issue alert rule's id, Title its name.
+	ID    int64  `json:"id"`
+	Title string `json:"title"`
+	// SentryAppID is the id of the app the action targets.
+	SentryAppID int64     `json:"sentry_app_id"`
+	Settings    []Setting `json:"settings"`
 }
 
 // flexInt reads a JSON number, a string holding an integer, or null (0).

@@ -184,8 +184,9 @@ func triggerDelivery(event, secret string, body []byte, now time.Time) *herald.D
 }
 
 // sampleBody returns the body Herald sends for event in the samples' story.
-// Service Hook bodies are built from domain values; Sentry App bodies wrap
-// the sample data in the envelope, with the actor the event has.
+// Service Hook bodies are built from domain values, the event stored as the
+// error.created sample shows it; Sentry App bodies wrap the sample data in
+// the envelope, with the actor the event has.
 func sampleBody(event string) ([]byte, error) {
 	if webhook.ValidHookEvent(event) {
 		var rules []string
@@ -193,6 +194,11 @@ func sampleBody(event string) ([]byte, error) {
 			rules = []string{sampleAlertRule}
 		}
 		p, is, ev := sampleEvent()
+		data, err := sampleStoredEvent()
+		if err != nil {
+			return nil, err
+		}
+		ev.Data = data
 		return webhook.ServiceHookBody(p, is, ev, sampleBaseURL, rules), nil
 	}
 	sample, err := sentryhooktest.Payload(event)
@@ -238,6 +244,34 @@ func sampleEvent() (*herald.Project, *herald.Issue, *herald.Event) {
 		},
 	}
 	return p, is, ev
+}
+
+// sampleStoredEvent returns the samples' event as Herald stores it: the
+// event of the error.created sample without the keys error.created adds to
+// it, with its keys sorted as ingest writes them.
+func sampleStoredEvent() ([]byte, error) {
+	sample, err := sentryhooktest.Payload(webhook.ErrorCreated)
+	if err != nil {
+		return nil, fmt.Errorf("trigger: %w", err)
+	}
+	var env struct {
+		Data struct {
+			Error map[string]json.RawMessage `json:"error"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(sample, &env); err != nil {
+		return nil, fmt.Errorf("trigger: sample %s: %w", webhook.ErrorCreated, err)
+	}
+	for _, k := range []string{"project", "url", "web_url", "issue_url", "issue_id"} {
+		delete(env.Data.Error, k)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(env.Data.Error); err != nil {
+		return nil, fmt.Errorf("trigger: sample %s: %w", webhook.ErrorCreated, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // readPayloadFile reads a JSON object from path and compacts it, the form

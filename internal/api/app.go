@@ -55,11 +55,24 @@ type appJSON struct {
 }
 
 // appOwnerFields are the fields of an app only its owners see.
+// WebhookHeaders is Herald's: Sentry Apps have no such field.
 type appOwnerFields struct {
-	ClientID     string       `json:"clientId"`
-	ClientSecret *string      `json:"clientSecret"`
-	Owner        appOwnerJSON `json:"owner"`
+	ClientID       string          `json:"clientId"`
+	ClientSecret   *string         `json:"clientSecret"`
+	Owner          appOwnerJSON    `json:"owner"`
+	WebhookHeaders []appHeaderJSON `json:"webhookHeaders"`
 }
+
+// appHeaderJSON is one of an app's webhook headers, in its body and its
+// input.
+type appHeaderJSON struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// maskedHeaderValue is shown in place of a webhook header's value to those
+// who may not change the app: values often carry a receiver's credentials.
+const maskedHeaderValue = "********"
 
 type appOwnerJSON struct {
 	ID   int64  `json:"id"`
@@ -69,7 +82,8 @@ type appOwnerJSON struct {
 // newAppJSON serializes app; owner says whether the caller is a member of
 // the owning organization (or a superuser). As in Sentry the client secret
 // is shown to owners for a day after the app's creation (rotate it to see a
-// new one), and only to tokens with org:write; others see it masked.
+// new one), and only to tokens with org:write; others see it masked. The
+// owners see the app's webhook headers, their values only with org:write.
 func (s *Server) newAppJSON(app *herald.SentryApp, a *auth, owner bool) *appJSON {
 	out := &appJSON{
 		AllowedOrigins: []string{},
@@ -91,7 +105,15 @@ func (s *Server) newAppJSON(app *herald.SentryApp, a *auth, owner bool) *appJSON
 	if !owner {
 		return out
 	}
-	out.appOwnerFields = &appOwnerFields{ClientID: app.ClientID, Owner: appOwnerJSON{ID: app.OrganizationID}}
+	out.appOwnerFields = &appOwnerFields{ClientID: app.ClientID, Owner: appOwnerJSON{ID: app.OrganizationID},
+		WebhookHeaders: make([]appHeaderJSON, 0, len(app.WebhookHeaders))}
+	for _, h := range app.WebhookHeaders {
+		v := h.Value
+		if !a.token.HasScope("org:write") {
+			v = maskedHeaderValue
+		}
+		out.WebhookHeaders = append(out.WebhookHeaders, appHeaderJSON{Key: h.Key, Value: v})
+	}
 	if app.Owner != nil {
 		out.Owner.Slug = app.Owner.Slug
 	}
@@ -119,6 +141,9 @@ type appInput struct {
 	IsAlertable    *bool     `json:"isAlertable"`
 	VerifyInstall  *bool     `json:"verifyInstall"`
 	AllowedOrigins *[]string `json:"allowedOrigins"`
+	// WebhookHeaders replaces the app's extra webhook headers (Herald's
+	// field); [] removes them.
+	WebhookHeaders *[]appHeaderJSON `json:"webhookHeaders"`
 	// Status publishes or unpublishes a public app (superusers only); it
 	// is ignored at creation, as in Sentry.
 	Status *string `json:"status"`
@@ -128,9 +153,17 @@ type appInput struct {
 // creation), with herald.SentryAppUpdate.Validate; scopes beyond those of
 // the caller's token are refused.
 func (in *appInput) validate(cur *herald.SentryApp, create bool, a *auth) (herald.SentryAppUpdate, error) {
-	return (&herald.SentryAppUpdate{Name: in.Name, Author: in.Author, Overview: in.Overview, WebhookURL: in.WebhookURL,
+	upd := &herald.SentryAppUpdate{Name: in.Name, Author: in.Author, Overview: in.Overview, WebhookURL: in.WebhookURL,
 		RedirectURL: in.RedirectURL, IsAlertable: in.IsAlertable, VerifyInstall: in.VerifyInstall, Scopes: in.Scopes,
-		Events: in.Events}).Validate(cur, create, a.token.HasScope)
+		Events: in.Events}
+	if in.WebhookHeaders != nil {
+		headers := make([]herald.WebhookHeader, 0, len(*in.WebhookHeaders))
+		for _, h := range *in.WebhookHeaders {
+			headers = append(headers, herald.WebhookHeader(h))
+		}
+		upd.WebhookHeaders = &headers
+	}
+	return upd.Validate(cur, create, a.token.HasScope)
 }
 
 // pick returns *v, or cur when v is nil.
@@ -183,6 +216,9 @@ func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request, a *auth
 	}
 	if upd.Events != nil {
 		app.Events = *upd.Events
+	}
+	if upd.WebhookHeaders != nil {
+		app.WebhookHeaders = *upd.WebhookHeaders
 	}
 	if upd.IsAlertable != nil {
 		app.IsAlertable = *upd.IsAlertable
@@ -448,7 +484,10 @@ func (s *Server) handleDeleteAppToken(w http.ResponseWriter, r *http.Request, a 
 
 // appRequestJSON is one entry of an app's request log, Sentry's request
 // serializer. Errors (no 2xx answer) carry the request and the response,
-// bodies cut to 1024 characters.
+// bodies cut to 1024 characters, and, under Sentry's names, the
+// Sentry-Hook-Error and Sentry-Hook-Project headers of the answer: error_id
+// and project_id, both null unless the receiver sent both (Sentry keeps
+// them only together) and the project is a number.
 type appRequestJSON struct {
 	WebhookURL     string            `json:"webhookUrl"`
 	SentryAppSlug  string            `json:"sentryAppSlug"`
@@ -460,6 +499,25 @@ type appRequestJSON struct {
 	RequestHeaders map[string]string `json:"requestHeaders,omitempty"`
 	ResponseBody   *string           `json:"responseBody,omitempty"`
 	Error          *string           `json:"error,omitempty"`
+	*appRequestErrorRef
+}
+
+// appRequestErrorRef is the error a receiver reported while handling a
+// request, as an error entry of the request log shows it.
+type appRequestErrorRef struct {
+	ErrorID   *string `json:"error_id"`
+	ProjectID *int64  `json:"project_id"`
+}
+
+// newAppRequestErrorRef reads the error reference of an attempt's answer:
+// null fields unless it names both an error and a numeric project.
+func newAppRequestErrorRef(at *herald.Attempt) *appRequestErrorRef {
+	ref := &appRequestErrorRef{}
+	project, err := strconv.ParseInt(at.HookProjectID, 10, 64)
+	if at.HookErrorID != "" && err == nil {
+		ref.ErrorID, ref.ProjectID = &at.HookErrorID, &project
+	}
+	return ref
 }
 
 type appRequestOrg struct {
@@ -528,6 +586,7 @@ func (s *Server) handleAppRequests(w http.ResponseWriter, r *http.Request, a *au
 			body := truncateRunes(string(d.Body), maxAppRequestsBody)
 			resp := truncateRunes(at.ResponseBody, maxAppRequestsBody)
 			e.RequestBody, e.ResponseBody, e.Error = &body, &resp, nullString(at.Error)
+			e.appRequestErrorRef = newAppRequestErrorRef(at)
 			e.RequestHeaders = map[string]string{}
 			for k, v := range delivery.Headers(d) {
 				if k != "Sentry-Hook-Signature" {

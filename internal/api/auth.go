@@ -240,8 +240,9 @@ func (s *Server) project(r *http.Request, a *auth) (*herald.Project, error) {
 	return p, nil
 }
 
-// hookProject loads the project of a Service Hook route and checks that it
-// has the servicehooks feature.
+// hookProject loads the project of a Service Hook route that needs the
+// servicehooks feature and checks that it has it: Sentry's list and create
+// routes, and Herald's own hook routes (rotate-secret, test, deliveries).
 func (s *Server) hookProject(r *http.Request, a *auth) (*herald.Project, error) {
 	p, err := s.project(r, a)
 	if err != nil {
@@ -254,12 +255,31 @@ func (s *Server) hookProject(r *http.Request, a *auth) (*herald.Project, error) 
 }
 
 // hook loads the Service Hook named by the {hook_id} path value with its
-// project.
+// project, which must have the servicehooks feature (Herald's own hook
+// routes).
 func (s *Server) hook(r *http.Request, a *auth) (*herald.Project, *herald.Hook, error) {
 	p, err := s.hookProject(r, a)
 	if err != nil {
 		return nil, nil, err
 	}
+	return s.projectHook(r, p)
+}
+
+// ungatedHook loads the Service Hook named by the {hook_id} path value with
+// its project, whether or not the project has the servicehooks feature:
+// Sentry's details and stats routes do not check it, so a project whose
+// feature was turned off can still see, change and remove its hooks (which
+// are sent nothing meanwhile).
+func (s *Server) ungatedHook(r *http.Request, a *auth) (*herald.Project, *herald.Hook, error) {
+	p, err := s.project(r, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.projectHook(r, p)
+}
+
+// projectHook loads p's hook named by the {hook_id} path value.
+func (s *Server) projectHook(r *http.Request, p *herald.Project) (*herald.Project, *herald.Hook, error) {
 	id := r.PathValue("hook_id")
 	if !herald.ValidID(id) {
 		return nil, nil, herald.Errorf(herald.ENOTFOUND, msgNotFound)

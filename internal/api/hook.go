@@ -47,8 +47,10 @@ func newHookJSON(h *herald.Hook, withSecret bool) *hookJSON {
 	return out
 }
 
-// hookInput is the body of hook creation and update. Status and IsActive
-// are read only by updates (IsActive is Sentry's name, Status Herald's).
+// hookInput is the body of hook creation and update. Events may be left
+// out or empty, as Sentry's ServiceHookValidator allows: a hook subscribed
+// to no event is sent nothing. Status and IsActive are read only by updates
+// (IsActive is Sentry's name, Status Herald's).
 type hookInput struct {
 	URL      *string   `json:"url"`
 	Events   *[]string `json:"events"`
@@ -56,8 +58,9 @@ type hookInput struct {
 	IsActive *bool     `json:"isActive"`
 }
 
-// validate checks the fields present in the input (all of url and events
-// when create is set) and returns the update they make.
+// validate checks the fields present in the input (url at least when
+// create is set, events then defaulting to none) and returns the update
+// they make.
 func (in *hookInput) validate(create bool) (herald.HookUpdate, error) {
 	var upd herald.HookUpdate
 	fe := herald.FieldErrors{}
@@ -72,7 +75,7 @@ func (in *hookInput) validate(create bool) (herald.HookUpdate, error) {
 	}
 	if in.Events == nil {
 		if create {
-			fe.Add("events", herald.MsgRequired)
+			upd.Events = &[]string{}
 		}
 	} else if events, msg := herald.CleanHookEvents(*in.Events); msg != "" {
 		fe.Add("events", msg)
@@ -97,17 +100,22 @@ func (in *hookInput) validate(create bool) (herald.HookUpdate, error) {
 }
 
 // handleListHooks answers GET /api/0/projects/{org}/{project}/hooks/,
-// paginated, without the secrets.
+// paginated, without the secrets; ?status=active|disabled selects the
+// hooks of one status, as in Sentry (another value is refused with 400,
+// where Sentry answers an empty list).
 func (s *Server) handleListHooks(w http.ResponseWriter, r *http.Request, a *auth) error {
 	p, err := s.hookProject(r, a)
 	if err != nil {
 		return err
 	}
-	page, err := pageFromRequest(r)
-	if err != nil {
+	f := herald.HookFilter{ProjectID: p.ID, Status: r.URL.Query().Get("status")}
+	if f.Status != "" && f.Status != herald.HookActive && f.Status != herald.HookDisabled {
+		return herald.InvalidField("status", strconv.Quote(f.Status)+" is not a valid choice.")
+	}
+	if f.Page, err = pageFromRequest(r); err != nil {
 		return err
 	}
-	hooks, next, err := s.store.FindHooks(r.Context(), p.ID, page)
+	hooks, next, err := s.store.FindHooks(r.Context(), f)
 	if err != nil {
 		return err
 	}
@@ -122,7 +130,8 @@ func (s *Server) handleListHooks(w http.ResponseWriter, r *http.Request, a *auth
 
 // handleCreateHook answers POST /api/0/projects/{org}/{project}/hooks/
 // {"url", "events"} with 201 and the hook, including its secret, which no
-// other call shows again.
+// other call shows again. events is optional. As in Sentry, listing and
+// creating hooks need the project's servicehooks feature.
 func (s *Server) handleCreateHook(w http.ResponseWriter, r *http.Request, a *auth) error {
 	p, err := s.hookProject(r, a)
 	if err != nil {
@@ -144,9 +153,10 @@ func (s *Server) handleCreateHook(w http.ResponseWriter, r *http.Request, a *aut
 	return nil
 }
 
-// handleGetHook answers GET /api/0/projects/{org}/{project}/hooks/{hook_id}/.
+// handleGetHook answers GET /api/0/projects/{org}/{project}/hooks/{hook_id}/,
+// with or without the servicehooks feature, as in Sentry.
 func (s *Server) handleGetHook(w http.ResponseWriter, r *http.Request, a *auth) error {
-	_, h, err := s.hook(r, a)
+	_, h, err := s.ungatedHook(r, a)
 	if err != nil {
 		return err
 	}
@@ -156,9 +166,10 @@ func (s *Server) handleGetHook(w http.ResponseWriter, r *http.Request, a *auth) 
 
 // handleUpdateHook answers PUT /api/0/projects/{org}/{project}/hooks/{hook_id}/.
 // It may change url, events and status; "active" re-enables a disabled hook
-// (Sentry's isActive: true does the same).
+// (Sentry's isActive: true does the same). Like Sentry's, it answers with or
+// without the servicehooks feature.
 func (s *Server) handleUpdateHook(w http.ResponseWriter, r *http.Request, a *auth) error {
-	p, h, err := s.hook(r, a)
+	p, h, err := s.ungatedHook(r, a)
 	if err != nil {
 		return err
 	}
@@ -179,9 +190,9 @@ func (s *Server) handleUpdateHook(w http.ResponseWriter, r *http.Request, a *aut
 }
 
 // handleDeleteHook answers DELETE /api/0/projects/{org}/{project}/hooks/{hook_id}/
-// with 204.
+// with 204, with or without the servicehooks feature, as in Sentry.
 func (s *Server) handleDeleteHook(w http.ResponseWriter, r *http.Request, a *auth) error {
-	p, h, err := s.hook(r, a)
+	p, h, err := s.ungatedHook(r, a)
 	if err != nil {
 		return err
 	}
@@ -226,9 +237,10 @@ var statsResolutions = map[string]time.Duration{
 // with the number of deliveries per bucket, [{"ts": unix, "total": n}], over
 // ?since= and ?until= (unix seconds; default the last 24 hours) in buckets of
 // ?resolution= (10s, 1m, 1h or 1d; default 1h). Every bucket is listed,
-// empty ones with 0.
+// empty ones with 0. Like Sentry's, it answers with or without the
+// servicehooks feature.
 func (s *Server) handleHookStats(w http.ResponseWriter, r *http.Request, a *auth) error {
-	_, h, err := s.hook(r, a)
+	_, h, err := s.ungatedHook(r, a)
 	if err != nil {
 		return err
 	}

@@ -282,3 +282,185 @@ func TestDeliveries(t *testing.T) {
 		jsonEqual(t, res.Body, `{"since":["This field is required."]}`)
 	})
 }
+
+// TestHookEventsOptional checks that events may be left out or empty, as
+// Sentry's ServiceHookValidator allows, and that a hook subscribed to no
+// event is sent nothing: no delivery of a stored event, and a test event
+// is refused.
+func TestHookEventsOptional(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	ts.fixture(t)
+	const hooks = "/api/0/projects/acme/web/hooks/"
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"Missing", `{"url":"https://example.com/missing"}`},
+		{"Empty", `{"url":"https://example.com/empty","events":[]}`},
+		{"Null", `{"url":"https://example.com/null","events":null}`},
+	}
+	var none []hookBody
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h hookBody
+			res := ts.must(t, 201, "POST", hooks, tt.body)
+			res.JSON(t, &h)
+			jsonEqual(t, mustField(t, res.Body, "events"), `[]`)
+			if h.Status != "active" || h.Secret == nil {
+				t.Fatalf("hook = %+v", h)
+			}
+			none = append(none, h)
+		})
+	}
+	var all hookBody
+	ts.must(t, 201, "POST", hooks, `{"url":"https://example.com/all","events":["event.created","event.alert"]}`).JSON(t, &all)
+	t.Run("UpdateToNone", func(t *testing.T) {
+		var got hookBody
+		ts.must(t, 200, "PUT", hooks+all.ID+"/", `{"events":[]}`).JSON(t, &got)
+		if got.Events == nil || len(got.Events) != 0 {
+			t.Fatalf("events = %v", got.Events)
+		}
+		ts.must(t, 200, "PUT", hooks+all.ID+"/", `{"events":["event.created"]}`).JSON(t, &got)
+		if !slices.Equal(got.Events, []string{"event.created"}) {
+			t.Fatalf("events = %v", got.Events)
+		}
+	})
+	t.Run("SentNothing", func(t *testing.T) {
+		ts.storeEvent(t, `{"event_id":"0a8c3fa3b1d64f8fa8e3fd4e5b9c2d71","message":"boom","level":"error","platform":"go"}`)
+		for _, h := range none {
+			var list []deliveryBody
+			ts.must(t, 200, "GET", hooks+h.ID+"/deliveries/", nil).JSON(t, &list)
+			if len(list) != 0 {
+				t.Fatalf("hook %s without events got %d deliveries", h.URL, len(list))
+			}
+		}
+		var list []deliveryBody
+		ts.must(t, 200, "GET", hooks+all.ID+"/deliveries/", nil).JSON(t, &list)
+		if len(list) != 1 || list[0].Event != "event.created" {
+			t.Fatalf("hook subscribed to event.created got %+v", list)
+		}
+	})
+	t.Run("ErrTestEvent", func(t *testing.T) {
+		res := ts.do(t, "POST", hooks+none[0].ID+"/test/", superToken, nil)
+		if res.Status != 400 {
+			t.Fatalf("test event to a hook without events = %d %s", res.Status, res.Body)
+		}
+		jsonEqual(t, res.Body, `{"detail":"This hook subscribes to no event a test can be sent as."}`)
+	})
+}
+
+// mustField returns the raw JSON of body's field name.
+func mustField(t *testing.T, body []byte, name string) []byte {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	v, ok := m[name]
+	if !ok {
+		t.Fatalf("no %q in %s", name, body)
+	}
+	return v
+}
+
+// TestHookStatusFilter checks GET .../hooks/?status=active|disabled, as
+// Sentry filters the list.
+func TestHookStatusFilter(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	ts.fixture(t)
+	const hooks = "/api/0/projects/acme/web/hooks/"
+	var urls []string
+	for i := range 3 {
+		// Distinct creation times keep the list's order.
+		ts.Clock.Add(time.Second)
+		var h hookBody
+		u := "https://example.com/" + strconv.Itoa(i)
+		ts.must(t, 201, "POST", hooks, map[string]any{"url": u, "events": []string{"event.created"}}).JSON(t, &h)
+		urls = append(urls, u)
+		if i == 1 {
+			ts.must(t, 200, "PUT", hooks+h.ID+"/", `{"isActive":false}`)
+		}
+	}
+	tests := []struct {
+		name  string
+		query string
+		want  []string
+	}{
+		{"All", "", urls},
+		{"Empty", "?status=", urls},
+		{"Active", "?status=active", []string{urls[0], urls[2]}},
+		{"Disabled", "?status=disabled", []string{urls[1]}},
+		{"ActivePaged", "?status=active&per_page=1", []string{urls[0]}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var list []hookBody
+			ts.must(t, 200, "GET", hooks+tt.query, nil).JSON(t, &list)
+			var got []string
+			for _, h := range list {
+				got = append(got, h.URL)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("GET %s = %v, want %v", tt.query, got, tt.want)
+			}
+		})
+	}
+	t.Run("ErrUnknownStatus", func(t *testing.T) {
+		res := ts.do(t, "GET", hooks+"?status=paused", superToken, nil)
+		if res.Status != 400 {
+			t.Fatalf("status = %d %s", res.Status, res.Body)
+		}
+		jsonEqual(t, res.Body, `{"status":["\"paused\" is not a valid choice."]}`)
+	})
+}
+
+// TestHookFeatureGate checks which hook routes need the project's
+// servicehooks feature: Sentry's list and create routes do, its details and
+// stats routes do not (a project whose feature was turned off still sees,
+// changes and removes its hooks), and Herald's own routes, which send or
+// manage deliveries and secrets, do.
+func TestHookFeatureGate(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	ts.fixture(t)
+	const hooks = "/api/0/projects/acme/web/hooks/"
+	var h hookBody
+	ts.must(t, 201, "POST", hooks, `{"url":"https://example.com/h","events":["event.created"]}`).JSON(t, &h)
+	hook := hooks + h.ID + "/"
+	ts.must(t, 200, "PUT", "/api/0/projects/acme/web/", map[string]any{"features": []string{}})
+	const noFeature = `{"error_type":"unavailable_feature","detail":["You do not have that feature enabled"]}`
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		status int
+	}{
+		{"ErrList", "GET", hooks, nil, 403},
+		{"ErrListFiltered", "GET", hooks + "?status=paused", nil, 403},
+		{"ErrCreate", "POST", hooks, `{"url":"https://example.com/x"}`, 403},
+		{"ErrCreateInvalid", "POST", hooks, `{"url":"nope"}`, 403},
+		{"Get", "GET", hook, nil, 200},
+		{"Update", "PUT", hook, `{"url":"https://example.com/v2"}`, 200},
+		{"Stats", "GET", hook + "stats/", nil, 200},
+		{"ErrRotateSecret", "POST", hook + "rotate-secret/", nil, 403},
+		{"ErrTest", "POST", hook + "test/", nil, 403},
+		{"ErrDeliveries", "GET", hook + "deliveries/", nil, 403},
+		{"ErrRecover", "POST", hook + "deliveries/recover/", `{"since":"2024-01-15T00:00:00Z"}`, 403},
+		{"ErrUnknownHook", "GET", hooks + "0123456789abcdef0123456789abcdef/", nil, 404},
+		{"Delete", "DELETE", hook, nil, 204},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := ts.do(t, tt.method, tt.path, superToken, tt.body)
+			if res.Status != tt.status {
+				t.Fatalf("%s %s = %d %s, want %d", tt.method, tt.path, res.Status, res.Body, tt.status)
+			}
+			if tt.status == 403 {
+				jsonEqual(t, res.Body, noFeature)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -30,7 +31,7 @@ type issueJSON struct {
 	Logger              *string                `json:"logger"`
 	Level               string                 `json:"level"`
 	Status              string                 `json:"status"`
-	StatusDetails       struct{}               `json:"statusDetails"`
+	StatusDetails       *webhook.StatusDetails `json:"statusDetails"`
 	Substatus           *string                `json:"substatus"`
 	IsPublic            bool                   `json:"isPublic"`
 	Platform            *string                `json:"platform"`
@@ -46,6 +47,8 @@ type issueJSON struct {
 	Annotations         []string               `json:"annotations"`
 	IssueType           string                 `json:"issueType"`
 	IssueCategory       string                 `json:"issueCategory"`
+	Priority            string                 `json:"priority"`
+	PriorityLockedAt    *string                `json:"priorityLockedAt"`
 	IsUnhandled         bool                   `json:"isUnhandled"`
 	Count               string                 `json:"count"`
 	UserCount           int64                  `json:"userCount"`
@@ -66,23 +69,27 @@ type issueProjectJSON struct {
 func (s *Server) newIssueJSON(r *http.Request, p *herald.Project, is *herald.Issue) *issueJSON {
 	id := strconv.FormatInt(is.ID, 10)
 	out := &issueJSON{
-		ID:          id,
-		ShortID:     is.ShortID,
-		Title:       is.Title,
-		Culprit:     is.Culprit,
-		Permalink:   s.absoluteURL(r, "/organizations/"+orgSlugOf(p)+"/issues/"+id+"/"),
-		Level:       is.Level,
-		Status:      is.Status,
-		Platform:    nullString(firstNonEmpty(is.Platform, p.Platform)),
-		Project:     issueProjectJSON{ID: strconv.FormatInt(p.ID, 10), Name: p.Name, Slug: p.Slug, Platform: nullString(p.Platform)},
-		Type:        webhook.IssueType(is),
-		Metadata:    webhook.IssueMetadata(is),
-		NumComments: is.NumComments,
-		AssignedTo:  webhook.NewAssigneeActor(is.AssignedTo),
-		Annotations: []string{},
-		IssueType:   "error",
-		// Every issue Herald groups is an error in Sentry's categories.
-		IssueCategory: "error",
+		ID:            id,
+		ShortID:       is.ShortID,
+		Title:         is.Title,
+		Culprit:       is.Culprit,
+		Permalink:     s.absoluteURL(r, "/organizations/"+orgSlugOf(p)+"/issues/"+id+"/"),
+		Level:         is.Level,
+		Status:        is.Status,
+		StatusDetails: webhook.NewStatusDetails(is),
+		Platform:      nullString(firstNonEmpty(is.Platform, p.Platform)),
+		Project:       issueProjectJSON{ID: strconv.FormatInt(p.ID, 10), Name: p.Name, Slug: p.Slug, Platform: nullString(p.Platform)},
+		Type:          webhook.IssueType(is),
+		Metadata:      webhook.IssueMetadata(is),
+		NumComments:   is.NumComments,
+		AssignedTo:    webhook.NewAssigneeActor(is.AssignedTo),
+		Annotations:   []string{},
+		// Every issue Herald groups is an error in Sentry's types and
+		// categories.
+		IssueType:     webhook.ErrorIssueType,
+		IssueCategory: webhook.ErrorIssueCategory,
+		Priority:      webhook.IssuePriority(is.Level),
+		IsUnhandled:   is.Unhandled,
 		Count:         strconv.FormatInt(is.Count, 10),
 		UserCount:     is.UserCount,
 		FirstSeen:     herald.FormatTime(is.FirstSeen),
@@ -195,13 +202,85 @@ func (s *Server) handleListIssues(w http.ResponseWriter, r *http.Request, a *aut
 
 // issueUpdateInput is the body of issue updates, single or bulk.
 type issueUpdateInput struct {
-	Status          *string         `json:"status"`
-	Substatus       *string         `json:"substatus"`
-	AssignedTo      json.RawMessage `json:"assignedTo"`
-	IgnoreDuration  *float64        `json:"ignoreDuration"`
-	SnoozeDuration  *float64        `json:"snoozeDuration"`
-	IgnoreCount     *float64        `json:"ignoreCount"`
-	IgnoreUserCount *float64        `json:"ignoreUserCount"`
+	Status          *string             `json:"status"`
+	Substatus       *string             `json:"substatus"`
+	StatusDetails   *statusDetailsInput `json:"statusDetails"`
+	AssignedTo      json.RawMessage     `json:"assignedTo"`
+	IgnoreDuration  *float64            `json:"ignoreDuration"`
+	SnoozeDuration  *float64            `json:"snoozeDuration"`
+	IgnoreCount     *float64            `json:"ignoreCount"`
+	IgnoreUserCount *float64            `json:"ignoreUserCount"`
+}
+
+// statusDetailsInput is the statusDetails of an update, Sentry's
+// StatusDetailsValidator: how a resolved issue was resolved, or the
+// condition an ignored one waits for.
+type statusDetailsInput struct {
+	InNextRelease     *bool          `json:"inNextRelease"`
+	InUpcomingRelease *bool          `json:"inUpcomingRelease"`
+	InRelease         *string        `json:"inRelease"`
+	InCommit          *inCommitInput `json:"inCommit"`
+	IgnoreDuration    *float64       `json:"ignoreDuration"`
+	IgnoreCount       *float64       `json:"ignoreCount"`
+	IgnoreUserCount   *float64       `json:"ignoreUserCount"`
+}
+
+// inCommitInput names the commit of an inCommit resolution.
+type inCommitInput struct {
+	Commit     *string `json:"commit"`
+	Repository *string `json:"repository"`
+}
+
+// resolution reads the resolution an update asks for, as Sentry does:
+// status "resolvedInNextRelease" or statusDetails.inNextRelease true is in
+// the next release, statusDetails.inRelease in that release,
+// statusDetails.inCommit in that commit; none of them is resolved now
+// (nil). More than one, inUpcomingRelease (a Sentry feature Herald does not
+// have) and inRelease "latest" (Herald does not track releases) are
+// refused.
+func (in *issueUpdateInput) resolution(fe herald.FieldErrors) *herald.Resolution {
+	var found []*herald.Resolution
+	if in.Status != nil && *in.Status == "resolvedInNextRelease" {
+		found = append(found, &herald.Resolution{Type: herald.ResolvedInNextRelease})
+	}
+	d := in.StatusDetails
+	if d == nil {
+		d = &statusDetailsInput{}
+	}
+	if d.InNextRelease != nil && *d.InNextRelease && len(found) == 0 {
+		found = append(found, &herald.Resolution{Type: herald.ResolvedInNextRelease})
+	}
+	if d.InUpcomingRelease != nil && *d.InUpcomingRelease {
+		fe.Add("statusDetails.inUpcomingRelease", "Your organization does not have access to this feature.")
+	}
+	if d.InRelease != nil {
+		if *d.InRelease == "latest" {
+			fe.Add("statusDetails.inRelease", `Herald does not track releases: give the version instead of "latest".`)
+		}
+		found = append(found, &herald.Resolution{Type: herald.ResolvedInRelease, Release: *d.InRelease})
+	}
+	if c := d.InCommit; c != nil {
+		r := &herald.Resolution{Type: herald.ResolvedInCommit}
+		for _, f := range []struct {
+			name string
+			v    *string
+			dst  *string
+		}{{"commit", c.Commit, &r.Commit}, {"repository", c.Repository, &r.Repository}} {
+			if f.v == nil {
+				fe.Add("statusDetails.inCommit."+f.name, herald.MsgRequired)
+			} else {
+				*f.dst = *f.v
+			}
+		}
+		found = append(found, r)
+	}
+	if len(found) > 1 {
+		fe.Add("statusDetails", "Give one of inNextRelease, inRelease and inCommit.")
+	}
+	if len(found) != 1 {
+		return nil
+	}
+	return found[0]
 }
 
 // ignoreSubstatuses are the substatuses an update may give an ignored issue.
@@ -213,6 +292,7 @@ var ignoreSubstatuses = []string{herald.SubstatusUntilEscalating, herald.Substat
 func (s *Server) issueUpdate(ctx context.Context, in *issueUpdateInput, org *herald.Organization) (herald.IssueUpdate, error) {
 	var upd herald.IssueUpdate
 	fe := herald.FieldErrors{}
+	res := in.resolution(fe)
 	if in.Status != nil {
 		status := *in.Status
 		switch status {
@@ -226,9 +306,27 @@ func (s *Server) issueUpdate(ctx context.Context, in *issueUpdateInput, org *her
 		} else {
 			upd.Status = &status
 		}
+		if status == herald.IssueResolved && res != nil {
+			if err := res.Validate(); err != nil {
+				var rfe herald.FieldErrors
+				if !errors.As(err, &rfe) {
+					return upd, err
+				}
+				for field, msgs := range rfe {
+					if _, missing := fe[field]; !missing {
+						fe[field] = msgs
+					}
+				}
+			}
+			upd.Resolution = res
+		}
 		if status == herald.IssueIgnored {
 			sub := herald.SubstatusUntilEscalating
-			for _, f := range []*float64{in.IgnoreDuration, in.SnoozeDuration, in.IgnoreCount, in.IgnoreUserCount} {
+			ignore := []*float64{in.IgnoreDuration, in.SnoozeDuration, in.IgnoreCount, in.IgnoreUserCount}
+			if d := in.StatusDetails; d != nil {
+				ignore = append(ignore, d.IgnoreDuration, d.IgnoreCount, d.IgnoreUserCount)
+			}
+			for _, f := range ignore {
 				if f != nil && *f > 0 {
 					sub = herald.SubstatusUntilConditionMet
 				}
@@ -241,6 +339,9 @@ func (s *Server) issueUpdate(ctx context.Context, in *issueUpdateInput, org *her
 			}
 			upd.Substatus = &sub
 		}
+	}
+	if res != nil && (upd.Status == nil || *upd.Status != herald.IssueResolved) {
+		fe.Add("statusDetails", `inNextRelease, inRelease and inCommit go with status "resolved".`)
 	}
 	if len(in.AssignedTo) > 0 {
 		a, msg, err := s.resolveAssignee(ctx, in.AssignedTo, org)
@@ -351,7 +452,7 @@ func (s *Server) actor(ctx context.Context, a *auth) (herald.Actor, error) {
 type bulkUpdateJSON struct {
 	Status        *string                `json:"status,omitempty"`
 	Substatus     *string                `json:"substatus,omitempty"`
-	StatusDetails *struct{}              `json:"statusDetails,omitempty"`
+	StatusDetails *webhook.StatusDetails `json:"statusDetails,omitempty"`
 	AssignedTo    *webhook.AssigneeActor `json:"assignedTo,omitempty"`
 }
 
@@ -418,7 +519,7 @@ func (s *Server) handleBulkUpdateIssues(w http.ResponseWriter, r *http.Request, 
 	}
 	out := bulkUpdateJSON{Status: upd.Status}
 	if upd.Status != nil {
-		out.StatusDetails = &struct{}{}
+		out.StatusDetails = webhook.NewStatusDetails(&herald.Issue{Status: *upd.Status, Resolution: upd.Resolution})
 		if *upd.Status == herald.IssueIgnored {
 			out.Substatus = upd.Substatus
 		}

@@ -439,8 +439,11 @@ func (p *Dispatcher) drain(dest *destination) {
 	}
 }
 
-// send makes one attempt at d and turns it into an outcome. The request is
-// bounded by the send timeout only, not cancelled at shutdown, so that an
+// send makes one attempt at d and turns it into an outcome: delivered on a
+// 2xx, failed at once on a final 4xx (the answer is recorded with the
+// attempt, and the delivery can be redelivered by hand), otherwise due again
+// when the policy says, or failed once its schedule is used up. The request
+// is bounded by the send timeout only, not cancelled at shutdown, so that an
 // attempt under way completes and is recorded.
 //
 // A destination the Guard refused is logged at warn level with the address
@@ -457,6 +460,10 @@ func (p *Dispatcher) send(d *herald.Delivery) *herald.Outcome {
 	o := &herald.Outcome{DeliveryID: d.ID, Attempt: a}
 	if a.StatusCode >= 200 && a.StatusCode < 300 {
 		o.Delivered = true
+		return o
+	}
+	if final(a.StatusCode) {
+		// The receiver said no: a zero NextAttemptAt fails the delivery.
 		return o
 	}
 	if next, ok := p.policy.Next(p.clock.Now(), d.Attempts+1, retryAfter); ok {

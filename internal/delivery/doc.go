@@ -8,5 +8,9 @@
 //
 // Every attempt of a delivery sends the identical body, signature, timestamp
 // and Request-ID, fixed when the delivery was created. Success is a 2xx
-// within the timeout; redirects are not followed and count as failures.
+// within the timeout; redirects are not followed and count as failures. A
+// 4xx answer other than 408, 425 and 429 is final, as in Sentry: the
+// delivery fails after that attempt. Every other failure (a 5xx, 408, 425,
+// 429, a redirect, a timeout, a connection error) is retried on the
+// schedule.
 package delivery

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"time"
 
@@ -65,6 +66,9 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 // deliveries failing together do not retry together. A Retry-After from the
 // receiver lengthens the wait (up to 24 hours) but never shortens it. Once
 // every step is used, the delivery is failed.
+//
+// A final answer (see final) is not retried at all: the delivery fails
+// after that one attempt, whatever steps remain.
 type Policy struct {
 	// Schedule is the wait after each failed attempt.
 	Schedule []time.Duration
@@ -100,4 +104,33 @@ func (p Policy) jitter(d time.Duration) time.Duration {
 		f = 1
 	}
 	return time.Duration(float64(d) * (0.5 + f))
+}
+
+// final reports whether an answer with HTTP status code is the receiver's
+// last word on a delivery, so that it is failed at once instead of retried:
+// every 4xx except 408 Request Timeout, 425 Too Early and 429 Too Many
+// Requests, which say "not now" rather than "no". Sentry never retries a
+// 4xx, and receivers written for it answer 400 to events they do not handle;
+// sending those again for two days would change nothing. A code of 0 (no
+// answer: a timeout, a refused or reset connection), a redirect and a 5xx
+// are not final.
+func final(code int) bool {
+	switch {
+	case code < 400 || code >= 500:
+		return false
+	case code == http.StatusRequestTimeout, code == http.StatusTooEarly, code == http.StatusTooManyRequests:
+		return false
+	}
+	return true
+}
+
+// honoursRetryAfter reports whether a Retry-After on an answer with HTTP
+// status code sets the earliest retry: on the retried 4xx (408, 425, 429)
+// and on 503 Service Unavailable. On other answers it is ignored.
+func honoursRetryAfter(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return true
+	}
+	return false
 }

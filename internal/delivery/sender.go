@@ -109,9 +109,16 @@ func NewSender(opts SenderOptions) *Sender {
 }
 
 // Headers returns the request headers of a delivery: those of a Service Hook
-// or of a Sentry App, according to its destination kind.
+// or of a Sentry App, according to its destination kind. An app delivery
+// carries the app's own webhook headers (d.AppHeaders) too; Herald's are set
+// after them and win, though validation keeps their names apart.
 func Headers(d *herald.Delivery) http.Header {
-	h := make(http.Header, 8)
+	h := make(http.Header, 8+len(d.AppHeaders))
+	if d.DestinationKind == herald.DestinationApp {
+		for _, x := range d.AppHeaders {
+			h.Set(x.Key, x.Value)
+		}
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Request-ID", d.ID)
 	h.Set("User-Agent", herald.UserAgent())
@@ -138,8 +145,9 @@ const msgBlocked = "destination not allowed"
 
 // Send makes one attempt at d: it POSTs d.Body to d.URL with Headers(d) and
 // records the result. The attempt succeeded when its StatusCode is 2xx;
-// otherwise Error says why. retryAfter is the receiver's Retry-After on a 429
-// or 503 response, or 0.
+// otherwise Error says why, and says too when the answer is a final 4xx,
+// which is not retried. retryAfter is the receiver's Retry-After on a 408,
+// 425, 429 or 503 response, or 0.
 //
 // When the Guard refuses the address dialed, Error is only "destination not
 // allowed", without the address or the reason.
@@ -179,6 +187,8 @@ func (s *Sender) send(ctx context.Context, d *herald.Delivery) (a *herald.Attemp
 		_ = resp.Body.Close()
 	}()
 	a.StatusCode = resp.StatusCode
+	a.HookErrorID = answerHeader(resp.Header, "Sentry-Hook-Error")
+	a.HookProjectID = answerHeader(resp.Header, "Sentry-Hook-Project")
 	// A failed read keeps what arrived: the status decides the attempt.
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxBytes)))
 	a.Duration = time.Since(start)
@@ -190,9 +200,11 @@ func (s *Sender) send(ctx context.Context, d *herald.Delivery) (a *herald.Attemp
 		// of its response does not undo that.
 	case code >= 300 && code < 400:
 		a.Error = fmt.Sprintf("redirect not followed (%d)", code)
+	case final(code):
+		a.Error = fmt.Sprintf("non-2xx status %d (a 4xx answer is not retried)", code)
 	default:
 		a.Error = fmt.Sprintf("non-2xx status %d", code)
-		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		if honoursRetryAfter(code) {
 			retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.clock.Now())
 		}
 	}
@@ -253,6 +265,31 @@ func describe(err error, timeout time.Duration) string {
 		return ue.Err.Error()
 	}
 	return err.Error()
+}
+
+// maxAnswerHeaderBytes bounds a header of an answer an attempt keeps
+// (Sentry-Hook-Error, an event id of 32 hex digits, and
+// Sentry-Hook-Project, a project id).
+const maxAnswerHeaderBytes = 128
+
+// answerHeader returns the first value of the answer's header name as
+// storable text of at most maxAnswerHeaderBytes, without control
+// characters; "" when absent.
+func answerHeader(h http.Header, name string) string {
+	v := strings.TrimSpace(h.Get(name))
+	if v == "" {
+		return ""
+	}
+	v = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(v, "\uFFFD"))
+	if len(v) > maxAnswerHeaderBytes {
+		v = cleanExcerpt([]byte(v[:maxAnswerHeaderBytes]))
+	}
+	return v
 }
 
 // cleanExcerpt makes a response excerpt storable text: a rune cut at the end

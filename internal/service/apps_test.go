@@ -219,13 +219,14 @@ func testAppDeliveries(t *testing.T, open storetest.Opener) {
 		var body struct {
 			Data struct {
 				Issue struct {
-					ID    string `json:"id"`
-					Count int64  `json:"count"`
+					ID string `json:"id"`
+					// count is a string, as Sentry sends it.
+					Count string `json:"count"`
 				} `json:"issue"`
 			} `json:"data"`
 		}
 		must(t, json.Unmarshal(send[0].Body, &body))
-		if body.Data.Issue.ID == "" || body.Data.Issue.Count != 2 || actorOf(t, send[0])["id"] != "sentry" {
+		if body.Data.Issue.ID == "" || body.Data.Issue.Count != "2" || actorOf(t, send[0])["id"] != "sentry" {
 			t.Fatalf("body = %s", send[0].Body)
 		}
 	})
@@ -367,6 +368,44 @@ func testIssues(t *testing.T, open storetest.Opener) {
 	t.Run("ErrInvalidStatus", func(t *testing.T) {
 		_, err := f.Changes.UpdateIssues(ctx, herald.IssueSelection{ProjectID: f.Project.ID, IDs: ids}, herald.IssueUpdate{Status: str("snoozed")}, jane)
 		wantCode(t, err, herald.EINVALID)
+	})
+	t.Run("ResolveInRelease", func(t *testing.T) {
+		n := count()
+		r := &herald.Resolution{Type: herald.ResolvedInRelease, Release: "1.2.3"}
+		got := update(t, herald.IssueSelection{IDs: ids[2:]}, herald.IssueUpdate{Status: str(herald.IssueResolved), Resolution: r})
+		if len(got) != 1 || got[0].Status != herald.IssueResolved || got[0].Resolution != r {
+			t.Fatalf("issues = %+v", got)
+		}
+		if e := newEvents(t, n); e != "issue.resolved" {
+			t.Fatalf("deliveries = %s", e)
+		}
+		ds := f.DeliveriesTo(t, herald.DestinationApp, inst.UUID)
+		if body := string(ds[len(ds)-1].Body); !strings.Contains(body, `"resolution_type":"in_release"`) ||
+			!strings.Contains(body, `"statusDetails":{"inRelease":"1.2.3"}`) {
+			t.Fatalf("body = %s", body)
+		}
+		update(t, herald.IssueSelection{IDs: ids[2:]}, herald.IssueUpdate{Status: str(herald.IssueUnresolved)})
+	})
+	t.Run("ErrResolution", func(t *testing.T) {
+		tests := []struct {
+			name string
+			upd  herald.IssueUpdate
+		}{
+			{"WithoutStatus", herald.IssueUpdate{Resolution: &herald.Resolution{Type: herald.ResolvedInNextRelease}}},
+			{"WithIgnored", herald.IssueUpdate{Status: str(herald.IssueIgnored), Resolution: &herald.Resolution{Type: herald.ResolvedInNextRelease}}},
+			{"BlankRelease", herald.IssueUpdate{Status: str(herald.IssueResolved), Resolution: &herald.Resolution{Type: herald.ResolvedInRelease}}},
+			{"UnknownType", herald.IssueUpdate{Status: str(herald.IssueResolved), Resolution: &herald.Resolution{Type: "with_commit"}}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				n := count()
+				_, err := f.Changes.UpdateIssues(ctx, herald.IssueSelection{ProjectID: f.Project.ID, IDs: ids[2:]}, tt.upd, jane)
+				wantCode(t, err, herald.EINVALID)
+				if e := newEvents(t, n); e != "" {
+					t.Fatalf("a refused update sent %s", e)
+				}
+			})
+		}
 	})
 	t.Run("FindIssue", func(t *testing.T) {
 		is, err := s.FindIssue(ctx, f.Org.ID, strconvI(ids[1]))

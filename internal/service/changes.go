@@ -16,9 +16,18 @@ import (
 // default), and unresolving an issue that was not unresolved makes it
 // ongoing. A change of status sends issue.resolved, .ignored or
 // .unresolved; an assignment (not an unassignment) sends issue.assigned.
+// A resolution (in the next release, in a release, in a commit) goes with
+// a resolved status: the issues returned carry it, and issue.resolved
+// sends it as resolution_type and statusDetails.
 func (s *Service) UpdateIssues(ctx context.Context, sel herald.IssueSelection, upd herald.IssueUpdate, actor herald.Actor) ([]*herald.Issue, error) {
 	if upd.Status != nil && !slices.Contains([]string{herald.IssueResolved, herald.IssueIgnored, herald.IssueUnresolved}, *upd.Status) {
 		return nil, herald.Errorf(herald.EINVALID, "invalid status %q", *upd.Status)
+	}
+	if upd.Resolution != nil && (upd.Status == nil || *upd.Status != herald.IssueResolved) {
+		return nil, herald.InvalidField("statusDetails", `A resolution goes with status "resolved".`)
+	}
+	if err := upd.Resolution.Validate(); err != nil {
+		return nil, err
 	}
 	var out []*herald.Issue
 	err := s.inTx(ctx, func(tx *sqlstore.Tx, ob *outbox) error {
@@ -99,6 +108,11 @@ func (s *Service) UpdateIssues(ctx context.Context, sel herald.IssueSelection, u
 		}
 		if out, err = tx.SelectIssues(ctx, herald.IssueSelection{ProjectID: sel.ProjectID, IDs: ids}); err != nil {
 			return err
+		}
+		if upd.Status != nil && *upd.Status == herald.IssueResolved {
+			for _, is := range out {
+				is.Resolution = upd.Resolution
+			}
 		}
 		if len(changes) == 0 {
 			return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/sqlstore"
@@ -63,10 +62,10 @@ func (s *Service) SaveEvents(ctx context.Context, events []*herald.Event) error 
 		if err := tx.CountIssues(ctx, counts); err != nil {
 			return err
 		}
-		if err := tx.AddIssueMinutes(ctx, issueMinutes); err != nil {
+		if err := tx.AddIssueCounts(ctx, issueMinutes); err != nil {
 			return err
 		}
-		return tx.AddMetricMinutes(ctx, metricMinutes)
+		return tx.AddMetricCounts(ctx, metricMinutes)
 	})
 }
 
@@ -235,10 +234,4 @@ func withInstallations(ctx context.Context, tx *sqlstore.Tx, changes []*webhook.
 		}
 	}
 	return tx.IssueExtras(ctx, regressed)
-}
-
-// sinceMinute is the last minute left out of a window of d ending at now:
-// the window is the minutes after it.
-func sinceMinute(now time.Time, d time.Duration) int64 {
-	return minuteOf(now) - int64(d/time.Minute)
 }

@@ -16,8 +16,8 @@ import (
 // metricCounts matches a batch's events against the metric alert rules of
 // the batch's organizations, one query for the rules, then each event
 // against each rule in memory, and returns what to add to the rules'
-// counters of now's minute.
-func (s *Service) metricCounts(ctx context.Context, tx *sqlstore.Tx, events []*herald.Event, projects map[int64]*herald.Project, now time.Time) ([]sqlstore.MinuteCount, error) {
+// counters at now.
+func (s *Service) metricCounts(ctx context.Context, tx *sqlstore.Tx, events []*herald.Event, projects map[int64]*herald.Project, now time.Time) ([]sqlstore.AlertCount, error) {
 	var orgIDs []int64
 	for _, p := range projects {
 		if !slices.Contains(orgIDs, p.OrganizationID) {
@@ -31,15 +31,15 @@ func (s *Service) metricCounts(ctx context.Context, tx *sqlstore.Tx, events []*h
 	if err != nil || len(rules) == 0 {
 		return nil, err
 	}
-	m := minuteOf(now)
-	var out []sqlstore.MinuteCount
+	sec := sqlstore.Second(now)
+	var out []sqlstore.AlertCount
 	for _, r := range rules {
 		c, err := alert.CompileMetric(r)
 		if err != nil {
 			s.logger.Warn("skipping an invalid metric alert", "rule", r.ID, "err", err)
 			continue
 		}
-		mc := sqlstore.MinuteCount{ID: r.ID, Minute: m}
+		mc := sqlstore.AlertCount{ID: r.ID, Second: sec}
 		for _, e := range events {
 			if !c.Counts(e) {
 				continue
@@ -58,9 +58,10 @@ func (s *Service) metricCounts(ctx context.Context, tx *sqlstore.Tx, events []*h
 
 // EvaluateMetricAlerts evaluates every metric alert rule at now; see
 // herald.ChangeService. It reads the rules and the open incidents (two
-// queries), then each rule's window (one range read of at most TimeWindow
-// rows); a rule whose status changes gets its own transaction with the
-// incident change, its history and its deliveries.
+// queries), then each rule's window (one read of at most TimeWindow minute
+// counters and 120 second counters, see metricWindow); a rule whose status
+// changes gets its own transaction with the incident change, its history
+// and its deliveries.
 func (s *Service) EvaluateMetricAlerts(ctx context.Context, now time.Time) error {
 	now = now.UTC()
 	read := s.store.NoTx()
@@ -79,8 +80,8 @@ func (s *Service) EvaluateMetricAlerts(ctx context.Context, now time.Time) error
 			s.logger.Warn("skipping an invalid metric alert", "rule", r.ID, "err", err)
 			continue
 		}
-		n, err := read.MetricWindow(ctx, sqlstore.MetricWindowParams{RuleID: r.ID,
-			After: sinceMinute(now, time.Duration(r.TimeWindow)*time.Minute), Users: r.Aggregate == herald.AggregateUniqueUsers})
+		from, to := metricWindow(now, r.TimeWindow)
+		n, err := read.MetricWindow(ctx, sqlstore.WindowParams{ID: r.ID, From: from, To: to, Users: r.Aggregate == herald.AggregateUniqueUsers})
 		if err != nil {
 			return err
 		}
@@ -98,6 +99,17 @@ func (s *Service) EvaluateMetricAlerts(ctx context.Context, now time.Time) error
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// metricWindow is the window, in unix seconds [from, to), of a metric
+// alert rule of the given minutes evaluated at now: the whole seconds of
+// those minutes before now's second. Now's own second is left to the next
+// evaluation, as events can still arrive in it: evaluations a window's
+// length apart count each event once, those that arrive after an
+// evaluation by the next.
+func metricWindow(now time.Time, minutes int) (from, to int64) {
+	to = sqlstore.Second(now)
+	return to - int64(minutes)*60, to
 }
 
 // changeIncident moves rule r's incident (nil when none is open) to status

@@ -37,9 +37,11 @@ func testMetricAlerts(t *testing.T, open storetest.Opener) {
 		e.Level = "info"
 		return e
 	}
+	// An evaluation counts the seconds before its own: the leader's tick
+	// comes a second after the events.
 	evaluate := func(t *testing.T) {
 		t.Helper()
-		must(t, f.Changes.EvaluateMetricAlerts(ctx, f.Clock.Now()))
+		must(t, f.Changes.EvaluateMetricAlerts(ctx, f.Clock.Now().Add(time.Second)))
 	}
 
 	t.Run("Lifecycle", func(t *testing.T) {
@@ -87,7 +89,7 @@ func testMetricAlerts(t *testing.T, open storetest.Opener) {
 		}
 		list, err := s.FindIncidents(ctx, f.Org.ID, spike.ID)
 		must(t, err)
-		if len(list) != 1 || list[0].Status != herald.IncidentClosed || list[0].DateClosed == nil || !list[0].DateStarted.Equal(start) ||
+		if len(list) != 1 || list[0].Status != herald.IncidentClosed || list[0].DateClosed == nil || !list[0].DateStarted.Equal(start.Add(time.Second)) ||
 			list[0].History[2].Value != 5 {
 			t.Fatalf("incidents = %+v", list[0])
 		}
@@ -117,6 +119,101 @@ func testMetricAlerts(t *testing.T, open storetest.Opener) {
 		}
 		must(t, f.Changes.EvaluateMetricAlerts(ctx, f.Clock.Now()))
 	})
+}
+
+// windowStep is one step of a metric window case, at an offset from a
+// minute boundary: events saved then (one per user key, "" for none), or,
+// without events, an evaluation then.
+type windowStep struct {
+	at    time.Duration
+	users []string
+	// want is the value of the incident the evaluation opens; 0 means it
+	// opens none.
+	want float64
+}
+
+// saved is a windowStep saving one event per user key at.
+func saved(at time.Duration, users ...string) windowStep { return windowStep{at: at, users: users} }
+
+// evaluated is a windowStep evaluating at at, opening an incident of
+// value want (none when 0).
+func evaluated(at time.Duration, want float64) windowStep { return windowStep{at: at, want: want} }
+
+// testMetricWindows checks that an evaluation counts exactly the events
+// of the rule's last timeWindow minutes before it, to the second, at
+// evaluation times on and across minute boundaries: events that arrive
+// after an evaluation, in its minute or its very second, are counted by
+// the next one, and none older than the window is. Each rule is critical
+// above 2 (events or users) and evaluated every minute, as the leader
+// does by default, with its River tick a moment late.
+func testMetricWindows(t *testing.T, open storetest.Opener) {
+	const s = time.Second
+	n := func(k int) []string { return make([]string, k) }
+	for _, c := range []struct {
+		name      string
+		aggregate string
+		window    int
+		steps     []windowStep
+	}{
+		// Issue 13: five events in the minute after an evaluation opened
+		// nothing, as the next evaluation counted only its own minute.
+		{"EventsAfterEvaluation", herald.AggregateCount, 1, []windowStep{
+			evaluated(300*time.Millisecond, 0), saved(10*s, n(2)...), saved(30*s, n(2)...), saved(50*s, ""),
+			evaluated(60*s+300*time.Millisecond, 5)}},
+		{"EvaluationsMidMinute", herald.AggregateCount, 1, []windowStep{
+			evaluated(30*s, 0), saved(40*s, ""), saved(55*s, ""), saved(70*s, ""), evaluated(90*s, 3)}},
+		{"SameSecondAsEvaluation", herald.AggregateCount, 1, []windowStep{
+			saved(50*s, ""), saved(55*s, ""), evaluated(60*s+200*time.Millisecond, 0),
+			saved(60*s+700*time.Millisecond, ""), saved(80*s, ""), saved(100*s, ""), evaluated(120*s+200*time.Millisecond, 3)}},
+		{"EventBeforeWindowLeftOut", herald.AggregateCount, 1, []windowStep{
+			saved(20*s, ""), saved(25*s, ""), evaluated(30*s, 0), saved(35*s, ""), saved(89*s, ""),
+			evaluated(90*s, 0), saved(90*s, ""), saved(149*s, ""), evaluated(150*s, 0)}},
+		{"EventAtWindowStartCounted", herald.AggregateCount, 1, []windowStep{
+			evaluated(29*s, 0), saved(30*s, n(2)...), saved(89*s, ""), evaluated(90*s, 3)}},
+		// Before, a window lost the part of its oldest minute before the
+		// evaluation's offset in the minute.
+		{"LongWindowOldEdge", herald.AggregateCount, 10, []windowStep{
+			saved(40*s, ""), saved(45*s, ""), saved(600*s, ""), evaluated(630*s, 3)}},
+		{"LongWindowOldEdgeLeftOut", herald.AggregateCount, 10, []windowStep{
+			saved(25*s, ""), saved(29*s, ""), saved(600*s, ""), evaluated(630*s, 0)}},
+		{"UsersAcrossMinutes", herald.AggregateUniqueUsers, 1, []windowStep{
+			saved(20*s, "id:old"), evaluated(30*s, 0), saved(40*s, "id:a"), saved(50*s, "id:b"), saved(70*s, "id:a"),
+			saved(80*s, "id:c"), evaluated(90*s, 3)}},
+		{"UsersBeforeWindowLeftOut", herald.AggregateUniqueUsers, 1, []windowStep{
+			saved(20*s, "id:a", "id:b"), evaluated(30*s, 0), saved(45*s, "id:c"), saved(70*s, "id:b", "id:b"), evaluated(90*s, 0)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			f := newFixture(t, open)
+			base := f.Clock.Now() // a minute boundary
+			rule := f.MetricRule(t, &herald.MetricAlertRule{Aggregate: c.aggregate, TimeWindow: c.window}, nil, 2, 0)
+			for _, st := range c.steps {
+				f.Clock.Add(base.Add(st.at).Sub(f.Clock.Now()))
+				if len(st.users) > 0 {
+					var events []*herald.Event
+					for _, u := range st.users {
+						e := f.Event("windows")
+						e.UserKey = u
+						events = append(events, e)
+					}
+					must(t, f.Changes.SaveEvents(ctx, events))
+					continue
+				}
+				must(t, f.Changes.EvaluateMetricAlerts(ctx, f.Clock.Now()))
+				list, err := f.Store.FindIncidents(ctx, f.Org.ID, rule.ID)
+				must(t, err)
+				switch {
+				case st.want == 0 && len(list) > 0:
+					t.Fatalf("evaluation at +%v opened an incident of value %v", st.at, list[0].History[0].Value)
+				case st.want != 0 && len(list) == 0:
+					t.Fatalf("evaluation at +%v opened no incident, want one of value %v", st.at, st.want)
+				case st.want != 0 && (list[0].History[0].Value != st.want || !list[0].DateStarted.Equal(f.Clock.Now())):
+					t.Fatalf("evaluation at +%v opened %+v, want value %v", st.at, list[0], st.want)
+				}
+			}
+		})
+	}
 }
 
 // incidentStatuses returns the statuses of the history of the rule's

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -13,13 +14,12 @@ import (
 
 // evaluateRules runs the issue alert rules of the batch's projects over its
 // changes (hooks and time set) and returns the deliveries of the rules that
-// fired, with the per-minute issue counts to write at the end of the batch.
-// It costs one query for the rules, nothing more when the batch's projects
-// have none; then one query for the fire times of the batch's issues, one
-// insert per new user where a rule counts users, one indexed range read per
-// issue and window, one upsert per firing, and one installation query when
-// a firing rule targets Sentry Apps.
-func (s *Service) evaluateRules(ctx context.Context, tx *sqlstore.Tx, changes []*webhook.EventChange, now time.Time) ([]*herald.Delivery, []sqlstore.MinuteCount, error) {
+// fired, with the issue counts to write at the end of the batch. It costs
+// one query for the rules, nothing more when the batch's projects have
+// none; then one query for the fire times of the batch's issues, one read
+// per issue and window (see issueWindow), one upsert per firing, and one
+// installation query when a firing rule targets Sentry Apps.
+func (s *Service) evaluateRules(ctx context.Context, tx *sqlstore.Tx, changes []*webhook.EventChange, now time.Time) ([]*herald.Delivery, []sqlstore.AlertCount, error) {
 	var projectIDs []int64
 	for _, c := range changes {
 		if !slices.Contains(projectIDs, c.Project.ID) {
@@ -56,10 +56,7 @@ func (s *Service) evaluateRules(ctx context.Context, tx *sqlstore.Tx, changes []
 	if len(issueIDs) == 0 {
 		return nil, nil, nil
 	}
-	minutes, pending, err := countMinutes(ctx, tx, changes, countEvents, countUsers, now)
-	if err != nil {
-		return nil, nil, err
-	}
+	counts, pending := issueCounts(changes, countEvents, countUsers, now)
 	fired, err := tx.RuleFires(ctx, sqlstore.RuleFiresParams{RuleIDs: ruleIDs, IssueIDs: issueIDs})
 	if err != nil {
 		return nil, nil, err
@@ -74,17 +71,26 @@ func (s *Service) evaluateRules(ctx context.Context, tx *sqlstore.Tx, changes []
 	for _, c := range changes {
 		in := &alert.Input{Event: c.Event, Issue: c.Issue, FirstSeen: c.IssueCreated, Regressed: c.IssueRegressed, Now: now}
 		var countErr error
+		batch := pending[c.Issue.ID]
+		if batch == nil {
+			batch = &sqlstore.AlertCount{} // the project's rules count nothing
+		}
 		window := func(d time.Duration, users bool) int64 {
 			k := windowKey{c.Issue.ID, d, users}
 			n, ok := windows[k]
 			if !ok {
-				n, countErr = tx.IssueWindow(ctx, sqlstore.IssueWindowParams{IssueID: c.Issue.ID, After: sinceMinute(now, d), Users: users})
+				from, to := issueWindow(now, d)
+				p := sqlstore.WindowParams{ID: c.Issue.ID, From: from, To: to, Users: users}
+				if users {
+					p.Except = batch.Users
+				}
+				n, countErr = tx.IssueWindow(ctx, p)
 				windows[k] = n
 			}
 			return n
 		}
-		in.Events = func(d time.Duration) int64 { return window(d, false) + pending[c.Issue.ID] }
-		in.Users = func(d time.Duration) int64 { return window(d, true) }
+		in.Events = func(d time.Duration) int64 { return window(d, false) + batch.Events }
+		in.Users = func(d time.Duration) int64 { return window(d, true) + int64(len(batch.Users)) }
 		var fire []*herald.AlertRule
 		for _, r := range rules[c.Project.ID] {
 			key := sqlstore.FireKey{RuleID: r.ID, IssueID: c.Issue.ID}
@@ -119,7 +125,7 @@ func (s *Service) evaluateRules(ctx context.Context, tx *sqlstore.Tx, changes []
 		}
 	}
 	if len(firings) == 0 {
-		return nil, minutes, nil
+		return nil, counts, nil
 	}
 	installs, err := tx.InstallationsByUUID(ctx, uuids)
 	if err != nil {
@@ -129,7 +135,7 @@ func (s *Service) evaluateRules(ctx context.Context, tx *sqlstore.Tx, changes []
 	for _, f := range firings {
 		ds = append(ds, s.webhooks.RulesFired(f.change, f.rules, installs)...)
 	}
-	return ds, minutes, nil
+	return ds, counts, nil
 }
 
 // windowKey names a frequency window of an issue, read at most once per
@@ -140,44 +146,51 @@ type windowKey struct {
 	users bool
 }
 
-// countMinutes counts the batch's events per issue, for the projects whose
-// rules count events, and records the batch's users on the per-issue
-// minute rows of the projects whose rules count users, at once (one insert
-// per distinct user of an issue in the batch), so that the windows read
-// next see them. The event counts are returned, to be written last by
-// SaveEvents, so that the hot counter row of a busy issue is locked only
-// until the commit that follows; until then they are added in memory
-// (pending).
-func countMinutes(ctx context.Context, tx *sqlstore.Tx, changes []*webhook.EventChange, events, users map[int64]bool, now time.Time) (
-	counts []sqlstore.MinuteCount, pending map[int64]int64, err error) {
-	m := minuteOf(now)
-	pending = map[int64]int64{}
-	var order []int64
+// issueWindow is the window, in unix seconds [from, to), of an issue
+// alert rule's frequency condition of d evaluated at now, as a batch is
+// saved: the whole seconds of d up to now's second, which holds the batch.
+func issueWindow(now time.Time, d time.Duration) (from, to int64) {
+	to = sqlstore.Second(now) + 1
+	return to - int64(d/time.Second), to
+}
+
+// issueCounts counts the batch's events per issue, for the projects whose
+// rules count events, and its distinct users per issue, for the projects
+// whose rules count users. It returns them twice: as the counts SaveEvents
+// writes last, in issue id order, so that the counter rows of a busy issue
+// are locked after the issue's own row and only until the commit that
+// follows; and by issue (pending), for evaluation to add to the windows
+// it reads.
+func issueCounts(changes []*webhook.EventChange, events, users map[int64]bool, now time.Time) (counts []sqlstore.AlertCount, pending map[int64]*sqlstore.AlertCount) {
+	sec := sqlstore.Second(now)
+	pending = map[int64]*sqlstore.AlertCount{}
 	type issueUser struct {
 		issue int64
 		user  string
 	}
-	seenUsers := map[issueUser]bool{}
-	var newUsers []sqlstore.MinuteCount
+	seen := map[issueUser]bool{}
 	for _, c := range changes {
-		p := c.Project.ID
+		p, k := c.Project.ID, c.Event.UserKey
+		if !events[p] && !users[p] {
+			continue
+		}
+		ic := pending[c.Issue.ID]
+		if ic == nil {
+			ic = &sqlstore.AlertCount{ID: c.Issue.ID, Second: sec}
+			pending[c.Issue.ID] = ic
+		}
 		if events[p] {
-			if _, ok := pending[c.Issue.ID]; !ok {
-				order = append(order, c.Issue.ID)
-			}
-			pending[c.Issue.ID]++
+			ic.Events++
 		}
-		if k := c.Event.UserKey; users[p] && k != "" && !seenUsers[issueUser{c.Issue.ID, k}] {
-			seenUsers[issueUser{c.Issue.ID, k}] = true
-			newUsers = append(newUsers, sqlstore.MinuteCount{ID: c.Issue.ID, Minute: m, Users: []string{k}})
+		if u := (issueUser{c.Issue.ID, k}); users[p] && k != "" && !seen[u] {
+			seen[u] = true
+			ic.Users = append(ic.Users, k)
 		}
 	}
-	if err := tx.AddIssueMinutes(ctx, newUsers); err != nil {
-		return nil, nil, err
+	for _, ic := range pending {
+		counts = append(counts, *ic)
 	}
-	slices.Sort(order) // a fixed order, as issues are counted
-	for _, id := range order {
-		counts = append(counts, sqlstore.MinuteCount{ID: id, Minute: m, Events: pending[id]})
-	}
-	return counts, pending, nil
+	// A fixed order, as issues are counted.
+	slices.SortFunc(counts, func(a, b sqlstore.AlertCount) int { return cmp.Compare(a.ID, b.ID) })
+	return counts, pending
 }

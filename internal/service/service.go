@@ -148,6 +148,3 @@ func subscribed(installs []*herald.Installation, resources ...string) []*herald.
 	}
 	return out
 }
-
-// minuteOf is the counters' minute of t.
-func minuteOf(t time.Time) int64 { return sqlstore.Minute(t) }

@@ -37,7 +37,9 @@ func run(t *testing.T, open storetest.Opener) {
 	t.Run("Issues", func(t *testing.T) { t.Parallel(); testIssues(t, open) })
 	t.Run("Comments", func(t *testing.T) { t.Parallel(); testComments(t, open) })
 	t.Run("RuleEvaluation", func(t *testing.T) { t.Parallel(); testRuleEvaluation(t, open) })
+	t.Run("RuleWindows", func(t *testing.T) { t.Parallel(); testRuleWindows(t, open) })
 	t.Run("MetricAlerts", func(t *testing.T) { t.Parallel(); testMetricAlerts(t, open) })
+	t.Run("MetricWindows", func(t *testing.T) { t.Parallel(); testMetricWindows(t, open) })
 }
 
 // fixture is a store fixture with a service over it.

@@ -208,7 +208,8 @@ func (s *DB) UpdateMetricAlert(ctx context.Context, r *herald.MetricAlertRule) e
 		if n, _ := res.RowsAffected(); n == 0 {
 			return herald.Errorf(herald.ENOTFOUND, "metric alert not found")
 		}
-		for _, q := range []string{`DELETE FROM metric_minutes WHERE rule_id = $1`, `DELETE FROM metric_minute_users WHERE rule_id = $1`} {
+		for _, q := range []string{`DELETE FROM metric_minutes WHERE rule_id = $1`, `DELETE FROM metric_seconds WHERE rule_id = $1`,
+			`DELETE FROM metric_minute_users WHERE rule_id = $1`} {
 			if _, err := s.exec(ctx, tx, q, r.ID); err != nil {
 				return fmt.Errorf("reset metric counts: %w", err)
 			}
@@ -228,6 +229,7 @@ func (s *DB) DeleteMetricAlert(ctx context.Context, orgID, id int64) error {
 			`DELETE FROM incident_history WHERE incident_id IN (SELECT id FROM incidents WHERE rule_id = $1)`,
 			`DELETE FROM incidents WHERE rule_id = $1`,
 			`DELETE FROM metric_minutes WHERE rule_id = $1`,
+			`DELETE FROM metric_seconds WHERE rule_id = $1`,
 			`DELETE FROM metric_minute_users WHERE rule_id = $1`,
 			`DELETE FROM metric_alert_rules WHERE id = $1`,
 		} {
@@ -246,47 +248,6 @@ func (t *Tx) MetricRules(ctx context.Context, orgIDs []int64) ([]*herald.MetricA
 		return t.s.metricRules(ctx, t.tx, ``)
 	}
 	return t.s.metricRules(ctx, t.tx, `WHERE org_id `+t.s.inInt(1), jsonList(orgIDs))
-}
-
-// AddMetricMinutes adds counts to the per-minute counters of metric alert
-// rules: one upsert per rule, one insert per distinct user.
-func (t *Tx) AddMetricMinutes(ctx context.Context, counts []MinuteCount) error {
-	for _, c := range counts {
-		if _, err := t.s.exec(ctx, t.tx, `INSERT INTO metric_minutes (rule_id, minute, events) VALUES ($1, $2, $3)
-			ON CONFLICT (rule_id, minute) DO UPDATE SET events = metric_minutes.events + excluded.events`, c.ID, c.Minute, c.Events); err != nil {
-			return fmt.Errorf("count metric minute: %w", err)
-		}
-		for _, u := range c.Users {
-			if _, err := t.s.exec(ctx, t.tx, `INSERT INTO metric_minute_users (rule_id, minute, user_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				c.ID, c.Minute, u); err != nil {
-				return fmt.Errorf("count metric user: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-// MetricWindowParams selects a metric alert rule's per-minute counters.
-type MetricWindowParams struct {
-	RuleID int64
-	// After is the last minute left out: the window is the minutes after.
-	After int64
-	// Users counts the distinct users of the window instead of its events.
-	Users bool
-}
-
-// MetricWindow sums a rule's events (or counts its distinct users) over
-// the minutes after p.After: one range read by primary key.
-func (t *Tx) MetricWindow(ctx context.Context, p MetricWindowParams) (int64, error) {
-	q := `SELECT COALESCE(SUM(events), 0) FROM metric_minutes WHERE rule_id = $1 AND minute > $2`
-	if p.Users {
-		q = `SELECT COUNT(DISTINCT user_key) FROM metric_minute_users WHERE rule_id = $1 AND minute > $2`
-	}
-	var n int64
-	if err := t.s.queryRow(ctx, t.tx, q, p.RuleID, p.After).Scan(&n); err != nil {
-		return 0, fmt.Errorf("metric window: %w", err)
-	}
-	return n, nil
 }
 
 // WithProjectSlugs sets the Projects of rules, in one query.
@@ -394,34 +355,4 @@ func (s *DB) FindIncidents(ctx context.Context, orgID, ruleID int64) ([]*herald.
 		byID[id].History = append(byID[id].History, ch)
 	}
 	return out, hrows.Err()
-}
-
-// Ages past which alert counters are no use: no issue alert window is
-// longer than 30 days, no metric alert window longer than a day.
-const (
-	issueCountAge  = 31 * 24 * time.Hour
-	metricCountAge = 25 * time.Hour
-)
-
-// PurgeAlertCounts deletes the minute counters no alert window can reach
-// any more at now, and returns how many rows it deleted.
-func (s *DB) PurgeAlertCounts(ctx context.Context, now time.Time) (int64, error) {
-	var total int64
-	for _, p := range []struct {
-		q   string
-		age time.Duration
-	}{
-		{`DELETE FROM issue_minutes WHERE minute < $1`, issueCountAge},
-		{`DELETE FROM issue_minute_users WHERE minute < $1`, issueCountAge},
-		{`DELETE FROM metric_minutes WHERE minute < $1`, metricCountAge},
-		{`DELETE FROM metric_minute_users WHERE minute < $1`, metricCountAge},
-	} {
-		res, err := s.exec(ctx, nil, p.q, Minute(now.Add(-p.age)))
-		if err != nil {
-			return total, fmt.Errorf("purge alert counts: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-	}
-	return total, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,18 +21,23 @@ const proxyUserDomain = "proxy-user.herald.invalid"
 const maxAppRequests = 100
 
 const appColumns = `a.id, a.uuid, a.slug, a.name, a.author, a.overview, a.status, a.org_id, a.webhook_url, a.redirect_url,
-	a.is_alertable, a.verify_install, a.scopes, a.events, a.client_id, a.client_secret, a.proxy_user_id, a.date_created, a.date_updated, ` + orgColumns
+	a.is_alertable, a.verify_install, a.scopes, a.events, a.webhook_headers, a.client_id, a.client_secret, a.proxy_user_id, a.date_created,
+	a.date_updated, ` + orgColumns
 
 const appFrom = ` FROM sentry_apps a JOIN organizations o ON o.id = a.org_id `
 
 func scanApp(row interface{ Scan(...any) error }, extra ...any) (*herald.SentryApp, error) {
 	a := &herald.SentryApp{Owner: &herald.Organization{}}
-	var scopes, events string
+	var scopes, events, headers string
 	var created, updated, orgCreated int64
 	dest := []any{&a.ID, &a.UUID, &a.Slug, &a.Name, &a.Author, &a.Overview, &a.Status, &a.OrganizationID, &a.WebhookURL, &a.RedirectURL,
-		&a.IsAlertable, &a.VerifyInstall, &scopes, &events, &a.ClientID, &a.ClientSecret, &a.ProxyUserID, &created, &updated,
+		&a.IsAlertable, &a.VerifyInstall, &scopes, &events, &headers, &a.ClientID, &a.ClientSecret, &a.ProxyUserID, &created, &updated,
 		&a.Owner.ID, &a.Owner.Slug, &a.Owner.Name, &orgCreated}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return nil, err
+	}
+	var err error
+	if a.WebhookHeaders, err = parseHeaders(headers); err != nil {
 		return nil, err
 	}
 	a.Scopes, a.Events = splitList(scopes), splitList(events)
@@ -54,6 +60,7 @@ func (s *DB) CreateApp(ctx context.Context, app *herald.SentryApp) (*herald.Inst
 	app.UUID = herald.NewUUID()
 	app.ClientID, app.ClientSecret = herald.NewSecret(), herald.NewSecret()
 	app.Scopes, app.Events = sortedUnique(app.Scopes), sortedUnique(app.Events)
+	app.WebhookHeaders, _ = herald.CleanWebhookHeaders(app.WebhookHeaders)
 	now := s.clock.Now().UTC()
 	app.DateCreated, app.DateUpdated = now, now
 	var inst *herald.Installation
@@ -65,11 +72,11 @@ func (s *DB) CreateApp(ctx context.Context, app *herald.SentryApp) (*herald.Inst
 		}
 		app.ProxyUserID = proxy.ID
 		err := s.queryRow(ctx, tx, `INSERT INTO sentry_apps (uuid, slug, name, author, overview, status, org_id, webhook_url, redirect_url,
-			is_alertable, verify_install, scopes, events, client_id, client_secret, proxy_user_id, date_created, date_updated)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING id`,
+			is_alertable, verify_install, scopes, events, client_id, client_secret, proxy_user_id, date_created, date_updated, webhook_headers)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18) RETURNING id`,
 			app.UUID, app.Slug, app.Name, app.Author, app.Overview, app.Status, app.OrganizationID, app.WebhookURL, app.RedirectURL,
 			app.IsAlertable, app.VerifyInstall, joinList(app.Scopes), joinList(app.Events), app.ClientID, app.ClientSecret,
-			app.ProxyUserID, ts(now)).Scan(&app.ID)
+			app.ProxyUserID, ts(now), joinHeaders(app.WebhookHeaders)).Scan(&app.ID)
 		if err != nil && s.dialect.IsUniqueViolation(err) {
 			return herald.Errorf(herald.ECONFLICT, "an app with the slug %q already exists", app.Slug)
 		} else if err != nil {
@@ -204,6 +211,7 @@ func (s *DB) UpdateApp(ctx context.Context, id int64, upd herald.SentryAppUpdate
 		if err := a.Validate(); err != nil {
 			return err
 		}
+		a.WebhookHeaders, _ = herald.CleanWebhookHeaders(a.WebhookHeaders)
 		if upd.Scopes != nil {
 			for _, sc := range a.Scopes {
 				if !herald.ValidScope(sc) {
@@ -216,9 +224,10 @@ func (s *DB) UpdateApp(ctx context.Context, id int64, upd herald.SentryAppUpdate
 		}
 		a.DateUpdated = s.clock.Now().UTC()
 		_, err = s.exec(ctx, tx, `UPDATE sentry_apps SET name = $1, author = $2, overview = $3, webhook_url = $4, redirect_url = $5,
-			is_alertable = $6, verify_install = $7, scopes = $8, events = $9, date_updated = $10, status = $11 WHERE id = $12`,
+			is_alertable = $6, verify_install = $7, scopes = $8, events = $9, date_updated = $10, status = $11, webhook_headers = $12
+			WHERE id = $13`,
 			a.Name, a.Author, a.Overview, a.WebhookURL, a.RedirectURL, a.IsAlertable, a.VerifyInstall,
-			joinList(a.Scopes), joinList(a.Events), ts(a.DateUpdated), a.Status, a.ID)
+			joinList(a.Scopes), joinList(a.Events), ts(a.DateUpdated), a.Status, joinHeaders(a.WebhookHeaders), a.ID)
 		if err != nil {
 			return fmt.Errorf("update app: %w", err)
 		}
@@ -572,9 +581,10 @@ func (s *DB) FindAppRequests(ctx context.Context, appID int64, f herald.AppReque
 		errorsOnly = 1
 	}
 	rows, err := s.query(ctx, nil, `SELECT `+deliveryColumns+`, body, a_id, a_number, a_url, a_status, a_duration, a_response, a_error, a_created,
-		io_id, io_slug, io_name, io_created FROM (
+		a_hook_error, a_hook_project, io_id, io_slug, io_name, io_created FROM (
 			SELECT `+deliverySelect+`, at.id AS a_id, at.number AS a_number, at.url AS a_url, at.status_code AS a_status,
 				at.duration_us AS a_duration, at.response_body AS a_response, at.error AS a_error, at.created_at AS a_created,
+				at.hook_error_id AS a_hook_error, at.hook_project_id AS a_hook_project,
 				io.id AS io_id, io.slug AS io_slug, io.name AS io_name, io.date_created AS io_created,
 				ROW_NUMBER() OVER (PARTITION BY d.event ORDER BY at.created_at DESC, at.id DESC) AS rn
 			FROM app_installations i JOIN organizations io ON io.id = i.org_id
@@ -594,7 +604,7 @@ func (s *DB) FindAppRequests(ctx context.Context, appID int64, f herald.AppReque
 		at, org := &herald.Attempt{}, &herald.Organization{}
 		var dur, created, orgCreated int64
 		d, err := scanDelivery(rows, &at.ID, &at.Number, &at.URL, &at.StatusCode, &dur, &at.ResponseBody, &at.Error, &created,
-			&org.ID, &org.Slug, &org.Name, &orgCreated)
+			&at.HookErrorID, &at.HookProjectID, &org.ID, &org.Slug, &org.Name, &orgCreated)
 		if err != nil {
 			return nil, fmt.Errorf("scan app request: %w", err)
 		}
@@ -680,13 +690,48 @@ func (t *Tx) AppInstallations(ctx context.Context, p AppOrgParams) ([]*herald.In
 
 // appDestination is what FindDeliveriesToSend reads of an app delivery's
 // destination: the joins of its installation and app, its URL (NULL for
-// other deliveries) and its state, 'active' when it may be sent. An
-// installation takes its installation.* deliveries whatever its state, and
-// the others while it is installed.
+// other deliveries), its state, 'active' when it may be sent, and its
+// webhook headers (empty for other deliveries). An installation takes its
+// installation.* deliveries whatever its state, and the others while it is
+// installed.
 const (
 	appDestinationJoin = ` LEFT JOIN app_installations ai ON d.destination_kind = '` + herald.DestinationApp + `' AND ai.uuid = d.destination_id
 		LEFT JOIN sentry_apps sa ON sa.id = ai.app_id `
-	appDestinationURL    = `NULLIF(sa.webhook_url, '')`
-	appDestinationStatus = `CASE WHEN sa.webhook_url <> '' AND (ai.status = '` + herald.InstallationInstalled + `' OR d.resource = '` +
+	appDestinationURL     = `NULLIF(sa.webhook_url, '')`
+	appDestinationHeaders = `COALESCE(sa.webhook_headers, '')`
+	appDestinationStatus  = `CASE WHEN sa.webhook_url <> '' AND (ai.status = '` + herald.InstallationInstalled + `' OR d.resource = '` +
 		herald.ResourceInstallation + `') THEN '` + herald.HookActive + `' END`
 )
+
+// headerJSON is how an app's webhook header is stored, in a JSON list.
+type headerJSON struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// joinHeaders stores an app's webhook headers as a JSON list.
+func joinHeaders(hs []herald.WebhookHeader) string {
+	out := make([]headerJSON, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, headerJSON(h))
+	}
+	b, _ := json.Marshal(out) // strings only: it cannot fail
+	return string(b)
+}
+
+// parseHeaders reads an app's webhook headers stored by joinHeaders; ""
+// (no app) and "[]" are none.
+func parseHeaders(s string) ([]herald.WebhookHeader, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var in []headerJSON
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, fmt.Errorf("read webhook headers: %w", err)
+	}
+	out := make([]herald.WebhookHeader, 0, len(in))
+	for _, h := range in {
+		out = append(out, herald.WebhookHeader(h))
+	}
+	return out, nil
+}

@@ -80,8 +80,8 @@ func (s *DB) findDeliveriesToSend(ctx context.Context, tx *sql.Tx, ids []string)
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.query(ctx, tx, `SELECT `+deliverySelect+`, COALESCE(h.url, `+appDestinationURL+`, ''), COALESCE(h.status, `+appDestinationStatus+`, '')
-		FROM`+deliveryFrom+`LEFT JOIN hooks h ON d.destination_kind = $2 AND h.id = d.destination_id `+appDestinationJoin+`
+	rows, err := s.query(ctx, tx, `SELECT `+deliverySelect+`, COALESCE(h.url, `+appDestinationURL+`, ''), COALESCE(h.status, `+appDestinationStatus+`, ''),
+		`+appDestinationHeaders+` FROM`+deliveryFrom+`LEFT JOIN hooks h ON d.destination_kind = $2 AND h.id = d.destination_id `+appDestinationJoin+`
 		WHERE d.status = $1 AND d.id `+s.inText(3), herald.DeliveryPending, herald.DestinationHook, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("find deliveries to send: %w", err)
@@ -89,13 +89,15 @@ func (s *DB) findDeliveriesToSend(ctx context.Context, tx *sql.Tx, ids []string)
 	defer rows.Close()
 	var out []*herald.Delivery
 	for rows.Next() {
-		var status string
-		var url string
-		d, err := scanDelivery(rows, &url, &status)
+		var status, url, headers string
+		d, err := scanDelivery(rows, &url, &status, &headers)
 		if err != nil {
 			return nil, fmt.Errorf("scan delivery: %w", err)
 		}
 		d.URL, d.DestinationActive = url, status == herald.HookActive
+		if d.AppHeaders, err = parseHeaders(headers); err != nil {
+			return nil, err
+		}
 		out = append(out, d)
 	}
 	return out, rows.Err()
@@ -204,7 +206,8 @@ func (s *DB) CompleteDeliveries(ctx context.Context, outcomes []*herald.Outcome)
 				if a.CreatedAt.IsZero() {
 					a.CreatedAt = now
 				}
-				attempts = append(attempts, a.DeliveryID, a.Number, a.URL, a.StatusCode, a.Duration.Microseconds(), a.ResponseBody, a.Error, ts(a.CreatedAt))
+				attempts = append(attempts, a.DeliveryID, a.Number, a.URL, a.StatusCode, a.Duration.Microseconds(), a.ResponseBody, a.Error, ts(a.CreatedAt),
+					a.HookErrorID, a.HookProjectID)
 				nAtt++
 				lastStatus, lastErr = a.StatusCode, a.Error
 				if cur.kind == herald.DestinationHook {
@@ -231,8 +234,9 @@ func (s *DB) CompleteDeliveries(ctx context.Context, outcomes []*herald.Outcome)
 			nUpd++
 		}
 		if nAtt > 0 {
-			q := `INSERT INTO attempts (delivery_id, number, url, status_code, duration_us, response_body, error, created_at) VALUES `
-			if err := s.insertRows(ctx, tx, q, "", 8, attempts); err != nil {
+			q := `INSERT INTO attempts (delivery_id, number, url, status_code, duration_us, response_body, error, created_at,
+				hook_error_id, hook_project_id) VALUES `
+			if err := s.insertRows(ctx, tx, q, "", 10, attempts); err != nil {
 				return fmt.Errorf("insert attempts: %w", err)
 			}
 		}
@@ -373,8 +377,8 @@ func (s *DB) FindDeliveryByID(ctx context.Context, id string) (*herald.Delivery,
 
 // FindAttempts lists a delivery's attempts, oldest first.
 func (s *DB) FindAttempts(ctx context.Context, deliveryID string) ([]*herald.Attempt, error) {
-	rows, err := s.query(ctx, nil, `SELECT id, delivery_id, number, url, status_code, duration_us, response_body, error, created_at
-		FROM attempts WHERE delivery_id = $1 ORDER BY number, id`, deliveryID)
+	rows, err := s.query(ctx, nil, `SELECT id, delivery_id, number, url, status_code, duration_us, response_body, error, created_at,
+		hook_error_id, hook_project_id FROM attempts WHERE delivery_id = $1 ORDER BY number, id`, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("find attempts: %w", err)
 	}
@@ -383,7 +387,8 @@ func (s *DB) FindAttempts(ctx context.Context, deliveryID string) ([]*herald.Att
 	for rows.Next() {
 		a := &herald.Attempt{}
 		var dur, created int64
-		if err := rows.Scan(&a.ID, &a.DeliveryID, &a.Number, &a.URL, &a.StatusCode, &dur, &a.ResponseBody, &a.Error, &created); err != nil {
+		if err := rows.Scan(&a.ID, &a.DeliveryID, &a.Number, &a.URL, &a.StatusCode, &dur, &a.ResponseBody, &a.Error, &created,
+			&a.HookErrorID, &a.HookProjectID); err != nil {
 			return nil, fmt.Errorf("scan attempt: %w", err)
 		}
 		a.Duration, a.CreatedAt = time.Duration(dur)*time.Microsecond, fromTS(created)

@@ -61,16 +61,17 @@ func (s *DB) FindHookByID(ctx context.Context, projectID int64, id string) (*her
 	return h, nil
 }
 
-// FindHooks lists a project's hooks in creation order.
-func (s *DB) FindHooks(ctx context.Context, projectID int64, page herald.Page) ([]*herald.Hook, string, error) {
-	afterTS, afterID, err := cursorTimeID(page.Cursor)
+// FindHooks lists the hooks of f's project in creation order, those of
+// f.Status only when it is set.
+func (s *DB) FindHooks(ctx context.Context, f herald.HookFilter) ([]*herald.Hook, string, error) {
+	afterTS, afterID, err := cursorTimeID(f.Page.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	limit := pageLimit(page)
-	rows, err := s.query(ctx, nil, `SELECT `+hookColumns+` FROM hooks h WHERE h.project_id = $1
+	limit := pageLimit(f.Page)
+	rows, err := s.query(ctx, nil, `SELECT `+hookColumns+` FROM hooks h WHERE h.project_id = $1 AND ($5 = '' OR h.status = $5)
 		AND (h.date_created > $2 OR (h.date_created = $2 AND h.id > $3)) ORDER BY h.date_created, h.id LIMIT $4`,
-		projectID, afterTS, afterID, limit+1)
+		f.ProjectID, afterTS, afterID, limit+1, f.Status)
 	if err != nil {
 		return nil, "", fmt.Errorf("find hooks: %w", err)
 	}

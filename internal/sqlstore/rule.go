@@ -141,10 +141,6 @@ func (s *DB) DeleteRule(ctx context.Context, projectID, id int64) error {
 	})
 }
 
-// Minute is the unix minute of t: the bucket of the per-minute alert
-// counters.
-func Minute(t time.Time) int64 { return t.Unix() / 60 }
-
 // ProjectRules loads the issue alert rules of projects in one query,
 // ordered by id.
 func (t *Tx) ProjectRules(ctx context.Context, projectIDs []int64) ([]*herald.AlertRule, error) {
@@ -204,58 +200,4 @@ func (t *Tx) RecordFire(ctx context.Context, p RecordFireParams) (bool, error) {
 		return false, fmt.Errorf("record rule fire: %w", err)
 	}
 	return true, nil
-}
-
-// IssueWindowParams selects an issue's per-minute counters.
-type IssueWindowParams struct {
-	IssueID int64
-	// After is the last minute left out: the window is the minutes after.
-	After int64
-	// Users counts the distinct users of the window instead of its events.
-	Users bool
-}
-
-// IssueWindow sums an issue's events (or counts its distinct users) over
-// the minutes after p.After: one indexed range read.
-func (t *Tx) IssueWindow(ctx context.Context, p IssueWindowParams) (int64, error) {
-	q := `SELECT COALESCE(SUM(events), 0) FROM issue_minutes WHERE issue_id = $1 AND minute > $2`
-	if p.Users {
-		q = `SELECT COUNT(DISTINCT user_key) FROM issue_minute_users WHERE issue_id = $1 AND minute > $2`
-	}
-	var n int64
-	if err := t.s.queryRow(ctx, t.tx, q, p.IssueID, p.After).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count issue window: %w", err)
-	}
-	return n, nil
-}
-
-// MinuteCount is what a batch adds to the counter of one issue or metric
-// alert rule (ID) in one minute.
-type MinuteCount struct {
-	ID     int64
-	Minute int64
-	Events int64
-	// Users are the distinct user keys seen (recorded when counting users).
-	Users []string
-}
-
-// AddIssueMinutes adds counts to the per-minute counters of issues: one
-// upsert per issue with events, one insert per user.
-func (t *Tx) AddIssueMinutes(ctx context.Context, counts []MinuteCount) error {
-	for _, c := range counts {
-		for _, u := range c.Users {
-			if _, err := t.s.exec(ctx, t.tx, `INSERT INTO issue_minute_users (issue_id, minute, user_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				c.ID, c.Minute, u); err != nil {
-				return fmt.Errorf("count issue user: %w", err)
-			}
-		}
-		if c.Events == 0 {
-			continue
-		}
-		if _, err := t.s.exec(ctx, t.tx, `INSERT INTO issue_minutes (issue_id, minute, events) VALUES ($1, $2, $3)
-			ON CONFLICT (issue_id, minute) DO UPDATE SET events = issue_minutes.events + excluded.events`, c.ID, c.Minute, c.Events); err != nil {
-			return fmt.Errorf("count issue minute: %w", err)
-		}
-	}
-	return nil
 }

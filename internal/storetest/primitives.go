@@ -518,67 +518,112 @@ func testRuleFires(t *testing.T, open Opener) {
 	})
 }
 
-// testCounters checks the per-minute counters of alerts: windows read what
-// was added after their first minute, users count once, and purging drops
-// what no window reaches.
+// testCounters checks the alert counters of issues and metric alert rules
+// alike: a window of whole seconds counts the events and distinct users
+// of exactly its seconds, across minute boundaries at both ends, whatever
+// order a user's seconds were written in; users can be left out; purging
+// drops what no window reaches, second counters with their minutes.
 func testCounters(t *testing.T, open Opener) {
 	ctx := context.Background()
 	f := NewFixture(t, open)
 	s := f.Store
 	is, _ := f.Issue(t, "counters")
 	rule := f.MetricRule(t, &herald.MetricAlertRule{}, nil, 5, 0)
-	m := sqlstore.Minute(f.Clock.Now())
+	b := sqlstore.Second(f.Clock.Now()) // a minute boundary
+	if b%60 != 0 {
+		t.Fatalf("fixture clock %v is not at a minute boundary", f.Clock.Now())
+	}
 	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
-		counts := []sqlstore.MinuteCount{
-			{ID: is.ID, Minute: m - 10, Events: 4, Users: []string{"old"}},
-			{ID: is.ID, Minute: m, Events: 2, Users: []string{"a", "b"}},
-			{ID: is.ID, Minute: m, Events: 1, Users: []string{"a"}},
+		counts := []sqlstore.AlertCount{
+			{Second: b - 610, Events: 4, Users: []string{"old"}},
+			{Second: b - 70, Events: 1, Users: []string{"z"}}, // :50 two minutes back
+			{Second: b - 35, Events: 2, Users: []string{"b", "a"}},
+			{Second: b - 35, Events: 1, Users: []string{"a"}},
+			{Second: b + 10, Events: 5, Users: []string{"c"}},
+			{Second: b + 50, Events: 1, Users: []string{"b"}},
+			{Second: b + 40, Users: []string{"d"}}, // d's seconds out of order
+			{Second: b + 5, Users: []string{"d"}},
 		}
-		if err := tx.AddIssueMinutes(ctx, counts); err != nil {
+		issue, metric := slices.Clone(counts), slices.Clone(counts)
+		for i := range counts {
+			issue[i].ID, metric[i].ID = is.ID, rule.ID
+		}
+		if err := tx.AddIssueCounts(ctx, issue); err != nil {
 			return err
 		}
-		metric := make([]sqlstore.MinuteCount, len(counts))
-		for i, c := range counts {
-			c.ID = rule.ID
-			metric[i] = c
-		}
-		return tx.AddMetricMinutes(ctx, metric)
+		return tx.AddMetricCounts(ctx, metric)
 	})
-	window := func(after int64, users bool) (issue, metric int64) {
+	window := func(t *testing.T, p sqlstore.WindowParams) (issue, metric int64) {
 		t.Helper()
 		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
 			var err error
-			if issue, err = tx.IssueWindow(ctx, sqlstore.IssueWindowParams{IssueID: is.ID, After: after, Users: users}); err != nil {
+			p.ID = is.ID
+			if issue, err = tx.IssueWindow(ctx, p); err != nil {
 				return err
 			}
-			metric, err = tx.MetricWindow(ctx, sqlstore.MetricWindowParams{RuleID: rule.ID, After: after, Users: users})
+			p.ID = rule.ID
+			metric, err = tx.MetricWindow(ctx, p)
 			return err
 		})
 		return issue, metric
 	}
 	for _, c := range []struct {
-		name  string
-		after int64
-		users bool
-		want  int64
+		name          string
+		from, to      int64
+		except        []string
+		events, users int64
 	}{
-		{"EventsLastMinute", m - 1, false, 3},
-		{"EventsAll", m - 11, false, 7},
-		{"UsersLastMinute", m - 1, true, 2},
-		{"UsersAll", m - 11, true, 3},
-		{"Future", m, false, 0},
+		{"WholeMinute", b - 60, b, nil, 3, 2},
+		{"StraddlingMinute", b - 30, b + 30, nil, 5, 2},      // c, d (first at +5)
+		{"StartsAtSecond", b - 35, b + 25, nil, 8, 4},        // a, b, c, d
+		{"OldEdgeLeftOut", b - 69, b - 9, nil, 3, 2},         // not z's :50
+		{"OldEdgeIn", b - 70, b - 10, nil, 4, 3},             // z too
+		{"StartLeavesOut", b + 11, b + 71, nil, 1, 2},        // b at +50, d (last at +40)
+		{"EndAtSecond", b - 50, b + 10, nil, 3, 3},           // not c's +10; d's +5
+		{"UserLastBeforeWindow", b + 41, b + 101, nil, 1, 1}, // b only
+		{"WholeMinutesAndParts", b - 90, b + 30, nil, 9, 5},  // z, a, b, c, d
+		{"Except", b - 60, b + 60, []string{"a", "x"}, 9, 3}, // b, c, d
+		{"All", b - 700, b + 60, nil, 14, 6},                 // old, z, a, b, c, d
+		{"Later", b + 60, b + 120, nil, 0, 0},
+		{"ShortWithinMinute", b + 5, b + 15, nil, 5, 2}, // c, d at +5
+		{"Empty", b, b, nil, 0, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if issue, metric := window(c.after, c.users); issue != c.want || metric != c.want {
-				t.Fatalf("issue window %d, metric window %d, want %d", issue, metric, c.want)
+			p := sqlstore.WindowParams{From: c.from, To: c.to}
+			if issue, metric := window(t, p); issue != c.events || metric != c.events {
+				t.Errorf("events: issue window %d, metric window %d, want %d", issue, metric, c.events)
+			}
+			p.Users, p.Except = true, c.except
+			if issue, metric := window(t, p); issue != c.users || metric != c.users {
+				t.Errorf("users: issue window %d, metric window %d, want %d", issue, metric, c.users)
 			}
 		})
 	}
+	all := sqlstore.WindowParams{From: b - 700, To: b + 60}
+	t.Run("PurgeMetric", func(t *testing.T) {
+		// 25 hours on, the metric counters before b are of no use; the
+		// issue counters are kept for 31 days.
+		_, err := s.PurgeAlertCounts(ctx, f.Clock.Now().Add(25*time.Hour))
+		must(t, err)
+		if issue, metric := window(t, all); issue != 14 || metric != 6 {
+			t.Fatalf("left %d and %d events, want 14 and 6", issue, metric)
+		}
+		all.Users = true
+		defer func() { all.Users = false }()
+		if issue, metric := window(t, all); issue != 6 || metric != 3 {
+			t.Fatalf("left %d and %d users, want 6 and 3", issue, metric)
+		}
+	})
 	t.Run("Purge", func(t *testing.T) {
 		n, err := s.PurgeAlertCounts(ctx, f.Clock.Now().Add(32*24*time.Hour))
 		must(t, err)
-		if issue, metric := window(0, false); n == 0 || issue != 0 || metric != 0 {
+		if issue, metric := window(t, all); n == 0 || issue != 0 || metric != 0 {
 			t.Fatalf("purged %d; left %d and %d", n, issue, metric)
+		}
+		var left int
+		must(t, s.SQL().QueryRow(`SELECT (SELECT COUNT(*) FROM issue_seconds) + (SELECT COUNT(*) FROM metric_seconds)`).Scan(&left))
+		if left != 0 {
+			t.Fatalf("%d second counters left", left)
 		}
 	})
 }

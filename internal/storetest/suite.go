@@ -142,6 +142,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Issues", func(t *testing.T) { t.Parallel(); testIssues(t, open) })
 	t.Run("Comments", func(t *testing.T) { t.Parallel(); testComments(t, open) })
 	t.Run("AppRequests", func(t *testing.T) { t.Parallel(); testAppRequests(t, open) })
+	t.Run("AppHeaders", func(t *testing.T) { t.Parallel(); testAppHeaders(t, open) })
 	t.Run("Rules", func(t *testing.T) { t.Parallel(); testRules(t, open) })
 	t.Run("RuleFires", func(t *testing.T) { t.Parallel(); testRuleFires(t, open) })
 	t.Run("Counters", func(t *testing.T) { t.Parallel(); testCounters(t, open) })
@@ -351,12 +352,63 @@ func testHooks(t *testing.T, open Opener) {
 			f.Clock.Add(time.Millisecond)
 			f.Hook(t, fmt.Sprintf("https://example.com/%d", i), herald.HookEventCreated)
 		}
-		first, next, err := s.FindHooks(ctx, f.Project.ID, herald.Page{Limit: 2})
+		first, next, err := s.FindHooks(ctx, herald.HookFilter{ProjectID: f.Project.ID, Page: herald.Page{Limit: 2}})
 		must(t, err)
-		second, last, err := s.FindHooks(ctx, f.Project.ID, herald.Page{Limit: 2, Cursor: next})
+		second, last, err := s.FindHooks(ctx, herald.HookFilter{ProjectID: f.Project.ID, Page: herald.Page{Limit: 2, Cursor: next}})
 		must(t, err)
 		if len(first) != 2 || len(second) != 1 || next == "" || last != "" || first[0].ID != h.ID {
 			t.Fatalf("pages %d %d next=%q last=%q", len(first), len(second), next, last)
+		}
+	})
+	t.Run("NoEvents", func(t *testing.T) {
+		// A hook may subscribe to nothing, as in Sentry; it is active and
+		// subscribed to no event, and its events can be emptied again.
+		none := f.Hook(t, "https://example.com/none")
+		got, err := s.FindHookByID(ctx, f.Project.ID, none.ID)
+		must(t, err)
+		if got.Events == nil || len(got.Events) != 0 || got.Status != herald.HookActive ||
+			got.Subscribes(herald.HookEventCreated) || got.Subscribes(herald.HookEventAlert) {
+			t.Fatalf("hook = %+v", got)
+		}
+		got, err = s.UpdateHook(ctx, f.Project.ID, h.ID, herald.HookUpdate{Events: &[]string{}})
+		must(t, err)
+		if len(got.Events) != 0 {
+			t.Fatalf("events = %v", got.Events)
+		}
+		events := []string{herald.HookEventAlert, herald.HookEventCreated}
+		_, err = s.UpdateHook(ctx, f.Project.ID, h.ID, herald.HookUpdate{Events: &events})
+		must(t, err)
+		must(t, s.DeleteHook(ctx, f.Project.ID, none.ID))
+	})
+	t.Run("FilterStatus", func(t *testing.T) {
+		off := f.Hook(t, "https://example.com/off", herald.HookEventCreated)
+		disabled := herald.HookDisabled
+		_, err := s.UpdateHook(ctx, f.Project.ID, off.ID, herald.HookUpdate{Status: &disabled})
+		must(t, err)
+		defer func() { must(t, s.DeleteHook(ctx, f.Project.ID, off.ID)) }()
+		cases := []struct {
+			status string
+			want   int
+		}{{"", 4}, {herald.HookActive, 3}, {herald.HookDisabled, 1}, {"paused", 0}}
+		for _, c := range cases {
+			list, next, err := s.FindHooks(ctx, herald.HookFilter{ProjectID: f.Project.ID, Status: c.status})
+			must(t, err)
+			if len(list) != c.want || next != "" {
+				t.Fatalf("status %q: %d hooks, want %d", c.status, len(list), c.want)
+			}
+			for _, x := range list {
+				if c.status != "" && x.Status != c.status {
+					t.Fatalf("status %q: hook %+v", c.status, x)
+				}
+			}
+		}
+		// The filter holds across pages.
+		page, next, err := s.FindHooks(ctx, herald.HookFilter{ProjectID: f.Project.ID, Status: herald.HookActive, Page: herald.Page{Limit: 2}})
+		must(t, err)
+		rest, last, err := s.FindHooks(ctx, herald.HookFilter{ProjectID: f.Project.ID, Status: herald.HookActive, Page: herald.Page{Limit: 2, Cursor: next}})
+		must(t, err)
+		if len(page) != 2 || len(rest) != 1 || last != "" || rest[0].Status != herald.HookActive {
+			t.Fatalf("active pages %d %d", len(page), len(rest))
 		}
 	})
 	t.Run("ErrOtherProject", func(t *testing.T) {

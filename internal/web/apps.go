@@ -147,6 +147,9 @@ type appForm struct {
 	VerifyInstall bool
 	Events        []string
 	Perms         []appPermChoice
+	// WebhookHeaders are the app's extra webhook headers as the form's
+	// text holds them: one "Name: value" a line.
+	WebhookHeaders string
 	// Action is the path the form posts to.
 	Action string
 }
@@ -160,6 +163,11 @@ func newAppForm(app *herald.SentryApp, action string) *appForm {
 	f := &appForm{Internal: app.IsInternal(), Name: app.Name, Author: app.Author, Overview: app.Overview,
 		WebhookURL: app.WebhookURL, RedirectURL: app.RedirectURL, IsAlertable: app.IsAlertable,
 		VerifyInstall: app.VerifyInstall, Events: slices.Clone(app.Events), Action: action}
+	var headers strings.Builder
+	for _, h := range app.WebhookHeaders {
+		headers.WriteString(h.Key + ": " + h.Value + "\n")
+	}
+	f.WebhookHeaders = headers.String()
 	for _, p := range appPermissions {
 		c := appPermChoice{appPermission: p, Selected: "no-access"}
 		for _, l := range p.Levels {
@@ -233,8 +241,35 @@ func parseAppForm(r *http.Request, v *visit, cur *herald.SentryApp, create bool,
 	in.Scopes = &scopes
 	form.Events = pf["events"]
 	in.Events = &form.Events
+	form.WebhookHeaders = pf.Get("webhookHeaders")
+	headers, msgs := parseHeaderLines(form.WebhookHeaders)
+	if len(msgs) > 0 {
+		return herald.SentryAppUpdate{}, form, herald.FieldErrors{"webhookHeaders": msgs}
+	}
+	in.WebhookHeaders = &headers
 	upd, err := in.Validate(cur, create, v.can)
 	return upd, form, err
+}
+
+// parseHeaderLines reads the webhook headers of the app form's text, one
+// "Name: value" a line (blank lines skipped), or says which lines are not
+// so. The headers are then checked as the API's are.
+func parseHeaderLines(text string) ([]herald.WebhookHeader, []string) {
+	headers := []herald.WebhookHeader{}
+	var msgs []string
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			msgs = append(msgs, "Line "+strconv.Itoa(i+1)+": write a header as Name: value.")
+			continue
+		}
+		headers = append(headers, herald.WebhookHeader{Key: name, Value: value})
+	}
+	return headers, msgs
 }
 
 // appChecked reports whether a checkbox's posted value means ticked.
@@ -628,6 +663,11 @@ type appRequestView struct {
 	RequestBody  string
 	ResponseBody string
 	Error        string
+	// ErrorID and ProjectID are the Sentry-Hook-Error and
+	// Sentry-Hook-Project headers of the answer, shown as the API shows
+	// them: when both came.
+	ErrorID   string
+	ProjectID string
 }
 
 // appDashboardPage is the data of an app's request log.
@@ -685,6 +725,9 @@ func (s *Server) handleAppDashboard(w http.ResponseWriter, r *http.Request, v *v
 			rv.RequestBody = truncate(string(d.Body), maxAppRequestBody)
 			rv.ResponseBody = truncate(at.ResponseBody, maxAppRequestBody)
 			rv.Error = at.Error
+			if at.HookErrorID != "" && at.HookProjectID != "" {
+				rv.ErrorID, rv.ProjectID = at.HookErrorID, at.HookProjectID
+			}
 			h := delivery.Headers(d)
 			for _, k := range slices.Sorted(maps.Keys(h)) {
 				if k != "Sentry-Hook-Signature" {

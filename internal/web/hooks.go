@@ -126,9 +126,9 @@ func (s *Server) handleHooks(w http.ResponseWriter, r *http.Request, v *visit) e
 		return err
 	}
 	data := &hooksPage{Project: p, New: hooksPath(p) + "new/"}
-	page := herald.Page{Limit: 100}
+	f := herald.HookFilter{ProjectID: p.ID, Page: herald.Page{Limit: 100}}
 	for len(data.Hooks) < 1000 {
-		hooks, next, err := s.store.FindHooks(r.Context(), p.ID, page)
+		hooks, next, err := s.store.FindHooks(r.Context(), f)
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func (s *Server) handleHooks(w http.ResponseWriter, r *http.Request, v *visit) e
 		if next == "" {
 			break
 		}
-		page.Cursor = next
+		f.Page.Cursor = next
 	}
 	s.render(w, r, v, http.StatusOK, "hooks", data)
 	return nil

@@ -30,7 +30,7 @@ func hookReceiverURL(t *testing.T) string {
 // projectHook returns the fixture project's only hook.
 func (e *env) projectHook(t *testing.T) *herald.Hook {
 	t.Helper()
-	hooks, _, err := e.Store.FindHooks(context.Background(), e.Project.ID, herald.Page{})
+	hooks, _, err := e.Store.FindHooks(context.Background(), herald.HookFilter{ProjectID: e.Project.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,20 +63,24 @@ func TestHookCreate(t *testing.T) {
 		name   string
 		form   url.Values
 		status int
-		// want are texts of the answer; wantHook whether a hook is made.
-		want     []string
-		wantHook bool
+		// want are texts of the answer; wantHook whether a hook is made,
+		// with wantEvents.
+		want       []string
+		wantHook   bool
+		wantEvents string
 	}{
 		{name: "OK", form: url.Values{"events": {"event.created", "event.alert"}}, status: http.StatusCreated,
-			want: []string{"Hook created", "shown this once", "event.alert", "event.created"}, wantHook: true},
+			want: []string{"Hook created", "shown this once", "event.alert", "event.created"}, wantHook: true, wantEvents: "event.alert,event.created"},
+		// No event ticked is a hook sent nothing, as the API and Sentry
+		// allow.
+		{name: "OKNoEvents", form: url.Values{}, status: http.StatusCreated,
+			want: []string{"Hook created", "shown this once"}, wantHook: true, wantEvents: ""},
 		{name: "ErrInvalidURL", form: url.Values{"url": {"ftp://example.com/x"}, "events": {"event.created"}}, status: http.StatusBadRequest,
 			want: []string{"Enter a valid URL.", `value="ftp://example.com/x"`, `id="hook-url-error"`}},
 		{name: "ErrBlankURL", form: url.Values{"url": {"  "}, "events": {"event.created"}}, status: http.StatusBadRequest,
 			want: []string{"This field may not be blank."}},
 		{name: "ErrUserinfo", form: url.Values{"url": {"https://user:pw@example.com/h"}, "events": {"event.created"}}, status: http.StatusBadRequest,
 			want: []string{`class="error"`}},
-		{name: "ErrNoEvents", form: url.Values{}, status: http.StatusBadRequest,
-			want: []string{"This list may not be empty."}},
 		{name: "ErrUnknownEvent", form: url.Values{"events": {"issue"}}, status: http.StatusBadRequest,
 			want: []string{"Invalid event name: issue"}},
 	}
@@ -96,7 +100,7 @@ func TestHookCreate(t *testing.T) {
 				t.Fatalf("status %d, want %d:\n%s", res.Status, tt.status, res.Body)
 			}
 			res.mustContain(t, tt.want...)
-			hooks, _, err := e.Store.FindHooks(context.Background(), e.Project.ID, herald.Page{})
+			hooks, _, err := e.Store.FindHooks(context.Background(), herald.HookFilter{ProjectID: e.Project.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +111,7 @@ func TestHookCreate(t *testing.T) {
 				return
 			}
 			h := e.projectHook(t)
-			if h.URL != tt.form.Get("url") || strings.Join(h.Events, ",") != "event.alert,event.created" || h.Status != herald.HookActive {
+			if h.URL != tt.form.Get("url") || strings.Join(h.Events, ",") != tt.wantEvents || h.Status != herald.HookActive {
 				t.Fatalf("hook %+v", h)
 			}
 			res.mustContain(t, `value="`+h.Secret+`"`, `data-copy="hook-secret"`, hookPagePath(h))
@@ -119,7 +123,10 @@ func TestHookCreate(t *testing.T) {
 				t.Fatalf("hook page: status %d, shows the secret: %v", page.Status, strings.Contains(page.Body, h.Secret))
 			}
 			list := b.get(hooksPath)
-			list.mustContain(t, `href="`+hookPagePath(h)+`"`, h.URL+"</a>", "<code>event.created</code>", `badge ok">active`, "Add a new hook")
+			list.mustContain(t, `href="`+hookPagePath(h)+`"`, h.URL+"</a>", `badge ok">active`, "Add a new hook")
+			if tt.wantEvents != "" {
+				list.mustContain(t, "<code>event.created</code>")
+			}
 			if strings.Contains(list.Body, h.Secret) {
 				t.Fatal("the list shows the secret")
 			}
@@ -343,6 +350,16 @@ func TestHookActions(t *testing.T) {
 		got := e.projectHook(t)
 		if got.URL != target || strings.Join(got.Events, ",") != "event.alert" {
 			t.Fatalf("hook %+v", got)
+		}
+		// Unticking every event is saved: the hook is sent nothing.
+		if res := b.post(hook, url.Values{"url": {target}}); res.Status != http.StatusSeeOther {
+			t.Fatalf("no events: status %d", res.Status)
+		}
+		if got := e.projectHook(t); len(got.Events) != 0 {
+			t.Fatalf("events = %v", got.Events)
+		}
+		if res := b.post(hook, url.Values{"url": {target}, "events": {"event.alert"}}); res.Status != http.StatusSeeOther {
+			t.Fatalf("status %d", res.Status)
 		}
 		bad := b.post(hook, url.Values{"url": {"not a url"}, "events": {"event.alert"}})
 		if bad.Status != http.StatusBadRequest {

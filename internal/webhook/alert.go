@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"cmp"
+
 	"github.com/herald-dev/herald"
 )
 
@@ -39,7 +41,7 @@ func (n *Notifier) RulesFired(c *EventChange, rules []*herald.AlertRule, install
 			if event == nil {
 				event = eventAlertEvent(c.Project, c.Issue, c.Event, n.BaseURL)
 			}
-			data := EventAlertData(event, r.Name, a["settings"])
+			data := EventAlertData(event, IssueAlert{ID: r.ID, Title: r.Name, SentryAppID: cmp.Or(inst.AppID, inst.App.ID), Settings: a["settings"]})
 			body := NewAppPayload(EventAlertTriggered, data, SentryActor).Body(uuid)
 			ds = append(ds, appDelivery(inst, c.Project.ID, EventAlertTriggered, body, now))
 		}
@@ -57,15 +59,31 @@ func eventAlertEvent(p *herald.Project, is *herald.Issue, ev *herald.Event, base
 
 // eventAlertData is the data of event_alert.triggered.
 type eventAlertData struct {
-	Event         rawJSON     `json:"event"`
-	TriggeredRule string      `json:"triggered_rule"`
-	IssueAlert    *issueAlert `json:"issue_alert,omitempty"`
+	Event         rawJSON    `json:"event"`
+	TriggeredRule string     `json:"triggered_rule"`
+	IssueAlert    issueAlert `json:"issue_alert"`
 }
 
-// issueAlert describes the rule to apps whose action carries settings.
+// IssueAlert names the issue alert rule and the action of it that sent an
+// event_alert.triggered.
+type IssueAlert struct {
+	// ID is the rule's id and Title its name.
+	ID    int64
+	Title string
+	// SentryAppID is the id of the app the action targets.
+	SentryAppID int64
+	// Settings are the action's settings as stored: a list of
+	// {"name", "value"} objects, or nil.
+	Settings any
+}
+
+// issueAlert is the "issue_alert" object of event_alert.triggered, keys in
+// the order Sentry sends them.
 type issueAlert struct {
-	Title    string `json:"title"`
-	Settings any    `json:"settings"`
+	ID          int64  `json:"id"`
+	Title       string `json:"title"`
+	SentryAppID int64  `json:"sentry_app_id"`
+	Settings    []any  `json:"settings"`
 }
 
 // rawJSON is JSON inserted as it is.
@@ -75,13 +93,16 @@ type rawJSON []byte
 func (r rawJSON) MarshalJSON() ([]byte, error) { return r, nil }
 
 // EventAlertData returns the compact JSON "data" of event_alert.triggered:
-// {"event": event, "triggered_rule": rule}, where event is the error object
-// of error.created, and "issue_alert" with the rule name and the action's
-// settings when the action has any.
-func EventAlertData(event []byte, rule string, settings any) []byte {
-	d := eventAlertData{Event: rawJSON(event), TriggeredRule: rule}
-	if list, ok := settings.([]any); ok && len(list) > 0 {
-		d.IssueAlert = &issueAlert{Title: rule, Settings: list}
+// {"event": event, "triggered_rule": rule name, "issue_alert": {"id",
+// "title", "sentry_app_id", "settings"}}, where event is the error object of
+// error.created. Sentry sends "issue_alert" only to apps that offer an alert
+// rule action; Herald sends it every time, so that a receiver can tell the
+// rule by its id. Settings that are not a list are sent as an empty list.
+func EventAlertData(event []byte, alert IssueAlert) []byte {
+	settings, _ := alert.Settings.([]any)
+	if settings == nil {
+		settings = []any{}
 	}
-	return mustEncode(d)
+	return mustEncode(eventAlertData{Event: rawJSON(event), TriggeredRule: alert.Title,
+		IssueAlert: issueAlert{ID: alert.ID, Title: alert.Title, SentryAppID: alert.SentryAppID, Settings: settings}})
 }

@@ -15,12 +15,12 @@ func TestEventAlertBodyGolden(t *testing.T) {
 	t.Parallel()
 	ev := storyEvent()
 	ev.Data = storedEvent(t)
-	rule := &herald.AlertRule{ID: 5, Name: "New production errors", Actions: []herald.RuleItem{{
+	rule := &herald.AlertRule{ID: 31, Name: "New production errors", Actions: []herald.RuleItem{{
 		"id": sentryAppAction, "sentryAppInstallationUuid": storyInstallation,
 		"settings": []any{map[string]any{"name": "channel", "value": "#web-alerts"}},
 	}}}
-	inst := &herald.Installation{UUID: storyInstallation, OrganizationID: 1,
-		App: &herald.SentryApp{WebhookURL: "https://pager.example/hook", ClientSecret: "s3cret"}}
+	inst := &herald.Installation{UUID: storyInstallation, AppID: 12, OrganizationID: 1,
+		App: &herald.SentryApp{ID: 12, WebhookURL: "https://pager.example/hook", ClientSecret: "s3cret"}}
 	n := &webhook.Notifier{BaseURL: storyBaseURL}
 	c := &webhook.EventChange{Project: storyProject(), Issue: storyIssue(), Event: ev, Now: storyTime}
 	ds := n.RulesFired(c, []*herald.AlertRule{rule}, map[string]*herald.Installation{storyInstallation: inst})
@@ -35,6 +35,54 @@ func TestEventAlertBodyGolden(t *testing.T) {
 	want := readFixture(t, "event_alert.triggered.json")
 	if !reflect.DeepEqual(decode(t, d.Body), decode(t, want)) {
 		t.Errorf("body =\n%s\nwant (any key order)\n%s", d.Body, want)
+	}
+}
+
+// TestEventAlertIssueAlert: every event_alert.triggered carries
+// issue_alert as {id, title, sentry_app_id, settings}, keys in Sentry's
+// order, whether or not the action has settings.
+func TestEventAlertIssueAlert(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		settings any
+		want     string
+	}{
+		{"Settings", []any{map[string]any{"name": "channel", "value": "#web-alerts"}},
+			`{"id":31,"title":"New production errors","sentry_app_id":12,"settings":[{"name":"channel","value":"#web-alerts"}]}`},
+		{"NoSettings", nil, `{"id":31,"title":"New production errors","sentry_app_id":12,"settings":[]}`},
+		{"EmptySettings", []any{}, `{"id":31,"title":"New production errors","sentry_app_id":12,"settings":[]}`},
+		{"SettingsNotList", map[string]any{"channel": "#x"}, `{"id":31,"title":"New production errors","sentry_app_id":12,"settings":[]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			action := herald.RuleItem{"id": sentryAppAction, "sentryAppInstallationUuid": storyInstallation}
+			if tt.settings != nil {
+				action["settings"] = tt.settings
+			}
+			rule := &herald.AlertRule{ID: 31, Name: "New production errors", Actions: []herald.RuleItem{action}}
+			// The app id is taken from the installation's App when the
+			// installation does not carry it.
+			inst := &herald.Installation{UUID: storyInstallation, OrganizationID: 1,
+				App: &herald.SentryApp{ID: 12, WebhookURL: "https://pager.example/hook", ClientSecret: "s3cret"}}
+			c := &webhook.EventChange{Project: storyProject(), Issue: storyIssue(), Event: storyEvent(), Now: storyTime}
+			ds := (&webhook.Notifier{BaseURL: storyBaseURL}).RulesFired(c, []*herald.AlertRule{rule}, map[string]*herald.Installation{storyInstallation: inst})
+			if len(ds) != 1 {
+				t.Fatalf("deliveries = %d, want 1", len(ds))
+			}
+			var body struct {
+				Data struct {
+					IssueAlert json.RawMessage `json:"issue_alert"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal(ds[0].Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(body.Data.IssueAlert); got != tt.want {
+				t.Errorf("issue_alert = %s, want %s", got, tt.want)
+			}
+		})
 	}
 }
 

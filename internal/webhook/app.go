@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/herald-dev/herald"
@@ -149,7 +150,8 @@ type installationData struct {
 	Installation installationPayload `json:"installation"`
 }
 
-// installationPayload is Sentry's installation serializer in webhooks.
+// installationPayload is Sentry's installation serializer in webhooks, keys
+// in its order.
 type installationPayload struct {
 	App          installationApp `json:"app"`
 	Organization installationOrg `json:"organization"`
@@ -158,27 +160,33 @@ type installationPayload struct {
 	Code         string          `json:"code,omitempty"`
 }
 
+// installationApp is the "app" object of installationPayload.
 type installationApp struct {
 	UUID string `json:"uuid"`
 	Slug string `json:"slug"`
 }
 
+// installationOrg is the "organization" object of installationPayload; the
+// id is a number, as Sentry sends it.
 type installationOrg struct {
 	Slug string `json:"slug"`
+	ID   int64  `json:"id"`
 }
 
 // InstallationData returns the compact JSON "data" of an installation.*
 // event about inst, which must carry its App and Organization. The grant
-// code is included for installation.created only, when there is one.
-func InstallationData(event string, inst *herald.Installation) []byte {
+// code is included whenever the installation has one, as Sentry's
+// serializer does for webhooks: inst.Code is set while the grant is unused
+// and unexpired (it is cleared once the app exchanges it), so a pending
+// installation sends it on installation.created and on
+// installation.deleted alike, and an installed one sends none.
+func InstallationData(inst *herald.Installation) []byte {
 	d := installationPayload{
 		App:          installationApp{UUID: inst.App.UUID, Slug: inst.App.Slug},
-		Organization: installationOrg{Slug: inst.Organization.Slug},
+		Organization: installationOrg{Slug: inst.Organization.Slug, ID: cmp.Or(inst.Organization.ID, inst.OrganizationID)},
 		UUID:         inst.UUID,
 		Status:       inst.Status,
-	}
-	if event == InstallationCreated {
-		d.Code = inst.Code
+		Code:         inst.Code,
 	}
 	return mustEncode(installationData{Installation: d})
 }

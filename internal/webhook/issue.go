@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -9,7 +10,8 @@ import (
 )
 
 // issuePayload is the Issue of issue.* bodies: the seed's keys first, then
-// the ones Sentry's group serializer adds, in the reference payloads' order.
+// the ones Sentry's group serializer adds, in the reference payloads' order,
+// then Sentry's priority and handled fields.
 type issuePayload struct {
 	ID                  string         `json:"id"`
 	ShortID             string         `json:"shortId"`
@@ -19,13 +21,13 @@ type issuePayload struct {
 	Status              string         `json:"status"`
 	FirstSeen           string         `json:"firstSeen"`
 	LastSeen            string         `json:"lastSeen"`
-	Count               int64          `json:"count"`
+	Count               string         `json:"count"`
 	Project             issueProject   `json:"project"`
 	URL                 string         `json:"url"`
 	WebURL              string         `json:"web_url"`
 	ProjectURL          string         `json:"project_url"`
 	Substatus           *string        `json:"substatus"`
-	StatusDetails       struct{}       `json:"statusDetails"`
+	StatusDetails       *StatusDetails `json:"statusDetails"`
 	ShareID             *string        `json:"shareId"`
 	Permalink           *string        `json:"permalink"`
 	Logger              *string        `json:"logger"`
@@ -41,13 +43,121 @@ type issuePayload struct {
 	HasSeen             bool           `json:"hasSeen"`
 	Annotations         []string       `json:"annotations"`
 	UserCount           int64          `json:"userCount"`
+	IssueType           string         `json:"issueType"`
+	IssueCategory       string         `json:"issueCategory"`
+	Priority            string         `json:"priority"`
+	PriorityLockedAt    *string        `json:"priorityLockedAt"`
+	IsUnhandled         bool           `json:"isUnhandled"`
 }
 
-// issueProject is the project of an Issue: the seed's three keys.
+// issueProject is the project of an Issue: the seed's three keys and
+// Sentry's platform (null when the project has none).
 type issueProject struct {
-	ID   string `json:"id"`
+	ID       string  `json:"id"`
+	Name     string  `json:"name"`
+	Slug     string  `json:"slug"`
+	Platform *string `json:"platform"`
+}
+
+// Sentry's issue type and category of every issue Herald groups: its
+// ErrorGroupType, whether the events are exceptions or messages.
+const (
+	ErrorIssueType     = "error"
+	ErrorIssueCategory = "error"
+)
+
+// Issue priorities, Sentry's PriorityLevel names.
+const (
+	PriorityLow    = "low"
+	PriorityMedium = "medium"
+	PriorityHigh   = "high"
+)
+
+// IssuePriority returns the priority Sentry gives a new issue of level when
+// no severity score is at hand: low for debug and info, medium for
+// warning, high for error and fatal, medium for any other level.
+func IssuePriority(level string) string {
+	switch level {
+	case "debug", "info":
+		return PriorityLow
+	case "error", "fatal":
+		return PriorityHigh
+	}
+	return PriorityMedium
+}
+
+// StatusDetails is Sentry's statusDetails of an issue, as its group
+// serializer shows it: for a resolved issue, how it was resolved
+// ({"inNextRelease": true}, {"inRelease": version} or {"inCommit":
+// commit}); otherwise empty.
+type StatusDetails struct {
+	InNextRelease bool        `json:"inNextRelease,omitempty"`
+	InRelease     string      `json:"inRelease,omitempty"`
+	InCommit      *CommitJSON `json:"inCommit,omitempty"`
+}
+
+// CommitJSON is the commit of an inCommit resolution: the part of Sentry's
+// commit serializer Herald knows, the commit's id and its repository's
+// name.
+type CommitJSON struct {
+	ID         string         `json:"id"`
+	Repository RepositoryJSON `json:"repository"`
+}
+
+// RepositoryJSON names the repository of a commit.
+type RepositoryJSON struct {
 	Name string `json:"name"`
-	Slug string `json:"slug"`
+}
+
+// NewStatusDetails returns the statusDetails of is: its resolution when it
+// is resolved, else an empty object.
+func NewStatusDetails(is *herald.Issue) *StatusDetails {
+	out := &StatusDetails{}
+	r := is.Resolution
+	if is.Status != herald.IssueResolved || r == nil {
+		return out
+	}
+	switch r.Type {
+	case herald.ResolvedInNextRelease:
+		out.InNextRelease = true
+	case herald.ResolvedInRelease:
+		out.InRelease = r.Release
+	case herald.ResolvedInCommit:
+		out.InCommit = &CommitJSON{ID: r.Commit, Repository: RepositoryJSON{Name: r.Repository}}
+	}
+	return out
+}
+
+// EventUnhandled reports whether e was unhandled: one of its exceptions has
+// a mechanism with handled: false, or, when its stored data is not at hand,
+// its "handled" tag (which ingest derives from the last exception) is "no".
+func EventUnhandled(e *herald.Event) bool {
+	if e == nil {
+		return false
+	}
+	var data struct {
+		Exception struct {
+			Values []struct {
+				Mechanism *struct {
+					Handled *bool `json:"handled"`
+				} `json:"mechanism"`
+			} `json:"values"`
+		} `json:"exception"`
+	}
+	if len(e.Data) > 0 && json.Unmarshal(e.Data, &data) == nil {
+		for _, v := range data.Exception.Values {
+			if m := v.Mechanism; m != nil && m.Handled != nil && !*m.Handled {
+				return true
+			}
+		}
+		return false
+	}
+	for _, t := range e.Tags {
+		if t.Key == "handled" {
+			return t.Value == "no"
+		}
+	}
+	return false
 }
 
 // errorMetadata is the metadata of an issue of exceptions.
@@ -105,32 +215,46 @@ func newIssuePayload(p *herald.Project, is *herald.Issue, baseURL string) *issue
 	id := strconv.FormatInt(is.ID, 10)
 	projectID := strconv.FormatInt(p.ID, 10)
 	out := &issuePayload{
-		ID:          id,
-		ShortID:     is.ShortID,
-		Title:       is.Title,
-		Culprit:     is.Culprit,
-		Level:       is.Level,
-		Status:      is.Status,
-		FirstSeen:   herald.FormatTime(is.FirstSeen),
-		LastSeen:    herald.FormatTime(is.LastSeen),
-		Count:       is.Count,
-		Project:     issueProject{ID: projectID, Name: p.Name, Slug: p.Slug},
-		URL:         IssueAPIURL(baseURL, p, id),
-		WebURL:      IssueWebURL(baseURL, p, id),
-		ProjectURL:  orgURL(baseURL, p) + "/issues/?project=" + projectID,
-		Platform:    firstNonEmpty(is.Platform, p.Platform),
-		Type:        IssueType(is),
-		Metadata:    IssueMetadata(is),
-		NumComments: is.NumComments,
-		AssignedTo:  NewAssigneeActor(is.AssignedTo),
-		Annotations: []string{},
-		UserCount:   is.UserCount,
+		ID:            id,
+		ShortID:       is.ShortID,
+		Title:         is.Title,
+		Culprit:       is.Culprit,
+		Level:         is.Level,
+		Status:        is.Status,
+		FirstSeen:     herald.FormatTime(is.FirstSeen),
+		LastSeen:      herald.FormatTime(is.LastSeen),
+		Count:         strconv.FormatInt(is.Count, 10),
+		Project:       issueProject{ID: projectID, Name: p.Name, Slug: p.Slug, Platform: projectPlatform(p)},
+		URL:           IssueAPIURL(baseURL, p, id),
+		WebURL:        IssueWebURL(baseURL, p, id),
+		ProjectURL:    orgURL(baseURL, p) + "/issues/?project=" + projectID,
+		StatusDetails: NewStatusDetails(is),
+		Platform:      firstNonEmpty(is.Platform, p.Platform),
+		Type:          IssueType(is),
+		Metadata:      IssueMetadata(is),
+		NumComments:   is.NumComments,
+		AssignedTo:    NewAssigneeActor(is.AssignedTo),
+		Annotations:   []string{},
+		UserCount:     is.UserCount,
+		IssueType:     ErrorIssueType,
+		IssueCategory: ErrorIssueCategory,
+		Priority:      IssuePriority(is.Level),
+		IsUnhandled:   is.Unhandled,
 	}
 	if is.Substatus != "" && is.Status != herald.IssueResolved {
 		sub := is.Substatus
 		out.Substatus = &sub
 	}
 	return out
+}
+
+// projectPlatform returns the platform of p, nil (null) when it has none.
+func projectPlatform(p *herald.Project) *string {
+	if p.Platform == "" {
+		return nil
+	}
+	platform := p.Platform
+	return &platform
 }
 
 // IssueAPIURL returns the API URL of an issue of project p:
@@ -159,8 +283,9 @@ type issueData struct {
 	Issue *issuePayload `json:"issue"`
 }
 
-// resolvedData is the data of issue.resolved: resolution_type first, as
-// Sentry adds it before the issue.
+// resolvedData is the data of issue.resolved: resolution_type (now,
+// in_next_release, in_release or in_commit, from the issue's Resolution)
+// first, as Sentry adds it before the issue.
 type resolvedData struct {
 	ResolutionType string        `json:"resolution_type"`
 	Issue          *issuePayload `json:"issue"`
@@ -183,14 +308,15 @@ type assigneeData struct {
 
 // IssueData returns the compact JSON "data" of an issue.* event about issue
 // is of project p: {"issue"} for issue.created, issue.ignored and
-// issue.unresolved; {"resolution_type":"now","issue"} for issue.resolved;
-// {"assignee","issue"} for issue.assigned, the assignee being the issue's.
+// issue.unresolved; {"resolution_type","issue"} for issue.resolved, the
+// type being the issue's Resolution's; {"assignee","issue"} for
+// issue.assigned, the assignee being the issue's.
 func IssueData(event string, p *herald.Project, is *herald.Issue, baseURL string) []byte {
 	issue := newIssuePayload(p, is, baseURL)
 	var data any = issueData{Issue: issue}
 	switch event {
 	case IssueResolved:
-		data = resolvedData{ResolutionType: "now", Issue: issue}
+		data = resolvedData{ResolutionType: is.Resolution.ResolutionType(), Issue: issue}
 	case IssueAssigned:
 		d := assignedData{Issue: issue}
 		if a := is.AssignedTo; a != nil {

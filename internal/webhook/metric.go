@@ -45,23 +45,30 @@ type incidentJSON struct {
 	OrganizationID string        `json:"organization_id"`
 	Projects       []string      `json:"projects"`
 	AlertRule      alertRuleJSON `json:"alert_rule"`
-	Status         int           `json:"status"`
-	StatusMethod   int           `json:"status_method"`
-	Type           int           `json:"type"`
-	Title          string        `json:"title"`
-	DateStarted    string        `json:"date_started"`
-	DateDetected   string        `json:"date_detected"`
-	DateCreated    string        `json:"date_created"`
-	DateClosed     *string       `json:"date_closed"`
+	// Activities is null: Sentry expands an incident's activities only
+	// when asked, which webhooks never do.
+	Activities   []any   `json:"activities"`
+	Status       int     `json:"status"`
+	StatusMethod int     `json:"status_method"`
+	Type         int     `json:"type"`
+	Title        string  `json:"title"`
+	DateStarted  string  `json:"date_started"`
+	DateDetected string  `json:"date_detected"`
+	DateCreated  string  `json:"date_created"`
+	DateClosed   *string `json:"date_closed"`
 }
 
 // alertRuleJSON is Sentry's metric alert rule serializer, as incidents
-// embed it.
+// embed it, keys in its order. Herald's rules are static-threshold rules on
+// error and default events without an owner, so the fields for other kinds
+// of rule (comparison_delta, sensitivity, seasonality, ...) are null.
 type alertRuleJSON struct {
-	ID                 string        `json:"id"`
-	Name               string        `json:"name"`
-	OrganizationID     string        `json:"organization_id"`
-	Status             int           `json:"status"`
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	OrganizationID string `json:"organization_id"`
+	Status         int    `json:"status"`
+	// QueryType is Sentry's SnubaQuery type: 0 for error events.
+	QueryType          int           `json:"query_type"`
 	Dataset            string        `json:"dataset"`
 	Query              string        `json:"query"`
 	Aggregate          string        `json:"aggregate"`
@@ -74,10 +81,26 @@ type alertRuleJSON struct {
 	Triggers           []triggerJSON `json:"triggers"`
 	Projects           []string      `json:"projects"`
 	IncludeAllProjects bool          `json:"include_all_projects"`
-	DateModified       string        `json:"date_modified"`
-	DateCreated        string        `json:"date_created"`
-	CreatedBy          any           `json:"created_by"`
+	Owner              *string       `json:"owner"`
+	// OriginalAlertRuleID names the rule this one is a snapshot of.
+	OriginalAlertRuleID *int64 `json:"original_alert_rule_id"`
+	// ComparisonDelta is the minutes a percent-change rule compares with.
+	ComparisonDelta *float64 `json:"comparison_delta"`
+	DateModified    string   `json:"date_modified"`
+	DateCreated     string   `json:"date_created"`
+	CreatedBy       any      `json:"created_by"`
+	Description     string   `json:"description"`
+	Sensitivity     *string  `json:"sensitivity"`
+	Seasonality     *string  `json:"seasonality"`
+	// DetectionType is "static", "percent" or "dynamic".
+	DetectionType string `json:"detection_type"`
+	// EventTypes are the event types the rule counts, sorted.
+	EventTypes []string `json:"event_types"`
 }
+
+// metricEventTypes are the event types a Herald metric alert counts: every
+// event, errors and messages ("default") alike.
+var metricEventTypes = []string{"default", "error"}
 
 // triggerJSON is a trigger of alertRuleJSON.
 type triggerJSON struct {
@@ -91,7 +114,8 @@ type triggerJSON struct {
 	Actions          []triggerActionJSON `json:"actions"`
 }
 
-// triggerActionJSON is an action of triggerJSON.
+// triggerActionJSON is an action of triggerJSON, keys in the order of
+// Sentry's serializer.
 type triggerActionJSON struct {
 	ID                 string `json:"id"`
 	AlertRuleTriggerID string `json:"alert_rule_trigger_id"`
@@ -103,7 +127,13 @@ type triggerActionJSON struct {
 	SentryAppID        int64  `json:"sentry_app_id"`
 	DateCreated        string `json:"date_created"`
 	Desc               string `json:"desc"`
-	Settings           any    `json:"settings,omitempty"`
+	// Priority is the "priority" of settings that are an object, else null.
+	Priority any `json:"priority"`
+	Settings any `json:"settings,omitempty"`
+	// SentryAppInstallationUUID is the installation of the action's app on
+	// the rule's organization (null when there is none): Sentry's
+	// integration-platform example finds an action's settings by it.
+	SentryAppInstallationUUID *string `json:"sentry_app_installation_uuid"`
 }
 
 // incidentTitles are the description_title prefixes by event.
@@ -122,17 +152,18 @@ func MetricAlertData(c *MetricAlertChange, baseURL string) []byte {
 	ruleID := strconv.FormatInt(r.ID, 10)
 	orgID := strconv.FormatInt(r.OrganizationID, 10)
 	created := herald.FormatTime(r.DateCreated)
-	appNames := map[int64]string{}
+	appNames, appInstalls := map[int64]string{}, map[int64]string{}
 	for _, inst := range c.Installations {
-		if inst != nil && inst.App != nil {
+		if inst != nil && inst.App != nil && inst.OrganizationID == r.OrganizationID {
 			appNames[inst.AppID] = inst.App.Name
+			appInstalls[inst.AppID] = inst.UUID
 		}
 	}
 	rule := alertRuleJSON{
 		ID: ruleID, Name: r.Name, OrganizationID: orgID, Dataset: "events", Query: r.Query, Aggregate: r.Aggregate,
 		ThresholdType: r.ThresholdType, ResolveThreshold: r.ResolveThreshold, TimeWindow: r.TimeWindow, Resolution: 1,
 		ThresholdPeriod: 1, Triggers: []triggerJSON{}, Projects: nonNilStrings(r.Projects),
-		DateModified: herald.FormatTime(r.DateModified), DateCreated: created,
+		DateModified: herald.FormatTime(r.DateModified), DateCreated: created, DetectionType: "static", EventTypes: metricEventTypes,
 	}
 	if r.Environment != "" {
 		env := r.Environment
@@ -146,9 +177,13 @@ func MetricAlertData(c *MetricAlertChange, baseURL string) []byte {
 			if name == "" {
 				name = "a Sentry App"
 			}
-			tj.Actions = append(tj.Actions, triggerActionJSON{ID: strconv.FormatInt(a.ID, 10), AlertRuleTriggerID: tj.ID, Type: a.Type,
+			action := triggerActionJSON{ID: strconv.FormatInt(a.ID, 10), AlertRuleTriggerID: tj.ID, Type: a.Type,
 				TargetType: "sentry_app", TargetIdentifier: a.SentryAppID, SentryAppID: a.SentryAppID, DateCreated: created,
-				Desc: "Send a notification via " + name, Settings: a.Settings})
+				Desc: "Send a notification via " + name, Priority: settingsPriority(a.Settings), Settings: a.Settings}
+			if uuid, ok := appInstalls[a.SentryAppID]; ok {
+				action.SentryAppInstallationUUID = &uuid
+			}
+			tj.Actions = append(tj.Actions, action)
 		}
 		rule.Triggers = append(rule.Triggers, tj)
 	}
@@ -175,6 +210,18 @@ func MetricAlertData(c *MetricAlertChange, baseURL string) []byte {
 	})
 }
 
+// settingsPriority returns the "priority" of an action's settings when they
+// are an object and it is a string, as Sentry's serializer reads it; nil
+// otherwise (settings that are a list of {"name", "value"} have none).
+func settingsPriority(settings any) any {
+	if m, ok := settings.(map[string]any); ok {
+		if p, ok := m["priority"].(string); ok {
+			return p
+		}
+	}
+	return nil
+}
+
 // windowText phrases a window of minutes.
 func windowText(minutes int) string {
 	if minutes == 1 {
@@ -183,6 +230,7 @@ func windowText(minutes int) string {
 	return strconv.Itoa(minutes) + " minutes"
 }
 
+// nonNilStrings returns l, or an empty list for nil.
 func nonNilStrings(l []string) []string {
 	if l == nil {
 		return []string{}

@@ -69,6 +69,60 @@ func TestMetricAlertBodiesGolden(t *testing.T) {
 	}
 }
 
+// TestMetricAlertActions: each trigger action names the installation of its
+// app on the rule's organization (null when the app is not installed
+// there), and its priority when the settings are an object that has one.
+func TestMetricAlertActions(t *testing.T) {
+	t.Parallel()
+	app := &herald.SentryApp{ID: 12, Name: "Acme Pager", WebhookURL: "https://pager.example/hook", ClientSecret: "cs"}
+	tests := []struct {
+		name         string
+		installs     []*herald.Installation
+		settings     any
+		wantUUID     any
+		wantPriority any
+	}{
+		{"Installed", []*herald.Installation{{UUID: storyInstallation, AppID: 12, OrganizationID: 1, App: app}}, nil, storyInstallation, nil},
+		{"NotInstalled", nil, nil, nil, nil},
+		{"OtherOrganization", []*herald.Installation{{UUID: "theirs", AppID: 12, OrganizationID: 9, App: app}}, nil, nil, nil},
+		{"PriorityInObject", nil, map[string]any{"priority": "P1"}, nil, "P1"},
+		{"PriorityNotString", nil, map[string]any{"priority": 1}, nil, nil},
+		{"ListSettings", nil, []any{map[string]any{"name": "priority", "value": "P1"}}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := storyMetricRule()
+			for _, tr := range r.Triggers {
+				tr.Actions[0].Settings = tt.settings
+			}
+			c := &webhook.MetricAlertChange{Event: webhook.MetricAlertCritical, Rule: r, Value: 150,
+				Incident:     &herald.Incident{ID: 42, Identifier: 3, OrganizationID: 1, RuleID: 7, Title: "Web error spike", Status: herald.IncidentCritical},
+				Organization: &herald.Organization{ID: 1, Slug: "acme"}, Installations: tt.installs}
+			var data struct {
+				MetricAlert struct {
+					AlertRule struct {
+						Triggers []struct {
+							Actions []map[string]any `json:"actions"`
+						} `json:"triggers"`
+					} `json:"alert_rule"`
+				} `json:"metric_alert"`
+			}
+			if err := json.Unmarshal(webhook.MetricAlertData(c, storyBaseURL), &data); err != nil {
+				t.Fatal(err)
+			}
+			for _, tr := range data.MetricAlert.AlertRule.Triggers {
+				a := tr.Actions[0]
+				uuid, hasUUID := a["sentry_app_installation_uuid"]
+				priority, hasPriority := a["priority"]
+				if !hasUUID || !hasPriority || uuid != tt.wantUUID || priority != tt.wantPriority {
+					t.Errorf("action = %v, want sentry_app_installation_uuid %v and priority %v", a, tt.wantUUID, tt.wantPriority)
+				}
+			}
+		})
+	}
+}
+
 func TestIncidentChangedSkips(t *testing.T) {
 	t.Parallel()
 	app := &herald.SentryApp{WebhookURL: "https://a.example/", ClientSecret: "cs"}

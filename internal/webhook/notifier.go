@@ -39,7 +39,11 @@ func (n *Notifier) EventSaved(c *EventChange) []*herald.Delivery {
 			event = IssueUnresolved
 		}
 		ds = n.appDeliveries(ds, c.Installations, event, c.Project, func() []byte {
-			return IssueData(event, c.Project, c.Issue, n.BaseURL)
+			// The store does not keep whether an issue is unhandled: the
+			// event that opened or regressed it says.
+			is := *c.Issue
+			is.Unhandled = is.Unhandled || EventUnhandled(c.Event)
+			return IssueData(event, c.Project, &is, n.BaseURL)
 		}, SentryActor, now)
 	}
 	return n.appDeliveries(ds, c.Installations, ErrorCreated, c.Project, func() []byte {
@@ -144,7 +148,7 @@ func (n *Notifier) InstallationChanged(c *InstallationChange) []*herald.Delivery
 		Resource(c.Event) != ResourceInstallation {
 		return nil
 	}
-	body := NewAppPayload(c.Event, InstallationData(c.Event, inst), ActorOf(c.Actor)).Body(inst.UUID)
+	body := NewAppPayload(c.Event, InstallationData(inst), ActorOf(c.Actor)).Body(inst.UUID)
 	return []*herald.Delivery{appDelivery(inst, 0, c.Event, body, n.changeTime(c.Now))}
 }
 

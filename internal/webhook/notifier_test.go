@@ -228,7 +228,9 @@ func TestNotifierAlertDeliveries(t *testing.T) {
 
 	t.Run("Golden", func(t *testing.T) {
 		t.Parallel()
-		ds := n.AlertDeliveries(storyChange(now, hooks...), []string{"New production errors"})
+		c := storyChange(now, hooks...)
+		c.Event.Data = storedEvent(t)
+		ds := n.AlertDeliveries(c, []string{"New production errors"})
 		if len(ds) == 0 {
 			t.Fatal("no deliveries")
 		}

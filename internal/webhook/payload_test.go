@@ -33,46 +33,6 @@ func withoutFilename(b []byte) []byte {
 	return bytes.Replace(b, []byte(`"metadata":{"filename":"app/utils/api.js",`), []byte(`"metadata":{`), 1)
 }
 
-func TestIssueBodiesGolden(t *testing.T) {
-	t.Parallel()
-	at := func(h, m int) time.Time { return time.Date(2024, 1, 15, h, m, 0, 0, time.UTC) }
-	tests := []struct {
-		event string
-		actor webhook.Actor
-		edit  func(is *herald.Issue)
-	}{
-		{webhook.IssueCreated, webhook.SentryActor, func(is *herald.Issue) {}},
-		{webhook.IssueAssigned, webhook.UserActor(storyJane), func(is *herald.Issue) {
-			is.LastSeen, is.Count, is.UserCount, is.NumComments, is.AssignedTo = at(12, 14), 12, 3, 1, janeAssignee()
-		}},
-		{webhook.IssueResolved, webhook.UserActor(storyJane), func(is *herald.Issue) {
-			is.Status, is.Substatus = herald.IssueResolved, ""
-			is.LastSeen, is.Count, is.UserCount, is.NumComments, is.AssignedTo = at(12, 28), 24, 5, 1, janeAssignee()
-		}},
-		{webhook.IssueUnresolved, webhook.SentryActor, func(is *herald.Issue) {
-			is.Substatus = herald.SubstatusRegressed
-			is.LastSeen, is.Count, is.UserCount, is.NumComments, is.AssignedTo = at(13, 0), 25, 5, 1, janeAssignee()
-		}},
-		{webhook.IssueIgnored, webhook.UserActor(storyJane), func(is *herald.Issue) {
-			is.Status, is.Substatus = herald.IssueIgnored, herald.SubstatusUntilEscalating
-			is.LastSeen, is.Count, is.UserCount, is.NumComments, is.AssignedTo = at(13, 0), 25, 5, 1, janeAssignee()
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.event, func(t *testing.T) {
-			t.Parallel()
-			is := storyIssue()
-			tt.edit(is)
-			data := webhook.IssueData(tt.event, storyProject(), is, storyBaseURL)
-			got := webhook.NewAppPayload(tt.event, data, tt.actor).Body(storyInstallation)
-			want := withoutFilename(readFixture(t, tt.event+".json"))
-			if !bytes.Equal(got, want) {
-				t.Errorf("body =\n%s\nwant\n%s", got, want)
-			}
-		})
-	}
-}
-
 func TestCommentBodiesGolden(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -113,25 +73,66 @@ func TestInstallationBodiesGolden(t *testing.T) {
 		inst  *herald.Installation
 	}{
 		{webhook.InstallationCreated, storyInstall(herald.InstallationPending, "7c0f5e2a9b8d4c61a3e5f7092b4d6c8e")},
-		// The code is never sent on deletion, even when a grant is left.
-		{webhook.InstallationDeleted, storyInstall(herald.InstallationInstalled, "7c0f5e2a9b8d4c61a3e5f7092b4d6c8e")},
+		// Installed: the grant was exchanged, so there is no code.
+		{webhook.InstallationDeleted, storyInstall(herald.InstallationInstalled, "")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.event, func(t *testing.T) {
 			t.Parallel()
-			got := webhook.NewAppPayload(tt.event, webhook.InstallationData(tt.event, tt.inst), webhook.UserActor(storyJane)).Body(storyInstallation)
-			if want := readFixture(t, tt.event+".json"); !bytes.Equal(got, want) {
-				t.Errorf("body =\n%s\nwant\n%s", got, want)
+			got := webhook.NewAppPayload(tt.event, webhook.InstallationData(tt.inst), webhook.UserActor(storyJane)).Body(storyInstallation)
+			want := readFixture(t, tt.event+".json")
+			if !reflect.DeepEqual(decode(t, got), decode(t, want)) {
+				t.Errorf("body =\n%s\nwant (any key order)\n%s", got, want)
+			}
+			if g, w := keyPaths(t, got), keyPaths(t, want); !slices.Equal(g, w) {
+				t.Errorf("key order differs\n got: %v\nwant: %v", g, w)
 			}
 		})
 	}
-	t.Run("CreatedWithoutCode", func(t *testing.T) {
-		t.Parallel()
-		got := webhook.InstallationData(webhook.InstallationCreated, storyInstall(herald.InstallationInstalled, ""))
-		if bytes.Contains(got, []byte(`"code"`)) {
-			t.Errorf("data = %s, want no code", got)
-		}
-	})
+}
+
+// TestInstallationData: the organization's id is a number, and the grant
+// code is sent whenever the installation has one, whatever the event.
+func TestInstallationData(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		inst     *herald.Installation
+		wantCode string // "" for no "code" key
+	}{
+		{"PendingWithGrant", storyInstall(herald.InstallationPending, "c0de"), "c0de"},
+		{"InstalledWithGrant", storyInstall(herald.InstallationInstalled, "c0de"), "c0de"},
+		{"GrantExchanged", storyInstall(herald.InstallationInstalled, ""), ""},
+		{"OrganizationIDFromInstallation", func() *herald.Installation {
+			inst := storyInstall(herald.InstallationInstalled, "")
+			inst.Organization = &herald.Organization{Slug: "acme"}
+			return inst
+		}(), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			data := webhook.InstallationData(tt.inst)
+			var got struct {
+				Installation struct {
+					Organization map[string]json.RawMessage `json:"organization"`
+					Code         *string                    `json:"code"`
+				} `json:"installation"`
+			}
+			if err := json.Unmarshal(data, &got); err != nil {
+				t.Fatal(err)
+			}
+			if id := string(got.Installation.Organization["id"]); id != "1" {
+				t.Errorf("organization.id = %s, want the number 1: %s", id, data)
+			}
+			switch code := got.Installation.Code; {
+			case tt.wantCode == "" && code != nil:
+				t.Errorf("code = %q, want none: %s", *code, data)
+			case tt.wantCode != "" && (code == nil || *code != tt.wantCode):
+				t.Errorf("data = %s, want code %q", data, tt.wantCode)
+			}
+		})
+	}
 }
 
 // linkKeys are the keys error.created adds to the stored event.
@@ -254,10 +255,10 @@ func TestPayloadFieldLists(t *testing.T) {
 			prefixed("data.error.", []string{"event_id", "url", "web_url", "issue_url", "issue_id", "title", "level", "platform", "datetime", "tags", "project"})},
 		{webhook.CommentCreated, webhook.CommentData(storyProject(), c),
 			prefixed("data.", []string{"comment_id", "issue_id", "project_slug", "timestamp", "comment"})},
-		{webhook.InstallationCreated, webhook.InstallationData(webhook.InstallationCreated, storyInstall(herald.InstallationPending, "c0de")),
-			prefixed("data.installation.", []string{"app.uuid", "app.slug", "organization.slug", "uuid", "status", "code"})},
-		{webhook.InstallationDeleted, webhook.InstallationData(webhook.InstallationDeleted, storyInstall(herald.InstallationInstalled, "")),
-			prefixed("data.installation.", []string{"app.uuid", "app.slug", "organization.slug", "uuid", "status"})},
+		{webhook.InstallationCreated, webhook.InstallationData(storyInstall(herald.InstallationPending, "c0de")),
+			prefixed("data.installation.", []string{"app.uuid", "app.slug", "organization.slug", "organization.id", "uuid", "status", "code"})},
+		{webhook.InstallationDeleted, webhook.InstallationData(storyInstall(herald.InstallationInstalled, "")),
+			prefixed("data.installation.", []string{"app.uuid", "app.slug", "organization.slug", "organization.id", "uuid", "status"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.event, func(t *testing.T) {

@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -8,32 +10,51 @@ import (
 	"github.com/herald-dev/herald"
 )
 
-// serviceHookBody is the body of event.created and event.alert deliveries.
-// Its fields are the seed's keys in the seed's order.
+// serviceHookBody is the body of event.created and event.alert deliveries:
+// the seed's keys in the seed's order, with the legacy webhooks plugin's
+// project_slug after project_name and its logger and level last.
 type serviceHookBody struct {
-	ID              string           `json:"id"`
-	Project         string           `json:"project"`
-	ProjectName     string           `json:"project_name"`
-	Culprit         string           `json:"culprit"`
-	URL             string           `json:"url"`
-	Message         string           `json:"message"`
-	TriggeringRules []string         `json:"triggering_rules"`
-	Event           serviceHookEvent `json:"event"`
+	ID              string   `json:"id"`
+	Project         string   `json:"project"`
+	ProjectName     string   `json:"project_name"`
+	ProjectSlug     string   `json:"project_slug"`
+	Culprit         string   `json:"culprit"`
+	URL             string   `json:"url"`
+	Message         string   `json:"message"`
+	TriggeringRules []string `json:"triggering_rules"`
+	Event           rawJSON  `json:"event"`
+	Logger          string   `json:"logger"`
+	Level           string   `json:"level"`
 }
 
-// serviceHookEvent is the "event" object of a Service Hook body.
+// serviceHookEvent is the head of the "event" object of a Service Hook
+// body: the seed's keys in the seed's order, then the plugin's "id". The
+// rest of the stored event follows it.
 type serviceHookEvent struct {
 	EventID  string      `json:"event_id"`
 	Level    string      `json:"level"`
 	Tags     [][2]string `json:"tags"`
 	Platform string      `json:"platform"`
 	Datetime string      `json:"datetime"`
+	ID       string      `json:"id"`
 }
+
+// serviceHookEventKeys are the keys of serviceHookEvent, which the stored
+// event's own members of those names give way to.
+var serviceHookEventKeys = []string{"event_id", "level", "tags", "platform", "datetime", "id"}
 
 // ServiceHookBody returns the compact JSON body of a Service Hook delivery
 // about event ev of issue is in project p (none may be nil). triggeringRules
 // are the names of the alert rules that fired: nil for event.created, which
 // sends an empty list.
+//
+// The body has the seed's keys in the seed's order, plus the keys of Sentry's
+// legacy webhooks plugin: project_slug, logger (the event's "logger" tag,
+// else the logger the SDK sent, else "") and level. Its "event" holds the
+// seed's event_id, level, tags, platform and datetime, then "id" (the event
+// id again, as the plugin sends it), then every other member of the stored
+// event (ev.Data) in its order; an event without stored data, or whose data
+// is not a JSON object, gets the fields Herald keeps in columns instead.
 //
 // The url is the issue's web page under baseURL; it names the organization by
 // p.Organization's slug, or by p.OrganizationID when the organization is not
@@ -45,31 +66,205 @@ func ServiceHookBody(p *herald.Project, is *herald.Issue, ev *herald.Event, base
 		triggeringRules = []string{}
 	}
 	tags := make([][2]string, len(ev.Tags))
+	logger, hasLoggerTag := "", false
 	for i, t := range ev.Tags {
 		tags[i] = [2]string{t.Key, t.Value}
+		if t.Key == "logger" && !hasLoggerTag {
+			logger, hasLoggerTag = t.Value, true
+		}
 	}
+	head := mustEncode(serviceHookEvent{
+		EventID:  ev.ID,
+		Level:    ev.Level,
+		Tags:     tags,
+		Platform: ev.Platform,
+		Datetime: herald.FormatTime(ev.Timestamp),
+		ID:       ev.ID,
+	})
 	body := serviceHookBody{
 		ID:              issueID,
 		Project:         p.Slug,
 		ProjectName:     p.Name,
+		ProjectSlug:     p.Slug,
 		Culprit:         firstNonEmpty(is.Culprit, ev.Culprit),
 		URL:             IssueWebURL(baseURL, p, issueID),
 		Message:         firstNonEmpty(ev.Message, ev.Title, is.Title),
 		TriggeringRules: triggeringRules,
-		Event: serviceHookEvent{
-			EventID:  ev.ID,
-			Level:    ev.Level,
-			Tags:     tags,
-			Platform: ev.Platform,
-			Datetime: herald.FormatTime(ev.Timestamp),
-		},
+		Level:           ev.Level,
 	}
+	stored := bytes.TrimSpace(ev.Data)
+	event, sdkLogger, ok := appendStoredMembers(head, stored)
+	if !ok {
+		event, sdkLogger, _ = appendStoredMembers(head, fallbackEventData(ev))
+	}
+	body.Event = event
+	if !hasLoggerTag {
+		logger = sdkLogger
+	}
+	body.Logger = logger
+	// The encoder checks the spliced event: a stored event that looked
+	// like an object but is not valid JSON gives way to the columns.
 	b, err := encode(body)
 	if err != nil {
-		// Only strings and lists of strings are encoded; this cannot fail.
-		panic("webhook: encode service hook body: " + err.Error())
+		body.Event, _, _ = appendStoredMembers(head, fallbackEventData(ev))
+		b = mustEncode(body)
 	}
 	return b
+}
+
+// appendStoredMembers returns the event object head (compact JSON) with
+// the members of the stored event data appended, except those named by
+// serviceHookEventKeys, and the SDK's logger when data has a string
+// "logger". It reports false, returning head unchanged, when data is not
+// a JSON object it can read. Members are copied as they are: their values
+// are not validated.
+func appendStoredMembers(head, data []byte) (event []byte, logger string, ok bool) {
+	out := make([]byte, 0, len(head)+len(data))
+	out = append(out, head[:len(head)-1]...)
+	ok = objectMembers(data, func(key string, rawKey, value []byte) {
+		for _, k := range serviceHookEventKeys {
+			if key == k {
+				return
+			}
+		}
+		if key == "logger" && len(value) > 0 && value[0] == '"' {
+			_ = json.Unmarshal(value, &logger)
+		}
+		out = append(out, ',')
+		out = append(out, rawKey...)
+		out = append(out, ':')
+		out = append(out, value...)
+	})
+	if !ok {
+		return head, "", false
+	}
+	return append(out, '}'), logger, true
+}
+
+// objectMembers calls fn with each top-level member of the JSON object
+// data, in order: its key unquoted, the key as it is quoted in data, and its
+// value as it is in data. It reports whether data is an object whose
+// members it could delimit; fn may have been called for the members before
+// the one it could not. Values are delimited, not validated.
+func objectMembers(data []byte, fn func(key string, rawKey, value []byte)) bool {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return skipSpace(data, i+1) == len(data)
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return false
+		}
+		end := stringEnd(data, i)
+		if end < 0 {
+			return false
+		}
+		rawKey := data[i:end]
+		key := string(rawKey[1 : len(rawKey)-1])
+		if bytes.IndexByte(rawKey, '\\') >= 0 {
+			if err := json.Unmarshal(rawKey, &key); err != nil {
+				return false
+			}
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return false
+		}
+		i = skipSpace(data, i+1)
+		vend := valueEnd(data, i)
+		if vend < 0 {
+			return false
+		}
+		fn(key, rawKey, data[i:vend])
+		i = skipSpace(data, vend)
+		switch {
+		case i >= len(data):
+			return false
+		case data[i] == ',':
+			i = skipSpace(data, i+1)
+		case data[i] == '}':
+			return skipSpace(data, i+1) == len(data)
+		default:
+			return false
+		}
+	}
+}
+
+// skipSpace returns the index of the first byte of data at or after i that
+// is not JSON whitespace.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// stringEnd returns the index just after the JSON string that starts at
+// data[i] (a quote), or -1 when it does not end.
+func stringEnd(data []byte, i int) int {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// valueEnd returns the index just after the JSON value that starts at
+// data[i], or -1 when there is none: a string, an object or array (to its
+// matching bracket, skipping strings), or a literal or number (up to the
+// next delimiter).
+func valueEnd(data []byte, i int) int {
+	if i >= len(data) {
+		return -1
+	}
+	switch data[i] {
+	case '"':
+		return stringEnd(data, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				end := stringEnd(data, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	case ',', '}', ']', ':':
+		return -1
+	}
+	j := i
+	for j < len(data) {
+		switch data[j] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return j
+		}
+		j++
+	}
+	return j
 }
 
 // IssueWebURL returns the web page of an issue of project p under baseURL:

@@ -13,9 +13,10 @@ import (
 	"github.com/herald-dev/herald/internal/webhook"
 )
 
-// TestServiceHookBodyGolden builds the bodies of the story's event and
-// compares them with the reference payloads: the same bytes once the fixture
-// is compacted, the same values, and the same key order.
+// TestServiceHookBodyGolden builds the bodies of the story's event, stored
+// as the error.created fixture shows it, and compares them with the
+// reference payloads: the same values, the same key order, and the same
+// bytes once the fixture is compacted.
 func TestServiceHookBodyGolden(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -30,7 +31,9 @@ func TestServiceHookBodyGolden(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			want := readFixture(t, tt.fixture)
-			got := webhook.ServiceHookBody(storyProject(), storyIssue(), storyEvent(), storyBaseURL, tt.rules)
+			ev := storyEvent()
+			ev.Data = storedEvent(t)
+			got := webhook.ServiceHookBody(storyProject(), storyIssue(), ev, storyBaseURL, tt.rules)
 
 			if !reflect.DeepEqual(decode(t, got), decode(t, want)) {
 				t.Errorf("values differ\n got: %s\nwant: %s", got, want)
@@ -46,16 +49,127 @@ func TestServiceHookBodyGolden(t *testing.T) {
 }
 
 // TestServiceHookBodyKeyOrder checks the order of the top-level keys and of
-// the event's keys against the seed's example, independently of fixtures.
+// the event's keys, independently of fixtures: the seed's keys in the
+// seed's order, the legacy webhooks plugin's project_slug after
+// project_name and its logger and level last; in the event, the seed's keys,
+// then "id", then the stored event's other members in their order.
 func TestServiceHookBodyKeyOrder(t *testing.T) {
 	t.Parallel()
-	got := keyPaths(t, webhook.ServiceHookBody(storyProject(), storyIssue(), storyEvent(), storyBaseURL, nil))
+	ev := storyEvent()
+	ev.Data = []byte(`{"zeta":1,"event_id":"x","alpha":{"id":2},"tags":[],"id":"sdk","title":"T","level":"fatal","datetime":"d","platform":"p"}`)
+	got := keyPaths(t, webhook.ServiceHookBody(storyProject(), storyIssue(), ev, storyBaseURL, nil))
 	want := []string{
-		"id", "project", "project_name", "culprit", "url", "message", "triggering_rules", "event",
-		"event.event_id", "event.level", "event.tags", "event.platform", "event.datetime",
+		"id", "project", "project_name", "project_slug", "culprit", "url", "message", "triggering_rules", "event",
+		"event.event_id", "event.level", "event.tags", "event.platform", "event.datetime", "event.id",
+		"event.zeta", "event.alpha", "event.alpha.id", "event.title",
+		"logger", "level",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("keys = %v, want %v", got, want)
+	}
+}
+
+// TestServiceHookBodyLegacyPluginKeys reads the body as a receiver of
+// Sentry's legacy webhooks plugin does (matrix-sentry-webhooks reads level
+// and project_slug; others read logger and the event's id): every key it
+// reads is there, with the plugin's meaning.
+func TestServiceHookBodyLegacyPluginKeys(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		data       []byte
+		tags       []herald.Tag
+		wantLogger string
+		// whole is set when the event has what receivers show of it.
+		whole bool
+	}{
+		{"StoredEvent", nil, nil, "", true},
+		{"NoStoredEvent", []byte{}, nil, "", true},
+		{"SDKLogger", []byte(`{"logger":"app.api","message":"m"}`), nil, "app.api", false},
+		{"LoggerTagWins", []byte(`{"logger":"app.api"}`), []herald.Tag{{Key: "logger", Value: "root"}}, "root", false},
+		{"LoggerNotString", []byte(`{"logger":null}`), nil, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev := storyEvent()
+			ev.Data = tt.data
+			if tt.data == nil {
+				ev.Data = storedEvent(t)
+			}
+			if tt.tags != nil {
+				ev.Tags = tt.tags
+			}
+			body := webhook.ServiceHookBody(storyProject(), storyIssue(), ev, storyBaseURL, nil)
+			var got map[string]any
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"level", "project_slug", "logger", "id", "project", "project_name", "culprit", "message", "url", "triggering_rules", "event"} {
+				if _, ok := got[k]; !ok {
+					t.Errorf("body lacks %q: %s", k, body)
+				}
+			}
+			event, _ := got["event"].(map[string]any)
+			if got["level"] != "error" || got["project_slug"] != "web" || got["logger"] != tt.wantLogger ||
+				event["id"] != ev.ID || event["event_id"] != ev.ID {
+				t.Errorf("level %v, project_slug %v, logger %v (want %q), event.id %v, event.event_id %v",
+					got["level"], got["project_slug"], got["logger"], tt.wantLogger, event["id"], event["event_id"])
+			}
+			// The plugin sends the whole event: what a receiver shows of it.
+			for _, k := range []string{"title", "message", "environment", "release", "culprit"} {
+				if _, ok := event[k]; !ok && tt.whole {
+					t.Errorf("event lacks %q: %s", k, body)
+				}
+			}
+		})
+	}
+}
+
+// TestServiceHookBodyStoredEvent checks how the stored event is merged into
+// the body's event: its members kept as they are after the seed's keys and
+// "id", the members of those names replaced, and the columns sent when the
+// stored event is missing or not a JSON object.
+func TestServiceHookBodyStoredEvent(t *testing.T) {
+	t.Parallel()
+	const head = `{"event_id":"9fac2ceed9344f2bbfdd1fdacb0ed9b1","level":"error","tags":[["k","v"]],"platform":"javascript",` +
+		`"datetime":"2024-01-15T12:00:00.000000Z","id":"9fac2ceed9344f2bbfdd1fdacb0ed9b1"`
+	const columns = `,"message":"TypeError: Cannot read properties of undefined (reading 'id')",` +
+		`"title":"TypeError: Cannot read properties of undefined (reading 'id')","culprit":"app/utils/api in fetchUser",` +
+		`"environment":"production","release":"v1.2.3"}`
+	tests := []struct {
+		name string
+		data string
+		want string // the body's event
+	}{
+		{"Splice", `{"title":"T","user":{"id":"42"},"exception":{"values":[]}}`, head + `,"title":"T","user":{"id":"42"},"exception":{"values":[]}}`},
+		{"EmptyObject", `{}`, head + `}`},
+		{"SeedKeysReplaced", `{"event_id":"other","a":[1,"]}"],"id":7,"tags":{"x":"y"},"level":"debug","platform":"go","datetime":"x"}`, head + `,"a":[1,"]}"]}`},
+		{"Whitespace", " { \"a\" : 1 ,\n\"b\":{ \"c\" : [ true , null ] } } ", head + `,"a":1,"b":{"c":[true,null]}}`},
+		{"EscapedKey", `{"\u0069d":"sdk","t\"x":"\u003c"}`, head + `,"t\"x":"\u003c"}`},
+		{"HTMLKept", `{"message":"<b>&</b>"}`, head + `,"message":"<b>&</b>"}`},
+		{"Missing", ``, head + columns},
+		{"NotObject", `[1,2]`, head + columns},
+		{"Truncated", `{"a":{"b":1}`, head + columns},
+		{"InvalidValue", `{"a":tru}`, head + columns},
+		{"TrailingData", `{"a":1}{}`, head + columns},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev := storyEvent()
+			ev.Data, ev.Tags = []byte(tt.data), []herald.Tag{{Key: "k", Value: "v"}}
+			body := webhook.ServiceHookBody(storyProject(), storyIssue(), ev, storyBaseURL, nil)
+			var got struct {
+				Event json.RawMessage `json:"event"`
+			}
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("body is not JSON: %v: %s", err, body)
+			}
+			if string(got.Event) != tt.want {
+				t.Errorf("event =\n%s\nwant\n%s", got.Event, tt.want)
+			}
+		})
 	}
 }
 
@@ -301,8 +415,59 @@ func FuzzServiceHookBody(f *testing.F) {
 	})
 }
 
+// FuzzServiceHookBodyStoredEvent: whatever the stored event, the body is
+// one valid, compact JSON object; when the stored event is a JSON object,
+// the body's event agrees with it: its members, less the seed's keys and
+// "id", decode to the same values, and the seed's keys and "id" hold
+// Herald's values.
+func FuzzServiceHookBodyStoredEvent(f *testing.F) {
+	f.Add([]byte(`{"title":"T","user":{"id":"42"}}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(` { "id" : 9 , "a":[1,{"event_id":2}], "b":"}\"" } `))
+	f.Add([]byte(`{"\u0069d":1,"logger":"root"}`))
+	f.Add([]byte(`not json`))
+	f.Add([]byte(`{"a":tru}`))
+	f.Add([]byte(`{"a":1}{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev := storyEvent()
+		ev.Data = data
+		body := webhook.ServiceHookBody(storyProject(), storyIssue(), ev, storyBaseURL, nil)
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, body); err != nil {
+			t.Fatalf("body is not JSON: %v: %q", err, body)
+		}
+		if !bytes.Equal(buf.Bytes(), body) {
+			t.Fatalf("body is not compact: %q", body)
+		}
+		var got struct {
+			Event map[string]any `json:"event"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Event["event_id"] != ev.ID || got.Event["id"] != ev.ID || got.Event["level"] != ev.Level ||
+			got.Event["platform"] != ev.Platform || got.Event["datetime"] != "2024-01-15T12:00:00.000000Z" {
+			t.Fatalf("event = %v", got.Event)
+		}
+		var stored map[string]any
+		if dec := json.NewDecoder(bytes.NewReader(data)); dec.Decode(&stored) != nil || stored == nil || dec.More() ||
+			!json.Valid(bytes.TrimSpace(data)) {
+			return
+		}
+		seed := []string{"event_id", "level", "tags", "platform", "datetime", "id"}
+		for _, k := range seed {
+			delete(stored, k)
+			delete(got.Event, k)
+		}
+		if !reflect.DeepEqual(got.Event, stored) {
+			t.Fatalf("event = %v\nwant %v (from %q)", got.Event, stored, data)
+		}
+	})
+}
+
 func BenchmarkServiceHookBody(b *testing.B) {
 	p, is, ev := storyProject(), storyIssue(), storyEvent()
+	ev.Data = readFixture(b, "error.created.json")
 	rules := []string{"New production errors"}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -50,7 +50,7 @@ func TestSign(t *testing.T) {
 			name:   "EventCreatedFixture",
 			secret: "your_webhook_secret_here",
 			body:   readFixture(t, "event.created.json"),
-			want:   "3781e9e5383376f2e4547805d65c36ec75d124e912f30de527c11de157f1aca6",
+			want:   "ee0652e129018a181df4e82856a4eb131bfcbf52f318413b0aff99f399206c25",
 		},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,188 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// The alert counters. Each issue and metric alert rule has a counter of
+// its events per minute (issue_minutes, metric_minutes) and per second
+// (issue_seconds, metric_seconds), written together, and a row per user
+// and minute holding the first and last second the user was seen in it
+// (issue_minute_users, metric_minute_users). A window of whole seconds
+// sums the minute counters of the minutes it holds whole and the second
+// counters of the partial minutes at its two ends: a read of at most its
+// length in minutes plus 120 rows, exact to the second.
+
+// Minute is the unix minute of t: the bucket of the per-minute alert
+// counters.
+func Minute(t time.Time) int64 { return t.Unix() / 60 }
+
+// Second is the unix second of t: the bucket of the per-second alert
+// counters, and the unit of alert windows.
+func Second(t time.Time) int64 { return t.Unix() }
+
+// AlertCount is what a batch adds to the counters of one issue or metric
+// alert rule (ID) at one second.
+type AlertCount struct {
+	ID int64
+	// Second is when the batch was saved (see Second).
+	Second int64
+	Events int64
+	// Users are the distinct user keys seen (recorded when counting users).
+	Users []string
+}
+
+// WindowParams selects the counters of one issue or metric alert rule over
+// a window of whole seconds, From included and To left out. A window of a
+// minute or more is exact; a shorter one may count a user seen in its
+// minute but outside it.
+type WindowParams struct {
+	ID       int64
+	From, To int64
+	// Users counts the distinct users of the window instead of its events.
+	Users bool
+	// Except leaves these users out of the count of users: those of the
+	// batch being saved, which the caller counts itself.
+	Except []string
+}
+
+// counterTables names the tables of one kind of alert counter.
+type counterTables struct {
+	id, minutes, seconds, users string
+}
+
+var (
+	issueCounters  = counterTables{id: "issue_id", minutes: "issue_minutes", seconds: "issue_seconds", users: "issue_minute_users"}
+	metricCounters = counterTables{id: "rule_id", minutes: "metric_minutes", seconds: "metric_seconds", users: "metric_minute_users"}
+)
+
+// AddIssueCounts adds counts to the counters of issues: per issue with
+// events, one upsert of its minute and one of its second, and one upsert
+// per user.
+func (t *Tx) AddIssueCounts(ctx context.Context, counts []AlertCount) error {
+	return t.addCounts(ctx, issueCounters, counts)
+}
+
+// AddMetricCounts adds counts to the counters of metric alert rules: per
+// rule, one upsert of its minute and one of its second, and one upsert per
+// distinct user.
+func (t *Tx) AddMetricCounts(ctx context.Context, counts []AlertCount) error {
+	return t.addCounts(ctx, metricCounters, counts)
+}
+
+// IssueWindow sums an issue's events (or counts its distinct users) over a
+// window: one read.
+func (t *Tx) IssueWindow(ctx context.Context, p WindowParams) (int64, error) {
+	return t.window(ctx, issueCounters, p)
+}
+
+// MetricWindow sums a metric alert rule's events (or counts its distinct
+// users) over a window: one read.
+func (t *Tx) MetricWindow(ctx context.Context, p WindowParams) (int64, error) {
+	return t.window(ctx, metricCounters, p)
+}
+
+// addCounts writes counts to the counters of tc. Users are written in
+// order, so that transactions counting the same users lock their rows in
+// the same order; a user's row is rewritten only when the batch's second
+// lies outside the seconds it holds.
+func (t *Tx) addCounts(ctx context.Context, tc counterTables, counts []AlertCount) error {
+	for _, c := range counts {
+		minute := c.Second / 60
+		if c.Events > 0 {
+			if _, err := t.s.exec(ctx, t.tx, `INSERT INTO `+tc.minutes+` (`+tc.id+`, minute, events) VALUES ($1, $2, $3)
+				ON CONFLICT (`+tc.id+`, minute) DO UPDATE SET events = `+tc.minutes+`.events + excluded.events`, c.ID, minute, c.Events); err != nil {
+				return fmt.Errorf("count %s: %w", tc.minutes, err)
+			}
+			if _, err := t.s.exec(ctx, t.tx, `INSERT INTO `+tc.seconds+` (`+tc.id+`, second, events) VALUES ($1, $2, $3)
+				ON CONFLICT (`+tc.id+`, second) DO UPDATE SET events = `+tc.seconds+`.events + excluded.events`, c.ID, c.Second, c.Events); err != nil {
+				return fmt.Errorf("count %s: %w", tc.seconds, err)
+			}
+		}
+		users := slices.Clone(c.Users)
+		slices.Sort(users)
+		for _, u := range slices.Compact(users) {
+			if _, err := t.s.exec(ctx, t.tx, `INSERT INTO `+tc.users+` (`+tc.id+`, minute, user_key, first_second, last_second) VALUES ($1, $2, $3, $4, $4)
+				ON CONFLICT (`+tc.id+`, minute, user_key) DO UPDATE SET
+				first_second = CASE WHEN excluded.first_second < `+tc.users+`.first_second THEN excluded.first_second ELSE `+tc.users+`.first_second END,
+				last_second = CASE WHEN excluded.last_second > `+tc.users+`.last_second THEN excluded.last_second ELSE `+tc.users+`.last_second END
+				WHERE excluded.first_second < `+tc.users+`.first_second OR excluded.last_second > `+tc.users+`.last_second`,
+				c.ID, minute, u, c.Second); err != nil {
+				return fmt.Errorf("count %s: %w", tc.users, err)
+			}
+		}
+	}
+	return nil
+}
+
+// window reads the counters of tc over p's window. Events: the minute
+// counters of the minutes the window holds whole, and the second counters
+// of the partial minutes at its ends. Users: those with a row in a minute
+// the window touches whose seconds reach into it; as a window of a minute
+// or more covers the start or the end of each minute it touches, the
+// user's first or last second there tells.
+func (t *Tx) window(ctx context.Context, tc counterTables, p WindowParams) (int64, error) {
+	if p.To <= p.From {
+		return 0, nil
+	}
+	var q string
+	var args []any
+	switch whole, wholeEnd := (p.From+59)/60, p.To/60; {
+	case p.Users:
+		q = `SELECT COUNT(DISTINCT user_key) FROM ` + tc.users + ` WHERE ` + tc.id + ` = $1 AND minute >= $2 AND minute <= $3
+			AND last_second >= $4 AND first_second < $5 AND NOT (user_key ` + t.s.inText(6) + `)`
+		args = []any{p.ID, p.From / 60, (p.To - 1) / 60, p.From, p.To, jsonList(p.Except)}
+	case whole >= wholeEnd:
+		q = `SELECT COALESCE(SUM(events), 0) FROM ` + tc.seconds + ` WHERE ` + tc.id + ` = $1 AND second >= $2 AND second < $3`
+		args = []any{p.ID, p.From, p.To}
+	default:
+		q = `SELECT COALESCE(SUM(events), 0) FROM (
+			SELECT events FROM ` + tc.minutes + ` WHERE ` + tc.id + ` = $1 AND minute >= $2 AND minute < $3
+			UNION ALL SELECT events FROM ` + tc.seconds + ` WHERE ` + tc.id + ` = $1 AND second >= $4 AND second < $5
+			UNION ALL SELECT events FROM ` + tc.seconds + ` WHERE ` + tc.id + ` = $1 AND second >= $6 AND second < $7) w`
+		args = []any{p.ID, whole, wholeEnd, p.From, whole * 60, wholeEnd * 60, p.To}
+	}
+	var n int64
+	if err := t.s.queryRow(ctx, t.tx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read %s window: %w", tc.minutes, err)
+	}
+	return n, nil
+}
+
+// Ages past which alert counters are no use: no issue alert window is
+// longer than 30 days, no metric alert window longer than a day.
+const (
+	issueCountAge  = 31 * 24 * time.Hour
+	metricCountAge = 25 * time.Hour
+)
+
+// PurgeAlertCounts deletes the counters no alert window can reach any more
+// at now, and returns how many rows it deleted.
+func (s *DB) PurgeAlertCounts(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	for _, p := range []struct {
+		tc  counterTables
+		age time.Duration
+	}{{issueCounters, issueCountAge}, {metricCounters, metricCountAge}} {
+		before := now.Add(-p.age)
+		for _, d := range []struct {
+			q      string
+			before int64
+		}{
+			{`DELETE FROM ` + p.tc.minutes + ` WHERE minute < $1`, Minute(before)},
+			{`DELETE FROM ` + p.tc.seconds + ` WHERE second < $1`, Minute(before) * 60},
+			{`DELETE FROM ` + p.tc.users + ` WHERE minute < $1`, Minute(before)},
+		} {
+			res, err := s.exec(ctx, nil, d.q, d.before)
+			if err != nil {
+				return total, fmt.Errorf("purge alert counts: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+	}
+	return total, nil
+}
