@@ -31,9 +31,23 @@ func TestMetrics(t *testing.T) {
 	rc.setSecret(h.Secret)
 	mustStatus(t, 200, storeEvent(t, srv, p, herald.NewID(), "count me"))
 	rc.wait(t, 2, 30*time.Second)
+	// A cron check-in is accepted and dropped, and counted.
+	key := strings.TrimPrefix(strings.SplitN(p.DSN, "@", 2)[0], "http://")
+	checkIn := "{}\n" + `{"type":"check_in"}` + "\n" + `{"check_in_id":"83a7c03ed0a04e1b97e2e3b18d38f244","monitor_slug":"nightly","status":"ok"}` + "\n"
+	req, _ := http.NewRequest("POST", srv.URL+"/api/"+p.ID+"/envelope/", strings.NewReader(checkIn))
+	req.Header.Set("X-Sentry-Auth", "Sentry sentry_version=7, sentry_key="+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("check-in: status %d", res.StatusCode)
+	}
 
 	want := []string{
 		"herald_ingest_events_total 1",
+		`herald_ingest_items_dropped_total{type="check_in"} 1`,
 		`herald_delivery_outcomes_total{result="retrying"} 1`,
 		`herald_delivery_outcomes_total{result="delivered"} 1`,
 		`herald_delivery_outcomes_total{result="failed"} 0`,

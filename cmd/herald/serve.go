@@ -192,10 +192,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 			}
 			return err
 		},
-		Logger:    store.QuietLogger(logger),
-		RateLimit: cfg.IngestRateLimit,
-		Limits:    ingest.Limits{MaxInFlight: int64(cfg.IngestMemoryMB) << 20},
-		Clock:     cfg.clock,
+		DroppedFunc: m.ItemsDropped,
+		Logger:      store.QuietLogger(logger),
+		RateLimit:   cfg.IngestRateLimit,
+		Limits:      ingest.Limits{MaxInFlight: int64(cfg.IngestMemoryMB) << 20},
+		Clock:       cfg.clock,
 	}
 	apiServer, err := api.NewServer(api.Config{Store: store, Changes: changes, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping,
 		Clock: cfg.clock, Metrics: m.Handler(), Unavailable: store.Unavailable, Web: dashboard.Handler(),

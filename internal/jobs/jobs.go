@@ -135,7 +135,20 @@ type metricAlertWorker struct {
 	cfg Config
 }
 
-// Work evaluates every metric alert at the jobs' time.
-func (w *metricAlertWorker) Work(ctx context.Context, _ *river.Job[MetricAlertArgs]) error {
-	return w.cfg.Changes.EvaluateMetricAlerts(ctx, w.cfg.Clock.Now())
+// Work evaluates every metric alert at evalTime.
+func (w *metricAlertWorker) Work(ctx context.Context, job *river.Job[MetricAlertArgs]) error {
+	return w.cfg.Changes.EvaluateMetricAlerts(ctx, evalTime(w.cfg.Clock.Now(), job.ScheduledAt, w.cfg.MetricAlertInterval))
+}
+
+// evalTime is the time a metric alert evaluation counts up to: the time
+// the job was scheduled for when it runs less than an interval late.
+// River schedules the periodic job an interval apart, so consecutive
+// windows then meet exactly whatever delay each run starts with, and no
+// event falls between two of them; a run later than that (a backlog, a
+// new leader, a clock not the system's) counts up to now.
+func evalTime(now, scheduled time.Time, interval time.Duration) time.Time {
+	if late := now.Sub(scheduled); late >= 0 && late < interval {
+		return scheduled
+	}
+	return now
 }

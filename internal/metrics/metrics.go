@@ -19,6 +19,7 @@ type Metrics struct {
 	registry *prometheus.Registry
 
 	eventsAccepted prometheus.Counter
+	itemsDropped   *prometheus.CounterVec
 	outcomes       *prometheus.CounterVec
 	attemptSeconds prometheus.Histogram
 	requests       *prometheus.CounterVec
@@ -42,6 +43,10 @@ func New() *Metrics {
 			Name: "herald_ingest_events_total",
 			Help: "Events accepted at ingest (committed with their deliveries).",
 		}),
+		itemsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_ingest_items_dropped_total",
+			Help: "Envelope items accepted at ingest and dropped because Herald keeps events only, by item type (check_in, transaction, session, attachment, client_report, ..., other).",
+		}, []string{"type"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_delivery_outcomes_total",
 			Help: "Recorded delivery outcomes by result: delivered, retrying (an attempt failed, another is scheduled), failed (no attempt left, or the destination is gone), put_off (no attempt made: the destination was stalled or the node busy).",
@@ -59,7 +64,8 @@ func New() *Metrics {
 	for _, r := range []string{ResultDelivered, ResultRetrying, ResultFailed, ResultPutOff} {
 		m.outcomes.WithLabelValues(r)
 	}
-	m.registry.MustRegister(m.eventsAccepted, m.outcomes, m.attemptSeconds, m.requests,
+	m.itemsDropped.WithLabelValues("check_in")
+	m.registry.MustRegister(m.eventsAccepted, m.itemsDropped, m.outcomes, m.attemptSeconds, m.requests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,6 +77,11 @@ func (m *Metrics) Handler() http.Handler {
 
 // EventsAccepted counts n events accepted at ingest.
 func (m *Metrics) EventsAccepted(n int) { m.eventsAccepted.Add(float64(n)) }
+
+// ItemsDropped counts n envelope items of a type dropped at ingest.
+func (m *Metrics) ItemsDropped(itemType string, n int) {
+	m.itemsDropped.WithLabelValues(itemType).Add(float64(n))
+}
 
 // OutcomesRecorded counts recorded delivery outcomes and their attempts'
 // durations.
