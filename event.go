@@ -77,14 +77,12 @@ type Issue struct {
 	AssignedTo  *Assignee
 	NumComments int64
 
-	// Resolution is how a resolved issue was resolved (nil: now). The
-	// store does not keep it yet: UpdateIssues sets it on the issues it
-	// resolves, and issues read back have none.
+	// Resolution is how a resolved issue was resolved (nil: now), kept
+	// until the issue leaves resolved (unresolved, ignored or regressed).
 	Resolution *Resolution
-	// Unhandled reports that an event of the issue was unhandled (an
-	// exception whose mechanism says handled: false). The store does not
-	// keep it yet: the webhooks of saved events set it from the event at
-	// hand.
+	// Unhandled reports that the issue's latest event, by its timestamp,
+	// was unhandled (an exception whose mechanism says handled: false),
+	// Sentry's isUnhandled.
 	Unhandled bool
 }
 

@@ -232,8 +232,8 @@ type Issue struct {
 	// person set it, empty while it is the one computed.
 	Priority         string `json:"priority"`
 	PriorityLockedAt string `json:"priorityLockedAt"`
-	// IsUnhandled reports that an event of the issue was not handled by
-	// the application (its exception mechanism says handled: false).
+	// IsUnhandled reports that the issue's latest event was not handled
+	// by the application (an exception mechanism says handled: false).
 	IsUnhandled bool `json:"isUnhandled"`
 }
 

@@ -52,11 +52,12 @@ func TestIssueSentryFields(t *testing.T) {
 	}{
 		{"ErrorIssue", e.IssueID, map[string]any{
 			"count": "12", "userCount": float64(1), "status": "unresolved", "statusDetails": map[string]any{}, "substatus": "new",
-			"issueType": "error", "issueCategory": "error", "priority": "high", "priorityLockedAt": nil, "isUnhandled": false,
+			"issueType": "error", "issueCategory": "error", "priority": "high", "priorityLockedAt": nil, "isUnhandled": true,
 			"type": "error", "platform": "javascript",
 			"project": map[string]any{"id": fmt.Sprint(warning.ProjectID), "name": "Web", "slug": "web", "platform": "javascript"},
 		}},
-		{"WarningIssue", warning.IssueID, map[string]any{"count": "1", "userCount": float64(0), "type": "default", "issueType": "error", "priority": "medium"}},
+		{"WarningIssue", warning.IssueID, map[string]any{"count": "1", "userCount": float64(0), "type": "default", "issueType": "error", "priority": "medium",
+			"isUnhandled": false}},
 		{"InfoIssue", info.IssueID, map[string]any{"priority": "low"}},
 	}
 	for _, tt := range tests {
@@ -77,6 +78,9 @@ func TestIssueSentryFields(t *testing.T) {
 			t.Fatalf("issues = %d", len(got))
 		}
 		for _, is := range got {
+			if want := is["id"] == fmt.Sprint(e.IssueID); is["isUnhandled"] != want {
+				t.Errorf("issue %v: isUnhandled = %#v, want %v", is["id"], is["isUnhandled"], want)
+			}
 			if _, ok := is["count"].(string); !ok {
 				t.Errorf("count = %#v, want a string", is["count"])
 			}
@@ -141,6 +145,21 @@ func TestIssueResolutions(t *testing.T) {
 				}
 				jsonEqual(t, answer["statusDetails"], tt.details)
 
+				// The resolution is stored: a later GET of the issue, and
+				// the list, show it.
+				var got map[string]json.RawMessage
+				ts.must(t, 200, "GET", issue, nil).JSON(t, &got)
+				if string(got["status"]) != `"resolved"` {
+					t.Errorf("GET status = %s", got["status"])
+				}
+				jsonEqual(t, got["statusDetails"], tt.details)
+				var list []map[string]json.RawMessage
+				ts.must(t, 200, "GET", "/api/0/projects/acme/web/issues/?query=is:resolved&statsPeriod=", nil).JSON(t, &list)
+				if len(list) != 1 {
+					t.Fatalf("resolved issues = %d", len(list))
+				}
+				jsonEqual(t, list[0]["statusDetails"], tt.details)
+
 				var added []*herald.Delivery
 				for id, d := range ts.issueDeliveries(t, app.Owner.ID) {
 					if before[id] == nil {
@@ -172,6 +191,17 @@ func TestIssueResolutions(t *testing.T) {
 	t.Run("IgnoreWithStatusDetails", func(t *testing.T) {
 		res := ts.must(t, 200, "PUT", bulk, `{"status":"ignored","statusDetails":{"ignoreDuration":30}}`)
 		jsonEqual(t, res.Body, `{"status":"ignored","substatus":"archived_until_condition_met","statusDetails":{}}`)
+	})
+	t.Run("UnresolveClears", func(t *testing.T) {
+		ts.must(t, 200, "PUT", issue, `{"status":"resolved","statusDetails":{"inRelease":"1.2.3"}}`)
+		ts.must(t, 200, "PUT", bulk, `{"status":"unresolved"}`)
+		var got map[string]json.RawMessage
+		ts.must(t, 200, "GET", issue, nil).JSON(t, &got)
+		jsonEqual(t, got["statusDetails"], `{}`)
+		// Resolved now afterwards: still nothing.
+		ts.must(t, 200, "PUT", issue, `{"status":"resolved"}`)
+		ts.must(t, 200, "GET", issue, nil).JSON(t, &got)
+		jsonEqual(t, got["statusDetails"], `{}`)
 	})
 }
 

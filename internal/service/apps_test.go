@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -373,7 +374,7 @@ func testIssues(t *testing.T, open storetest.Opener) {
 		n := count()
 		r := &herald.Resolution{Type: herald.ResolvedInRelease, Release: "1.2.3"}
 		got := update(t, herald.IssueSelection{IDs: ids[2:]}, herald.IssueUpdate{Status: str(herald.IssueResolved), Resolution: r})
-		if len(got) != 1 || got[0].Status != herald.IssueResolved || got[0].Resolution != r {
+		if len(got) != 1 || got[0].Status != herald.IssueResolved || !reflect.DeepEqual(got[0].Resolution, r) {
 			t.Fatalf("issues = %+v", got)
 		}
 		if e := newEvents(t, n); e != "issue.resolved" {

@@ -17,8 +17,9 @@ import (
 // ongoing. A change of status sends issue.resolved, .ignored or
 // .unresolved; an assignment (not an unassignment) sends issue.assigned.
 // A resolution (in the next release, in a release, in a commit) goes with
-// a resolved status: the issues returned carry it, and issue.resolved
-// sends it as resolution_type and statusDetails.
+// a resolved status and is stored with it, also on issues already resolved
+// otherwise (which send no issue.resolved again); issue.resolved sends it
+// as resolution_type and statusDetails. Any other status clears it.
 func (s *Service) UpdateIssues(ctx context.Context, sel herald.IssueSelection, upd herald.IssueUpdate, actor herald.Actor) ([]*herald.Issue, error) {
 	if upd.Status != nil && !slices.Contains([]string{herald.IssueResolved, herald.IssueIgnored, herald.IssueUnresolved}, *upd.Status) {
 		return nil, herald.Errorf(herald.EINVALID, "invalid status %q", *upd.Status)
@@ -69,7 +70,8 @@ func (s *Service) UpdateIssues(ctx context.Context, sel herald.IssueSelection, u
 						next.substatus = herald.SubstatusOngoing
 					}
 				}
-				if next.status != is.Status || next.substatus != is.Substatus {
+				if next.status != is.Status || next.substatus != is.Substatus ||
+					(next.status == herald.IssueResolved && !sameResolution(is.Resolution, upd.Resolution)) {
 					if _, ok := byStatus[next]; !ok {
 						statuses = append(statuses, next)
 					}
@@ -92,7 +94,11 @@ func (s *Service) UpdateIssues(ctx context.Context, sel herald.IssueSelection, u
 			}
 		}
 		for _, st := range statuses {
-			if _, err := tx.SetIssueStatus(ctx, sqlstore.SetIssueStatusParams{IDs: byStatus[st], Status: st.status, Substatus: st.substatus}); err != nil {
+			params := sqlstore.SetIssueStatusParams{IDs: byStatus[st], Status: st.status, Substatus: st.substatus}
+			if st.status == herald.IssueResolved {
+				params.Resolution = upd.Resolution
+			}
+			if _, err := tx.SetIssueStatus(ctx, params); err != nil {
 				return err
 			}
 		}
@@ -101,18 +107,14 @@ func (s *Service) UpdateIssues(ctx context.Context, sel herald.IssueSelection, u
 				return err
 			}
 		}
-		// Read the issues back: assignees get their names and emails.
+		// Read the issues back: assignees get their names and emails, and
+		// the resolutions are as stored.
 		ids := make([]int64, len(issues))
 		for i, is := range issues {
 			ids[i] = is.ID
 		}
 		if out, err = tx.SelectIssues(ctx, herald.IssueSelection{ProjectID: sel.ProjectID, IDs: ids}); err != nil {
 			return err
-		}
-		if upd.Status != nil && *upd.Status == herald.IssueResolved {
-			for _, is := range out {
-				is.Resolution = upd.Resolution
-			}
 		}
 		if len(changes) == 0 {
 			return nil
@@ -148,6 +150,19 @@ func statusEvent(status string) string {
 		return webhook.IssueIgnored
 	}
 	return webhook.IssueUnresolved
+}
+
+// sameResolution reports whether a and b resolve an issue the same way
+// (nil is resolved now).
+func sameResolution(a, b *herald.Resolution) bool {
+	var x, y herald.Resolution
+	if a != nil {
+		x = *a
+	}
+	if b != nil {
+		y = *b
+	}
+	return a.ResolutionType() == b.ResolutionType() && x.Release == y.Release && x.Commit == y.Commit && x.Repository == y.Repository
 }
 
 // sameAssignee reports whether a and b name the same user or team.

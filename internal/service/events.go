@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/sqlstore"
@@ -137,7 +138,8 @@ func group(ctx context.Context, tx *sqlstore.Tx, events []*herald.Event, project
 	for _, k := range keys {
 		idx := groups[k]
 		p := projects[k.project]
-		is, created, regressed, err := groupIssue(ctx, tx, p, events, idx)
+		g := newEventGroup(events, idx)
+		is, created, regressed, err := groupIssue(ctx, tx, p, g)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -146,7 +148,7 @@ func group(ctx context.Context, tx *sqlstore.Tx, events []*herald.Event, project
 			return nil, nil, err
 		}
 		is.UserCount += int64(users)
-		c := sqlstore.IssueCount{IssueID: is.ID, Events: len(idx), Users: users, LastSeen: is.LastSeen}
+		c := sqlstore.IssueCount{IssueID: is.ID, Events: len(idx), Users: users, LastSeen: g.lastSeen, Unhandled: g.unhandled}
 		if created {
 			c.Events = 0 // counted by the insert
 		}
@@ -163,22 +165,50 @@ func group(ctx context.Context, tx *sqlstore.Tx, events []*herald.Event, project
 	return changes, counts, nil
 }
 
-// groupIssue finds or creates the issue of the events idx (one group) and
-// regresses it when it was resolved. The issue returned reflects the state
-// after the events; an existing issue's counts are written later
-// (CountIssues), a new one's with it.
-func groupIssue(ctx context.Context, tx *sqlstore.Tx, p *herald.Project, events []*herald.Event, idx []int) (is *herald.Issue, created, regressed bool, err error) {
-	first := events[idx[0]]
-	lastSeen := first.Timestamp
+// eventGroup is what the events of a batch that share a project and a
+// grouping hash tell their issue.
+type eventGroup struct {
+	// first is the group's first event in the batch, the one a new issue
+	// takes its title and first seen time from.
+	first *herald.Event
+	// count is the number of events.
+	count int
+	// lastSeen is the time of the latest event, and unhandled whether it
+	// was unhandled (any of them, when several share that time): the
+	// issue's last_seen and Sentry's isUnhandled, unless the issue has
+	// seen a later event.
+	lastSeen  time.Time
+	unhandled bool
+}
+
+// newEventGroup sums up the events idx, one group. Only the latest events
+// are read for whether they were unhandled.
+func newEventGroup(events []*herald.Event, idx []int) eventGroup {
+	g := eventGroup{first: events[idx[0]], count: len(idx), lastSeen: events[idx[0]].Timestamp}
 	for _, i := range idx {
-		if events[i].Timestamp.After(lastSeen) {
-			lastSeen = events[i].Timestamp
+		if events[i].Timestamp.After(g.lastSeen) {
+			g.lastSeen = events[i].Timestamp
 		}
 	}
+	for _, i := range idx {
+		if events[i].Timestamp.Equal(g.lastSeen) && !g.unhandled {
+			g.unhandled = webhook.EventUnhandled(events[i])
+		}
+	}
+	return g
+}
+
+// groupIssue finds or creates the issue of the events of g and regresses
+// it when it was resolved, clearing its resolution. The issue returned
+// reflects the state after the events; an existing issue's counts, last
+// seen time and unhandled flag are written later (CountIssues), a new
+// one's with it.
+func groupIssue(ctx context.Context, tx *sqlstore.Tx, p *herald.Project, g eventGroup) (is *herald.Issue, created, regressed bool, err error) {
+	first := g.first
 	is, created, err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{
 		New: &herald.Issue{ProjectID: p.ID, Hash: first.GroupHash, Title: first.Title, Culprit: first.Culprit, Level: first.Level,
 			Status: herald.IssueUnresolved, Substatus: herald.SubstatusNew, Type: first.Type, Value: first.Value, Platform: first.Platform,
-			FirstSeen: first.Timestamp, LastSeen: lastSeen, Count: int64(len(idx))},
+			FirstSeen: first.Timestamp, LastSeen: g.lastSeen, Count: int64(g.count), Unhandled: g.unhandled},
 		ShortIDPrefix: strings.ToUpper(p.Slug),
 	})
 	if err != nil || created {
@@ -191,11 +221,13 @@ func groupIssue(ctx context.Context, tx *sqlstore.Tx, p *herald.Project, events 
 			return nil, false, false, err
 		}
 		regressed = n > 0
-		is.Status, is.Substatus = herald.IssueUnresolved, herald.SubstatusRegressed
+		is.Status, is.Substatus, is.Resolution = herald.IssueUnresolved, herald.SubstatusRegressed, nil
 	}
-	is.Count += int64(len(idx))
-	if lastSeen.After(is.LastSeen) {
-		is.LastSeen = lastSeen
+	is.Count += int64(g.count)
+	// As CountIssues does: the latest event decides, ties going to the
+	// batch.
+	if !is.LastSeen.After(g.lastSeen) {
+		is.LastSeen, is.Unhandled = g.lastSeen, g.unhandled
 	}
 	return is, false, regressed, nil
 }

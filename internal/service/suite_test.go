@@ -35,6 +35,7 @@ func run(t *testing.T, open storetest.Opener) {
 	t.Run("Installations", func(t *testing.T) { t.Parallel(); testInstallations(t, open) })
 	t.Run("AppDeliveries", func(t *testing.T) { t.Parallel(); testAppDeliveries(t, open) })
 	t.Run("Issues", func(t *testing.T) { t.Parallel(); testIssues(t, open) })
+	t.Run("Resolutions", func(t *testing.T) { t.Parallel(); testResolutions(t, open) })
 	t.Run("Comments", func(t *testing.T) { t.Parallel(); testComments(t, open) })
 	t.Run("RuleEvaluation", func(t *testing.T) { t.Parallel(); testRuleEvaluation(t, open) })
 	t.Run("RuleWindows", func(t *testing.T) { t.Parallel(); testRuleWindows(t, open) })

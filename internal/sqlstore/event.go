@@ -94,6 +94,10 @@ type IssueCount struct {
 	// LastSeen is the batch's latest event time; the issue's last_seen
 	// only moves forward.
 	LastSeen time.Time
+	// Unhandled says whether the batch's latest event (at LastSeen) was
+	// unhandled; it becomes the issue's unless the issue has seen a later
+	// event, as last_seen does.
+	Unhandled bool
 }
 
 // CountIssues adds counts to their issues, one statement each, in the
@@ -102,8 +106,9 @@ type IssueCount struct {
 func (t *Tx) CountIssues(ctx context.Context, counts []IssueCount) error {
 	for _, c := range counts {
 		_, err := t.s.exec(ctx, t.tx, `UPDATE issues SET times_seen = times_seen + $1, user_count = user_count + $2,
-			last_seen = CASE WHEN last_seen > $3 THEN last_seen ELSE $3 END WHERE id = $4`,
-			c.Events, c.Users, ts(c.LastSeen), c.IssueID)
+			last_seen = CASE WHEN last_seen > $3 THEN last_seen ELSE $3 END,
+			unhandled = CASE WHEN last_seen > $3 THEN unhandled ELSE $5 END WHERE id = $4`,
+			c.Events, c.Users, ts(c.LastSeen), c.IssueID, c.Unhandled)
 		if err != nil {
 			return fmt.Errorf("count issue: %w", err)
 		}
@@ -126,17 +131,22 @@ func (t *Tx) AddIssueUsers(ctx context.Context, issueID int64, keys []string) (i
 	return added, nil
 }
 
-const issueColumns = `id, project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform, first_seen, last_seen, times_seen, user_count`
+// issueColumns are the columns of an issue, without what the
+// IssueService methods add (assignee, comment count).
+const issueColumns = `id, project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform, first_seen, last_seen,
+	times_seen, user_count, resolution_type, resolution_release, resolution_commit, resolution_repository, unhandled`
 
+// scanIssue reads an issue of issueColumns.
 func scanIssue(row interface{ Scan(...any) error }) (*herald.Issue, error) {
 	is := &herald.Issue{}
 	var first, last int64
+	var r herald.Resolution
 	err := row.Scan(&is.ID, &is.ProjectID, &is.Hash, &is.ShortID, &is.Title, &is.Culprit, &is.Level, &is.Status, &is.Substatus,
-		&is.Type, &is.Value, &is.Platform, &first, &last, &is.Count, &is.UserCount)
+		&is.Type, &is.Value, &is.Platform, &first, &last, &is.Count, &is.UserCount, &r.Type, &r.Release, &r.Commit, &r.Repository, &is.Unhandled)
 	if err != nil {
 		return nil, err
 	}
-	is.FirstSeen, is.LastSeen = fromTS(first), fromTS(last)
+	is.FirstSeen, is.LastSeen, is.Resolution = fromTS(first), fromTS(last), storedResolution(r)
 	return is, nil
 }
 
@@ -144,8 +154,8 @@ func scanIssue(row interface{ Scan(...any) error }) (*herald.Issue, error) {
 type UpsertIssueParams struct {
 	// New is the issue to create when its project has none with its Hash:
 	// ProjectID, Hash, Title, Culprit, Level, Status, Substatus, Type,
-	// Value, Platform, FirstSeen, LastSeen and Count are written as they
-	// are; ID and ShortID are set.
+	// Value, Platform, FirstSeen, LastSeen, Count and Unhandled are
+	// written as they are; ID and ShortID are set.
 	New *herald.Issue
 	// ShortIDPrefix starts the new issue's short id, followed by the
 	// project's next number in base 36 ("WEB" gives "WEB-1A").
@@ -172,10 +182,11 @@ func (t *Tx) UpsertIssue(ctx context.Context, p UpsertIssueParams) (is *herald.I
 		return nil, false, fmt.Errorf("next short id: %w", err)
 	}
 	n.ShortID = p.ShortIDPrefix + "-" + strings.ToUpper(strconv.FormatInt(next, 36))
-	err = s.queryRow(ctx, t.tx, `INSERT INTO issues (project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform, first_seen, last_seen, times_seen)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (project_id, hash) DO NOTHING RETURNING id`,
+	err = s.queryRow(ctx, t.tx, `INSERT INTO issues (project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform,
+		first_seen, last_seen, times_seen, unhandled)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (project_id, hash) DO NOTHING RETURNING id`,
 		n.ProjectID, n.Hash, n.ShortID, n.Title, n.Culprit, n.Level, n.Status, n.Substatus, n.Type, n.Value, n.Platform,
-		ts(n.FirstSeen), ts(n.LastSeen), n.Count).Scan(&n.ID)
+		ts(n.FirstSeen), ts(n.LastSeen), n.Count, n.Unhandled).Scan(&n.ID)
 	if err == nil {
 		return n, true, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {

@@ -14,23 +14,27 @@ import (
 // issueDetailColumns are the issue's columns with its comment count and
 // assignee, read from issueDetailFrom.
 const issueDetailColumns = `i.id, i.project_id, i.hash, i.short_id, i.title, i.culprit, i.level, i.status, i.substatus, i.type, i.value,
-	i.platform, i.first_seen, i.last_seen, i.times_seen, i.user_count, i.num_comments, i.assignee_type, i.assignee_id,
+	i.platform, i.first_seen, i.last_seen, i.times_seen, i.user_count, i.resolution_type, i.resolution_release, i.resolution_commit,
+	i.resolution_repository, i.unhandled, i.num_comments, i.assignee_type, i.assignee_id,
 	COALESCE(NULLIF(u.name, ''), u.email, t.slug, ''), COALESCE(u.email, '')`
 
 const issueDetailFrom = ` FROM issues i
 	LEFT JOIN users u ON i.assignee_type = 'user' AND u.id = i.assignee_id
 	LEFT JOIN teams t ON i.assignee_type = 'team' AND t.id = i.assignee_id `
 
+// scanIssueDetail reads an issue of issueDetailColumns.
 func scanIssueDetail(row interface{ Scan(...any) error }) (*herald.Issue, error) {
 	is := &herald.Issue{}
 	var first, last int64
+	var r herald.Resolution
 	var a herald.Assignee
 	err := row.Scan(&is.ID, &is.ProjectID, &is.Hash, &is.ShortID, &is.Title, &is.Culprit, &is.Level, &is.Status, &is.Substatus,
-		&is.Type, &is.Value, &is.Platform, &first, &last, &is.Count, &is.UserCount, &is.NumComments, &a.Type, &a.ID, &a.Name, &a.Email)
+		&is.Type, &is.Value, &is.Platform, &first, &last, &is.Count, &is.UserCount, &r.Type, &r.Release, &r.Commit, &r.Repository,
+		&is.Unhandled, &is.NumComments, &a.Type, &a.ID, &a.Name, &a.Email)
 	if err != nil {
 		return nil, err
 	}
-	is.FirstSeen, is.LastSeen = fromTS(first), fromTS(last)
+	is.FirstSeen, is.LastSeen, is.Resolution = fromTS(first), fromTS(last), storedResolution(r)
 	if a.Type != "" {
 		is.AssignedTo = &a
 	}
@@ -121,20 +125,44 @@ type SetIssueStatusParams struct {
 	IDs       []int64
 	Status    string
 	Substatus string
+	// Resolution is written with the status: how a resolved status was
+	// resolved. Nil (or resolved now) clears it, as any status but
+	// resolved should.
+	Resolution *herald.Resolution
 	// From, when set, limits the change to the issues whose status it is.
 	From string
 }
 
-// SetIssueStatus sets the status and substatus of issues and returns how
-// many it changed.
+// SetIssueStatus sets the status, substatus and resolution of issues and
+// returns how many it changed.
 func (t *Tx) SetIssueStatus(ctx context.Context, p SetIssueStatusParams) (int64, error) {
-	res, err := t.s.exec(ctx, t.tx, `UPDATE issues SET status = $1, substatus = $2 WHERE id `+t.s.inInt(3)+` AND ($4 = '' OR status = $4)`,
-		p.Status, p.Substatus, jsonList(nonNilList(p.IDs)), p.From)
+	r := resolutionColumns(p.Resolution)
+	res, err := t.s.exec(ctx, t.tx, `UPDATE issues SET status = $1, substatus = $2, resolution_type = $5, resolution_release = $6,
+		resolution_commit = $7, resolution_repository = $8 WHERE id `+t.s.inInt(3)+` AND ($4 = '' OR status = $4)`,
+		p.Status, p.Substatus, jsonList(nonNilList(p.IDs)), p.From, r.Type, r.Release, r.Commit, r.Repository)
 	if err != nil {
 		return 0, fmt.Errorf("update issue status: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
+}
+
+// resolutionColumns returns what the resolution columns hold for r: empty
+// for nil and for resolved now.
+func resolutionColumns(r *herald.Resolution) herald.Resolution {
+	if r == nil || r.ResolutionType() == herald.ResolvedNow {
+		return herald.Resolution{}
+	}
+	return *r
+}
+
+// storedResolution returns the resolution the resolution columns r hold:
+// nil (resolved now) when they are empty.
+func storedResolution(r herald.Resolution) *herald.Resolution {
+	if r.Type == "" {
+		return nil
+	}
+	return &r
 }
 
 // AssignIssuesParams assigns issues.

@@ -140,6 +140,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Apps", func(t *testing.T) { t.Parallel(); testApps(t, open) })
 	t.Run("Installations", func(t *testing.T) { t.Parallel(); testInstallations(t, open) })
 	t.Run("Issues", func(t *testing.T) { t.Parallel(); testIssues(t, open) })
+	t.Run("IssueResolutions", func(t *testing.T) { t.Parallel(); testIssueResolutions(t, open) })
 	t.Run("Comments", func(t *testing.T) { t.Parallel(); testComments(t, open) })
 	t.Run("AppRequests", func(t *testing.T) { t.Parallel(); testAppRequests(t, open) })
 	t.Run("AppHeaders", func(t *testing.T) { t.Parallel(); testAppHeaders(t, open) })

@@ -327,6 +327,9 @@ type issuePage struct {
 	Teams     []*herald.Team
 	// Assignee is the assignment form's value of the current assignee.
 	Assignee string
+	// Resolved says how a resolved issue was resolved, when not just now
+	// ("Resolved in 1.2.3").
+	Resolved string
 	// Text is the comment being written, shown again with Errors.
 	Text   string
 	Errors herald.FieldErrors
@@ -454,8 +457,28 @@ func (s *Server) renderIssue(w http.ResponseWriter, r *http.Request, v *visit, s
 	if a := data.Issue.AssignedTo; a != nil {
 		data.Assignee = a.Type + ":" + strconv.FormatInt(a.ID, 10)
 	}
+	data.Resolved = resolvedText(data.Issue)
 	s.render(w, r, v, status, "issue", data)
 	return nil
+}
+
+// resolvedText says how a resolved issue was resolved: in the next
+// release, in a release or in a commit; "" when it is not resolved or was
+// resolved now.
+func resolvedText(is *herald.Issue) string {
+	r := is.Resolution
+	if is.Status != herald.IssueResolved || r == nil {
+		return ""
+	}
+	switch r.Type {
+	case herald.ResolvedInNextRelease:
+		return "Resolved in the next release"
+	case herald.ResolvedInRelease:
+		return "Resolved in " + r.Release
+	case herald.ResolvedInCommit:
+		return "Resolved in commit " + r.Commit + " of " + r.Repository
+	}
+	return ""
 }
 
 // changeIssue applies a POST of an issue's page and returns the message

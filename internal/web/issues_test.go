@@ -263,6 +263,58 @@ func TestIssuePage(t *testing.T) {
 	})
 }
 
+// TestIssueResolutionShown: an issue's page shows an Unhandled badge while
+// its latest event was unhandled, and how a resolved issue was resolved.
+func TestIssueResolutionShown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	crash := e.saveEvent(t, e.Project, crashPayload) // mechanism handled: false
+	disk := e.saveEvent(t, e.Project, `{"message":"disk full","level":"warning"}`)
+	b := e.signIn(t, e.User.Email)
+	const badge = `<span class="badge bad">Unhandled</span>`
+	t.Run("UnhandledBadge", func(t *testing.T) {
+		b.get(issuePath(crash.IssueID)).mustContain(t, badge)
+		if res := b.get(issuePath(disk.IssueID)); strings.Contains(res.Body, badge) {
+			t.Fatal("a message's issue shows the Unhandled badge")
+		}
+	})
+
+	str := func(s string) *string { return &s }
+	tests := []struct {
+		name   string
+		upd    herald.IssueUpdate
+		want   string
+		absent bool
+	}{
+		{"InNextRelease", herald.IssueUpdate{Status: str(herald.IssueResolved), Resolution: &herald.Resolution{Type: herald.ResolvedInNextRelease}},
+			"Resolved in the next release", false},
+		{"InRelease", herald.IssueUpdate{Status: str(herald.IssueResolved), Resolution: &herald.Resolution{Type: herald.ResolvedInRelease, Release: "shop@1.2.3"}},
+			"Resolved in shop@1.2.3", false},
+		{"InCommit", herald.IssueUpdate{Status: str(herald.IssueResolved),
+			Resolution: &herald.Resolution{Type: herald.ResolvedInCommit, Commit: "a1b2c3d4", Repository: "acme/shop"}},
+			"Resolved in commit a1b2c3d4 of acme/shop", false},
+		{"Unresolved", herald.IssueUpdate{Status: str(herald.IssueUnresolved)}, "Resolved in", true},
+		{"Now", herald.IssueUpdate{Status: str(herald.IssueResolved)}, "Resolved in", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.Changes.UpdateIssues(context.Background(), herald.IssueSelection{ProjectID: e.Project.ID, IDs: []int64{crash.IssueID}},
+				tt.upd, herald.Actor{User: e.User})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := b.get(issuePath(crash.IssueID))
+			if res.Status != http.StatusOK {
+				t.Fatalf("status %d", res.Status)
+			}
+			res.mustContain(t, badge)
+			if shown := strings.Contains(res.Body, tt.want); shown == tt.absent {
+				t.Fatalf("%q shown: %v\n%s", tt.want, shown, res.Body)
+			}
+		})
+	}
+}
+
 func TestEventPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

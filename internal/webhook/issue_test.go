@@ -204,7 +204,8 @@ func TestEventUnhandled(t *testing.T) {
 }
 
 // TestNotifierIssueUnhandled: issue.created and the issue.unresolved of a
-// regression say whether the event at hand was unhandled.
+// regression send the issue's isUnhandled as the service left it (from the
+// issue's latest event, stored), whatever the event at hand says.
 func TestNotifierIssueUnhandled(t *testing.T) {
 	t.Parallel()
 	n := &webhook.Notifier{BaseURL: storyBaseURL}
@@ -216,11 +217,14 @@ func TestNotifierIssueUnhandled(t *testing.T) {
 		unhandled bool
 		want      bool
 	}{
-		{"CreatedUnhandled", true, `{"exception":{"values":[{"type":"E","mechanism":{"handled":false}}]}}`, false, true},
+		{"CreatedUnhandled", true, `{"exception":{"values":[{"type":"E","mechanism":{"handled":false}}]}}`, true, true},
 		{"CreatedHandled", true, `{"exception":{"values":[{"type":"E","mechanism":{"handled":true}}]}}`, false, false},
 		{"RegressedHandled", false, `{"exception":{"values":[{"type":"E","mechanism":{"handled":true}}]}}`, false, false},
-		{"RegressedUnhandled", false, `{"exception":{"values":[{"type":"E","mechanism":{"handled":false}}]}}`, false, true},
-		{"IssueAlreadyUnhandled", false, `{"message":"x"}`, true, true},
+		{"RegressedUnhandled", false, `{"exception":{"values":[{"type":"E","mechanism":{"handled":false}}]}}`, true, true},
+		{"IssueUnhandled", false, `{"message":"x"}`, true, true},
+		// The issue decides: the service sets it from the group's
+		// latest event before the notifier is called.
+		{"IssueHandledEventNot", true, `{"exception":{"values":[{"type":"E","mechanism":{"handled":false}}]}}`, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,11 +39,7 @@ func (n *Notifier) EventSaved(c *EventChange) []*herald.Delivery {
 			event = IssueUnresolved
 		}
 		ds = n.appDeliveries(ds, c.Installations, event, c.Project, func() []byte {
-			// The store does not keep whether an issue is unhandled: the
-			// event that opened or regressed it says.
-			is := *c.Issue
-			is.Unhandled = is.Unhandled || EventUnhandled(c.Event)
-			return IssueData(event, c.Project, &is, n.BaseURL)
+			return IssueData(event, c.Project, c.Issue, n.BaseURL)
 		}, SentryActor, now)
 	}
 	return n.appDeliveries(ds, c.Installations, ErrorCreated, c.Project, func() []byte {
