@@ -174,27 +174,26 @@ type eventGroup struct {
 	// count is the number of events.
 	count int
 	// lastSeen is the time of the latest event, and unhandled whether it
-	// was unhandled (any of them, when several share that time): the
-	// issue's last_seen and Sentry's isUnhandled, unless the issue has
-	// seen a later event.
+	// was unhandled (of several with that time, the one received last):
+	// the issue's last_seen and Sentry's isUnhandled, unless the issue
+	// has seen a later event.
 	lastSeen  time.Time
 	unhandled bool
 }
 
-// newEventGroup sums up the events idx, one group. Only the latest events
-// are read for whether they were unhandled.
+// newEventGroup sums up the events idx, one group. Only the latest event
+// is read for whether it was unhandled.
 func newEventGroup(events []*herald.Event, idx []int) eventGroup {
 	g := eventGroup{first: events[idx[0]], count: len(idx), lastSeen: events[idx[0]].Timestamp}
+	latest := events[idx[0]]
 	for _, i := range idx {
-		if events[i].Timestamp.After(g.lastSeen) {
-			g.lastSeen = events[i].Timestamp
+		// Of events with the same timestamp the one received last is
+		// the latest: its flag is the issue's, as in Sentry.
+		if !events[i].Timestamp.Before(g.lastSeen) {
+			g.lastSeen, latest = events[i].Timestamp, events[i]
 		}
 	}
-	for _, i := range idx {
-		if events[i].Timestamp.Equal(g.lastSeen) && !g.unhandled {
-			g.unhandled = webhook.EventUnhandled(events[i])
-		}
-	}
+	g.unhandled = webhook.EventUnhandled(latest)
 	return g
 }
 

@@ -1,10 +1,11 @@
 package webhook
 
 import (
-	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/herald-dev/herald"
 )
@@ -135,18 +136,9 @@ func EventUnhandled(e *herald.Event) bool {
 	if e == nil {
 		return false
 	}
-	var data struct {
-		Exception struct {
-			Values []struct {
-				Mechanism *struct {
-					Handled *bool `json:"handled"`
-				} `json:"mechanism"`
-			} `json:"values"`
-		} `json:"exception"`
-	}
-	if len(e.Data) > 0 && json.Unmarshal(e.Data, &data) == nil {
-		for _, v := range data.Exception.Values {
-			if m := v.Mechanism; m != nil && m.Handled != nil && !*m.Handled {
+	if len(e.Data) > 0 && gjson.ValidBytes(e.Data) {
+		for _, h := range gjson.GetBytes(e.Data, "exception.values.#.mechanism.handled").Array() {
+			if h.Type == gjson.False {
 				return true
 			}
 		}

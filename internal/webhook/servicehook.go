@@ -7,12 +7,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/herald-dev/herald"
 )
 
-// serviceHookBody is the body of event.created and event.alert deliveries:
-// the seed's keys in the seed's order, with the legacy webhooks plugin's
-// project_slug after project_name and its logger and level last.
+// serviceHookBody is the start of the body of event.created and
+// event.alert deliveries: the seed's keys in the seed's order, with the
+// legacy webhooks plugin's project_slug after project_name. The "event"
+// object, then the plugin's "logger" and "level", follow it.
 type serviceHookBody struct {
 	ID              string   `json:"id"`
 	Project         string   `json:"project"`
@@ -22,9 +25,6 @@ type serviceHookBody struct {
 	URL             string   `json:"url"`
 	Message         string   `json:"message"`
 	TriggeringRules []string `json:"triggering_rules"`
-	Event           rawJSON  `json:"event"`
-	Logger          string   `json:"logger"`
-	Level           string   `json:"level"`
 }
 
 // serviceHookEvent is the head of the "event" object of a Service Hook
@@ -73,7 +73,7 @@ func ServiceHookBody(p *herald.Project, is *herald.Issue, ev *herald.Event, base
 			logger, hasLoggerTag = t.Value, true
 		}
 	}
-	head := mustEncode(serviceHookEvent{
+	eventHead := mustEncode(serviceHookEvent{
 		EventID:  ev.ID,
 		Level:    ev.Level,
 		Tags:     tags,
@@ -81,7 +81,7 @@ func ServiceHookBody(p *herald.Project, is *herald.Issue, ev *herald.Event, base
 		Datetime: herald.FormatTime(ev.Timestamp),
 		ID:       ev.ID,
 	})
-	body := serviceHookBody{
+	head := mustEncode(serviceHookBody{
 		ID:              issueID,
 		Project:         p.Slug,
 		ProjectName:     p.Name,
@@ -90,34 +90,37 @@ func ServiceHookBody(p *herald.Project, is *herald.Issue, ev *herald.Event, base
 		URL:             IssueWebURL(baseURL, p, issueID),
 		Message:         firstNonEmpty(ev.Message, ev.Title, is.Title),
 		TriggeringRules: triggeringRules,
-		Level:           ev.Level,
+	})
+	// Stored data is checked whole once, so the members spliced from it
+	// need no second look: a stored event that looked like an object but
+	// is not valid JSON gives way to the columns.
+	event, sdkLogger, ok := []byte(nil), "", false
+	if stored := bytes.TrimSpace(ev.Data); gjson.ValidBytes(stored) {
+		event, sdkLogger, ok = appendStoredMembers(eventHead, stored)
 	}
-	stored := bytes.TrimSpace(ev.Data)
-	event, sdkLogger, ok := appendStoredMembers(head, stored)
 	if !ok {
-		event, sdkLogger, _ = appendStoredMembers(head, fallbackEventData(ev))
+		event, sdkLogger, _ = appendStoredMembers(eventHead, fallbackEventData(ev))
 	}
-	body.Event = event
 	if !hasLoggerTag {
 		logger = sdkLogger
 	}
-	body.Logger = logger
-	// The encoder checks the spliced event: a stored event that looked
-	// like an object but is not valid JSON gives way to the columns.
-	b, err := encode(body)
-	if err != nil {
-		body.Event, _, _ = appendStoredMembers(head, fallbackEventData(ev))
-		b = mustEncode(body)
-	}
-	return b
+	b := make([]byte, 0, len(head)+len(event)+len(logger)+len(ev.Level)+40)
+	b = append(b, head[:len(head)-1]...)
+	b = append(b, `,"event":`...)
+	b = append(b, event...)
+	b = append(b, `,"logger":`...)
+	b = append(b, mustEncode(logger)...)
+	b = append(b, `,"level":`...)
+	b = append(b, mustEncode(ev.Level)...)
+	return append(b, '}')
 }
 
 // appendStoredMembers returns the event object head (compact JSON) with
 // the members of the stored event data appended, except those named by
 // serviceHookEventKeys, and the SDK's logger when data has a string
 // "logger". It reports false, returning head unchanged, when data is not
-// a JSON object it can read. Members are copied as they are: their values
-// are not validated.
+// a JSON object it can read. Values are compacted, not validated: data
+// must be valid JSON.
 func appendStoredMembers(head, data []byte) (event []byte, logger string, ok bool) {
 	out := make([]byte, 0, len(head)+len(data))
 	out = append(out, head[:len(head)-1]...)
@@ -133,12 +136,36 @@ func appendStoredMembers(head, data []byte) (event []byte, logger string, ok boo
 		out = append(out, ',')
 		out = append(out, rawKey...)
 		out = append(out, ':')
-		out = append(out, value...)
+		out = appendCompact(out, value)
 	})
 	if !ok {
 		return head, "", false
 	}
 	return append(out, '}'), logger, true
+}
+
+// appendCompact appends the JSON value v to dst without the whitespace
+// between its tokens. v must be valid JSON.
+func appendCompact(dst, v []byte) []byte {
+	inString := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case inString:
+			dst = append(dst, c)
+			if c == '\\' && i+1 < len(v) {
+				i++
+				dst = append(dst, v[i])
+			} else if c == '"' {
+				inString = false
+			}
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+		default:
+			dst = append(dst, c)
+			inString = c == '"'
+		}
+	}
+	return dst
 }
 
 // objectMembers calls fn with each top-level member of the JSON object
