@@ -134,31 +134,66 @@ func group(ctx context.Context, tx *sqlstore.Tx, events []*herald.Event, project
 		return strings.Compare(a.hash, b.hash)
 	})
 	changes := make([]*webhook.EventChange, len(events))
+	type found struct {
+		issue              *herald.Issue
+		group              eventGroup
+		created, regressed bool
+	}
+	results := make([]found, len(keys))
+	// The issues of each project, found or created together.
+	for start := 0; start < len(keys); {
+		end := start + 1
+		for end < len(keys) && keys[end].project == keys[start].project {
+			end++
+		}
+		p := projects[keys[start].project]
+		news := make([]*herald.Issue, 0, end-start)
+		for i := start; i < end; i++ {
+			results[i].group = newEventGroup(events, groups[keys[i]])
+			n := results[i].group.newIssue(p)
+			n.UserCount = int64(len(userKeys(events, groups[keys[i]])))
+			news = append(news, n)
+		}
+		issues, created, err := tx.UpsertIssues(ctx, p.ID, strings.ToUpper(p.Slug), news)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := start; i < end; i++ {
+			results[i].issue, results[i].created = issues[i-start], created[i-start]
+		}
+		start = end
+	}
+	var users []sqlstore.IssueUser
+	for i, k := range keys {
+		r := &results[i]
+		if !r.created {
+			regressed, err := regress(ctx, tx, r.issue, r.group)
+			if err != nil {
+				return nil, nil, err
+			}
+			r.regressed = regressed
+		}
+		for _, key := range userKeys(events, groups[k]) {
+			users = append(users, sqlstore.IssueUser{IssueID: r.issue.ID, Key: key})
+		}
+	}
+	added, err := tx.AddIssueUsers(ctx, users)
+	if err != nil {
+		return nil, nil, err
+	}
 	var counts []sqlstore.IssueCount
-	for _, k := range keys {
-		idx := groups[k]
-		p := projects[k.project]
-		g := newEventGroup(events, idx)
-		is, created, regressed, err := groupIssue(ctx, tx, p, g)
-		if err != nil {
-			return nil, nil, err
-		}
-		users, err := tx.AddIssueUsers(ctx, is.ID, userKeys(events, idx))
-		if err != nil {
-			return nil, nil, err
-		}
-		is.UserCount += int64(users)
-		c := sqlstore.IssueCount{IssueID: is.ID, Events: len(idx), Users: users, LastSeen: g.lastSeen, Unhandled: g.unhandled}
-		if created {
-			c.Events = 0 // counted by the insert
-		}
-		if c.Events > 0 || c.Users > 0 {
-			counts = append(counts, c)
+	for i, k := range keys {
+		r, idx := results[i], groups[k]
+		is := r.issue
+		if !r.created { // a new issue's counts were written by the insert
+			is.UserCount += int64(added[is.ID])
+			counts = append(counts, sqlstore.IssueCount{IssueID: is.ID, Events: len(idx), Users: added[is.ID],
+				LastSeen: r.group.lastSeen, Unhandled: r.group.unhandled})
 		}
 		for n, i := range idx {
 			events[i].IssueID = is.ID
-			changes[i] = &webhook.EventChange{Project: p, Event: events[i], Issue: is,
-				IssueCreated: created && n == 0, IssueRegressed: regressed && n == 0}
+			changes[i] = &webhook.EventChange{Project: projects[k.project], Event: events[i], Issue: is,
+				IssueCreated: r.created && n == 0, IssueRegressed: r.regressed && n == 0}
 		}
 	}
 	slices.SortFunc(counts, func(a, b sqlstore.IssueCount) int { return int(a.IssueID - b.IssueID) })
@@ -197,27 +232,26 @@ func newEventGroup(events []*herald.Event, idx []int) eventGroup {
 	return g
 }
 
-// groupIssue finds or creates the issue of the events of g and regresses
-// it when it was resolved, clearing its resolution. The issue returned
-// reflects the state after the events; an existing issue's counts, last
-// seen time and unhandled flag are written later (CountIssues), a new
-// one's with it.
-func groupIssue(ctx context.Context, tx *sqlstore.Tx, p *herald.Project, g eventGroup) (is *herald.Issue, created, regressed bool, err error) {
+// newIssue is the issue the events of g open in project p when it has
+// none of their hash yet.
+func (g eventGroup) newIssue(p *herald.Project) *herald.Issue {
 	first := g.first
-	is, created, err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{
-		New: &herald.Issue{ProjectID: p.ID, Hash: first.GroupHash, Title: first.Title, Culprit: first.Culprit, Level: first.Level,
-			Status: herald.IssueUnresolved, Substatus: herald.SubstatusNew, Type: first.Type, Value: first.Value, Platform: first.Platform,
-			FirstSeen: first.Timestamp, LastSeen: g.lastSeen, Count: int64(g.count), Unhandled: g.unhandled},
-		ShortIDPrefix: strings.ToUpper(p.Slug),
-	})
-	if err != nil || created {
-		return is, created, false, err
-	}
+	return &herald.Issue{ProjectID: p.ID, Hash: first.GroupHash, Title: first.Title, Culprit: first.Culprit, Level: first.Level,
+		Status: herald.IssueUnresolved, Substatus: herald.SubstatusNew, Type: first.Type, Value: first.Value, Platform: first.Platform,
+		FirstSeen: first.Timestamp, LastSeen: g.lastSeen, Count: int64(g.count), Unhandled: g.unhandled}
+}
+
+// regress brings the existing issue is up to date with the events of g:
+// it regresses the issue when it was resolved, clearing its resolution,
+// and reports whether it did. The issue then reflects the state after the
+// events; its counts, last seen time and unhandled flag are written later
+// (CountIssues).
+func regress(ctx context.Context, tx *sqlstore.Tx, is *herald.Issue, g eventGroup) (regressed bool, err error) {
 	if is.Status == herald.IssueResolved {
 		n, err := tx.SetIssueStatus(ctx, sqlstore.SetIssueStatusParams{IDs: []int64{is.ID},
 			Status: herald.IssueUnresolved, Substatus: herald.SubstatusRegressed, From: herald.IssueResolved})
 		if err != nil {
-			return nil, false, false, err
+			return false, err
 		}
 		regressed = n > 0
 		is.Status, is.Substatus, is.Resolution = herald.IssueUnresolved, herald.SubstatusRegressed, nil
@@ -228,7 +262,7 @@ func groupIssue(ctx context.Context, tx *sqlstore.Tx, p *herald.Project, g event
 	if !is.LastSeen.After(g.lastSeen) {
 		is.LastSeen, is.Unhandled = g.lastSeen, g.unhandled
 	}
-	return is, false, regressed, nil
+	return regressed, nil
 }
 
 // userKeys lists the distinct users of the events idx.

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -100,33 +99,80 @@ type IssueCount struct {
 	Unhandled bool
 }
 
-// CountIssues adds counts to their issues, one statement each, in the
-// order given: callers sort them by issue id so that concurrent batches
-// lock issue rows in the same order.
+// CountIssues adds counts to their issues (each issue at most once in
+// counts), in the order given: callers sort them by issue id so that concurrent batches lock issue rows in the
+// same order. SQLite runs one prepared statement per issue; PostgreSQL
+// locks the rows in that order with one statement and updates them all
+// with another (per 256 issues), rather than a round trip per issue.
 func (t *Tx) CountIssues(ctx context.Context, counts []IssueCount) error {
-	for _, c := range counts {
-		_, err := t.s.exec(ctx, t.tx, `UPDATE issues SET times_seen = times_seen + $1, user_count = user_count + $2,
+	const set = `times_seen = times_seen + $1, user_count = user_count + $2,
 			last_seen = CASE WHEN last_seen > $3 THEN last_seen ELSE $3 END,
-			unhandled = CASE WHEN last_seen > $3 THEN unhandled ELSE $5 END WHERE id = $4`,
-			c.Events, c.Users, ts(c.LastSeen), c.IssueID, c.Unhandled)
-		if err != nil {
-			return fmt.Errorf("count issue: %w", err)
+			unhandled = CASE WHEN last_seen > $3 THEN unhandled ELSE $5 END`
+	if t.s.dialect.Name == "sqlite" || len(counts) < 3 {
+		for _, c := range counts {
+			if _, err := t.s.exec(ctx, t.tx, `UPDATE issues SET `+set+` WHERE id = $4`,
+				c.Events, c.Users, ts(c.LastSeen), c.IssueID, c.Unhandled); err != nil {
+				return fmt.Errorf("count issue: %w", err)
+			}
 		}
+		return nil
 	}
-	return nil
+	ids := make([]int64, len(counts))
+	for i, c := range counts {
+		ids[i] = c.IssueID
+	}
+	if _, err := t.s.exec(ctx, t.tx, `SELECT 1 FROM issues WHERE id `+t.s.inInt(1)+` ORDER BY id FOR UPDATE`, jsonList(ids)); err != nil {
+		return fmt.Errorf("lock issues: %w", err)
+	}
+	const cols = 5
+	return forChunks(len(counts), func(start, n int) error {
+		args := make([]any, 0, n*cols)
+		for _, c := range counts[start : start+n] {
+			args = append(args, c.IssueID, c.Events, c.Users, ts(c.LastSeen), c.Unhandled)
+		}
+		// The first row's casts type the VALUES list's columns.
+		values := strings.Replace(valuesList(n, cols), "($1, $2, $3, $4, $5)",
+			"(CAST($1 AS BIGINT), CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT), CAST($5 AS BOOLEAN))", 1)
+		_, err := t.s.exec(ctx, t.tx, `UPDATE issues AS i SET times_seen = i.times_seen + v.events, user_count = i.user_count + v.users,
+			last_seen = CASE WHEN i.last_seen > v.last_seen THEN i.last_seen ELSE v.last_seen END,
+			unhandled = CASE WHEN i.last_seen > v.last_seen THEN i.unhandled ELSE v.unhandled END
+			FROM (VALUES `+values+`) AS v (id, events, users, last_seen, unhandled) WHERE i.id = v.id`, args...)
+		if err != nil {
+			return fmt.Errorf("count issues: %w", err)
+		}
+		return nil
+	})
 }
 
-// AddIssueUsers records the distinct user keys seen on an issue and
-// returns how many it had not recorded before.
-func (t *Tx) AddIssueUsers(ctx context.Context, issueID int64, keys []string) (int, error) {
-	added := 0
-	for _, k := range keys {
-		res, err := t.s.exec(ctx, t.tx, `INSERT INTO issue_users (issue_id, user_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, issueID, k)
-		if err != nil {
-			return 0, fmt.Errorf("add issue user: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		added += int(n)
+// IssueUser is a user key seen on an issue.
+type IssueUser struct {
+	IssueID int64
+	Key     string
+}
+
+// AddIssueUsers records the user keys seen on issues (each pair at most
+// once in users) and returns, by issue, how many it had not recorded
+// before.
+func (t *Tx) AddIssueUsers(ctx context.Context, users []IssueUser) (map[int64]int, error) {
+	added := map[int64]int{}
+	if len(users) == 0 {
+		return added, nil
+	}
+	args := make([]any, 0, 2*len(users))
+	for _, u := range users {
+		args = append(args, u.IssueID, u.Key)
+	}
+	err := t.s.insertReturning(ctx, t.tx, `INSERT INTO issue_users (issue_id, user_key) VALUES `,
+		` ON CONFLICT DO NOTHING RETURNING issue_id`, 2, args, func(rows *sql.Rows) error {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			added[id]++
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("add issue users: %w", err)
 	}
 	return added, nil
 }
@@ -150,53 +196,143 @@ func scanIssue(row interface{ Scan(...any) error }) (*herald.Issue, error) {
 	return is, nil
 }
 
-// UpsertIssueParams names the issue to find or create.
-type UpsertIssueParams struct {
-	// New is the issue to create when its project has none with its Hash:
-	// ProjectID, Hash, Title, Culprit, Level, Status, Substatus, Type,
-	// Value, Platform, FirstSeen, LastSeen, Count and Unhandled are
-	// written as they are; ID and ShortID are set.
-	New *herald.Issue
-	// ShortIDPrefix starts the new issue's short id, followed by the
-	// project's next number in base 36 ("WEB" gives "WEB-1A").
-	ShortIDPrefix string
+// UpsertIssues returns the project's issues with the hashes of news (one
+// per hash), in the order of news, creating from news those the project
+// does not have yet; created tells which it created. ProjectID, Hash,
+// Title, Culprit, Level, Status, Substatus, Type, Value, Platform,
+// FirstSeen, LastSeen, Count, UserCount and Unhandled of a created issue are written
+// as news has them, and its ID and ShortID set: shortIDPrefix followed by
+// the project's next number in base 36 ("WEB" gives "WEB-1A").
+//
+// It costs one statement to find them all and, when some are new, one to
+// reserve their short ids and one per 256 to insert them. On PostgreSQL the
+// short ids are reserved in a statement of their own, outside the
+// transaction, so that the project's row is not held until the commit by
+// one batch while concurrent ones wait: a rolled-back batch leaves a gap in
+// the numbers, as Sentry's do. Callers pass news sorted by hash, the order
+// in which concurrent batches then insert them.
+func (t *Tx) UpsertIssues(ctx context.Context, projectID int64, shortIDPrefix string, news []*herald.Issue) (issues []*herald.Issue, created []bool, err error) {
+	hashes := make([]string, len(news))
+	for i, n := range news {
+		hashes[i] = n.Hash
+	}
+	found, err := t.issuesByHash(ctx, projectID, hashes)
+	if err != nil {
+		return nil, nil, err
+	}
+	var missing []*herald.Issue
+	for _, n := range news {
+		if found[n.Hash] == nil {
+			missing = append(missing, n)
+		}
+	}
+	isNew := map[string]bool{}
+	if len(missing) > 0 {
+		last, err := t.reserveShortIDs(ctx, projectID, len(missing))
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, n := range missing {
+			n.ShortID = shortIDPrefix + "-" + strings.ToUpper(strconv.FormatInt(last-int64(len(missing)-1-i), 36))
+		}
+		ids, err := t.insertIssues(ctx, missing)
+		if err != nil {
+			return nil, nil, err
+		}
+		var lost []string
+		for _, n := range missing {
+			if id, ok := ids[n.Hash]; ok {
+				n.ID, found[n.Hash], isNew[n.Hash] = id, n, true
+			} else {
+				lost = append(lost, n.Hash)
+			}
+		}
+		if len(lost) > 0 {
+			// Concurrent batches created these first.
+			again, err := t.issuesByHash(ctx, projectID, lost)
+			if err != nil {
+				return nil, nil, err
+			}
+			for h, is := range again {
+				found[h] = is
+			}
+		}
+	}
+	issues, created = make([]*herald.Issue, len(news)), make([]bool, len(news))
+	for i, n := range news {
+		if issues[i] = found[n.Hash]; issues[i] == nil {
+			return nil, nil, fmt.Errorf("issue %s of project %d neither found nor created", n.Hash, projectID)
+		}
+		created[i] = isNew[n.Hash]
+	}
+	return issues, created, nil
 }
 
-// UpsertIssue returns the project's issue with p.New's hash, creating it
-// from p.New when there is none (created is then set, and the issue
-// returned is p.New). An issue another transaction creates meanwhile is
-// found, not duplicated.
-func (t *Tx) UpsertIssue(ctx context.Context, p UpsertIssueParams) (is *herald.Issue, created bool, err error) {
-	s, n := t.s, p.New
-	find := func() (*herald.Issue, error) {
-		return scanIssue(s.queryRow(ctx, t.tx, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND hash = $2`, n.ProjectID, n.Hash))
+// issuesByHash loads a project's issues with hashes, by hash.
+func (t *Tx) issuesByHash(ctx context.Context, projectID int64, hashes []string) (map[string]*herald.Issue, error) {
+	rows, err := t.s.query(ctx, t.tx, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND hash `+t.s.inText(2),
+		projectID, jsonList(nonNilList(hashes)))
+	if err != nil {
+		return nil, fmt.Errorf("find issues: %w", err)
 	}
-	is, err = find()
-	if err == nil {
-		return is, false, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return nil, false, fmt.Errorf("find issue: %w", err)
+	defer rows.Close()
+	out := make(map[string]*herald.Issue, len(hashes))
+	for rows.Next() {
+		is, err := scanIssue(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan issue: %w", err)
+		}
+		out[is.Hash] = is
 	}
-	var next int64
-	if err := s.queryRow(ctx, t.tx, `UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = $1 RETURNING next_short_id`, n.ProjectID).Scan(&next); err != nil {
-		return nil, false, fmt.Errorf("next short id: %w", err)
+	return out, rows.Err()
+}
+
+// reserveShortIDs advances the project's short id counter by n and returns
+// its new value, the last of the n numbers reserved. SQLite has a single
+// writer, so there it is part of the transaction; PostgreSQL runs it on
+// its own (see UpsertIssues).
+func (t *Tx) reserveShortIDs(ctx context.Context, projectID int64, n int) (int64, error) {
+	const q = `UPDATE projects SET next_short_id = next_short_id + $2 WHERE id = $1 RETURNING next_short_id`
+	tx := t.tx
+	if t.s.dialect.Name != "sqlite" {
+		tx = nil
 	}
-	n.ShortID = p.ShortIDPrefix + "-" + strings.ToUpper(strconv.FormatInt(next, 36))
-	err = s.queryRow(ctx, t.tx, `INSERT INTO issues (project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform,
-		first_seen, last_seen, times_seen, unhandled)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (project_id, hash) DO NOTHING RETURNING id`,
-		n.ProjectID, n.Hash, n.ShortID, n.Title, n.Culprit, n.Level, n.Status, n.Substatus, n.Type, n.Value, n.Platform,
-		ts(n.FirstSeen), ts(n.LastSeen), n.Count, n.Unhandled).Scan(&n.ID)
-	if err == nil {
-		return n, true, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return nil, false, fmt.Errorf("insert issue: %w", err)
+	var last int64
+	if err := t.s.queryRow(ctx, tx, q, projectID, n).Scan(&last); err != nil {
+		return 0, fmt.Errorf("reserve short ids: %w", err)
 	}
-	// Another transaction created it first.
-	if is, err = find(); err != nil {
-		return nil, false, fmt.Errorf("find issue: %w", err)
+	return last, nil
+}
+
+// issueInsertColumns are the columns insertIssues writes.
+const issueInsertColumns = `project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform,
+	first_seen, last_seen, times_seen, user_count, unhandled`
+
+// insertIssues inserts issues that their project does not have yet and
+// returns the ids of those it inserted, by hash; an issue another
+// transaction inserted first is left out.
+func (t *Tx) insertIssues(ctx context.Context, issues []*herald.Issue) (map[string]int64, error) {
+	const cols = 16
+	args := make([]any, 0, len(issues)*cols)
+	for _, n := range issues {
+		args = append(args, n.ProjectID, n.Hash, n.ShortID, n.Title, n.Culprit, n.Level, n.Status, n.Substatus, n.Type, n.Value,
+			n.Platform, ts(n.FirstSeen), ts(n.LastSeen), n.Count, n.UserCount, n.Unhandled)
 	}
-	return is, false, nil
+	ids := make(map[string]int64, len(issues))
+	err := t.s.insertReturning(ctx, t.tx, `INSERT INTO issues (`+issueInsertColumns+`) VALUES `,
+		` ON CONFLICT (project_id, hash) DO NOTHING RETURNING id, hash`, cols, args, func(rows *sql.Rows) error {
+			var id int64
+			var hash string
+			if err := rows.Scan(&id, &hash); err != nil {
+				return err
+			}
+			ids[hash] = id
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("insert issues: %w", err)
+	}
+	return ids, nil
 }
 
 const eventColumns = `project_id, id, issue_id, timestamp, received, level, platform, message, title, culprit, type, value, environment, release, tags, user_key, hash, data`

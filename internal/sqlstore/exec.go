@@ -216,6 +216,37 @@ func (s *DB) insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, 
 	})
 }
 
+// insertReturning is insertRows for a statement whose suffix ends in a
+// RETURNING clause: scan is called for each row it returns.
+func (s *DB) insertReturning(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols int, args []any, scan func(*sql.Rows) error) error {
+	run := func(q string, args []any) error {
+		rows, err := s.query(ctx, tx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	rows := len(args) / cols
+	if s.dialect.Name == "sqlite" {
+		q := prefix + valuesList(1, cols) + suffix
+		for r := 0; r < rows; r++ {
+			if err := run(q, args[r*cols:(r+1)*cols]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return forChunks(rows, func(start, n int) error {
+		return run(prefix+valuesList(n, cols)+suffix, args[start*cols:(start+n)*cols])
+	})
+}
+
 // maxChunkRows bounds the rows of one multi-row statement.
 const maxChunkRows = 256
 

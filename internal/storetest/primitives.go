@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +30,7 @@ func (f *Fixture) Issue(t testing.TB, hash string) (*herald.Issue, *herald.Event
 	var is *herald.Issue
 	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
 		var err error
-		is, _, err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, e), ShortIDPrefix: "WEB"})
+		is, _, err = upsertIssue(ctx, tx, newIssue(f, e))
 		if err != nil {
 			return err
 		}
@@ -36,6 +38,15 @@ func (f *Fixture) Issue(t testing.TB, hash string) (*herald.Issue, *herald.Event
 		return tx.InsertEvents(ctx, []*herald.Event{e})
 	})
 	return is, e
+}
+
+// upsertIssue finds or creates the issue n, alone in its batch.
+func upsertIssue(ctx context.Context, tx *sqlstore.Tx, n *herald.Issue) (*herald.Issue, bool, error) {
+	issues, created, err := tx.UpsertIssues(ctx, n.ProjectID, "WEB", []*herald.Issue{n})
+	if err != nil {
+		return nil, false, err
+	}
+	return issues[0], created[0], nil
 }
 
 // newIssue is the issue an event of f's project opens.
@@ -58,13 +69,13 @@ func testIngest(t *testing.T, open Opener) {
 		var created [3]bool
 		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
 			var err error
-			if first, created[0], err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, a), ShortIDPrefix: "WEB"}); err != nil {
+			if first, created[0], err = upsertIssue(ctx, tx, newIssue(f, a)); err != nil {
 				return err
 			}
-			if second, created[1], err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, b), ShortIDPrefix: "WEB"}); err != nil {
+			if second, created[1], err = upsertIssue(ctx, tx, newIssue(f, b)); err != nil {
 				return err
 			}
-			again, created[2], err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, a), ShortIDPrefix: "WEB"})
+			again, created[2], err = upsertIssue(ctx, tx, newIssue(f, a))
 			return err
 		})
 		if !created[0] || !created[1] || created[2] || again.ID != first.ID || first.ID == second.ID {
@@ -87,7 +98,7 @@ func testIngest(t *testing.T, open Opener) {
 		for i := range ids {
 			wg.Go(func() {
 				err := s.InTx(ctx, func(tx *sqlstore.Tx) error {
-					is, _, err := tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, e), ShortIDPrefix: "WEB"})
+					is, _, err := upsertIssue(ctx, tx, newIssue(f, e))
 					if err == nil {
 						ids[i] = is.ID
 					}
@@ -105,6 +116,125 @@ func testIngest(t *testing.T, open Opener) {
 			}
 		}
 	})
+	t.Run("UpsertIssuesBatch", func(t *testing.T) {
+		// One call finds the issues that exist and creates the others,
+		// answering in the order asked, with consecutive short ids.
+		old, _ := f.Issue(t, "batch-b")
+		news := []*herald.Issue{newIssue(f, f.Event("batch-a")), newIssue(f, f.Event("batch-b")), newIssue(f, f.Event("batch-c"))}
+		var issues []*herald.Issue
+		var created []bool
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			var err error
+			issues, created, err = tx.UpsertIssues(ctx, f.Project.ID, "WEB", news)
+			return err
+		})
+		if len(issues) != 3 || !slices.Equal(created, []bool{true, false, true}) {
+			t.Fatalf("created = %v (%d issues)", created, len(issues))
+		}
+		if issues[1].ID != old.ID || issues[0].Hash != "batch-a" || issues[2].Hash != "batch-c" || issues[0].ID == issues[2].ID {
+			t.Fatalf("issues = %+v %+v %+v, existing %d", issues[0], issues[1], issues[2], old.ID)
+		}
+		a, err := strconv.ParseInt(strings.TrimPrefix(issues[0].ShortID, "WEB-"), 36, 64)
+		must(t, err)
+		c, err := strconv.ParseInt(strings.TrimPrefix(issues[2].ShortID, "WEB-"), 36, 64)
+		must(t, err)
+		if c != a+1 {
+			t.Fatalf("short ids %s and %s are not consecutive", issues[0].ShortID, issues[2].ShortID)
+		}
+		for _, is := range []*herald.Issue{issues[0], issues[2]} {
+			got, err := s.FindIssueByID(ctx, is.ID)
+			must(t, err)
+			if got.ShortID != is.ShortID || got.Hash != is.Hash || got.Count != 1 {
+				t.Fatalf("stored %+v, created %+v", got, is)
+			}
+		}
+	})
+	t.Run("UpsertIssuesBatchRace", func(t *testing.T) {
+		// Concurrent batches opening overlapping sets of issues each get
+		// every issue once, and no short id is given twice.
+		hashes := []string{"rb-1", "rb-2", "rb-3", "rb-4", "rb-5"}
+		got := make([][]*herald.Issue, 6)
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Go(func() {
+				var news []*herald.Issue
+				for j, h := range hashes {
+					if (i+j)%3 != 0 {
+						news = append(news, newIssue(f, f.Event(h)))
+					}
+				}
+				err := s.InTx(ctx, func(tx *sqlstore.Tx) error {
+					issues, _, err := tx.UpsertIssues(ctx, f.Project.ID, "WEB", news)
+					got[i] = issues
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		ids, shortIDs := map[string]int64{}, map[string]string{}
+		for _, issues := range got {
+			for _, is := range issues {
+				if id, ok := ids[is.Hash]; ok && id != is.ID {
+					t.Fatalf("issue %s has ids %d and %d", is.Hash, id, is.ID)
+				}
+				if h, ok := shortIDs[is.ShortID]; ok && h != is.Hash {
+					t.Fatalf("short id %s given to %s and %s", is.ShortID, h, is.Hash)
+				}
+				ids[is.Hash], shortIDs[is.ShortID] = is.ID, is.Hash
+			}
+		}
+		if len(ids) != len(hashes) {
+			t.Fatalf("issues = %v", ids)
+		}
+	})
+	t.Run("CountIssuesBatch", func(t *testing.T) {
+		// Enough issues at once for the set-based form: each gets its own
+		// counts, and last_seen and unhandled only move forward.
+		var issues []*herald.Issue
+		var counts []sqlstore.IssueCount
+		for i := range 4 {
+			is, e := f.Issue(t, fmt.Sprintf("count-batch-%d", i))
+			issues = append(issues, is)
+			at := e.Timestamp.Add(time.Duration(i) * time.Hour) // issue 0 keeps its last_seen
+			if i == 0 {
+				at = e.Timestamp.Add(-time.Hour)
+			}
+			counts = append(counts, sqlstore.IssueCount{IssueID: is.ID, Events: i + 1, Users: i, LastSeen: at, Unhandled: true})
+		}
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.CountIssues(ctx, counts) })
+		for i, is := range issues {
+			got, err := s.FindIssueByID(ctx, is.ID)
+			must(t, err)
+			wantSeen := is.LastSeen
+			if i > 0 {
+				wantSeen = counts[i].LastSeen
+			}
+			if got.Count != is.Count+int64(i+1) || got.UserCount != is.UserCount+int64(i) || !got.LastSeen.Equal(wantSeen) || got.Unhandled != (i > 0) {
+				t.Errorf("issue %d: count %d users %d last seen %v unhandled %v; want %d %d %v %v", i, got.Count, got.UserCount,
+					got.LastSeen, got.Unhandled, is.Count+int64(i+1), is.UserCount+int64(i), wantSeen, i > 0)
+			}
+		}
+	})
+	t.Run("AddIssueUsersBatch", func(t *testing.T) {
+		a, _ := f.Issue(t, "users-a")
+		b, _ := f.Issue(t, "users-b")
+		var added [2]map[int64]int
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			var err error
+			if added[0], err = tx.AddIssueUsers(ctx, []sqlstore.IssueUser{{IssueID: a.ID, Key: "id:1"}, {IssueID: b.ID, Key: "id:1"},
+				{IssueID: b.ID, Key: "id:2"}}); err != nil {
+				return err
+			}
+			added[1], err = tx.AddIssueUsers(ctx, []sqlstore.IssueUser{{IssueID: a.ID, Key: "id:1"}, {IssueID: b.ID, Key: "id:3"}})
+			return err
+		})
+		if added[0][a.ID] != 1 || added[0][b.ID] != 2 || added[1][a.ID] != 0 || added[1][b.ID] != 1 {
+			t.Fatalf("added = %v, %v (a %d, b %d)", added[0], added[1], a.ID, b.ID)
+		}
+	})
 	t.Run("EventsAndCounts", func(t *testing.T) {
 		is, e := f.Issue(t, "counted")
 		later := e.Timestamp.Add(time.Hour)
@@ -119,12 +249,15 @@ func testIngest(t *testing.T, open Opener) {
 			if err := tx.InsertEvents(ctx, []*herald.Event{&dup}); err != nil { // already there: left as it is
 				return err
 			}
-			if users[0], err = tx.AddIssueUsers(ctx, is.ID, []string{"id:1", "id:2"}); err != nil {
+			added, err := tx.AddIssueUsers(ctx, []sqlstore.IssueUser{{IssueID: is.ID, Key: "id:1"}, {IssueID: is.ID, Key: "id:2"}})
+			if err != nil {
 				return err
 			}
-			if users[1], err = tx.AddIssueUsers(ctx, is.ID, []string{"id:2", "id:3"}); err != nil {
+			users[0] = added[is.ID]
+			if added, err = tx.AddIssueUsers(ctx, []sqlstore.IssueUser{{IssueID: is.ID, Key: "id:2"}, {IssueID: is.ID, Key: "id:3"}}); err != nil {
 				return err
 			}
+			users[1] = added[is.ID]
 			return tx.CountIssues(ctx, []sqlstore.IssueCount{
 				{IssueID: is.ID, Events: 2, Users: 3, LastSeen: later},
 				{IssueID: is.ID, Events: 1, LastSeen: e.Timestamp}, // last_seen never goes back

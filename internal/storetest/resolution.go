@@ -132,7 +132,7 @@ func testIssueResolutions(t *testing.T, open Opener) {
 		var is *herald.Issue
 		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
 			var err error
-			is, _, err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: n, ShortIDPrefix: "WEB"})
+			is, _, err = upsertIssue(ctx, tx, n)
 			return err
 		})
 		check := func(t *testing.T, want bool) {
@@ -148,7 +148,7 @@ func testIssueResolutions(t *testing.T, open Opener) {
 		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
 			var err error
 			again := newIssue(f, e) // handled: an existing issue keeps its flag
-			found, _, err = tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: again, ShortIDPrefix: "WEB"})
+			found, _, err = upsertIssue(ctx, tx, again)
 			return err
 		})
 		if found.ID != is.ID || !found.Unhandled {
@@ -226,7 +226,7 @@ func testUnhandledMigration(t *testing.T, open Opener) {
 		e := f.Event("migrated-" + tt.name)
 		e.Timestamp = t0
 		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
-			is, _, err := tx.UpsertIssue(ctx, sqlstore.UpsertIssueParams{New: newIssue(f, e), ShortIDPrefix: "WEB"})
+			is, _, err := upsertIssue(ctx, tx, newIssue(f, e))
 			if err != nil {
 				return err
 			}
