@@ -64,7 +64,8 @@ type Delivery struct {
 
 	// URL is the destination's current URL and DestinationActive whether it
 	// may be sent to; both set on deliveries to send (ClaimDeliveries, and
-	// the webhook builders for Service Hook deliveries).
+	// the webhook builders for the Service Hook and Sentry App deliveries
+	// of events, issues and comments).
 	URL               string
 	DestinationActive bool
 	// AppHeaders are the webhook headers of the destination Sentry App,

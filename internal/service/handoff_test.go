@@ -9,8 +9,8 @@ import (
 	"github.com/herald-dev/herald/internal/storetest"
 )
 
-// testHandoff checks that the Service Hook deliveries a change writes are
-// claimed by the node and handed to its dispatcher once they commit, and
+// testHandoff checks that the Service Hook and Sentry App deliveries a
+// change writes are claimed by the node and handed to its dispatcher once they commit, and
 // that a destination the dispatcher says is stalled gets its delivery
 // written unclaimed and due later instead.
 func testHandoff(t *testing.T, open storetest.Opener) {
@@ -52,13 +52,28 @@ func testHandoff(t *testing.T, open storetest.Opener) {
 	if len(deferred) != 1 || deferred[0].DestinationID != busy.ID || deferred[0].Attempts != 0 {
 		t.Fatalf("deferred delivery claimed = %+v", deferred)
 	}
-	// App deliveries carry no URL: they are left for any node to claim.
-	f.Install(t, f.App(t, "pager", false, "error"))
+	// An installed app's deliveries are handed over the same way, with
+	// the app's URL and webhook headers.
+	app := &herald.SentryApp{Slug: "pager", Name: "pager", Author: "Acme", OrganizationID: f.Org.ID, WebhookURL: "https://apps.example/pager",
+		Scopes: []string{"event:read"}, Events: []string{"error"}, WebhookHeaders: []herald.WebhookHeader{{Key: "X-Pager-Key", Value: "k1"}}}
+	if _, _, err := s.CreateApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	inst := f.Install(t, app)
 	must(t, f.Changes.SaveEvents(ctx, []*herald.Event{f.Event("d")}))
+	var apps int
 	for _, x := range d.take() {
-		if x.DestinationKind == herald.DestinationApp {
-			t.Fatalf("app delivery handed over: %+v", x)
+		if x.DestinationKind != herald.DestinationApp {
+			continue
 		}
+		apps++
+		if x.DestinationID != inst.UUID || x.URL != app.WebhookURL || !x.DestinationActive || x.ClaimedBy != "node-a" ||
+			len(x.AppHeaders) != 1 || x.AppHeaders[0] != app.WebhookHeaders[0] {
+			t.Fatalf("app delivery handed over = %+v", x)
+		}
+	}
+	if apps != 1 {
+		t.Fatalf("handed over %d app deliveries, want 1", apps)
 	}
 	// A change that writes nothing, or fails, hands nothing over.
 	must(t, f.Changes.SaveEvents(ctx, []*herald.Event{{ID: herald.NewID(), ProjectID: 1 << 40}}))

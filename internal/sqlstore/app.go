@@ -617,7 +617,8 @@ func (s *DB) FindAppRequests(ctx context.Context, appID int64, f herald.AppReque
 
 // installationAppColumns are what a delivery to an installation needs of
 // it and of its app, read by scanInstallationApp from installationAppFrom.
-const installationAppColumns = `i.id, i.uuid, i.app_id, i.org_id, a.uuid, a.slug, a.name, a.status, a.webhook_url, a.events, a.client_secret, a.proxy_user_id`
+const installationAppColumns = `i.id, i.uuid, i.app_id, i.org_id, a.uuid, a.slug, a.name, a.status, a.webhook_url, a.events, a.client_secret, a.proxy_user_id,
+	a.webhook_headers`
 
 // installationAppFrom selects the installed installations whose app has a
 // webhook URL: those a webhook can go to.
@@ -637,12 +638,15 @@ func (t *Tx) installationApps(ctx context.Context, cond string, args ...any) ([]
 	for rows.Next() {
 		inst := &herald.Installation{Status: herald.InstallationInstalled, App: &herald.SentryApp{}}
 		a := inst.App
-		var events string
+		var events, headers string
 		if err := rows.Scan(&inst.ID, &inst.UUID, &inst.AppID, &inst.OrganizationID, &a.UUID, &a.Slug, &a.Name, &a.Status,
-			&a.WebhookURL, &events, &a.ClientSecret, &a.ProxyUserID); err != nil {
+			&a.WebhookURL, &events, &a.ClientSecret, &a.ProxyUserID, &headers); err != nil {
 			return nil, fmt.Errorf("scan installation: %w", err)
 		}
 		a.ID, a.Events = inst.AppID, splitList(events)
+		if a.WebhookHeaders, err = parseHeaders(headers); err != nil {
+			return nil, err
+		}
 		out = append(out, inst)
 	}
 	return out, rows.Err()

@@ -2,10 +2,12 @@ package webhook
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/herald-dev/herald"
 )
@@ -87,49 +89,26 @@ func hasAnyKey(data []byte, keys []string) bool {
 // named by keys, other members kept in order and as they were. Data that is
 // not a valid object is returned as an empty object.
 func withoutKeys(data []byte, keys []string) []byte {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	if !gjson.ValidBytes(data) {
 		return []byte("{}")
 	}
-	out := []byte{'{'}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return []byte("{}")
-		}
-		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return []byte("{}")
-		}
-		skip := false
-		for _, k := range keys {
-			if key == k {
-				skip = true
-				break
-			}
-		}
-		if skip {
-			continue
+	out := make([]byte, 1, len(data))
+	out[0] = '{'
+	ok := objectMembers(data, func(key string, _, value []byte) {
+		if slices.Contains(keys, key) {
+			return
 		}
 		if len(out) > 1 {
 			out = append(out, ',')
 		}
 		out = append(out, mustEncode(key)...)
 		out = append(out, ':')
-		out = append(out, compact(raw)...)
+		out = appendCompact(out, value)
+	})
+	if !ok {
+		return []byte("{}")
 	}
 	return append(out, '}')
-}
-
-// compact returns raw without insignificant whitespace.
-func compact(raw []byte) []byte {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return raw
-	}
-	return buf.Bytes()
 }
 
 // fallbackEvent is the event of error.created when the stored event is

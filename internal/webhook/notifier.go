@@ -171,7 +171,10 @@ func appDelivery(inst *herald.Installation, projectID int64, event string, body 
 }
 
 // appDeliveries appends to ds one delivery of event to each installation
-// whose app subscribes to the event's resource. The data is built (by
+// whose app subscribes to the event's resource. Each delivery has its
+// destination's URL, state and headers, from the installation and its
+// App, which the caller loads whole (as the store's installation queries
+// do). The data is built (by
 // data) once, only when some installation subscribes; each installation's
 // body is spliced around it and signed with its app's client secret.
 func (n *Notifier) appDeliveries(ds []*herald.Delivery, installs []*herald.Installation, event string, p *herald.Project,
@@ -185,7 +188,12 @@ func (n *Notifier) appDeliveries(ds []*herald.Delivery, installs []*herald.Insta
 		if payload == nil {
 			payload = NewAppPayload(event, data(), actor)
 		}
-		ds = append(ds, appDelivery(inst, p.ID, event, payload.Body(inst.UUID), now))
+		d := appDelivery(inst, p.ID, event, payload.Body(inst.UUID), now)
+		// The installations given are installed and their apps loaded
+		// whole: the delivery can be handed to a dispatcher as it is
+		// written, as a Service Hook's is.
+		d.URL, d.DestinationActive, d.AppHeaders = inst.App.WebhookURL, inst.Status == herald.InstallationInstalled, inst.App.WebhookHeaders
+		ds = append(ds, d)
 	}
 	return ds
 }

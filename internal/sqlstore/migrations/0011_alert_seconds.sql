@@ -1,4 +1,4 @@
--- Alert windows count whole seconds (issue 13). Beside each minute counter,
+-- Alert windows count whole seconds. Beside each minute counter,
 -- a counter per second gives the partial minutes at a window's two ends, and
 -- a user's first and last second in a minute tell whether the user was seen
 -- in the part of that minute a window covers. What was counted before keeps

@@ -1,4 +1,4 @@
--- How a resolved issue was resolved, and whether it is unhandled (issue 13).
+-- How a resolved issue was resolved, and whether it is unhandled.
 -- resolution_type is '' for an issue resolved now or not resolved, else
 -- in_next_release, in_release (with resolution_release) or in_commit (with
 -- resolution_commit and resolution_repository); they are cleared when the
