@@ -61,7 +61,10 @@ func (s *Service) evaluateRules(ctx context.Context, tx *sqlstore.Tx, changes []
 	if err != nil {
 		return nil, nil, err
 	}
-	windows := map[windowKey]int64{}
+	windows, err := eventWindows(ctx, tx, rules, issueIDs, now)
+	if err != nil {
+		return nil, nil, err
+	}
 	type firing struct {
 		change *webhook.EventChange
 		rules  []*herald.AlertRule
@@ -136,6 +139,35 @@ func (s *Service) evaluateRules(ctx context.Context, tx *sqlstore.Tx, changes []
 		ds = append(ds, s.webhooks.RulesFired(f.change, f.rules, installs)...)
 	}
 	return ds, counts, nil
+}
+
+// eventWindows reads, for every length of event frequency window the
+// rules have, the windows of all of issues: one read per length rather
+// than per issue. User windows are read as rules ask for them.
+func eventWindows(ctx context.Context, tx *sqlstore.Tx, rules map[int64][]*alert.Rule, issues []int64, now time.Time) (map[windowKey]int64, error) {
+	windows := map[windowKey]int64{}
+	var lengths []time.Duration
+	for _, rs := range rules {
+		for _, r := range rs {
+			ev, _ := r.Windows()
+			for _, d := range ev {
+				if !slices.Contains(lengths, d) {
+					lengths = append(lengths, d)
+				}
+			}
+		}
+	}
+	for _, d := range lengths {
+		from, to := issueWindow(now, d)
+		sums, err := tx.IssueEventWindows(ctx, issues, from, to)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range issues {
+			windows[windowKey{id, d, false}] = sums[id]
+		}
+	}
+	return windows, nil
 }
 
 // windowKey names a frequency window of an issue, read at most once per

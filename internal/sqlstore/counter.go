@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -59,16 +61,15 @@ var (
 	metricCounters = counterTables{id: "rule_id", minutes: "metric_minutes", seconds: "metric_seconds", users: "metric_minute_users"}
 )
 
-// AddIssueCounts adds counts to the counters of issues: per issue with
-// events, one upsert of its minute and one of its second, and one upsert
-// per user.
+// AddIssueCounts adds counts to the counters of issues: for each issue
+// with events, its minute and its second, and each of its users (see
+// addCounts for the statements).
 func (t *Tx) AddIssueCounts(ctx context.Context, counts []AlertCount) error {
 	return t.addCounts(ctx, issueCounters, counts)
 }
 
-// AddMetricCounts adds counts to the counters of metric alert rules: per
-// rule, one upsert of its minute and one of its second, and one upsert per
-// distinct user.
+// AddMetricCounts adds counts to the counters of metric alert rules: for
+// each rule, its minute and its second, and each of its distinct users.
 func (t *Tx) AddMetricCounts(ctx context.Context, counts []AlertCount) error {
 	return t.addCounts(ctx, metricCounters, counts)
 }
@@ -79,41 +80,109 @@ func (t *Tx) IssueWindow(ctx context.Context, p WindowParams) (int64, error) {
 	return t.window(ctx, issueCounters, p)
 }
 
+// IssueEventWindows sums the events of each of issues over the window
+// [from, to) of whole seconds: one read for them all. Issues without
+// events in it are left out of the answer.
+func (t *Tx) IssueEventWindows(ctx context.Context, issues []int64, from, to int64) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	if to <= from || len(issues) == 0 {
+		return out, nil
+	}
+	tc, ids := issueCounters, jsonList(issues)
+	var q string
+	var args []any
+	if whole, wholeEnd := (from+59)/60, to/60; whole >= wholeEnd {
+		q = `SELECT ` + tc.id + `, SUM(events) FROM ` + tc.seconds + ` WHERE ` + tc.id + ` ` + t.s.inInt(1) + ` AND second >= $2 AND second < $3
+			GROUP BY ` + tc.id
+		args = []any{ids, from, to}
+	} else {
+		q = `SELECT id, SUM(events) FROM (
+			SELECT ` + tc.id + ` AS id, events FROM ` + tc.minutes + ` WHERE ` + tc.id + ` ` + t.s.inInt(1) + ` AND minute >= $2 AND minute < $3
+			UNION ALL SELECT ` + tc.id + `, events FROM ` + tc.seconds + ` WHERE ` + tc.id + ` ` + t.s.inInt(1) + ` AND second >= $4 AND second < $5
+			UNION ALL SELECT ` + tc.id + `, events FROM ` + tc.seconds + ` WHERE ` + tc.id + ` ` + t.s.inInt(1) + ` AND second >= $6 AND second < $7) w
+			GROUP BY id`
+		args = []any{ids, whole, wholeEnd, from, whole * 60, wholeEnd * 60, to}
+	}
+	rows, err := t.s.query(ctx, t.tx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s windows: %w", tc.minutes, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("scan %s window: %w", tc.minutes, err)
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}
+
 // MetricWindow sums a metric alert rule's events (or counts its distinct
 // users) over a window: one read.
 func (t *Tx) MetricWindow(ctx context.Context, p WindowParams) (int64, error) {
 	return t.window(ctx, metricCounters, p)
 }
 
-// addCounts writes counts to the counters of tc. Users are written in
-// order, so that transactions counting the same users lock their rows in
-// the same order; a user's row is rewritten only when the batch's second
-// lies outside the seconds it holds.
+// addCounts writes counts to the counters of tc: one upsert statement for
+// the minutes, one for the seconds and one for the users on PostgreSQL (per
+// 256 rows), a prepared statement per row on SQLite. Rows are written in
+// id order, then time, then user key, so that transactions counting the
+// same ones lock their rows in the same order; a user's row is rewritten
+// only when the batch's seconds lie outside the seconds it holds.
 func (t *Tx) addCounts(ctx context.Context, tc counterTables, counts []AlertCount) error {
+	// Counts of one counter at the same minute, second or user are merged
+	// first: one statement may not upsert a row twice.
+	type bucket struct{ id, at int64 }
+	type userBucket struct {
+		id, minute int64
+		user       string
+	}
+	perMinute, perSecond := map[bucket]int64{}, map[bucket]int64{}
+	type span struct{ first, last int64 }
+	perUser := map[userBucket]span{}
 	for _, c := range counts {
 		minute := c.Second / 60
 		if c.Events > 0 {
-			if _, err := t.s.exec(ctx, t.tx, `INSERT INTO `+tc.minutes+` (`+tc.id+`, minute, events) VALUES ($1, $2, $3)
-				ON CONFLICT (`+tc.id+`, minute) DO UPDATE SET events = `+tc.minutes+`.events + excluded.events`, c.ID, minute, c.Events); err != nil {
-				return fmt.Errorf("count %s: %w", tc.minutes, err)
-			}
-			if _, err := t.s.exec(ctx, t.tx, `INSERT INTO `+tc.seconds+` (`+tc.id+`, second, events) VALUES ($1, $2, $3)
-				ON CONFLICT (`+tc.id+`, second) DO UPDATE SET events = `+tc.seconds+`.events + excluded.events`, c.ID, c.Second, c.Events); err != nil {
-				return fmt.Errorf("count %s: %w", tc.seconds, err)
-			}
+			perMinute[bucket{c.ID, minute}] += c.Events
+			perSecond[bucket{c.ID, c.Second}] += c.Events
 		}
-		users := slices.Clone(c.Users)
-		slices.Sort(users)
-		for _, u := range slices.Compact(users) {
-			if _, err := t.s.exec(ctx, t.tx, `INSERT INTO `+tc.users+` (`+tc.id+`, minute, user_key, first_second, last_second) VALUES ($1, $2, $3, $4, $4)
-				ON CONFLICT (`+tc.id+`, minute, user_key) DO UPDATE SET
-				first_second = CASE WHEN excluded.first_second < `+tc.users+`.first_second THEN excluded.first_second ELSE `+tc.users+`.first_second END,
-				last_second = CASE WHEN excluded.last_second > `+tc.users+`.last_second THEN excluded.last_second ELSE `+tc.users+`.last_second END
-				WHERE excluded.first_second < `+tc.users+`.first_second OR excluded.last_second > `+tc.users+`.last_second`,
-				c.ID, minute, u, c.Second); err != nil {
-				return fmt.Errorf("count %s: %w", tc.users, err)
+		for _, u := range c.Users {
+			k := userBucket{c.ID, minute, u}
+			sp, ok := perUser[k]
+			if !ok {
+				sp = span{c.Second, c.Second}
 			}
+			perUser[k] = span{min(sp.first, c.Second), max(sp.last, c.Second)}
 		}
+	}
+	byBucket := func(a, b bucket) int { return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.at, b.at)) }
+	var minutes, seconds, users []any
+	for _, k := range slices.SortedFunc(maps.Keys(perMinute), byBucket) {
+		minutes = append(minutes, k.id, k.at, perMinute[k])
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(perSecond), byBucket) {
+		seconds = append(seconds, k.id, k.at, perSecond[k])
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(perUser), func(a, b userBucket) int {
+		return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.minute, b.minute), cmp.Compare(a.user, b.user))
+	}) {
+		users = append(users, k.id, k.minute, k.user, perUser[k].first, perUser[k].last)
+	}
+	if err := t.s.insertRows(ctx, t.tx, `INSERT INTO `+tc.minutes+` (`+tc.id+`, minute, events) VALUES `,
+		` ON CONFLICT (`+tc.id+`, minute) DO UPDATE SET events = `+tc.minutes+`.events + excluded.events`, 3, minutes); err != nil {
+		return fmt.Errorf("count %s: %w", tc.minutes, err)
+	}
+	if err := t.s.insertRows(ctx, t.tx, `INSERT INTO `+tc.seconds+` (`+tc.id+`, second, events) VALUES `,
+		` ON CONFLICT (`+tc.id+`, second) DO UPDATE SET events = `+tc.seconds+`.events + excluded.events`, 3, seconds); err != nil {
+		return fmt.Errorf("count %s: %w", tc.seconds, err)
+	}
+	if err := t.s.insertRows(ctx, t.tx, `INSERT INTO `+tc.users+` (`+tc.id+`, minute, user_key, first_second, last_second) VALUES `,
+		` ON CONFLICT (`+tc.id+`, minute, user_key) DO UPDATE SET
+		first_second = CASE WHEN excluded.first_second < `+tc.users+`.first_second THEN excluded.first_second ELSE `+tc.users+`.first_second END,
+		last_second = CASE WHEN excluded.last_second > `+tc.users+`.last_second THEN excluded.last_second ELSE `+tc.users+`.last_second END
+		WHERE excluded.first_second < `+tc.users+`.first_second OR excluded.last_second > `+tc.users+`.last_second`, 5, users); err != nil {
+		return fmt.Errorf("count %s: %w", tc.users, err)
 	}
 	return nil
 }

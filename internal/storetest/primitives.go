@@ -661,6 +661,7 @@ func testCounters(t *testing.T, open Opener) {
 	f := NewFixture(t, open)
 	s := f.Store
 	is, _ := f.Issue(t, "counters")
+	other, _ := f.Issue(t, "counters-other")
 	rule := f.MetricRule(t, &herald.MetricAlertRule{}, nil, 5, 0)
 	b := sqlstore.Second(f.Clock.Now()) // a minute boundary
 	if b%60 != 0 {
@@ -730,6 +731,15 @@ func testCounters(t *testing.T, open Opener) {
 			if issue, metric := window(t, p); issue != c.users || metric != c.users {
 				t.Errorf("users: issue window %d, metric window %d, want %d", issue, metric, c.users)
 			}
+			// The same window read for several issues at once: this
+			// issue's sum, nothing for an issue without counts.
+			f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+				sums, err := tx.IssueEventWindows(ctx, []int64{is.ID, other.ID}, c.from, c.to)
+				if err == nil && (sums[is.ID] != c.events || sums[other.ID] != 0) {
+					t.Errorf("issue windows = %v, want %d for issue %d", sums, c.events, is.ID)
+				}
+				return err
+			})
 		})
 	}
 	all := sqlstore.WindowParams{From: b - 700, To: b + 60}
