@@ -195,9 +195,12 @@ func jsonList[T any](values []T) string {
 	return string(b)
 }
 
-// insertRows inserts rows of cols values each: one multi-row statement per
-// chunk on PostgreSQL (one round trip), one prepared single-row statement
-// per row on SQLite (no parsing, no round trips to save).
+// insertRows inserts rows of cols values each. On PostgreSQL, several rows
+// go in one statement that unnests a typed array per column (one round
+// trip and one statement shape whatever the number of rows), or, when a
+// column's values are of a type without an array here, in multi-row
+// statements per chunk; on SQLite, one prepared single-row statement per
+// row (no parsing, no round trips to save). prefix ends with "VALUES ".
 func (s *DB) insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols int, args []any) error {
 	rows := len(args) / cols
 	if s.dialect.Name == "sqlite" {
@@ -209,11 +212,75 @@ func (s *DB) insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, 
 		}
 		return nil
 	}
+	if rows > 1 {
+		if arrays, types, ok := columnArrays(args, cols); ok {
+			casts := make([]string, cols)
+			for i, t := range types {
+				casts[i] = "CAST($" + itoa(i+1) + " AS " + t + "[])"
+			}
+			q := strings.TrimSuffix(prefix, "VALUES ") + "SELECT * FROM unnest(" + strings.Join(casts, ", ") + ")" + suffix
+			_, err := s.exec(ctx, tx, q, arrays...)
+			return err
+		}
+	}
 	return forChunks(rows, func(start, n int) error {
 		q := prefix + valuesList(n, cols) + suffix
 		_, err := s.exec(ctx, tx, q, args[start*cols:(start+n)*cols]...)
 		return err
 	})
+}
+
+// columnArrays turns rows of cols values (args, row after row) into one
+// typed slice per column and the column's PostgreSQL type. It reports
+// false when a column holds a value of another type than the first row's,
+// or of a type it does not know.
+func columnArrays(args []any, cols int) (arrays []any, types []string, ok bool) {
+	rows := len(args) / cols
+	arrays, types = make([]any, cols), make([]string, cols)
+	for c := 0; c < cols; c++ {
+		switch args[c].(type) {
+		case int64, int:
+			a := make([]int64, rows)
+			for r := range a {
+				switch v := args[r*cols+c].(type) {
+				case int64:
+					a[r] = v
+				case int:
+					a[r] = int64(v)
+				default:
+					return nil, nil, false
+				}
+			}
+			arrays[c], types[c] = a, "BIGINT"
+		case string:
+			a := make([]string, rows)
+			for r := range a {
+				if a[r], ok = args[r*cols+c].(string); !ok {
+					return nil, nil, false
+				}
+			}
+			arrays[c], types[c] = a, "TEXT"
+		case []byte:
+			a := make([][]byte, rows)
+			for r := range a {
+				if a[r], ok = args[r*cols+c].([]byte); !ok {
+					return nil, nil, false
+				}
+			}
+			arrays[c], types[c] = a, "BYTEA"
+		case bool:
+			a := make([]bool, rows)
+			for r := range a {
+				if a[r], ok = args[r*cols+c].(bool); !ok {
+					return nil, nil, false
+				}
+			}
+			arrays[c], types[c] = a, "BOOLEAN"
+		default:
+			return nil, nil, false
+		}
+	}
+	return arrays, types, true
 }
 
 // insertReturning is insertRows for a statement whose suffix ends in a

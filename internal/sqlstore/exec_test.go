@@ -1,0 +1,35 @@
+package sqlstore
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestColumnArrays(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		args   []any
+		cols   int
+		arrays []any
+		types  []string
+		ok     bool
+	}{
+		{"Typed", []any{int64(1), "a", []byte("x"), true, 7, "b", []byte(nil), false}, 4,
+			[]any{[]int64{1, 7}, []string{"a", "b"}, [][]byte{[]byte("x"), nil}, []bool{true, false}},
+			[]string{"BIGINT", "TEXT", "BYTEA", "BOOLEAN"}, true},
+		{"IntAndInt64", []any{3, int64(4)}, 1, []any{[]int64{3, 4}}, []string{"BIGINT"}, true},
+		{"MixedColumn", []any{"a", int64(1)}, 1, nil, nil, false},
+		{"UnknownType", []any{1.5, 2.5}, 1, nil, nil, false},
+		{"Nil", []any{"a", nil}, 1, nil, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			arrays, types, ok := columnArrays(tt.args, tt.cols)
+			if ok != tt.ok || !reflect.DeepEqual(arrays, tt.arrays) || !reflect.DeepEqual(types, tt.types) {
+				t.Errorf("columnArrays = %v, %v, %v; want %v, %v, %v", arrays, types, ok, tt.arrays, tt.types, tt.ok)
+			}
+		})
+	}
+}
