@@ -5,7 +5,9 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -116,4 +118,63 @@ func (m *Metrics) Gauge(name, help string, f func() float64) {
 // Instrument counts the requests h serves by method and status code.
 func (m *Metrics) Instrument(h http.Handler) http.Handler {
 	return promhttp.InstrumentHandlerCounter(m.requests, h)
+}
+
+// Backlog is what the database says about the deliveries waiting, read
+// when /metrics is scraped.
+type Backlog struct {
+	// Pending deliveries, the earliest time one of them was due (zero when
+	// none is), and the Service Hooks disabled after failing.
+	Pending       int64
+	OldestDue     time.Time
+	DisabledHooks int64
+}
+
+// backlogTimeout bounds the database read of one scrape.
+const backlogTimeout = 5 * time.Second
+
+// backlogCollector reports a Backlog read at each scrape.
+type backlogCollector struct {
+	read                    func(context.Context) (Backlog, error)
+	now                     func() time.Time
+	pending, overdue, hooks *prometheus.Desc
+}
+
+// WatchBacklog registers herald_deliveries_pending,
+// herald_deliveries_overdue_seconds (how long the most overdue pending
+// delivery has been due, 0 when none is) and herald_hooks_disabled, read
+// with read at each scrape (bounded to 5 s) and timed with now. A failed
+// read reports none of them, so that an alert on their absence tells.
+// Every node reports the same figures: they are the database's.
+func (m *Metrics) WatchBacklog(read func(context.Context) (Backlog, error), now func() time.Time) {
+	m.registry.MustRegister(&backlogCollector{read: read, now: now,
+		pending: prometheus.NewDesc("herald_deliveries_pending", "Deliveries waiting to be sent or retried, on every node.", nil, nil),
+		overdue: prometheus.NewDesc("herald_deliveries_overdue_seconds",
+			"How long the most overdue pending delivery has been due; 0 when none is pending.", nil, nil),
+		hooks: prometheus.NewDesc("herald_hooks_disabled", "Service Hooks disabled after failing.", nil, nil),
+	})
+}
+
+// Describe implements prometheus.Collector.
+func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.pending
+	ch <- c.overdue
+	ch <- c.hooks
+}
+
+// Collect implements prometheus.Collector.
+func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), backlogTimeout)
+	defer cancel()
+	b, err := c.read(ctx)
+	if err != nil {
+		return
+	}
+	overdue := 0.0
+	if !b.OldestDue.IsZero() {
+		overdue = max(0, c.now().Sub(b.OldestDue).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(b.Pending))
+	ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, overdue)
+	ch <- prometheus.MustNewConstMetric(c.hooks, prometheus.GaugeValue, float64(b.DisabledHooks))
 }

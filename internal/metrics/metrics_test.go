@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -64,5 +66,47 @@ func TestHandler(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics have no %q", strings.TrimSpace(want))
 		}
+	}
+}
+
+func TestWatchBacklog(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	scrape := func(t *testing.T, b Backlog, err error) string {
+		t.Helper()
+		m := New()
+		m.WatchBacklog(func(context.Context) (Backlog, error) { return b, err }, func() time.Time { return now })
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		return rec.Body.String()
+	}
+	tests := []struct {
+		name string
+		b    Backlog
+		err  error
+		want []string
+		not  []string
+	}{
+		{"Overdue", Backlog{Pending: 7, OldestDue: now.Add(-90 * time.Second), DisabledHooks: 2}, nil,
+			[]string{"herald_deliveries_pending 7\n", "herald_deliveries_overdue_seconds 90\n", "herald_hooks_disabled 2\n"}, nil},
+		{"NonePending", Backlog{}, nil,
+			[]string{"herald_deliveries_pending 0\n", "herald_deliveries_overdue_seconds 0\n", "herald_hooks_disabled 0\n"}, nil},
+		{"DueLater", Backlog{Pending: 1, OldestDue: now.Add(time.Minute)}, nil, []string{"herald_deliveries_overdue_seconds 0\n"}, nil},
+		{"ReadFails", Backlog{Pending: 3}, errors.New("database down"), nil,
+			[]string{"herald_deliveries_pending", "herald_deliveries_overdue_seconds", "herald_hooks_disabled"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := scrape(t, tt.b, tt.err)
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("scrape lacks %q", w)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(body, n+" ") {
+					t.Errorf("scrape has %q", n)
+				}
+			}
+		})
 	}
 }

@@ -218,3 +218,31 @@ func testClaims(t *testing.T, open Opener) {
 		}
 	})
 }
+
+// testBacklog checks the figures the backlog metrics read: pending
+// deliveries, the earliest due time among them, and disabled hooks.
+func testBacklog(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	b, err := s.Backlog(ctx)
+	must(t, err)
+	if b.Pending != 0 || !b.OldestDue.IsZero() || b.DisabledHooks != 0 {
+		t.Fatalf("empty store backlog = %+v", b)
+	}
+	h := f.Hook(t, "https://example.com/backlog", herald.HookEventCreated)
+	first := f.Deliveries(t, h, 2)
+	f.Clock.Add(time.Minute)
+	f.Deliveries(t, h, 1)
+	// A delivered one is not pending any more.
+	must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{{DeliveryID: first[1].ID,
+		Attempt: &herald.Attempt{DeliveryID: first[1].ID, Number: 1, URL: h.URL, StatusCode: 200, CreatedAt: f.Clock.Now()}}}))
+	off := herald.HookDisabled
+	_, err = s.UpdateHook(ctx, f.Project.ID, f.Hook(t, "https://example.com/off", herald.HookEventCreated).ID, herald.HookUpdate{Status: &off})
+	must(t, err)
+	b, err = s.Backlog(ctx)
+	must(t, err)
+	if b.Pending != 2 || !b.OldestDue.Equal(first[0].NextAttemptAt) || b.DisabledHooks != 1 {
+		t.Fatalf("backlog = %+v, want 2 pending, oldest due %v, 1 disabled hook", b, first[0].NextAttemptAt)
+	}
+}
