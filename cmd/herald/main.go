@@ -1,6 +1,8 @@
 // Command herald is Herald's single binary: the server (serve), its schema
 // migrations (migrate), API tokens (token), the receiver's development tools
-// (listen, trigger), the people who sign in (user), the benchmark (bench) and its version (version).
+// (listen, trigger), the people who sign in (user), the benchmark (bench),
+// its version (version), the container's health check (healthcheck) and its
+// configuration reference (docs config).
 package main
 
 import (
@@ -24,7 +26,7 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "herald:", err)
 		}
-		os.Exit(2)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -33,14 +35,16 @@ const usage = `Herald is a self-hosted webhook platform that speaks Sentry's web
 Usage: herald <command> [flags]
 
 Commands:
-  serve     run the Sentry-compatible API, SDK ingest and the delivery workers
-  migrate   apply database migrations and exit
-  token     create a superuser API token: herald token create
-  user      create a person who signs in to the dashboard: herald user create
-  listen    receive webhooks locally: verify, print and optionally forward them
-  trigger   send a sample webhook of any event, signed as Herald signs it
-  bench     benchmark a server: throughput, latency, fan-out, isolation, backlog
-  version   print the version
+  serve        run the Sentry-compatible API, SDK ingest and the delivery workers
+  migrate      apply database migrations and exit
+  token        create a superuser API token: herald token create
+  user         create a person who signs in to the dashboard: herald user create
+  listen       receive webhooks locally: verify, print and optionally forward them
+  trigger      send a sample webhook of any event, signed as Herald signs it
+  bench        benchmark a server: throughput, latency, fan-out, isolation, backlog
+  version      print the version, commit and build date (--json)
+  healthcheck  exit 0 when a server answers GET /readyz with 200, else 1
+  docs         print documentation generated from the code: herald docs config
 
 Run "herald <command> -h" for a command's flags. The flags of serve, migrate,
 token and user can also be set with the matching HERALD_* environment variable
@@ -71,8 +75,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "herald", herald.Version)
-		return nil
+		return runVersion(ctx, rest, stdout, stderr, getenv)
+	case "healthcheck":
+		return runHealthcheck(ctx, rest, stdout, stderr, getenv)
+	case "docs":
+		return runDocs(ctx, rest, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -87,6 +94,10 @@ func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
+		if c, ok := stderr.(*flagCollector); ok {
+			c.collect(fs, summary)
+			return
+		}
 		fmt.Fprintf(stderr, "Usage: herald %s [flags]\n\n%s\n\nFlags:\n", name, summary)
 		fs.PrintDefaults()
 	}

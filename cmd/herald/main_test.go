@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-dev/herald/internal/openapitest"
 	"github.com/herald-dev/herald/internal/storetest"
 )
 
@@ -59,6 +60,10 @@ func MustStart(t *testing.T, cfg Config) *Server {
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
+	// Every exchange under /api/0/ is checked against the OpenAPI
+	// document. The server has had no request yet: its address is known
+	// only from srv.
+	srv.http.Handler = openapitest.Middleware(t, srv.http.Handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -55,6 +55,11 @@ func TestMetrics(t *testing.T) {
 		`herald_http_requests_total{code="200",method="post"}`,
 		"herald_dispatcher_held_deliveries 0",
 		"herald_dispatcher_unrecorded_outcomes 0",
+		// Read from the database: the delivery is done, no hook disabled.
+		"herald_deliveries_pending 0",
+		"herald_deliveries_overdue_seconds 0",
+		"herald_deliveries_oldest_age_seconds 0",
+		"herald_hooks_disabled 0",
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/herald-dev/herald/internal/service"
 	"github.com/herald-dev/herald/internal/sqlite"
 	"github.com/herald-dev/herald/internal/sqlstore"
+	"github.com/herald-dev/herald/internal/tracing"
 	"github.com/herald-dev/herald/internal/web"
 	"github.com/herald-dev/herald/internal/webhook"
 )
@@ -95,10 +96,34 @@ type Server struct {
 	serveErr chan error
 	logger   *slog.Logger
 	debug    *http.Server
+	// tracing exports spans when OTEL_EXPORTER_OTLP_ENDPOINT is set; nil
+	// otherwise.
+	tracing *tracing.Provider
 }
 
 // Start opens the store, starts the workers and begins serving on cfg.Addr.
+//
+// Every line logged with a request's context carries its request_id. When
+// the process environment sets OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), ingest requests, their commits and
+// delivery attempts are traced and exported over OTLP (see package
+// tracing); Close flushes the spans.
 func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	logger = slog.New(api.LogHandler(logger.Handler()))
+	tp, err := tracing.Start(ctx, tracing.Options{Getenv: os.Getenv, Version: herald.Version, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	s, err := start(ctx, cfg, logger, tp)
+	if err != nil {
+		_ = tp.Shutdown(ctx)
+		return nil, err
+	}
+	return s, nil
+}
+
+// start is Start with its tracer provider.
+func start(ctx context.Context, cfg Config, logger *slog.Logger, tp *tracing.Provider) (*Server, error) {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -143,11 +168,20 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		PerDestinationConcurrency: cfg.DestinationConcurrency,
 		Completers:                max(1, committers/2),
 		OnRecorded:                m.OutcomesRecorded,
+		TracerProvider:            tp.TracerProvider(),
 	})
 	m.Gauge("herald_dispatcher_held_deliveries", "Deliveries this node holds, queued or in flight.",
 		func() float64 { held, _ := dispatcher.Load(); return float64(held) })
 	m.Gauge("herald_dispatcher_unrecorded_outcomes", "Delivery outcomes waiting to be recorded.",
 		func() float64 { _, n := dispatcher.Load(); return float64(n) })
+	clock := cfg.clock
+	if clock == nil {
+		clock = herald.SystemClock
+	}
+	m.WatchBacklog(func(ctx context.Context) (metrics.Backlog, error) {
+		b, err := store.Backlog(ctx)
+		return metrics.Backlog(b), err
+	}, clock.Now)
 	changes, err := service.New(service.Config{Store: store, Webhooks: &webhook.Notifier{BaseURL: publicURL, Clock: cfg.clock},
 		Dispatcher: dispatcher, Clock: cfg.clock, Logger: logger})
 	if err != nil {
@@ -182,7 +216,8 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		store.Close()
 		return nil, err
 	}
-	batcher := ingest.NewBatcher(changes.SaveEvents, ingest.BatcherOptions{MaxEvents: cfg.IngestBatch, MaxWait: cfg.IngestBatchWait, Workers: committers})
+	batcher := ingest.NewBatcher(changes.SaveEvents, ingest.BatcherOptions{MaxEvents: cfg.IngestBatch, MaxWait: cfg.IngestBatchWait, Workers: committers,
+		TracerProvider: tp.TracerProvider()})
 	ingestHandler := &ingest.Handler{
 		Projects: store,
 		SaveFunc: func(ctx context.Context, events []*herald.Event) error {
@@ -192,11 +227,12 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 			}
 			return err
 		},
-		DroppedFunc: m.ItemsDropped,
-		Logger:      store.QuietLogger(logger),
-		RateLimit:   cfg.IngestRateLimit,
-		Limits:      ingest.Limits{MaxInFlight: int64(cfg.IngestMemoryMB) << 20},
-		Clock:       cfg.clock,
+		DroppedFunc:    m.ItemsDropped,
+		TracerProvider: tp.TracerProvider(),
+		Logger:         store.QuietLogger(logger),
+		RateLimit:      cfg.IngestRateLimit,
+		Limits:         ingest.Limits{MaxInFlight: int64(cfg.IngestMemoryMB) << 20},
+		Clock:          cfg.clock,
 	}
 	apiServer, err := api.NewServer(api.Config{Store: store, Changes: changes, BaseURL: publicURL, Ingest: ingestHandler, Logger: logger, Ready: store.Ping,
 		Clock: cfg.clock, Metrics: m.Handler(), Unavailable: store.Unavailable, Web: dashboard.Handler(),
@@ -221,6 +257,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		batcher:  batcher,
 		serveErr: make(chan error, 1),
 		logger:   logger,
+		tracing:  tp,
 	}
 	if cfg.DebugAddr != "" {
 		if err := s.serveDebug(cfg.DebugAddr); err != nil {
@@ -279,6 +316,6 @@ func (s *Server) Close(ctx context.Context) error {
 	if errors.Is(errs[len(errs)-1], context.DeadlineExceeded) {
 		errs = append(errs, s.jobs.StopAndCancel(context.Background()))
 	}
-	errs = append(errs, s.Store.Close())
+	errs = append(errs, s.Store.Close(), s.tracing.Shutdown(ctx))
 	return errors.Join(errs...)
 }

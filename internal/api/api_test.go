@@ -16,6 +16,8 @@ import (
 
 	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/api"
+	"github.com/herald-dev/herald/internal/buildinfo"
+	"github.com/herald-dev/herald/internal/openapitest"
 	"github.com/herald-dev/herald/internal/service"
 	"github.com/herald-dev/herald/internal/sqlstore"
 	"github.com/herald-dev/herald/internal/storetest"
@@ -64,7 +66,8 @@ func newTestServer(t testing.TB, ready func(context.Context) error) *testServer 
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
-	ts.Config.Handler = srv.Handler()
+	// Every exchange is checked against the OpenAPI document.
+	ts.Config.Handler = openapitest.Middleware(t, srv.Handler())
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return &testServer{Server: ts, Store: store, Clock: clock, BaseURL: base, API: srv, Changes: changes}
@@ -240,6 +243,17 @@ func TestReadyDefaultsToPing(t *testing.T) {
 	}
 }
 
+// anonymousIndex is the body of GET /api/0/ without a token: Sentry's
+// fields, and the build of the running binary.
+func anonymousIndex(t *testing.T) string {
+	t.Helper()
+	build, err := json.Marshal(buildinfo.Read())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return `{"version":"0","auth":null,"user":null,"herald":` + string(build) + `}`
+}
+
 func TestIndex(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, nil)
@@ -248,7 +262,7 @@ func TestIndex(t *testing.T) {
 		if res.Status != 200 {
 			t.Fatalf("status = %d", res.Status)
 		}
-		jsonEqual(t, res.Body, `{"version":"0","auth":null,"user":null}`)
+		jsonEqual(t, res.Body, anonymousIndex(t))
 	})
 	t.Run("Token", func(t *testing.T) {
 		for _, path := range []string{"/api/0/", "/api/0"} {
@@ -263,9 +277,11 @@ func TestIndex(t *testing.T) {
 					Email       string `json:"email"`
 					IsSuperuser bool   `json:"isSuperuser"`
 				} `json:"user"`
+				Herald buildinfo.Info `json:"herald"`
 			}
 			res.JSON(t, &body)
-			if body.Version != "0" || len(body.Auth.Scopes) != len(herald.Scopes) || body.User.ID == "" || !body.User.IsSuperuser {
+			if body.Version != "0" || len(body.Auth.Scopes) != len(herald.Scopes) || body.User.ID == "" || !body.User.IsSuperuser ||
+				body.Herald != buildinfo.Read() {
 				t.Fatalf("index = %s", res.Body)
 			}
 		}
@@ -423,7 +439,7 @@ func TestIngestMount(t *testing.T) {
 		{"Envelope", ingest, "/api/42/envelope/", 200, `{"id":"42"}`},
 		{"EnvelopeNoSlash", ingest, "/api/42/envelope", 200, `{"id":"42"}`},
 		{"Store", ingest, "/api/7/store/", 200, `{"id":"7"}`},
-		{"APIStillServed", ingest, "/api/0/", 200, `{"version":"0","auth":null,"user":null}`},
+		{"APIStillServed", ingest, "/api/0/", 200, anonymousIndex(t)},
 		{"ErrNoIngest", nil, "/api/42/envelope/", 404, `{"detail":"The requested resource does not exist"}`},
 	}
 	for _, tt := range tests {

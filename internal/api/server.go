@@ -120,6 +120,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	s.logger = slog.New(LogHandler(s.logger.Handler()))
 	if s.ready == nil {
 		s.ready = s.store.Ping
 	}
@@ -167,6 +168,7 @@ func (s *Server) routes() http.Handler {
 	}
 
 	rt.add(Route{Method: "GET", Path: "/api/0/", Auth: AuthOptional}, http.HandlerFunc(s.handleIndex))
+	rt.add(Route{Method: "GET", Path: "/api/0/openapi.json/", Auth: AuthOptional}, http.HandlerFunc(s.handleOpenAPI))
 
 	rt.personal("GET", "/api/0/api-tokens/", "", s.handleListTokens)
 	rt.personal("POST", "/api/0/api-tokens/", "", s.handleCreateToken)
@@ -411,9 +413,16 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // volume, are logged at debug level unless they fail on the server. A 503
 // is not an error of the request: what made the server unavailable is
 // logged where it is found.
+//
+// Each request gets an id (see RequestIDHeader), answered in
+// X-Request-Id and put in its context, so that every line logged about it
+// with that context, this one included, carries request_id (LogHandler).
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.clock.Now()
+		id := requestID(r)
+		w.Header().Set(RequestIDHeader, id)
+		r = r.WithContext(WithRequestID(r.Context(), id))
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		level := slog.LevelInfo

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/buildinfo"
 )
 
 // userJSON is Sentry's user serializer.
@@ -61,11 +62,13 @@ func newUserJSON(u *herald.User) *userJSON {
 	}
 }
 
-// indexJSON is the body of GET /api/0/.
+// indexJSON is the body of GET /api/0/: Sentry's version of the API, auth
+// and user, and Herald's own build (what `herald version --json` prints).
 type indexJSON struct {
-	Version string    `json:"version"`
-	Auth    *authJSON `json:"auth"`
-	User    *userJSON `json:"user"`
+	Version string         `json:"version"`
+	Auth    *authJSON      `json:"auth"`
+	User    *userJSON      `json:"user"`
+	Herald  buildinfo.Info `json:"herald"`
 }
 
 type authJSON struct {
@@ -75,7 +78,7 @@ type authJSON struct {
 // handleIndex answers GET /api/0/ with the caller's user and scopes (what
 // `sentry-cli info` prints), or nulls without a token.
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
-	body := indexJSON{Version: "0"}
+	body := indexJSON{Version: "0", Herald: buildinfo.Read()}
 	if _, ok := bearerToken(r); ok {
 		tok, err := s.authenticate(r)
 		if err != nil {

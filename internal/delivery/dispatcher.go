@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/herald-dev/herald"
 )
 
@@ -75,6 +78,9 @@ type DispatcherOptions struct {
 	// OnRecorded, when set, is called with every batch of outcomes once it
 	// is recorded (for metrics). It must not keep the slice.
 	OnRecorded func([]*herald.Outcome)
+	// TracerProvider makes a span for each attempt (see Dispatcher.send);
+	// a no-op provider when nil.
+	TracerProvider trace.TracerProvider
 }
 
 // Dispatcher sends deliveries and records their outcomes. It is the
@@ -111,6 +117,7 @@ type Dispatcher struct {
 	capacity    int
 	completers  int
 	onRecorded  func([]*herald.Outcome)
+	tracer      trace.Tracer
 	sendSlots   chan struct{}
 	outcomes    chan *herald.Outcome
 	stop        chan struct{}
@@ -198,6 +205,9 @@ func NewDispatcher(opts DispatcherOptions) *Dispatcher {
 	if opts.Completers <= 0 {
 		opts.Completers = 1
 	}
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = noop.NewTracerProvider()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{
 		store:      opts.Store,
@@ -214,6 +224,7 @@ func NewDispatcher(opts DispatcherOptions) *Dispatcher {
 		capacity:   opts.Capacity,
 		completers: opts.Completers,
 		onRecorded: opts.OnRecorded,
+		tracer:     opts.TracerProvider.Tracer(tracerName),
 		sendSlots:  make(chan struct{}, opts.Concurrency),
 		outcomes:   make(chan *herald.Outcome, opts.Capacity),
 		stop:       make(chan struct{}),
@@ -447,17 +458,24 @@ func (p *Dispatcher) drain(dest *destination) {
 // attempt under way completes and is recorded.
 //
 // A destination the Guard refused is logged at warn level with the address
-// and the reason, which the attempt leaves out.
-func (p *Dispatcher) send(d *herald.Delivery) *herald.Outcome {
+// and the reason, which the attempt leaves out. Each attempt is logged at
+// debug level, and traced as a client span (see traceAttempt).
+func (p *Dispatcher) send(d *herald.Delivery) (o *herald.Outcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.sender.timeout)
 	defer cancel()
+	ctx, span := p.tracer.Start(ctx, attemptSpanName, trace.WithSpanKind(trace.SpanKindClient))
+	var a *herald.Attempt
+	defer func() {
+		p.traceAttempt(span, d, a, o)
+		p.logAttempt(ctx, d, a, o)
+	}()
 	a, retryAfter, refused := p.sender.send(ctx, d)
 	if refused != nil {
 		p.logger.Warn("delivery destination not allowed",
-			"delivery", d.ID, "destination_kind", d.DestinationKind, "destination", d.DestinationID,
+			"delivery_id", d.ID, "destination_kind", d.DestinationKind, "destination", d.DestinationID,
 			"address", refused.address, "reason", refused.reason)
 	}
-	o := &herald.Outcome{DeliveryID: d.ID, Attempt: a}
+	o = &herald.Outcome{DeliveryID: d.ID, Attempt: a}
 	if a.StatusCode >= 200 && a.StatusCode < 300 {
 		o.Delivered = true
 		return o

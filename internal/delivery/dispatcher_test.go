@@ -1758,7 +1758,7 @@ func TestDispatcherBlockedDestination(t *testing.T) {
 			for _, want := range []string{
 				"level=WARN",
 				`msg="delivery destination not allowed"`,
-				"delivery=" + d.ID,
+				"delivery_id=" + d.ID,
 				"destination_kind=" + tt.kind,
 				"destination=" + d.DestinationID,
 				"address=127.0.0.1",

@@ -8,6 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/herald-dev/herald"
 )
 
@@ -35,6 +39,10 @@ type BatcherOptions struct {
 	// Workers is the number of commits that may run at once (default 1).
 	// SQLite has one writer; PostgreSQL gains from a few.
 	Workers int
+	// TracerProvider makes a span for each commit, linked to the spans of
+	// the requests whose events it holds (their Submit contexts); a no-op
+	// provider when nil.
+	TracerProvider trace.TracerProvider
 }
 
 // Batcher commits the events of concurrent submissions together (group
@@ -45,6 +53,7 @@ type Batcher struct {
 	saveFunc  func(ctx context.Context, events []*herald.Event) error
 	maxEvents int
 	maxWait   time.Duration
+	tracer    trace.Tracer
 
 	// taken counts the events ever put into a batch, for tests.
 	taken atomic.Int64
@@ -82,10 +91,14 @@ func NewBatcher(saveFunc func(ctx context.Context, events []*herald.Event) error
 	if opts.Workers <= 0 {
 		opts.Workers = 1
 	}
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = noop.NewTracerProvider()
+	}
 	b := &Batcher{
 		saveFunc:  saveFunc,
 		maxEvents: opts.MaxEvents,
 		maxWait:   opts.MaxWait,
+		tracer:    opts.TracerProvider.Tracer(tracerName),
 		reqs:      make(chan *submission, opts.MaxEvents),
 		work:      make(chan *batch),
 	}
@@ -229,7 +242,7 @@ func (b *Batcher) commit() {
 	for bt := range b.work {
 		var err error
 		if len(bt.events) > 0 {
-			err = b.save(bt.events)
+			err = b.save(bt)
 		}
 		for _, s := range bt.subs {
 			s.done <- err
@@ -237,13 +250,30 @@ func (b *Batcher) commit() {
 	}
 }
 
-// save calls saveFunc, turning a panic into an error so that no submitter
-// waits forever.
-func (b *Batcher) save(events []*herald.Event) (err error) {
+// save calls saveFunc with the batch's events, turning a panic into an
+// error so that no submitter waits forever.
+//
+// The commit is traced as a span "ingest commit" with the number of events
+// and of requests, linked to each request's span (one commit serves many
+// requests, so it is the child of none); a failed commit is an error span.
+func (b *Batcher) save(bt *batch) (err error) {
+	ctx, span := b.tracer.Start(context.Background(), "ingest commit")
+	if span.IsRecording() {
+		span.SetAttributes(attrBatchEvents.Int(len(bt.events)), attrBatchSubs.Int(len(bt.subs)))
+		for _, s := range bt.subs {
+			if l := trace.LinkFromContext(s.ctx); l.SpanContext.IsValid() {
+				span.AddLink(l)
+			}
+		}
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("save events: panic: %v", p)
 		}
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
 	}()
-	return b.saveFunc(context.Background(), events)
+	return b.saveFunc(ctx, bt.events)
 }

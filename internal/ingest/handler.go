@@ -13,6 +13,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/herald-dev/herald"
 )
 
@@ -90,11 +96,15 @@ type Handler struct {
 	// holds items Herald does not process, once for each such item type
 	// (see ItemTypeLabel) with the number of its items.
 	DroppedFunc func(itemType string, n int)
+	// TracerProvider makes a span for each POST (see Handler.ServeHTTP);
+	// a no-op provider when nil.
+	TracerProvider trace.TracerProvider
 
 	once     sync.Once
 	limits   Limits
 	clock    herald.Clock
 	logger   *slog.Logger
+	tracer   trace.Tracer
 	keys     *keyCache
 	rates    *rateLimiter
 	inFlight budget    // bytes held by request bodies
@@ -114,6 +124,11 @@ func (h *Handler) init() {
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
+	tp := h.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	h.tracer = tp.Tracer(tracerName)
 	ttl := h.KeyCacheTTL
 	if ttl <= 0 {
 		ttl = DefaultKeyCacheTTL
@@ -124,7 +139,28 @@ func (h *Handler) init() {
 	}
 }
 
+// tracerName names the tracer of the package's spans.
+const tracerName = "github.com/herald-dev/herald/internal/ingest"
+
+// Attributes of the spans of ingest.
+const (
+	attrProjectID   = attribute.Key("herald.project.id")
+	attrEventID     = attribute.Key("herald.event.id")
+	attrEventIDs    = attribute.Key("herald.event.ids")
+	attrEventCount  = attribute.Key("herald.event.count")
+	attrItemCount   = attribute.Key("herald.envelope.items")
+	attrOutcome     = attribute.Key("herald.ingest.outcome")
+	attrBatchEvents = attribute.Key("herald.batch.events")
+	attrBatchSubs   = attribute.Key("herald.batch.requests")
+)
+
 // ServeHTTP implements http.Handler.
+//
+// Each POST is traced as a server span named after its route, with the
+// project id, the event ids (herald.event.id, the first, and
+// herald.event.ids when there are several), the number of events and of
+// envelope items, the response status and herald.ingest.outcome: accepted,
+// rate_limited, rejected (another 4xx) or failed (5xx, an error span).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.once.Do(h.init)
 	hdr := w.Header()
@@ -155,11 +191,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	ctx, span := h.tracer.Start(r.Context(), spanName(endpoint), trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	if span.IsRecording() {
+		r = r.WithContext(ctx)
+		span.SetAttributes(semconv.HTTPRequestMethodPost, semconv.HTTPRoute(routeName(endpoint)), attrProjectID.Int64(projectID))
+	}
 	id, err := h.ingest(w, r, projectID, endpoint)
 	if err != nil {
-		h.fail(w, r, err)
+		recordAnswer(span, h.fail(w, r, err), err)
 		return
 	}
+	recordAnswer(span, http.StatusOK, nil)
 	hdr.Set("Content-Type", "application/json")
 	if id == "" {
 		_, _ = w.Write([]byte("{}"))
@@ -248,6 +291,13 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, projectID int64
 		}
 		events = []*herald.Event{e}
 	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		items := 1
+		if env != nil {
+			items = len(env.Items)
+		}
+		span.SetAttributes(attrItemCount.Int(items))
+	}
 	if len(events) == 0 {
 		h.reportDropped(ctx, projectID, env)
 		return id, nil
@@ -257,6 +307,9 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, projectID int64
 	}
 	for _, e := range events {
 		e.ProjectID = projectID
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(eventAttributes(events)...)
 	}
 	if err := h.SaveFunc(ctx, events); err != nil {
 		return "", fmt.Errorf("save events: %w", err)
@@ -439,20 +492,20 @@ func (h *Handler) checkRate(projectID int64, public string, n int) error {
 
 // fail answers err: Sentry's {"detail": "..."} body, with the message also
 // in X-Sentry-Error. Internal errors are logged and answered 503 with
-// Retry-After, since the SDK may try again.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+// Retry-After, since the SDK may try again. It returns the status answered.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) int {
 	hdr := w.Header()
 	if errors.Is(err, errBusy) {
 		hdr.Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, herald.ErrorMessage(err))
-		return
+		return http.StatusTooManyRequests
 	}
 	if rl := (*rateLimitError)(nil); errors.As(err, &rl) {
 		secs := strconv.Itoa(int(math.Ceil(max(rl.retryAfter, time.Second).Seconds())))
 		hdr.Set("Retry-After", secs)
 		hdr.Set("X-Sentry-Rate-Limits", secs+"::key")
 		writeError(w, http.StatusTooManyRequests, "event rate limit of this DSN key exceeded")
-		return
+		return http.StatusTooManyRequests
 	}
 	code := herald.ErrorCode(err)
 	status := http.StatusServiceUnavailable
@@ -477,6 +530,63 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		hdr.Set("Retry-After", "5")
 	}
 	writeError(w, status, herald.ErrorMessage(err))
+	return status
+}
+
+// spanName names the span of a request to endpoint ("envelope" or
+// "store"): its method and route, as OpenTelemetry's HTTP conventions do.
+func spanName(endpoint string) string {
+	if endpoint == "store" {
+		return "POST " + routeStore
+	}
+	return "POST " + routeEnvelope
+}
+
+// routeName is the route of endpoint.
+func routeName(endpoint string) string {
+	if endpoint == "store" {
+		return routeStore
+	}
+	return routeEnvelope
+}
+
+// The routes of ingest, as span names and http.route show them.
+const (
+	routeEnvelope = "/api/{project_id}/envelope/"
+	routeStore    = "/api/{project_id}/store/"
+)
+
+// eventAttributes describe the events of a request on its span.
+func eventAttributes(events []*herald.Event) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{attrEventCount.Int(len(events)), attrEventID.String(events[0].ID)}
+	if len(events) > 1 {
+		ids := make([]string, len(events))
+		for i, e := range events {
+			ids[i] = e.ID
+		}
+		attrs = append(attrs, attrEventIDs.StringSlice(ids))
+	}
+	return attrs
+}
+
+// recordAnswer records the answer of a request on its span (ended by the
+// caller): a 5xx is an error.
+func recordAnswer(span trace.Span, status int, err error) {
+	if !span.IsRecording() {
+		return
+	}
+	outcome := "accepted"
+	switch {
+	case status >= 500:
+		outcome = "failed"
+		span.SetStatus(codes.Error, err.Error())
+		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(status)))
+	case status == http.StatusTooManyRequests:
+		outcome = "rate_limited"
+	case status >= 400:
+		outcome = "rejected"
+	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(status), attrOutcome.String(outcome))
 }
 
 // writeError writes Sentry's error body.

@@ -123,10 +123,12 @@ func (m *Metrics) Instrument(h http.Handler) http.Handler {
 // Backlog is what the database says about the deliveries waiting, read
 // when /metrics is scraped.
 type Backlog struct {
-	// Pending deliveries, the earliest time one of them was due (zero when
-	// none is), and the Service Hooks disabled after failing.
+	// Pending deliveries, the earliest time one of them was due and the
+	// earliest time one was written (zero when none is pending), and the
+	// Service Hooks disabled.
 	Pending       int64
 	OldestDue     time.Time
+	OldestCreated time.Time
 	DisabledHooks int64
 }
 
@@ -135,14 +137,16 @@ const backlogTimeout = 5 * time.Second
 
 // backlogCollector reports a Backlog read at each scrape.
 type backlogCollector struct {
-	read                    func(context.Context) (Backlog, error)
-	now                     func() time.Time
-	pending, overdue, hooks *prometheus.Desc
+	read                         func(context.Context) (Backlog, error)
+	now                          func() time.Time
+	pending, overdue, age, hooks *prometheus.Desc
 }
 
 // WatchBacklog registers herald_deliveries_pending,
 // herald_deliveries_overdue_seconds (how long the most overdue pending
-// delivery has been due, 0 when none is) and herald_hooks_disabled, read
+// delivery has been due, 0 when none is), herald_deliveries_oldest_age_seconds
+// (how long ago the oldest pending delivery was written, 0 when none is)
+// and herald_hooks_disabled, read
 // with read at each scrape (bounded to 5 s) and timed with now. A failed
 // read reports none of them, so that an alert on their absence tells.
 // Every node reports the same figures: they are the database's.
@@ -151,7 +155,9 @@ func (m *Metrics) WatchBacklog(read func(context.Context) (Backlog, error), now 
 		pending: prometheus.NewDesc("herald_deliveries_pending", "Deliveries waiting to be sent or retried, on every node.", nil, nil),
 		overdue: prometheus.NewDesc("herald_deliveries_overdue_seconds",
 			"How long the most overdue pending delivery has been due; 0 when none is pending.", nil, nil),
-		hooks: prometheus.NewDesc("herald_hooks_disabled", "Service Hooks disabled after failing.", nil, nil),
+		age: prometheus.NewDesc("herald_deliveries_oldest_age_seconds",
+			"How long ago the oldest pending delivery was written; 0 when none is pending.", nil, nil),
+		hooks: prometheus.NewDesc("herald_hooks_disabled", "Service Hooks disabled, after failing or by a user.", nil, nil),
 	})
 }
 
@@ -159,6 +165,7 @@ func (m *Metrics) WatchBacklog(read func(context.Context) (Backlog, error), now 
 func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.pending
 	ch <- c.overdue
+	ch <- c.age
 	ch <- c.hooks
 }
 
@@ -170,11 +177,15 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	overdue := 0.0
-	if !b.OldestDue.IsZero() {
-		overdue = max(0, c.now().Sub(b.OldestDue).Seconds())
+	now := c.now()
+	since := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
+		}
+		return max(0, now.Sub(t).Seconds())
 	}
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(b.Pending))
-	ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, overdue)
+	ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, since(b.OldestDue))
+	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, since(b.OldestCreated))
 	ch <- prometheus.MustNewConstMetric(c.hooks, prometheus.GaugeValue, float64(b.DisabledHooks))
 }

@@ -86,13 +86,15 @@ func TestWatchBacklog(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{"Overdue", Backlog{Pending: 7, OldestDue: now.Add(-90 * time.Second), DisabledHooks: 2}, nil,
-			[]string{"herald_deliveries_pending 7\n", "herald_deliveries_overdue_seconds 90\n", "herald_hooks_disabled 2\n"}, nil},
+		{"Overdue", Backlog{Pending: 7, OldestDue: now.Add(-90 * time.Second), OldestCreated: now.Add(-time.Hour), DisabledHooks: 2}, nil,
+			[]string{"herald_deliveries_pending 7\n", "herald_deliveries_overdue_seconds 90\n", "herald_deliveries_oldest_age_seconds 3600\n",
+				"herald_hooks_disabled 2\n"}, nil},
 		{"NonePending", Backlog{}, nil,
-			[]string{"herald_deliveries_pending 0\n", "herald_deliveries_overdue_seconds 0\n", "herald_hooks_disabled 0\n"}, nil},
+			[]string{"herald_deliveries_pending 0\n", "herald_deliveries_overdue_seconds 0\n", "herald_deliveries_oldest_age_seconds 0\n",
+				"herald_hooks_disabled 0\n"}, nil},
 		{"DueLater", Backlog{Pending: 1, OldestDue: now.Add(time.Minute)}, nil, []string{"herald_deliveries_overdue_seconds 0\n"}, nil},
 		{"ReadFails", Backlog{Pending: 3}, errors.New("database down"), nil,
-			[]string{"herald_deliveries_pending", "herald_deliveries_overdue_seconds", "herald_hooks_disabled"}},
+			[]string{"herald_deliveries_pending", "herald_deliveries_overdue_seconds", "herald_deliveries_oldest_age_seconds", "herald_hooks_disabled"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -445,25 +445,28 @@ func (s *DB) RecoverDeliveries(ctx context.Context, kind, destinationID string, 
 // Backlog is what the deliveries table says about the work waiting, for
 // the metrics an operator alerts on.
 type Backlog struct {
-	// Pending is the number of deliveries still to send, and OldestDue the
-	// earliest time one of them was due (zero when none is pending).
-	Pending   int64
-	OldestDue time.Time
+	// Pending is the number of deliveries still to send, OldestDue the
+	// earliest time one of them was due and OldestCreated the earliest
+	// time one of them was written (both zero when none is pending).
+	Pending       int64
+	OldestDue     time.Time
+	OldestCreated time.Time
 	// DisabledHooks is the number of Service Hooks disabled after failing.
 	DisabledHooks int64
 }
 
-// Backlog reads the backlog: one read of the due-deliveries index and a
-// count of the disabled hooks.
+// Backlog reads the backlog: one read of the pending deliveries (through
+// the due-deliveries index) and a count of the disabled hooks.
 func (s *DB) Backlog(ctx context.Context) (Backlog, error) {
 	var b Backlog
-	var oldest sql.NullInt64
+	var due, created sql.NullInt64
 	// The literal status lets SQLite use the partial index deliveries_due.
-	if err := s.queryRow(ctx, nil, `SELECT COUNT(*), MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'`).Scan(&b.Pending, &oldest); err != nil {
+	if err := s.queryRow(ctx, nil, `SELECT COUNT(*), MIN(next_attempt_at), MIN(created_at) FROM deliveries WHERE status = 'pending'`).
+		Scan(&b.Pending, &due, &created); err != nil {
 		return Backlog{}, fmt.Errorf("read backlog: %w", err)
 	}
-	if oldest.Valid {
-		b.OldestDue = fromTS(oldest.Int64)
+	if due.Valid && created.Valid {
+		b.OldestDue, b.OldestCreated = fromTS(due.Int64), fromTS(created.Int64)
 	}
 	if err := s.queryRow(ctx, nil, `SELECT COUNT(*) FROM hooks WHERE status = $1`, herald.HookDisabled).Scan(&b.DisabledHooks); err != nil {
 		return Backlog{}, fmt.Errorf("count disabled hooks: %w", err)

@@ -227,7 +227,7 @@ func testBacklog(t *testing.T, open Opener) {
 	s := f.Store
 	b, err := s.Backlog(ctx)
 	must(t, err)
-	if b.Pending != 0 || !b.OldestDue.IsZero() || b.DisabledHooks != 0 {
+	if b.Pending != 0 || !b.OldestDue.IsZero() || !b.OldestCreated.IsZero() || b.DisabledHooks != 0 {
 		t.Fatalf("empty store backlog = %+v", b)
 	}
 	h := f.Hook(t, "https://example.com/backlog", herald.HookEventCreated)
@@ -242,7 +242,7 @@ func testBacklog(t *testing.T, open Opener) {
 	must(t, err)
 	b, err = s.Backlog(ctx)
 	must(t, err)
-	if b.Pending != 2 || !b.OldestDue.Equal(first[0].NextAttemptAt) || b.DisabledHooks != 1 {
-		t.Fatalf("backlog = %+v, want 2 pending, oldest due %v, 1 disabled hook", b, first[0].NextAttemptAt)
+	if b.Pending != 2 || !b.OldestDue.Equal(first[0].NextAttemptAt) || !b.OldestCreated.Equal(first[0].CreatedAt) || b.DisabledHooks != 1 {
+		t.Fatalf("backlog = %+v, want 2 pending, oldest due and created %v, 1 disabled hook", b, first[0].NextAttemptAt)
 	}
 }
