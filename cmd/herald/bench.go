@@ -7,8 +7,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/bench"
+	"github.com/herald-dev/herald/internal/buildinfo"
 )
 
 const benchSummary = `Benchmarks Herald: starts "herald serve" as a child process with a fresh
@@ -16,10 +16,14 @@ database (or targets a running server with --target), sends Sentry events
 through the real ingest endpoint, receives the deliveries at a loopback
 receiver, and prints events accepted/s, deliveries/s, their ratio to the
 raw ceiling (plain POSTs of the same body to the same receiver, measured in
-the same run), accept-to-delivery latency, and the server's peak RSS and
-CPU. Progress goes to stderr, the report (Markdown, or --json) to stdout.
+the same run), accept-to-delivery latency, the server's peak RSS and CPU,
+and the CPU per accepted event of Herald and of PostgreSQL. Progress goes
+to stderr, the report (Markdown, or --json) to stdout.
 
-Scenarios: throughput (1 hook), latency (steady --rate), fanout (1 event to
+Scenarios: throughput (1 hook, one issue or --issues), newissues (a new
+issue per event), mixed (recurring and new issues, with an issue alert rule
+and a Sentry App: event.created, event.alert, error.created and
+issue.created all counted), latency (steady --rate), fanout (1 event to
 --fanout-hooks hooks), isolation (a healthy hook alone, beside a second
 healthy one, then beside a hanging one), backlog (--backlog deliveries queued
 while the receiver answers 503, then drained). Each scenario runs on a fresh
@@ -42,7 +46,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ fu
 	fs.IntVar(&opts.Concurrency, "concurrency", opts.Concurrency, "event requests in flight at once (and plain POSTs of the raw ceiling)")
 	fs.IntVar(&opts.Issues, "issues", opts.Issues, "issues the events are spread over (by fingerprint); 1 sends the same exception every time, as an error storm does")
 	fs.IntVar(&opts.Events, "events", opts.Events, "throughput: events sent")
-	fs.IntVar(&opts.CeilingRequests, "ceiling-requests", opts.CeilingRequests, "plain POSTs measuring the raw ceiling, at least (throughput and isolation send as many as their events)")
+	fs.IntVar(&opts.NewIssuesEvents, "newissues-events", opts.NewIssuesEvents, "newissues: events sent, each with a fingerprint of its own (a new issue)")
+	fs.IntVar(&opts.MixedEvents, "mixed-events", opts.MixedEvents, "mixed: events sent")
+	fs.IntVar(&opts.MixedIssues, "mixed-issues", opts.MixedIssues, "mixed: recurring issues the events are spread over")
+	fs.IntVar(&opts.MixedNewEvery, "mixed-new-every", opts.MixedNewEvery, "mixed: 1 event in this many opens a new issue of its own (1: every event)")
+	fs.IntVar(&opts.CeilingRequests, "ceiling-requests", opts.CeilingRequests, "plain POSTs measuring the raw ceiling, at least (throughput, newissues, mixed and isolation send as many as their events)")
 	fs.IntVar(&opts.FanoutHooks, "fanout-hooks", opts.FanoutHooks, "fanout: hooks every event is delivered to")
 	fs.IntVar(&opts.FanoutRounds, "fanout-rounds", opts.FanoutRounds, "fanout: events sent, one at a time")
 	fs.IntVar(&opts.IsolationEvents, "isolation-events", opts.IsolationEvents, "isolation: events sent in each of its three phases")
@@ -76,8 +84,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ fu
 		return runErr
 	}
 	rep := bench.Report{
-		Version:  herald.Version,
+		Version:  buildinfo.Read().Version,
 		Revision: bench.Revision(),
+		Built:    buildinfo.Read().Date,
 		Command:  "herald bench " + strings.Join(args, " "),
 		Machine:  bench.ReadMachine(),
 		Results:  results,

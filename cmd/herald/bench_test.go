@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -83,6 +84,84 @@ func TestBenchThroughput(t *testing.T) {
 	}
 }
 
+// TestBenchMixed runs small throughput, newissues and mixed scenarios end
+// to end (the mixed one with its Service Hook on event.created and
+// event.alert, its issue alert rule and its internal Sentry App, all set up
+// through the API) and checks that every delivery of every kind was
+// counted exactly, and the CPU per event reported.
+func TestBenchMixed(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs the server as a process")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	results, err := bench.Run(ctx, bench.Options{
+		Scenarios:       []string{bench.ScenarioThroughput, bench.ScenarioNewIssues, bench.ScenarioMixed},
+		Database:        bench.SQLite,
+		Executable:      exe,
+		ServerEnv:       []string{"HERALD_TEST_RUN_MAIN=1"},
+		Events:          100,
+		NewIssuesEvents: 120,
+		// 300 events over 20 recurring issues, 1 in 5 new: 60 new issues
+		// and 20 recurring ones.
+		MixedEvents:     300,
+		MixedIssues:     20,
+		MixedNewEvery:   5,
+		CeilingRequests: 300,
+		Concurrency:     8,
+		Timeout:         90 * time.Second,
+		Progress:        &progress,
+	})
+	if err != nil {
+		t.Fatalf("bench: %v\nprogress:\n%s", err, progress.String())
+	}
+	if len(results) != 3 {
+		t.Fatalf("results = %+v", results)
+	}
+	for _, r := range results {
+		if r.Error != "" || r.Failed != 0 || r.Duplicates != 0 || r.BadSignatures != 0 || r.Signatures == 0 {
+			t.Fatalf("%s: error %q, failed %d, duplicates %d, signatures %d (bad %d); notes %q",
+				r.Scenario, r.Error, r.Failed, r.Duplicates, r.Signatures, r.BadSignatures, r.Notes)
+		}
+		if r.Server == nil || r.ServerCPUPerEvent != r.Server.CPUSeconds*1e6/float64(r.Accepted) || r.DatabaseCPUPerEvent != 0 {
+			t.Fatalf("%s: CPU per event %v (server %+v, %d accepted), database %v", r.Scenario, r.ServerCPUPerEvent, r.Server, r.Accepted, r.DatabaseCPUPerEvent)
+		}
+	}
+	if r := results[1]; r.Accepted != 120 || r.Deliveries != 120 || r.Expected != 120 || r.Target != "deliveries/s ≥ 0.2 × raw ceiling" {
+		t.Fatalf("newissues: accepted %d, deliveries %d of %d, target %q", r.Accepted, r.Deliveries, r.Expected, r.Target)
+	}
+	r := results[2]
+	if r.Accepted != 300 || r.Expected != 2*300+2*80 || r.Deliveries != r.Expected {
+		t.Fatalf("mixed: accepted %d, deliveries %d of %d, want %d; notes %q", r.Accepted, r.Deliveries, r.Expected, 2*300+2*80, r.Notes)
+	}
+	metrics := map[string]bench.Metric{}
+	for _, m := range r.Metrics {
+		metrics[m.Name] = m
+	}
+	for kind, want := range map[string]int{"event.created": 300, "error.created": 300, "event.alert": 80, "issue.created": 80} {
+		m := metrics[kind+" deliveries received / expected"]
+		if m.Value != float64(want) || m.Unit != fmt.Sprintf("of %d", want) {
+			t.Errorf("mixed %s: %+v, want %d of %d", kind, m, want, want)
+		}
+	}
+	through := metrics["one-issue throughput deliveries/s, same run"]
+	events := metrics["events delivered/s (events over the time to the last delivery)"]
+	if through.Value != results[0].DeliveriesPerSec || events.Value <= 0 || r.Measured != events.Value/through.Value {
+		t.Fatalf("mixed compared %v events/s with %v (throughput %v): measured %v", events.Value, through.Value, results[0].DeliveriesPerSec, r.Measured)
+	}
+	// Latencies of the deliveries naming an event: event.created,
+	// error.created and event.alert.
+	if r.Latency.Count != 300+300+80 {
+		t.Fatalf("mixed latency count %d, want %d", r.Latency.Count, 680)
+	}
+}
+
 // TestBenchFlags: bad flags are refused before anything starts.
 func TestBenchFlags(t *testing.T) {
 	t.Parallel()
@@ -97,6 +176,8 @@ func TestBenchFlags(t *testing.T) {
 		{"BadTarget", []string{"--target", "127.0.0.1:1", "--token", "x"}, "target: must be an http(s) URL"},
 		{"ZeroConcurrency", []string{"--concurrency", "-1"}, "concurrency: must be between"},
 		{"ServerFlagNotAFlag", []string{"--server-flag", "ingest-batch=5"}, "want a flag"},
+		{"MixedNewEveryNegative", []string{"--mixed-new-every", "-1"}, "mixed-new-every: must be between"},
+		{"NewIssuesEventsNegative", []string{"--newissues-events", "-5"}, "newissues-events: must be between"},
 		{"ExtraArgument", []string{"throughput"}, `unexpected argument "throughput"`},
 	}
 	for _, tt := range tests {

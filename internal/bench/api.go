@@ -106,10 +106,14 @@ type hookInfo struct {
 	Secret string `json:"secret"`
 }
 
-// createHook creates a Service Hook on event.created.
-func (c *apiClient) createHook(ctx context.Context, p project, url string) (hookInfo, error) {
+// createHook creates a Service Hook on events, event.created when none
+// are given.
+func (c *apiClient) createHook(ctx context.Context, p project, url string, events ...string) (hookInfo, error) {
+	if len(events) == 0 {
+		events = []string{hookEventCreated}
+	}
 	var h hookInfo
-	err := c.call(ctx, http.MethodPost, "/api/0/projects/"+p.Org+"/"+p.Slug+"/hooks/", map[string]any{"url": url, "events": []string{"event.created"}}, &h)
+	err := c.call(ctx, http.MethodPost, "/api/0/projects/"+p.Org+"/"+p.Slug+"/hooks/", map[string]any{"url": url, "events": events}, &h)
 	if err != nil {
 		return hookInfo{}, fmt.Errorf("create hook: %w", err)
 	}
@@ -141,6 +145,79 @@ func (c *apiClient) createHooks(ctx context.Context, p project, rc *Receiver, n 
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// Service Hook events, and the ids of the issue alert rule items the
+// bench uses, as Sentry names them.
+const (
+	hookEventCreated = "event.created"
+	hookEventAlert   = "event.alert"
+
+	ruleFirstSeen      = "sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"
+	ruleEventFrequency = "sentry.rules.conditions.event_frequency.EventFrequencyCondition"
+	ruleNotifyEvent    = "sentry.rules.actions.notify_event.NotifyEventAction"
+)
+
+// neverFrequency is an event count no issue reaches in a bench, so that an
+// event frequency condition with it never passes but still has its
+// counters kept.
+const neverFrequency = 1_000_000
+
+// createNewIssueRule creates an issue alert rule on p that fires for each
+// new issue (first seen) or, never, for an issue seen more than
+// neverFrequency times in a minute, and notifies the project's Service
+// Hooks (event.alert).
+func (c *apiClient) createNewIssueRule(ctx context.Context, p project) error {
+	body := map[string]any{
+		"name":        "Bench: new issues",
+		"actionMatch": "any",
+		"filterMatch": "all",
+		"frequency":   30,
+		"conditions": []map[string]any{
+			{"id": ruleFirstSeen},
+			{"id": ruleEventFrequency, "value": neverFrequency, "interval": "1m", "comparisonType": "count"},
+		},
+		"filters": []map[string]any{},
+		"actions": []map[string]any{{"id": ruleNotifyEvent}},
+	}
+	var rule struct {
+		ID string `json:"id"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/api/0/projects/"+p.Org+"/"+p.Slug+"/rules/", body, &rule); err != nil {
+		return fmt.Errorf("create alert rule: %w", err)
+	}
+	if rule.ID == "" {
+		return fmt.Errorf("create alert rule: answer has no id")
+	}
+	return nil
+}
+
+// appInfo is a Sentry App the bench created.
+type appInfo struct {
+	Slug         string `json:"slug"`
+	ClientSecret string `json:"clientSecret"`
+}
+
+// createInternalApp creates an internal Sentry App of p's organization
+// (installed on it at once) subscribed to issue and error, whose webhooks
+// go to url.
+func (c *apiClient) createInternalApp(ctx context.Context, p project, url string) (appInfo, error) {
+	body := map[string]any{
+		"name":         "Bench " + p.Org,
+		"organization": p.Org,
+		"isInternal":   true,
+		"webhookUrl":   url,
+		"events":       []string{"issue", "error"},
+		"scopes":       []string{"event:read"},
+	}
+	var app appInfo
+	if err := c.call(ctx, http.MethodPost, "/api/0/sentry-apps/", body, &app); err != nil {
+		return appInfo{}, fmt.Errorf("create sentry app: %w", err)
+	}
+	if app.Slug == "" || app.ClientSecret == "" || strings.Trim(app.ClientSecret, "*") == "" {
+		return appInfo{}, fmt.Errorf("create sentry app: answer has no slug or readable client secret")
+	}
+	return app, nil
 }
 
 // storeAuth is the X-Sentry-Auth header for key.

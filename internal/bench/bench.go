@@ -29,14 +29,17 @@ const (
 // Scenario names, in the order "all" runs them.
 const (
 	ScenarioThroughput = "throughput"
+	ScenarioNewIssues  = "newissues"
+	ScenarioMixed      = "mixed"
 	ScenarioLatency    = "latency"
 	ScenarioFanout     = "fanout"
 	ScenarioIsolation  = "isolation"
 	ScenarioBacklog    = "backlog"
 )
 
-// Scenarios lists every scenario in the order "all" runs them.
-var Scenarios = []string{ScenarioThroughput, ScenarioLatency, ScenarioFanout, ScenarioIsolation, ScenarioBacklog}
+// Scenarios lists every scenario in the order "all" runs them. Mixed
+// follows throughput, whose rate it is compared with.
+var Scenarios = []string{ScenarioThroughput, ScenarioNewIssues, ScenarioMixed, ScenarioLatency, ScenarioFanout, ScenarioIsolation, ScenarioBacklog}
 
 // DefaultPostgresURL is the database a PostgreSQL bench runs in (in a fresh
 // schema) unless told otherwise.
@@ -78,6 +81,15 @@ type Options struct {
 	// least number of plain POSTs measuring the raw ceiling.
 	Events          int
 	CeilingRequests int
+	// NewIssuesEvents is the newissues scenario's event count, each event
+	// with a fingerprint of its own.
+	NewIssuesEvents int
+	// MixedEvents are sent over MixedIssues recurring issues in the mixed
+	// scenario, every MixedNewEvery-th of them opening a new issue of its
+	// own instead.
+	MixedEvents   int
+	MixedIssues   int
+	MixedNewEvery int
 	// FanoutHooks hooks receive each of FanoutRounds events, one at a time.
 	FanoutHooks  int
 	FanoutRounds int
@@ -112,6 +124,10 @@ func DefaultOptions() Options {
 		Issues:          1,
 		Events:          5000,
 		CeilingRequests: 10000,
+		NewIssuesEvents: 5000,
+		MixedEvents:     10000,
+		MixedIssues:     500,
+		MixedNewEvery:   10,
 		FanoutHooks:     1000,
 		FanoutRounds:    3,
 		IsolationEvents: 3000,
@@ -155,6 +171,10 @@ func (o Options) withDefaults() (Options, error) {
 	fill(&o.Issues, d.Issues)
 	fill(&o.Events, d.Events)
 	fill(&o.CeilingRequests, d.CeilingRequests)
+	fill(&o.NewIssuesEvents, d.NewIssuesEvents)
+	fill(&o.MixedEvents, d.MixedEvents)
+	fill(&o.MixedIssues, d.MixedIssues)
+	fill(&o.MixedNewEvery, d.MixedNewEvery)
 	fill(&o.FanoutHooks, d.FanoutHooks)
 	fill(&o.FanoutRounds, d.FanoutRounds)
 	fill(&o.IsolationEvents, d.IsolationEvents)
@@ -219,6 +239,10 @@ func (o Options) validate() error {
 		inRange("events", o.Events, 1, maxEvents),
 		inRange("issues", o.Issues, 1, maxEvents),
 		inRange("ceiling-requests", o.CeilingRequests, 1, maxEvents),
+		inRange("newissues-events", o.NewIssuesEvents, 1, maxEvents),
+		inRange("mixed-events", o.MixedEvents, 1, maxEvents),
+		inRange("mixed-issues", o.MixedIssues, 1, maxEvents),
+		inRange("mixed-new-every", o.MixedNewEvery, 1, maxEvents),
 		inRange("fanout-hooks", o.FanoutHooks, 1, maxHooks),
 		inRange("fanout-rounds", o.FanoutRounds, 1, 100),
 		inRange("isolation-events", o.IsolationEvents, 1, maxEvents),
@@ -292,9 +316,16 @@ type Result struct {
 	BenchCPUPercent   float64 `json:"bench_cpu_percent"`
 	MachineCPUPercent float64 `json:"machine_cpu_percent"`
 	// DatabaseCPUPercent is the CPU of every "postgres" process on the
-	// machine over the window (other clients of that server included); 0
-	// on SQLite.
+	// machine over the window (other clients of that server included), and
+	// DatabaseCPUSeconds the same in seconds; 0 on SQLite.
 	DatabaseCPUPercent float64 `json:"database_cpu_percent,omitempty"`
+	DatabaseCPUSeconds float64 `json:"database_cpu_seconds,omitempty"`
+	// ServerCPUPerEvent is the server's CPU time in the window over the
+	// events accepted, in microseconds (0 when the server is not
+	// measured); DatabaseCPUPerEvent the PostgreSQL processes' (0 on
+	// SQLite).
+	ServerCPUPerEvent   float64 `json:"server_cpu_us_per_event"`
+	DatabaseCPUPerEvent float64 `json:"database_cpu_us_per_event,omitempty"`
 	// BackgroundCPUPercent is the machine's busy CPU during half a second
 	// before the scenario, while the bench was idle: other work on a
 	// shared machine.
@@ -317,6 +348,18 @@ func (r *Result) note(format string, args ...any) {
 
 func (r *Result) metric(name string, value float64, unit string) {
 	r.Metrics = append(r.Metrics, Metric{Name: name, Value: value, Unit: unit})
+}
+
+// setCPUPerEvent sets the CPU per accepted event from the CPU the server
+// and the database used in the window.
+func (r *Result) setCPUPerEvent() {
+	if r.Accepted <= 0 {
+		return
+	}
+	if r.Server != nil {
+		r.ServerCPUPerEvent = r.Server.CPUSeconds * 1e6 / float64(r.Accepted)
+	}
+	r.DatabaseCPUPerEvent = r.DatabaseCPUSeconds * 1e6 / float64(r.Accepted)
 }
 
 // ErrIncomplete is returned by Run when a scenario did not complete.

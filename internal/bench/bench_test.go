@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +34,11 @@ func TestOptionsValidate(t *testing.T) {
 		{"ErrConcurrency", func(o *Options) { o.Concurrency = 5000 }, "concurrency: must be between 1 and 4096"},
 		{"ErrEvents", func(o *Options) { o.Events = -5 }, "events: must be between"},
 		{"ErrBacklogHooks", func(o *Options) { o.Backlog, o.BacklogHooks = 10, 11 }, "backlog-hooks: must be between 1 and 10"},
+		{"ErrNewIssuesEvents", func(o *Options) { o.NewIssuesEvents = -1 }, "newissues-events: must be between"},
+		{"ErrMixedEvents", func(o *Options) { o.MixedEvents = maxEvents + 1 }, "mixed-events: must be between"},
+		{"ErrMixedIssues", func(o *Options) { o.MixedIssues = -3 }, "mixed-issues: must be between"},
+		{"ErrMixedNewEvery", func(o *Options) { o.MixedNewEvery = -1 }, "mixed-new-every: must be between"},
+		{"ErrScenarioName", func(o *Options) { o.Scenarios = []string{"new-issues"} }, `"new-issues" is not one of`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,8 +64,17 @@ func TestWriteMarkdown(t *testing.T) {
 	rep := Report{Version: "v", Revision: "abc", Machine: Machine{CPUs: 2, Model: "cpu", MemoryBytes: 1 << 30}, Results: []Result{
 		{Scenario: ScenarioThroughput, Database: SQLite, Events: 10, Accepted: 10, Deliveries: 10, Expected: 10,
 			AcceptedPerSec: 1500, DeliveriesPerSec: 1400.6, CeilingPerSec: 20000, Ratio: 0.07, Latency: Latency{Count: 10, P50: 1, P95: 2, P99: 3, Max: 4},
-			Server: &Usage{PeakRSSBytes: 30 << 20, HWMBytes: 31 << 20, CPUSeconds: 1.5, CPUPercent: 75},
-			Target: "deliveries/s ≥ 0.3 × raw ceiling", Measured: 0.07, Notes: []string{"a note"}},
+			Server:            &Usage{PeakRSSBytes: 30 << 20, HWMBytes: 31 << 20, CPUSeconds: 1.5, CPUPercent: 75},
+			ServerCPUPerEvent: 150000,
+			Target:            "deliveries/s ≥ 0.25 × raw ceiling", Measured: 0.07, Notes: []string{"a note"}},
+		{Scenario: ScenarioNewIssues, Database: Postgres, Events: 4, Accepted: 4, Deliveries: 4, Expected: 4,
+			AcceptedPerSec: 900, DeliveriesPerSec: 900, CeilingPerSec: 30000, Ratio: 0.03,
+			Server:            &Usage{PeakRSSBytes: 20 << 20, HWMBytes: 20 << 20, CPUSeconds: 0.002, CPUPercent: 70},
+			ServerCPUPerEvent: 500, DatabaseCPUPercent: 60, DatabaseCPUSeconds: 0.0012, DatabaseCPUPerEvent: 300.4,
+			Target: "deliveries/s ≥ 0.2 × raw ceiling", Measured: 0.03, Pass: false},
+		{Scenario: ScenarioMixed, Database: SQLite, Accepted: 5, Target: "events/s ≥ 0.7 × ...", Measured: 0.8, Pass: true,
+			Metrics: []Metric{{Name: metricOneIssueRate, Value: 1000, Unit: "deliveries/s"}}},
+		{Scenario: ScenarioMixed, Database: SQLite, Accepted: 5, Target: "events/s ≥ 0.7 × ..."},
 		{Scenario: ScenarioFanout, Database: "target", Error: "boom", Metrics: []Metric{{Name: "round 1", Value: 0.25, Unit: "s"}}},
 	}}
 	var b bytes.Buffer
@@ -67,9 +83,17 @@ func TestWriteMarkdown(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"herald v (revision abc)",
-		"| throughput | sqlite | 1500 | 1401 | 20000 | 0.07 | 1.0 / 2.0 / 3.0 | 30.0 MiB | 1.5 s (75%) | deliveries/s ≥ 0.3 × raw ceiling | 0.07 × | FAIL |",
-		"| fanout | target | n/a | 0 | 0 | 0.00 | n/a | n/a | n/a |  | 0.000 s | ERROR |",
+		"herald v (commit abc, built unknown, ",
+		"| server CPU | Herald CPU µs/event | PostgreSQL CPU µs/event | target |",
+		"| throughput | sqlite | 1500 | 1401 | 20000 | 0.07 | 1.0 / 2.0 / 3.0 | 30.0 MiB | 1.5 s (75%) | 150000 | n/a | deliveries/s ≥ 0.25 × raw ceiling | 0.07 × | FAIL |",
+		"| newissues | postgres | 900 | 900 | 30000 | 0.03 | n/a | 20.0 MiB | 0.0 s (70%) | 500 | 300 | deliveries/s ≥ 0.2 × raw ceiling | 0.03 × | FAIL |",
+		"| 0.80 × throughput | pass |",
+		"| n/a (no throughput) | FAIL |",
+		"| fanout | target | n/a | 0 | 0 | 0.00 | n/a | n/a | n/a | n/a | n/a |  | 0.000 s | ERROR |",
+		"| Herald CPU per accepted event | 150000 µs |",
+		"| PostgreSQL CPU per accepted event (all its clients) | n/a |",
+		"| PostgreSQL CPU per accepted event (all its clients) | 300 µs |",
+		"| PostgreSQL processes CPU (all its clients) | 60% |",
 		"| round 1 | 0.250 s |",
 		"- a note",
 		"- error: boom",
@@ -77,6 +101,81 @@ func TestWriteMarkdown(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)
 		}
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"server_cpu_us_per_event": 150000`, `"database_cpu_us_per_event": 300.4`} {
+		if !strings.Contains(js.String(), want) {
+			t.Errorf("json lacks %s", want)
+		}
+	}
+	if strings.Count(js.String(), `"database_cpu_us_per_event"`) != 1 {
+		t.Errorf("database_cpu_us_per_event not omitted on SQLite:\n%s", js.String())
+	}
+}
+
+// TestSetCPUPerEvent: CPU over accepted events, in µs, for the server and
+// the database.
+func TestSetCPUPerEvent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name           string
+		r              Result
+		server, dbWant float64
+	}{
+		{"Both", Result{Accepted: 2000, Server: &Usage{CPUSeconds: 0.65}, DatabaseCPUSeconds: 0.58}, 325, 290},
+		{"SQLite", Result{Accepted: 4, Server: &Usage{CPUSeconds: 0.001}}, 250, 0},
+		{"ServerNotMeasured", Result{Accepted: 10, DatabaseCPUSeconds: 0.001}, 0, 100},
+		{"NothingAccepted", Result{Server: &Usage{CPUSeconds: 1}, DatabaseCPUSeconds: 1}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := tt.r
+			r.setCPUPerEvent()
+			if math.Abs(r.ServerCPUPerEvent-tt.server) > 1e-6 || math.Abs(r.DatabaseCPUPerEvent-tt.dbWant) > 1e-6 {
+				t.Fatalf("per event: server %v, database %v; want %v, %v", r.ServerCPUPerEvent, r.DatabaseCPUPerEvent, tt.server, tt.dbWant)
+			}
+		})
+	}
+}
+
+// TestMixedCounts: the deliveries the mixed scenario expects, and the
+// exact comparison that fails it on a loss or an extra.
+func TestMixedCounts(t *testing.T) {
+	t.Parallel()
+	want := mixedExpected(10000, 1500)
+	if want[kindEventCreated] != 10000 || want[kindErrorCreated] != 10000 || want[kindEventAlert] != 1500 ||
+		want[kindIssueCreated] != 1500 || sum(want) != 23000 || len(want) != len(mixedKinds) {
+		t.Fatalf("expected = %v", want)
+	}
+	tests := []struct {
+		name  string
+		got   map[string]int
+		ok    bool
+		notes []string
+	}{
+		{"Exact", map[string]int{kindEventCreated: 10000, kindErrorCreated: 10000, kindEventAlert: 1500, kindIssueCreated: 1500}, true, nil},
+		{"ErrLost", map[string]int{kindEventCreated: 10000, kindErrorCreated: 9998, kindEventAlert: 1500, kindIssueCreated: 1500}, false,
+			[]string{"error.created: 2 of 10000 deliveries missing"}},
+		{"ErrExtraAlert", map[string]int{kindEventCreated: 10000, kindErrorCreated: 10000, kindEventAlert: 1501, kindIssueCreated: 1500}, false,
+			[]string{"event.alert: 1 deliveries more than the 1500 expected"}},
+		{"ErrUnknownKind", map[string]int{kindEventCreated: 10000, kindErrorCreated: 10000, kindEventAlert: 1500, kindIssueCreated: 1500, "issue.resolved": 1}, false,
+			[]string{"issue.resolved: 1 deliveries more than the 0 expected"}},
+		{"ErrNothing", map[string]int{}, false, []string{
+			"error.created: 10000 of 10000 deliveries missing", "event.alert: 1500 of 1500 deliveries missing",
+			"event.created: 10000 of 10000 deliveries missing", "issue.created: 1500 of 1500 deliveries missing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var r Result
+			if ok := exactKinds(&r, want, tt.got); ok != tt.ok || !slices.Equal(r.Notes, tt.notes) {
+				t.Fatalf("exact = %v, notes %q; want %v, %q", ok, r.Notes, tt.ok, tt.notes)
+			}
+		})
 	}
 }
 

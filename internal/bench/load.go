@@ -44,46 +44,103 @@ const eventTemplate = `{"event_id":"%s"%s,"timestamp":"%s","level":"error","plat
 	`{"function":"(*Server).handleUser","module":"example.com/shop/api","abs_path":"/app/api/user.go","lineno":88,"in_app":true},` +
 	`{"function":"(*Store).LoadUser","module":"example.com/shop/store","abs_path":"/app/store/user.go","lineno":41,"in_app":true}]}}]}`
 
-// eventBody builds event bodies that differ only in their event_id and,
-// when spread over several issues, their fingerprint.
+// eventBody builds event bodies that differ only in their event_id and
+// fingerprint.
 type eventBody struct {
 	prefix, suffix []byte
-	issues         int
 }
 
-// newEventBody returns bodies stamped with timestamp t, grouped into one
-// issue (issues ≤ 1: the same exception every time, as in an error storm)
-// or spread over issues fingerprints chosen by event id.
-func newEventBody(t time.Time, issues int) eventBody {
+// newEventBody returns bodies stamped with timestamp t.
+func newEventBody(t time.Time) eventBody {
 	full := fmt.Sprintf(eventTemplate, "\x00", "", herald.FormatTime(t))
 	before, after, _ := bytes.Cut([]byte(full), []byte{0})
-	return eventBody{prefix: before, suffix: after, issues: issues}
+	return eventBody{prefix: before, suffix: after}
 }
 
-// with returns the body of the event with id, a 32-hex event id.
-func (b eventBody) with(id string) []byte {
-	out := make([]byte, 0, len(b.prefix)+len(id)+len(b.suffix)+32)
+// with returns the body of the event with id, a 32-hex event id, and
+// fingerprint: "" for none, so that the event is grouped by its exception
+// (the same for every event: one issue, as in an error storm).
+func (b eventBody) with(id, fingerprint string) []byte {
+	out := make([]byte, 0, len(b.prefix)+len(id)+len(b.suffix)+len(fingerprint)+24)
 	out = append(out, b.prefix...)
 	out = append(out, id...)
 	out = append(out, '"')
-	if b.issues > 1 {
-		n, _ := strconv.ParseUint(id[:min(len(id), 8)], 16, 64)
-		out = append(out, `,"fingerprint":["bench-`...)
-		out = strconv.AppendUint(out, n%uint64(b.issues), 10)
-		out = append(out, `"]`...)
+	if fingerprint != "" {
+		out = append(out, `,"fingerprint":[`...)
+		out = strconv.AppendQuote(out, fingerprint)
+		out = append(out, ']')
 	}
 	return append(out, b.suffix[1:]...)
 }
 
-// newEventIDs returns n distinct event ids and an index of them.
-func newEventIDs(n int) ([]string, map[string]int) {
-	ids := make([]string, n)
-	index := make(map[string]int, n)
-	for i := range ids {
-		ids[i] = herald.NewID()
-		index[ids[i]] = i
+// spread says how a scenario's events are grouped into issues.
+type spread struct {
+	// issues is the number of recurring issues: 1 sends the same
+	// exception every time (one issue), more spreads the recurring events
+	// over that many fingerprints.
+	issues int
+	// newEvery, when positive, gives every newEvery-th event a fingerprint
+	// of its own, so that it opens a new issue (1: every event does).
+	newEvery int
+}
+
+// fingerprint returns the fingerprint of event number i of a scenario,
+// whose id is id; "" for none (grouped by its exception).
+func (s spread) fingerprint(i int, id string) string {
+	if s.newEvery > 0 && i%s.newEvery == s.newEvery-1 {
+		return "bench-new-" + id
 	}
-	return ids, index
+	switch {
+	case s.issues <= 1:
+		return ""
+	case s.newEvery > 0:
+		// The recurring events, in order, cycle through the issues.
+		r := i - i/s.newEvery
+		return "bench-" + strconv.Itoa(r%s.issues)
+	}
+	// Spread by event id, which is random.
+	n, _ := strconv.ParseUint(id[:min(len(id), 8)], 16, 64)
+	return "bench-" + strconv.FormatUint(n%uint64(s.issues), 10)
+}
+
+// plan is the events a scenario sends: their distinct ids, the index of
+// each id, and their fingerprints.
+type plan struct {
+	ids          []string
+	index        map[string]int
+	fingerprints []string
+}
+
+// newPlan returns n events with fresh ids, grouped as s says.
+func newPlan(n int, s spread) *plan {
+	p := &plan{ids: make([]string, n), index: make(map[string]int, n), fingerprints: make([]string, n)}
+	for i := range p.ids {
+		id := herald.NewID()
+		p.ids[i], p.index[id], p.fingerprints[i] = id, i, s.fingerprint(i, id)
+	}
+	return p
+}
+
+// fingerprint returns the fingerprint of the event with id; "" for none or
+// an id not in the plan.
+func (p *plan) fingerprint(id string) string {
+	if i, ok := p.index[id]; ok {
+		return p.fingerprints[i]
+	}
+	return ""
+}
+
+// issues counts the distinct issues of the events accepted, those i whose
+// accepts[i] is set: one per fingerprint, and one for all the events
+// without one (grouped by their common exception).
+func (p *plan) issues(accepts []time.Time) int {
+	seen := map[string]struct{}{}
+	for i, t := range accepts {
+		if !t.IsZero() && i < len(p.fingerprints) {
+			seen[p.fingerprints[i]] = struct{}{}
+		}
+	}
+	return len(seen)
 }
 
 // counters are the load generator's running totals, read by the progress
@@ -102,7 +159,9 @@ type loader struct {
 	storeURL string
 	auth     string
 	body     eventBody
-	counts   *counters
+	// plan gives each event's fingerprint; nil for none.
+	plan   *plan
+	counts *counters
 
 	mu       sync.Mutex
 	statuses map[int]int
@@ -231,7 +290,11 @@ func (l *loader) pace(ctx context.Context, ids []string, perSecond float64, inFl
 // maxSendAttempts times. It returns when the 200 arrived and the number of
 // tries made.
 func (l *loader) post(ctx context.Context, id string) (time.Time, int, error) {
-	body := l.body.with(id)
+	var fingerprint string
+	if l.plan != nil {
+		fingerprint = l.plan.fingerprint(id)
+	}
+	body := l.body.with(id, fingerprint)
 	var err error
 	try := 1
 	for ; try <= maxSendAttempts; try++ {

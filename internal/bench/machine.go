@@ -5,9 +5,10 @@ import (
 	"bytes"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
+
+	"github.com/herald-dev/herald/internal/buildinfo"
 )
 
 // Machine describes where the bench ran.
@@ -46,36 +47,20 @@ func procField(data []byte, name string) string {
 	return ""
 }
 
-// Revision is the VCS revision the running binary was built from (with
-// "+dirty" when the tree had changes), or "unknown".
-func Revision() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	var rev, dirty string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "+dirty"
-			}
-		}
-	}
-	if rev == "" {
-		return "unknown"
-	}
-	return rev[:min(len(rev), 12)] + dirty
-}
+// Revision is the commit the running binary was built from, as `herald
+// version` prints it (12 characters, "+dirty" when the tree had changes),
+// or "unknown".
+func Revision() string { return buildinfo.Read().ShortCommit() }
 
 // Report is a bench run as printed: where and on what it ran, and the
 // results.
 type Report struct {
-	Version  string   `json:"version"`
-	Revision string   `json:"revision"`
-	Command  string   `json:"command"`
-	Machine  Machine  `json:"machine"`
-	Results  []Result `json:"results"`
+	Version  string `json:"version"`
+	Revision string `json:"revision"`
+	// Built is when the binary was built (RFC 3339), as `herald version`
+	// prints it; empty when unknown.
+	Built   string   `json:"built"`
+	Command string   `json:"command"`
+	Machine Machine  `json:"machine"`
+	Results []Result `json:"results"`
 }

@@ -10,15 +10,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Receiver paths: deliveries go to hookPath (followed by anything), the raw
-// ceiling's plain POSTs to rawPath.
+// Receiver paths: Service Hook deliveries go to hookPath and Sentry App
+// deliveries to appPath (each followed by a number), the raw ceiling's
+// plain POSTs to rawPath.
 const (
 	hookPath = "/hook/"
+	appPath  = "/app/"
 	rawPath  = "/raw"
 
 	// maxReceiverBody bounds what the receiver reads of one request.
@@ -28,18 +31,34 @@ const (
 	signatureSample = 16
 )
 
+// Kinds of delivery the receiver tells apart: the Service Hook events
+// (event.alert is an event.created body with triggering rules) and the
+// Sentry App events, named by their Sentry-Hook-Resource and action.
+const (
+	kindEventCreated = "event.created"
+	kindEventAlert   = "event.alert"
+	kindErrorCreated = "error.created"
+	kindIssueCreated = "issue.created"
+)
+
 // arrival is one delivery a Receiver accepted.
 type arrival struct {
-	at      time.Time
+	at time.Time
+	// eventID is the event the delivery is about, when its kind names one.
 	eventID string
-	hookID  string
+	// dest is the Service Hook's id or the Sentry App's receiver path.
+	dest string
+	kind string
 }
 
 // Receiver is the bench's webhook endpoint on 127.0.0.1: it records the
-// arrival time and event.event_id of every delivery, verifies the
-// X-Sentry-Hook-Signature of a sample, and counts deliveries received twice
-// (same Request-ID). Until Hang is released it may hold every delivery
-// unanswered, and it answers with the status set by SetStatus.
+// arrival time, kind and event id of every delivery (event.event_id of a
+// Service Hook's, data.error.event_id of an app's error.created), verifies
+// the signature of a sample (X-Sentry-Hook-Signature with the hook's
+// secret, Sentry-Hook-Signature with the app's client secret), and counts
+// deliveries received twice (same Request-ID). Until Hang is released it
+// may hold every delivery unanswered, and it answers with the status set by
+// SetStatus.
 type Receiver struct {
 	// URL is the receiver's base URL, such as http://127.0.0.1:41234.
 	URL string
@@ -58,20 +77,29 @@ type Receiver struct {
 
 	mu         sync.Mutex
 	secrets    map[string]string
-	perHook    map[string]int
+	perDest    map[string]int
 	seen       map[string]struct{}
 	arrivals   []arrival
 	duplicates int
 	checked    int
+	appChecked int
 	badSigs    int
 	unparsed   int
 }
 
-// payload is what the receiver reads of a delivery body.
+// payload is what the receiver reads of a delivery body: a Service Hook's
+// event and triggering rules, or a Sentry App's action and error.
 type payload struct {
 	Event struct {
 		EventID string `json:"event_id"`
 	} `json:"event"`
+	TriggeringRules []string `json:"triggering_rules"`
+	Action          string   `json:"action"`
+	Data            struct {
+		Error struct {
+			EventID string `json:"event_id"`
+		} `json:"error"`
+	} `json:"data"`
 }
 
 // newReceiver starts a receiver on 127.0.0.1. A hanging receiver holds
@@ -87,7 +115,7 @@ func newReceiver(hang bool) (*Receiver, error) {
 		hang:    hang,
 		release: make(chan struct{}),
 		secrets: map[string]string{},
-		perHook: map[string]int{},
+		perDest: map[string]int{},
 		seen:    map[string]struct{}{},
 	}
 	rc.status.Store(http.StatusOK)
@@ -99,11 +127,22 @@ func newReceiver(hang bool) (*Receiver, error) {
 // HookURL is the URL for hook number i.
 func (rc *Receiver) HookURL(i int) string { return fmt.Sprintf("%s%s%d", rc.URL, hookPath, i) }
 
+// AppURL is the URL for Sentry App number i.
+func (rc *Receiver) AppURL(i int) string { return fmt.Sprintf("%s%s%d", rc.URL, appPath, i) }
+
 // AddSecret lets the receiver verify the signatures of hookID's deliveries.
 func (rc *Receiver) AddSecret(hookID, secret string) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.secrets[hookID] = secret
+}
+
+// AddAppSecret lets the receiver verify the signatures of the deliveries
+// of the Sentry App at AppURL(i), whose client secret is secret.
+func (rc *Receiver) AddAppSecret(i int, secret string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.secrets[fmt.Sprintf("%s%d", appPath, i)] = secret
 }
 
 // SetStatus sets the status deliveries are answered with; only a 2xx
@@ -159,12 +198,12 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	at := time.Now()
 	var p payload
 	parseErr := json.Unmarshal(body, &p)
-	hookID := r.Header.Get("X-ServiceHook-GUID")
+	a, signature, app := classify(r, &p)
+	a.at = at
 	requestID := r.Header.Get("Request-ID")
-	signature := r.Header.Get("X-Sentry-Hook-Signature")
 
 	rc.mu.Lock()
-	if parseErr != nil || p.Event.EventID == "" {
+	if parseErr != nil || (a.eventID == "" && (a.kind == kindEventCreated || a.kind == kindErrorCreated)) {
 		rc.unparsed++
 	}
 	if _, ok := rc.seen[requestID]; ok {
@@ -174,18 +213,42 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc.seen[requestID] = struct{}{}
-	n := rc.perHook[hookID]
-	rc.perHook[hookID] = n + 1
-	if secret, ok := rc.secrets[hookID]; ok && n%signatureSample == 0 {
+	n := rc.perDest[a.dest]
+	rc.perDest[a.dest] = n + 1
+	if secret, ok := rc.secrets[a.dest]; ok && n%signatureSample == 0 {
 		rc.checked++
+		if app {
+			rc.appChecked++
+		}
 		if !validSignature(secret, body, signature) {
 			rc.badSigs++
 		}
 	}
-	rc.arrivals = append(rc.arrivals, arrival{at: at, eventID: p.Event.EventID, hookID: hookID})
+	rc.arrivals = append(rc.arrivals, a)
 	rc.delivered.Add(1)
 	rc.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
+}
+
+// classify returns what a delivery of body p is: its destination, kind and
+// event id, with the signature header to check, and whether it went to a
+// Sentry App (by its path; the others are Service Hooks).
+func classify(r *http.Request, p *payload) (a arrival, signature string, app bool) {
+	if strings.HasPrefix(r.URL.Path, appPath) {
+		a.dest = r.URL.Path
+		a.kind = r.Header.Get("Sentry-Hook-Resource") + "." + p.Action
+		if a.kind == kindErrorCreated {
+			a.eventID = p.Data.Error.EventID
+		}
+		return a, r.Header.Get("Sentry-Hook-Signature"), true
+	}
+	a.dest = r.Header.Get("X-ServiceHook-GUID")
+	a.kind = kindEventCreated
+	if len(p.TriggeringRules) > 0 {
+		a.kind = kindEventAlert
+	}
+	a.eventID = p.Event.EventID
+	return a, r.Header.Get("X-Sentry-Hook-Signature"), false
 }
 
 // validSignature reports whether signature is the seed's HMAC-SHA256 of
@@ -202,9 +265,23 @@ func validSignature(secret string, body []byte, signature string) bool {
 type receipt struct {
 	arrivals   []arrival
 	duplicates int
+	// checked signatures, appChecked of them Sentry Apps', and badSigs
+	// that did not verify.
 	checked    int
+	appChecked int
 	badSigs    int
-	unparsed   int
+	// unparsed deliveries: not JSON, or an event.created or error.created
+	// without its event id.
+	unparsed int
+}
+
+// kinds counts the deliveries of each kind.
+func (r receipt) kinds() map[string]int {
+	out := map[string]int{}
+	for _, a := range r.arrivals {
+		out[a.kind]++
+	}
+	return out
 }
 
 // snapshot copies what the receiver has seen so far.
@@ -215,6 +292,7 @@ func (rc *Receiver) snapshot() receipt {
 		arrivals:   append([]arrival(nil), rc.arrivals...),
 		duplicates: rc.duplicates,
 		checked:    rc.checked,
+		appChecked: rc.appChecked,
 		badSigs:    rc.badSigs,
 		unparsed:   rc.unparsed,
 	}

@@ -74,7 +74,7 @@ func TestReceiver(t *testing.T) {
 
 	rec := rc.snapshot()
 	if rc.Delivered() != 2 || len(rec.arrivals) != 2 || rec.duplicates != 1 || rc.Refused() != 1 ||
-		rec.checked != 2 || rec.badSigs != 1 || rc.raw.Load() != 1 || rec.arrivals[0].eventID != "e1" || rec.arrivals[0].hookID != "h1" {
+		rec.checked != 2 || rec.badSigs != 1 || rc.raw.Load() != 1 || rec.arrivals[0].eventID != "e1" || rec.arrivals[0].dest != "h1" || rec.arrivals[0].kind != kindEventCreated {
 		t.Fatalf("delivered %d refused %d raw %d receipt %+v", rc.Delivered(), rc.Refused(), rc.raw.Load(), rec)
 	}
 	done := make(chan struct{})
@@ -84,6 +84,118 @@ func TestReceiver(t *testing.T) {
 	}
 	if err := rc.waitDelivered(nil, 2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// appPost sends a Sentry App-shaped delivery to url and returns the
+// status.
+func appPost(t *testing.T, url, resource, requestID, signature string, body []byte) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Request-ID", requestID)
+	req.Header.Set("Sentry-Hook-Resource", resource)
+	req.Header.Set("Sentry-Hook-Signature", signature)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestReceiverKinds: the receiver tells Service Hook and Sentry App
+// deliveries apart, reads the event id each kind carries, and checks an
+// app's Sentry-Hook-Signature with its client secret.
+func TestReceiverKinds(t *testing.T) {
+	t.Parallel()
+	const hookSecret, appSecret = "hook-secret", "app-secret"
+	created := []byte(`{"id":"1","triggering_rules":[],"event":{"event_id":"e1"}}`)
+	alert := []byte(`{"id":"1","triggering_rules":["Bench: new issues"],"event":{"event_id":"e2"}}`)
+	errorCreated := []byte(`{"action":"created","installation":{"uuid":"u"},"data":{"error":{"event_id":"e3"}}}`)
+	issueCreated := []byte(`{"action":"created","installation":{"uuid":"u"},"data":{"issue":{"id":"7"}}}`)
+	errorNoID := []byte(`{"action":"created","data":{"error":{}}}`)
+	tests := []struct {
+		name       string
+		app        bool
+		resource   string
+		body       []byte
+		secret     string
+		wantKind   string
+		wantID     string
+		unparsed   int
+		appChecked int
+		badSigs    int
+	}{
+		{"EventCreated", false, "", created, hookSecret, kindEventCreated, "e1", 0, 0, 0},
+		{"EventAlert", false, "", alert, hookSecret, kindEventAlert, "e2", 0, 0, 0},
+		{"ErrorCreated", true, "error", errorCreated, appSecret, kindErrorCreated, "e3", 0, 1, 0},
+		{"IssueCreatedNeedsNoEventID", true, "issue", issueCreated, appSecret, kindIssueCreated, "", 0, 1, 0},
+		{"ErrorCreatedWithoutEventID", true, "error", errorNoID, appSecret, kindErrorCreated, "", 1, 1, 0},
+		{"ErrAppSignedWithHookSecret", true, "error", errorCreated, hookSecret, kindErrorCreated, "e3", 0, 1, 1},
+		{"ErrHookSignedWithAppSecret", false, "", created, appSecret, kindEventCreated, "e1", 0, 0, 1},
+		{"ErrAppWithoutResource", true, "", issueCreated, appSecret, ".created", "", 0, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rc, err := newReceiver(false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			rc.AddSecret("h1", hookSecret)
+			rc.AddAppSecret(0, appSecret)
+			var status int
+			if tt.app {
+				status = appPost(t, rc.AppURL(0), tt.resource, "r1", sign(tt.secret, tt.body), tt.body)
+			} else {
+				status = post(t, rc.HookURL(0), "h1", "r1", sign(tt.secret, tt.body), tt.body)
+			}
+			if status != http.StatusOK {
+				t.Fatalf("status = %d", status)
+			}
+			rec := rc.snapshot()
+			if len(rec.arrivals) != 1 {
+				t.Fatalf("arrivals = %+v", rec.arrivals)
+			}
+			a := rec.arrivals[0]
+			if a.kind != tt.wantKind || a.eventID != tt.wantID || rec.unparsed != tt.unparsed ||
+				rec.checked != 1 || rec.appChecked != tt.appChecked || rec.badSigs != tt.badSigs {
+				t.Fatalf("arrival %+v, receipt %+v; want kind %q id %q unparsed %d appChecked %d badSigs %d",
+					a, rec, tt.wantKind, tt.wantID, tt.unparsed, tt.appChecked, tt.badSigs)
+			}
+			if got := rec.kinds(); got[tt.wantKind] != 1 || len(got) != 1 {
+				t.Fatalf("kinds = %v", got)
+			}
+		})
+	}
+}
+
+// TestReceiverAppSample: an app's deliveries are checked as a hook's are,
+// the first and every signatureSample-th after, apart from the hooks'.
+func TestReceiverAppSample(t *testing.T) {
+	t.Parallel()
+	rc, err := newReceiver(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rc.AddAppSecret(0, "s")
+	rc.AddSecret("h1", "t")
+	body := []byte(`{"action":"created","data":{"error":{"event_id":"e"}}}`)
+	for i := range signatureSample + 1 {
+		appPost(t, rc.AppURL(0), "error", fmt.Sprint("a", i), sign("s", body), body)
+	}
+	hook := []byte(`{"event":{"event_id":"e"}}`)
+	post(t, rc.HookURL(0), "h1", "h", sign("t", hook), hook)
+	// An app path with no secret registered is not checked.
+	appPost(t, rc.AppURL(1), "error", "x", "bad", body)
+	rec := rc.snapshot()
+	if rec.checked != 3 || rec.appChecked != 2 || rec.badSigs != 0 || rc.Delivered() != signatureSample+3 {
+		t.Fatalf("checked %d (apps %d), bad %d, delivered %d", rec.checked, rec.appChecked, rec.badSigs, rc.Delivered())
 	}
 }
 
@@ -110,42 +222,116 @@ func TestHangingReceiver(t *testing.T) {
 
 func TestEventBody(t *testing.T) {
 	t.Parallel()
-	ids, index := newEventIDs(3)
-	if len(index) != 3 || ids[0] == ids[1] {
-		t.Fatalf("ids %v are not distinct", ids)
+	p := newPlan(3, spread{issues: 1})
+	if len(p.index) != 3 || p.ids[0] == p.ids[1] {
+		t.Fatalf("ids %v are not distinct", p.ids)
 	}
-	b := newEventBody(time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC), 1)
-	body := b.with(ids[1])
+	b := newEventBody(time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC))
+	body := b.with(p.ids[1], "")
 	var ev struct {
-		EventID   string `json:"event_id"`
-		Timestamp string `json:"timestamp"`
-		Exception []struct {
+		EventID     string   `json:"event_id"`
+		Timestamp   string   `json:"timestamp"`
+		Fingerprint []string `json:"fingerprint"`
+		Exception   []struct {
 			Type string `json:"type"`
 		} `json:"exception"`
 	}
 	if err := json.Unmarshal(body, &ev); err != nil {
 		t.Fatalf("body is not JSON: %v", err)
 	}
-	if ev.EventID != ids[1] || ev.Timestamp != "2024-01-15T12:00:00.000000Z" || len(ev.Exception) != 1 {
+	if ev.EventID != p.ids[1] || ev.Timestamp != "2024-01-15T12:00:00.000000Z" || len(ev.Exception) != 1 || ev.Fingerprint != nil {
 		t.Fatalf("event = %+v", ev)
 	}
 	if n := len(body); n < 1000 || n > 2048 {
 		t.Fatalf("body is %d bytes, want a realistic 1-2 KB", n)
 	}
-	var fp struct {
-		Fingerprint []string `json:"fingerprint"`
+	ev.Fingerprint = nil
+	if err := json.Unmarshal(b.with(p.ids[0], `bench-"7"`), &ev); err != nil || len(ev.Fingerprint) != 1 || ev.Fingerprint[0] != `bench-"7"` {
+		t.Fatalf("fingerprint %v, %v; want [bench-\"7\"]", ev.Fingerprint, err)
 	}
-	if err := json.Unmarshal(body, &fp); err != nil || fp.Fingerprint != nil {
-		t.Fatalf("one issue: fingerprint %v, %v", fp.Fingerprint, err)
+}
+
+// TestSpread: how events are grouped into issues, by their index in the
+// scenario and their id.
+func TestSpread(t *testing.T) {
+	t.Parallel()
+	id := "00000014" + strings.Repeat("a", 24)
+	tests := []struct {
+		name string
+		s    spread
+		i    int
+		want string
+	}{
+		{"OneIssue", spread{issues: 1}, 5, ""},
+		{"ByEventID", spread{issues: 10}, 3, "bench-0"}, // 0x14 mod 10
+		{"ByEventIDOf7", spread{issues: 7}, 3, "bench-6"},
+		{"EveryEventNew", spread{newEvery: 1}, 0, "bench-new-" + id},
+		{"EveryEventNewIgnoresIssues", spread{issues: 5, newEvery: 1}, 4, "bench-new-" + id},
+		{"MixedFirstRecurring", spread{issues: 500, newEvery: 10}, 0, "bench-0"},
+		{"MixedTenthIsNew", spread{issues: 500, newEvery: 10}, 9, "bench-new-" + id},
+		// Event 10 is the tenth recurring one (event 9 was new).
+		{"MixedAfterNew", spread{issues: 500, newEvery: 10}, 10, "bench-9"},
+		{"MixedWraps", spread{issues: 3, newEvery: 10}, 8, "bench-2"},
+		{"MixedOneRecurringIssue", spread{issues: 1, newEvery: 4}, 2, ""},
 	}
-	spread := newEventBody(time.Now(), 10)
-	for _, id := range ids {
-		if err := json.Unmarshal(spread.with(id), &fp); err != nil || len(fp.Fingerprint) != 1 || !strings.HasPrefix(fp.Fingerprint[0], "bench-") {
-			t.Fatalf("spread: fingerprint %v, %v", fp.Fingerprint, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.s.fingerprint(tt.i, id); got != tt.want {
+				t.Fatalf("fingerprint(%d) = %q, want %q", tt.i, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPlanIssues: the issues a plan's accepted events open, the figure
+// the mixed scenario's expected deliveries come from.
+func TestPlanIssues(t *testing.T) {
+	t.Parallel()
+	all := func(n int) []time.Time {
+		out := make([]time.Time, n)
+		for i := range out {
+			out[i] = time.Unix(1, 0)
 		}
+		return out
 	}
-	if err := json.Unmarshal(spread.with("00000014"+ids[0][8:]), &fp); err != nil || fp.Fingerprint[0] != "bench-0" {
-		t.Fatalf("id 0x14 of 10 issues: fingerprint %v, %v; want bench-0", fp.Fingerprint, err)
+	tests := []struct {
+		name    string
+		s       spread
+		n       int
+		accepts []time.Time
+		want    int
+	}{
+		{"OneIssue", spread{issues: 1}, 50, all(50), 1},
+		// 10,000 events, 1 in 10 new: 1,000 new issues; the 9,000
+		// recurring ones cover all 500 recurring issues.
+		{"MixedDefaults", spread{issues: 500, newEvery: 10}, 10000, all(10000), 1500},
+		// 20 events: 2 new; 18 recurring over 500 issues: 18.
+		{"MixedFewEvents", spread{issues: 500, newEvery: 10}, 20, all(20), 20},
+		{"EveryEventNew", spread{newEvery: 1}, 300, all(300), 300},
+		{"NewWithOneRecurring", spread{issues: 1, newEvery: 2}, 10, all(10), 6},
+		// Only accepted events count: of 10 events (2 new: events 4 and
+		// 9, recurring over 3 issues), event 9 and the recurring events
+		// 6 to 8 (issues 0 to 2 again) were not accepted.
+		{"OnlyAccepted", spread{issues: 3, newEvery: 5}, 10, append(all(6), make([]time.Time, 4)...), 4},
+		{"NoneAccepted", spread{issues: 3}, 10, make([]time.Time, 10), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newPlan(tt.n, tt.s)
+			if got := p.issues(tt.accepts); got != tt.want {
+				t.Fatalf("issues = %d, want %d (fingerprints %v)", got, tt.want, p.fingerprints[:min(len(p.fingerprints), 12)])
+			}
+			for i, id := range p.ids {
+				if p.fingerprint(id) != p.fingerprints[i] || p.index[id] != i {
+					t.Fatalf("event %d: fingerprint %q, index %d", i, p.fingerprint(id), p.index[id])
+				}
+			}
+		})
+	}
+	if newPlan(2, spread{}).fingerprint("unknown") != "" {
+		t.Fatal("an id not in the plan has a fingerprint")
 	}
 }
 
@@ -195,8 +381,8 @@ func TestLoaderRetries(t *testing.T) {
 		fmt.Fprint(w, `{"id":"x"}`)
 	}))
 	defer srv.Close()
-	ids, _ := newEventIDs(4)
-	l := &loader{client: newHTTPClient(2), storeURL: srv.URL, auth: storeAuth("good"), body: newEventBody(time.Now(), 1), counts: &counters{}}
+	ids := newPlan(4, spread{issues: 1}).ids
+	l := &loader{client: newHTTPClient(2), storeURL: srv.URL, auth: storeAuth("good"), body: newEventBody(time.Now()), counts: &counters{}}
 	res := l.send(context.Background(), ids, 2)
 	if res.accepted != 4 || res.retries != 4 || res.failed != 0 || res.lastAccept().IsZero() {
 		t.Fatalf("accepted %d retries %d failed %d", res.accepted, res.retries, res.failed)
@@ -205,7 +391,7 @@ func TestLoaderRetries(t *testing.T) {
 		t.Fatalf("refusals %q, counters %d sent %d retried", l.refusals(), l.counts.sent.Load(), l.counts.retries.Load())
 	}
 
-	bad := &loader{client: newHTTPClient(2), storeURL: srv.URL, auth: storeAuth("bad"), body: newEventBody(time.Now(), 1), counts: &counters{}}
+	bad := &loader{client: newHTTPClient(2), storeURL: srv.URL, auth: storeAuth("bad"), body: newEventBody(time.Now()), counts: &counters{}}
 	res = bad.pace(context.Background(), ids[:2], 1000, 2)
 	if res.accepted != 0 || res.failed != 2 || res.retries != 0 {
 		t.Fatalf("with a bad key: accepted %d failed %d retries %d", res.accepted, res.failed, res.retries)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -24,17 +25,23 @@ func WriteMarkdown(w io.Writer, rep Report) error {
 	var b strings.Builder
 	results := rep.Results
 	m := rep.Machine
-	fmt.Fprintf(&b, "herald %s (revision %s), %s; %d CPUs (%s), %s memory\n\n",
-		rep.Version, rep.Revision, m.GoVersion, m.CPUs, m.Model, formatBytes(m.MemoryBytes))
+	built := rep.Built
+	if built == "" {
+		built = "unknown"
+	}
+	// The first part is the line `herald version` prints.
+	fmt.Fprintf(&b, "herald %s (commit %s, built %s, %s); %d CPUs (%s), %s memory\n\n",
+		rep.Version, rep.Revision, built, m.GoVersion, m.CPUs, m.Model, formatBytes(m.MemoryBytes))
 	if rep.Command != "" {
 		fmt.Fprintf(&b, "`%s`\n\n", rep.Command)
 	}
-	b.WriteString("| scenario | db | events accepted/s | deliveries/s | raw ceiling req/s | ratio | latency p50 / p95 / p99 ms | server peak RSS | server CPU | target | measured | result |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
+	b.WriteString("| scenario | db | events accepted/s | deliveries/s | raw ceiling req/s | ratio | latency p50 / p95 / p99 ms | server peak RSS | server CPU | Herald CPU µs/event | PostgreSQL CPU µs/event | target | measured | result |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Scenario, r.Database, accepted(r), num(r.DeliveriesPerSec), num(r.CeilingPerSec),
-			ratio(r.Ratio), latencies(r.Latency), peakRSS(r.Server), cpu(r.Server), r.Target, measured(r), verdict(r))
+			ratio(r.Ratio), latencies(r.Latency), peakRSS(r.Server), cpu(r.Server),
+			serverPerEvent(r), databasePerEvent(r), r.Target, measured(r), verdict(r))
 	}
 	for _, r := range results {
 		fmt.Fprintf(&b, "\n### %s (%s)\n\n", r.Scenario, r.Database)
@@ -53,6 +60,8 @@ func WriteMarkdown(w io.Writer, rep Report) error {
 		row("latency p50 / p95 / p99 / max", latencies(r.Latency)+fmt.Sprintf(" / %.1f ms", r.Latency.Max))
 		row("server peak RSS (sampled) / VmHWM", peakRSS(r.Server)+" / "+hwm(r.Server))
 		row("server CPU", cpu(r.Server))
+		row("Herald CPU per accepted event", perEventRow(serverPerEvent(r)))
+		row("PostgreSQL CPU per accepted event (all its clients)", perEventRow(databasePerEvent(r)))
 		row("bench process CPU (load generator + receiver)", fmt.Sprintf("%.0f%%", r.BenchCPUPercent))
 		if r.DatabaseCPUPercent > 0 {
 			row("PostgreSQL processes CPU (all its clients)", fmt.Sprintf("%.0f%%", r.DatabaseCPUPercent))
@@ -132,11 +141,43 @@ func cpu(u *Usage) string {
 	return fmt.Sprintf("%.1f s (%.0f%%)", u.CPUSeconds, u.CPUPercent)
 }
 
+// serverPerEvent formats the server's CPU per accepted event in µs; n/a
+// when the server was not measured or accepted nothing.
+func serverPerEvent(r Result) string {
+	if r.Server == nil || r.Accepted == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f", r.ServerCPUPerEvent)
+}
+
+// databasePerEvent formats the PostgreSQL processes' CPU per accepted
+// event in µs; n/a on SQLite, on a target, or when nothing was accepted.
+func databasePerEvent(r Result) string {
+	if r.Database != Postgres || r.Accepted == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f", r.DatabaseCPUPerEvent)
+}
+
+// perEventRow adds the unit to a figure of serverPerEvent or
+// databasePerEvent.
+func perEventRow(v string) string {
+	if v == "n/a" {
+		return v
+	}
+	return v + " µs"
+}
+
 // measured formats the figure compared with the target.
 func measured(r Result) string {
 	switch r.Scenario {
-	case ScenarioThroughput:
+	case ScenarioThroughput, ScenarioNewIssues:
 		return fmt.Sprintf("%.2f ×", r.Measured)
+	case ScenarioMixed:
+		if !slices.ContainsFunc(r.Metrics, func(m Metric) bool { return m.Name == metricOneIssueRate }) {
+			return "n/a (no throughput)"
+		}
+		return fmt.Sprintf("%.2f × throughput", r.Measured)
 	case ScenarioLatency:
 		return fmt.Sprintf("p99 %.1f ms", r.Measured)
 	case ScenarioFanout:

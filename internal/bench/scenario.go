@@ -8,20 +8,28 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/herald-dev/herald"
 )
 
-// Scenario targets, from the Performance issue.
+// Scenario targets, from the Performance issues, the same on both
+// databases.
 const (
-	targetRatioPostgres = 0.5
-	targetRatioSQLite   = 0.3
-	targetP99           = 100 * time.Millisecond
-	targetFanout        = time.Second
-	targetIsolation     = 0.9
-	targetBacklogRSS    = 200 << 20
+	// targetRatioOneIssue is throughput's with one issue, and
+	// targetRatioIssues with its events spread over several.
+	targetRatioOneIssue = 0.25
+	targetRatioIssues   = 0.2
+	targetRatioNew      = 0.2
+	// targetMixed is the mixed scenario's events/s over the one-issue
+	// throughput's deliveries/s of the same run.
+	targetMixed      = 0.7
+	targetP99        = 100 * time.Millisecond
+	targetFanout     = time.Second
+	targetIsolation  = 0.9
+	targetBacklogRSS = 200 << 20
 
 	// sampleInterval is how often the server's VmRSS is read.
 	sampleInterval = 100 * time.Millisecond
@@ -37,6 +45,9 @@ const (
 type bench struct {
 	opts     Options
 	progress *progress
+	// oneIssueRate is the deliveries/s of this run's one-issue throughput
+	// scenario, once it has run without losses; 0 before.
+	oneIssueRate float64
 }
 
 // database names what the server runs on in the report.
@@ -56,6 +67,10 @@ func (b *bench) run(ctx context.Context, name string) Result {
 	switch name {
 	case ScenarioThroughput:
 		err = b.throughput(ctx, &r)
+	case ScenarioNewIssues:
+		err = b.newIssues(ctx, &r)
+	case ScenarioMixed:
+		err = b.mixed(ctx, &r)
 	case ScenarioLatency:
 		err = b.latency(ctx, &r)
 	case ScenarioFanout:
@@ -65,9 +80,13 @@ func (b *bench) run(ctx context.Context, name string) Result {
 	case ScenarioBacklog:
 		err = b.backlog(ctx, &r)
 	}
+	r.setCPUPerEvent()
 	if err != nil {
 		r.Error = err.Error()
 		r.Pass = false
+	}
+	if name == ScenarioThroughput && err == nil && b.opts.Issues == 1 && r.Failed == 0 && r.Deliveries == r.Expected {
+		b.oneIssueRate = r.DeliveriesPerSec
 	}
 	return r
 }
@@ -106,6 +125,8 @@ type env struct {
 	counts *counters
 	load   *loader
 	rcs    []*Receiver
+	// spread groups the events the env sends into issues.
+	spread spread
 }
 
 // open starts a fresh server with flags (or connects to the target), sets
@@ -118,7 +139,7 @@ func (b *bench) open(ctx context.Context, label string, flags []string) (*env, e
 		return nil, err
 	}
 	client := newHTTPClient(max(b.opts.Concurrency, pacedInFlight))
-	e := &env{b: b, srv: srv, client: client, counts: &counters{}}
+	e := &env{b: b, srv: srv, client: client, counts: &counters{}, spread: spread{issues: b.opts.Issues}}
 	e.api = &apiClient{base: srv.URL, token: srv.token, client: client}
 	b.progress.set("setting up")
 	if e.proj, err = e.api.setUp(ctx); err != nil {
@@ -128,7 +149,7 @@ func (b *bench) open(ctx context.Context, label string, flags []string) (*env, e
 		client:   client,
 		storeURL: srv.URL + "/api/" + e.proj.ID + "/store/",
 		auth:     storeAuth(e.proj.Key),
-		body:     newEventBody(time.Now(), b.opts.Issues),
+		body:     newEventBody(time.Now()),
 		counts:   e.counts,
 	}
 	b.progress.watch(label, e.counts, srv.pid)
@@ -148,9 +169,9 @@ func (e *env) receiver(hang bool) (*Receiver, error) {
 	return rc, nil
 }
 
-// hook creates a hook to rc.
-func (e *env) hook(ctx context.Context, rc *Receiver, i int) error {
-	h, err := e.api.createHook(ctx, e.proj, rc.HookURL(i))
+// hook creates a hook to rc on events (event.created when none).
+func (e *env) hook(ctx context.Context, rc *Receiver, i int, events ...string) error {
+	h, err := e.api.createHook(ctx, e.proj, rc.HookURL(i), events...)
 	if err != nil {
 		return err
 	}
@@ -158,11 +179,21 @@ func (e *env) hook(ctx context.Context, rc *Receiver, i int) error {
 	return nil
 }
 
+// plan returns n events grouped as e.spread says, and has the load
+// generator send them with their fingerprints.
+func (e *env) plan(n int) *plan {
+	p := newPlan(n, e.spread)
+	e.load.plan = p
+	return p
+}
+
 // ceiling measures the raw ceiling: n plain POSTs of an event's body from
 // the load generator's client to rc, with the same concurrency.
 func (e *env) ceiling(ctx context.Context, rc *Receiver, n int) (float64, error) {
 	e.b.progress.set("raw ceiling")
-	return ceiling(ctx, e.client, rc.URL+rawPath, e.load.body.with(herald.NewID()), n, e.b.opts.Concurrency)
+	id := herald.NewID()
+	body := e.load.body.with(id, e.spread.fingerprint(0, id))
+	return ceiling(ctx, e.client, rc.URL+rawPath, body, n, e.b.opts.Concurrency)
 }
 
 // close releases the receivers (a hanging one lets its requests go) and
@@ -254,7 +285,8 @@ func (m *meter) stop(r *Result) *Usage {
 		r.BenchCPUPercent = 100 * (self - m.self).Seconds() / wall.Seconds()
 	}
 	if m.measureDB {
-		r.DatabaseCPUPercent = 100 * (readCommandCPU(postgresCommand) - m.db).Seconds() / wall.Seconds()
+		r.DatabaseCPUSeconds = (readCommandCPU(postgresCommand) - m.db).Seconds()
+		r.DatabaseCPUPercent = 100 * r.DatabaseCPUSeconds / wall.Seconds()
 	}
 	if busy, total, err := readCPUTotals(); err == nil && total > m.total {
 		r.MachineCPUPercent = 100 * float64(runtime.NumCPU()) * float64(busy-m.busy) / float64(total-m.total)
@@ -382,11 +414,47 @@ func (b *bench) throughput(ctx context.Context, r *Result) error {
 		return err
 	}
 	target := b.targetRatio()
-	r.Target = fmt.Sprintf("deliveries/s ≥ %.1f × raw ceiling", target)
+	r.Target = fmt.Sprintf("deliveries/s ≥ %s × raw ceiling", factor(target))
+	if b.opts.Issues > 1 {
+		r.Target += fmt.Sprintf(" (%d issues)", b.opts.Issues)
+	}
 	r.Measured = r.Ratio
 	r.Pass = complete(r) && r.Ratio >= target
 	return werr
 }
+
+// factor formats a target's factor: 0.25, 0.2.
+func factor(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// newIssues: one hook, NewIssuesEvents events as fast as they are
+// accepted, each with a fingerprint of its own: a new issue per event.
+func (b *bench) newIssues(ctx context.Context, r *Result) error {
+	e, err := b.open(ctx, b.label(ScenarioNewIssues), nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = e.close() }()
+	e.spread = spread{newEvery: 1}
+	rc, err := e.receiver(false)
+	if err != nil {
+		return err
+	}
+	if err := e.hook(ctx, rc, 0); err != nil {
+		return err
+	}
+	werr, err := b.burst(ctx, e, r, rc, b.opts.NewIssuesEvents)
+	if err != nil {
+		return err
+	}
+	r.Target = fmt.Sprintf("deliveries/s ≥ %s × raw ceiling", factor(targetRatioNew))
+	r.Measured = r.Ratio
+	r.Pass = complete(r) && noDuplicates(r) && r.Ratio >= targetRatioNew
+	return werr
+}
+
+// noDuplicates reports whether no delivery arrived twice (complete notes
+// those that did).
+func noDuplicates(r *Result) bool { return r.Duplicates == 0 }
 
 // burst measures the raw ceiling, sends events as fast as they are accepted
 // and waits for their deliveries at rc, recording the figures in r. It
@@ -397,23 +465,23 @@ func (b *bench) burst(ctx context.Context, e *env, r *Result, rc *Receiver, even
 	if err != nil {
 		return nil, err
 	}
-	ids, index := newEventIDs(events)
+	p := e.plan(events)
 	m := e.meter()
 	b.progress.set("sending")
-	sr := e.load.send(ctx, ids, b.opts.Concurrency)
+	sr := e.load.send(ctx, p.ids, b.opts.Concurrency)
 	waitErr = e.wait(ctx, rc, sr.accepted)
 	r.Server = m.stop(r)
-	record(r, e.load, sr, rc.snapshot(), index, 1)
+	record(r, e.load, sr, rc.snapshot(), p.index, 1)
 	e.setRatio(ctx, r, rc, ceil, nCeil)
 	return waitErr, nil
 }
 
-// targetRatio is the throughput target for the database.
+// targetRatio is the throughput target: one issue, or several.
 func (b *bench) targetRatio() float64 {
-	if b.opts.Database == Postgres {
-		return targetRatioPostgres
+	if b.opts.Issues > 1 {
+		return targetRatioIssues
 	}
-	return targetRatioSQLite
+	return targetRatioOneIssue
 }
 
 // label names a scenario in progress lines.
@@ -438,13 +506,14 @@ func (b *bench) latency(ctx context.Context, r *Result) error {
 	if err != nil {
 		return err
 	}
-	ids, index := newEventIDs(int(b.opts.Rate * b.opts.Duration.Seconds()))
+	p := e.plan(int(b.opts.Rate * b.opts.Duration.Seconds()))
+	ids := p.ids
 	m := e.meter()
 	b.progress.set(fmt.Sprintf("sending %.0f events/s", b.opts.Rate))
 	sr := e.load.pace(ctx, ids, b.opts.Rate, max(pacedInFlight, b.opts.Concurrency))
 	werr := e.wait(ctx, rc, sr.accepted)
 	r.Server = m.stop(r)
-	record(r, e.load, sr, rc.snapshot(), index, 1)
+	record(r, e.load, sr, rc.snapshot(), p.index, 1)
 	e.setRatio(ctx, r, rc, ceil, nCeil)
 	r.metric("target rate", b.opts.Rate, "events/s")
 	r.metric("late sends", float64(sr.late), "events")
@@ -490,7 +559,8 @@ func (b *bench) fanout(ctx context.Context, r *Result) error {
 		return err
 	}
 	defer func() { _ = e.close() }()
-	ids, index := newEventIDs(b.opts.FanoutRounds)
+	p := e.plan(b.opts.FanoutRounds)
+	ids, index := p.ids, p.index
 	all := sendResult{accepts: make([]time.Time, len(ids))}
 	var rounds []time.Duration
 	var werr error
@@ -554,6 +624,11 @@ func (b *bench) isolation(ctx context.Context, r *Result) error {
 	r.metric(fmt.Sprintf("healthy beside a second healthy hook, %d events", n), control.DeliveriesPerSec, "deliveries/s")
 	r.metric(fmt.Sprintf("healthy beside a hanging hook, %d events", n), r.DeliveriesPerSec, "deliveries/s")
 	r.metric("healthy alone: raw ceiling", alone.CeilingPerSec, "req/s")
+	alone.setCPUPerEvent()
+	r.metric("healthy alone: Herald CPU per event", alone.ServerCPUPerEvent, "µs")
+	if alone.DatabaseCPUSeconds > 0 {
+		r.metric("healthy alone: PostgreSQL CPU per event", alone.DatabaseCPUPerEvent, "µs")
+	}
 	r.Target = fmt.Sprintf("healthy deliveries/s beside a hanging hook ≥ %.1f × alone", targetIsolation)
 	if alone.DeliveriesPerSec > 0 {
 		r.Measured = r.DeliveriesPerSec / alone.DeliveriesPerSec
@@ -621,7 +696,8 @@ func (b *bench) backlog(ctx context.Context, r *Result) error {
 	}
 	defer func() { _ = e.close() }()
 	events := (b.opts.Backlog + hooks - 1) / hooks
-	ids, index := newEventIDs(events)
+	p := e.plan(events)
+	ids, index := p.ids, p.index
 	rc.SetStatus(http.StatusServiceUnavailable)
 	b.progress.set(fmt.Sprintf("queueing %d deliveries (receiver answers 503)", events*hooks))
 	queue := e.meter()
@@ -655,6 +731,12 @@ func (b *bench) backlog(ctx context.Context, r *Result) error {
 	r.metric("queueing: 503 answers", float64(rc.Refused()), "requests")
 	if queued != nil {
 		r.metric("queueing: server peak RSS", mib(queued.PeakRSSBytes), "MiB")
+		if sr.accepted > 0 {
+			r.metric("queueing: Herald CPU per event", queued.CPUSeconds*1e6/float64(sr.accepted), "µs")
+		}
+	}
+	if b.opts.Database == Postgres && sr.accepted > 0 && b.opts.Target == "" {
+		r.metric("queueing: PostgreSQL CPU per event", queueing.DatabaseCPUSeconds*1e6/float64(sr.accepted), "µs")
 	}
 	r.metric("drain: time from the receiver's return to the last delivery", drain.Seconds(), "s")
 	r.note("latency is from the receiver's return to each delivery")
