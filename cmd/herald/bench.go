@@ -42,6 +42,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ fu
 	fs.StringVar(&opts.Target, "target", "", "base URL of a running server to benchmark instead of starting one (its memory and CPU are measured only with --pid)")
 	fs.StringVar(&opts.Token, "token", "", "with --target: an API token with every scope")
 	fs.IntVar(&opts.PID, "pid", 0, "with --target: the server's process id, to measure its memory and CPU")
+	fs.StringVar(&opts.Executable, "server-binary", "", "herald binary started as the server instead of this one (its serve subcommand), to measure two builds with the same load generator")
 	fs.Var(repeatedFlag{&opts.ServerFlags}, "server-flag", "flag passed to every server started, after the bench's own (repeatable), e.g. --server-flag=--ingest-batch=512")
 	fs.IntVar(&opts.Concurrency, "concurrency", opts.Concurrency, "event requests in flight at once (and plain POSTs of the raw ceiling)")
 	fs.IntVar(&opts.Issues, "issues", opts.Issues, "issues the events are spread over (by fingerprint); 1 sends the same exception every time, as an error storm does")

@@ -179,6 +179,8 @@ func TestBenchFlags(t *testing.T) {
 		{"MixedNewEveryNegative", []string{"--mixed-new-every", "-1"}, "mixed-new-every: must be between"},
 		{"NewIssuesEventsNegative", []string{"--newissues-events", "-5"}, "newissues-events: must be between"},
 		{"ExtraArgument", []string{"throughput"}, `unexpected argument "throughput"`},
+		{"ServerBinaryMissing", []string{"--server-binary", "/nonexistent/herald"}, "server-binary: /nonexistent/herald is not an executable file"},
+		{"ServerBinaryWithTarget", []string{"--server-binary", "/bin/true", "--target", "http://127.0.0.1:1", "--token", "x"}, "server-binary: not with --target"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

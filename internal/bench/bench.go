@@ -152,7 +152,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.DatabaseURL == "" {
 		o.DatabaseURL = d.DatabaseURL
 	}
-	if o.Executable == "" && o.Target == "" {
+	switch {
+	case o.Executable != "" && o.Target != "":
+		return o, errors.New("server-binary: not with --target, which runs no server")
+	case o.Executable != "":
+		if fi, err := os.Stat(o.Executable); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return o, fmt.Errorf("server-binary: %s is not an executable file", o.Executable)
+		}
+	case o.Target == "":
 		exe, err := os.Executable()
 		if err != nil {
 			return o, fmt.Errorf("find the herald binary: %w", err)
