@@ -339,7 +339,7 @@ type Result struct {
 	BackgroundCPUPercent float64 `json:"background_cpu_percent"`
 
 	Metrics []Metric `json:"metrics,omitempty"`
-	// Target is the issue's target for this scenario; Measured the figure
+	// Target is this scenario's target; Measured the figure
 	// compared with it; Pass whether it is met (and nothing was lost).
 	Target   string   `json:"target"`
 	Measured float64  `json:"measured"`

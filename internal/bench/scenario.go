@@ -15,7 +15,7 @@ import (
 	"github.com/herald-dev/herald"
 )
 
-// Scenario targets, from the Performance issues, the same on both
+// Scenario targets, the same on both
 // databases.
 const (
 	// targetRatioOneIssue is throughput's with one issue, and
