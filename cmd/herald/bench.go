@@ -67,6 +67,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ fu
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
 	}
+	if opts.Executable != "" && opts.Target != "" {
+		return errors.New("bench: server-binary: not with --target, which runs no server")
+	}
 	opts.Scenarios = nil
 	for _, s := range strings.Split(*scenario, ",") {
 		switch s = strings.TrimSpace(s); s {

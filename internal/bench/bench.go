@@ -153,13 +153,13 @@ func (o Options) withDefaults() (Options, error) {
 		o.DatabaseURL = d.DatabaseURL
 	}
 	switch {
-	case o.Executable != "" && o.Target != "":
-		return o, errors.New("server-binary: not with --target, which runs no server")
+	case o.Target != "":
+		// A running server is measured: Executable is not started.
 	case o.Executable != "":
 		if fi, err := os.Stat(o.Executable); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			return o, fmt.Errorf("server-binary: %s is not an executable file", o.Executable)
+			return o, herald.Errorf(herald.EINVALID, "server-binary: %s is not an executable file", o.Executable)
 		}
-	case o.Target == "":
+	default:
 		exe, err := os.Executable()
 		if err != nil {
 			return o, fmt.Errorf("find the herald binary: %w", err)
