@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-dev/herald/internal/openapitest"
 )
 
 // tcpProxy forwards loopback connections to a target; Down cuts every
@@ -139,6 +141,9 @@ func TestDatabaseOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The outage's 503s are checked against the OpenAPI document too, as
+	// MustStart's servers' answers are.
+	srv.http.Handler = openapitest.Middleware(t, srv.http.Handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
