@@ -91,23 +91,25 @@ func ServiceHookBody(p *herald.Project, is *herald.Issue, ev *herald.Event, base
 		Message:         firstNonEmpty(ev.Message, ev.Title, is.Title),
 		TriggeringRules: triggeringRules,
 	})
+	// One buffer: the body's head, the event spliced into it, the tail.
+	stored := bytes.TrimSpace(ev.Data)
+	b := make([]byte, 0, len(head)+len(eventHead)+len(stored)+len(logger)+len(ev.Level)+64)
+	b = append(b, head[:len(head)-1]...)
+	b = append(b, `,"event":`...)
 	// Stored data is checked whole once, so the members spliced from it
 	// need no second look: a stored event that looked like an object but
 	// is not valid JSON gives way to the columns.
-	event, sdkLogger, ok := []byte(nil), "", false
-	if stored := bytes.TrimSpace(ev.Data); gjson.ValidBytes(stored) {
-		event, sdkLogger, ok = appendStoredMembers(eventHead, stored)
+	withEvent, sdkLogger, ok := b, "", false
+	if gjson.ValidBytes(stored) {
+		withEvent, sdkLogger, ok = appendStoredMembers(b, eventHead, stored)
 	}
 	if !ok {
-		event, sdkLogger, _ = appendStoredMembers(eventHead, fallbackEventData(ev))
+		withEvent, sdkLogger, _ = appendStoredMembers(b, eventHead, fallbackEventData(ev))
 	}
+	b = withEvent
 	if !hasLoggerTag {
 		logger = sdkLogger
 	}
-	b := make([]byte, 0, len(head)+len(event)+len(logger)+len(ev.Level)+40)
-	b = append(b, head[:len(head)-1]...)
-	b = append(b, `,"event":`...)
-	b = append(b, event...)
 	b = append(b, `,"logger":`...)
 	b = append(b, mustEncode(logger)...)
 	b = append(b, `,"level":`...)
@@ -115,15 +117,14 @@ func ServiceHookBody(p *herald.Project, is *herald.Issue, ev *herald.Event, base
 	return append(b, '}')
 }
 
-// appendStoredMembers returns the event object head (compact JSON) with
-// the members of the stored event data appended, except those named by
-// serviceHookEventKeys, and the SDK's logger when data has a string
-// "logger". It reports false, returning head unchanged, when data is not
-// a JSON object it can read. Values are compacted, not validated: data
-// must be valid JSON.
-func appendStoredMembers(head, data []byte) (event []byte, logger string, ok bool) {
-	out := make([]byte, 0, len(head)+len(data))
-	out = append(out, head[:len(head)-1]...)
+// appendStoredMembers appends to dst the event object head (compact JSON)
+// with the members of the stored event data added, except those named by
+// serviceHookEventKeys, and returns it with the SDK's logger when data has
+// a string "logger". It reports false, returning dst as it was, when data
+// is not a JSON object it can read. Values are compacted, not validated:
+// data must be valid JSON.
+func appendStoredMembers(dst, head, data []byte) (out []byte, logger string, ok bool) {
+	out = append(dst, head[:len(head)-1]...)
 	ok = objectMembers(data, func(key string, rawKey, value []byte) {
 		for _, k := range serviceHookEventKeys {
 			if key == k {
@@ -139,7 +140,7 @@ func appendStoredMembers(head, data []byte) (event []byte, logger string, ok boo
 		out = appendCompact(out, value)
 	})
 	if !ok {
-		return head, "", false
+		return dst, "", false
 	}
 	return append(out, '}'), logger, true
 }
