@@ -94,16 +94,16 @@ func withoutKeys(data []byte, keys []string) []byte {
 	}
 	out := make([]byte, 1, len(data))
 	out[0] = '{'
-	ok := objectMembers(data, func(key string, _, value []byte) {
-		if slices.Contains(keys, key) {
+	ok := objectMembers(data, func(key, value gjson.Result) {
+		if slices.Contains(keys, key.Str) {
 			return
 		}
 		if len(out) > 1 {
 			out = append(out, ',')
 		}
-		out = append(out, mustEncode(key)...)
+		out = append(out, mustEncode(key.Str)...)
 		out = append(out, ':')
-		out = appendCompact(out, value)
+		out = appendCompact(out, value.Raw)
 	})
 	if !ok {
 		return []byte("{}")

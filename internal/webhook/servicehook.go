@@ -2,8 +2,8 @@ package webhook
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -121,23 +121,21 @@ func ServiceHookBody(p *herald.Project, is *herald.Issue, ev *herald.Event, base
 // with the members of the stored event data added, except those named by
 // serviceHookEventKeys, and returns it with the SDK's logger when data has
 // a string "logger". It reports false, returning dst as it was, when data
-// is not a JSON object it can read. Values are compacted, not validated:
-// data must be valid JSON.
+// is not a JSON object. Values are compacted, not validated: data must be
+// valid JSON.
 func appendStoredMembers(dst, head, data []byte) (out []byte, logger string, ok bool) {
 	out = append(dst, head[:len(head)-1]...)
-	ok = objectMembers(data, func(key string, rawKey, value []byte) {
-		for _, k := range serviceHookEventKeys {
-			if key == k {
-				return
-			}
+	ok = objectMembers(data, func(key, value gjson.Result) {
+		if slices.Contains(serviceHookEventKeys, key.Str) {
+			return
 		}
-		if key == "logger" && len(value) > 0 && value[0] == '"' {
-			_ = json.Unmarshal(value, &logger)
+		if key.Str == "logger" && value.Type == gjson.String {
+			logger = value.Str
 		}
 		out = append(out, ',')
-		out = append(out, rawKey...)
+		out = append(out, key.Raw...)
 		out = append(out, ':')
-		out = appendCompact(out, value)
+		out = appendCompact(out, value.Raw)
 	})
 	if !ok {
 		return dst, "", false
@@ -145,9 +143,24 @@ func appendStoredMembers(dst, head, data []byte) (out []byte, logger string, ok 
 	return append(out, '}'), logger, true
 }
 
+// objectMembers calls fn with each top-level member of the JSON object
+// data, in order (key.Str unquoted, key.Raw and value.Raw as they are in
+// data), and reports whether data is an object. data must be valid JSON.
+func objectMembers(data []byte, fn func(key, value gjson.Result)) bool {
+	r := gjson.ParseBytes(data)
+	if !r.IsObject() {
+		return false
+	}
+	r.ForEach(func(key, value gjson.Result) bool {
+		fn(key, value)
+		return true
+	})
+	return true
+}
+
 // appendCompact appends the JSON value v to dst without the whitespace
 // between its tokens. v must be valid JSON.
-func appendCompact(dst, v []byte) []byte {
+func appendCompact(dst []byte, v string) []byte {
 	inString := false
 	for i := 0; i < len(v); i++ {
 		c := v[i]
@@ -167,132 +180,6 @@ func appendCompact(dst, v []byte) []byte {
 		}
 	}
 	return dst
-}
-
-// objectMembers calls fn with each top-level member of the JSON object
-// data, in order: its key unquoted, the key as it is quoted in data, and its
-// value as it is in data. It reports whether data is an object whose
-// members it could delimit; fn may have been called for the members before
-// the one it could not. Values are delimited, not validated.
-func objectMembers(data []byte, fn func(key string, rawKey, value []byte)) bool {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return false
-	}
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		return skipSpace(data, i+1) == len(data)
-	}
-	for {
-		if i >= len(data) || data[i] != '"' {
-			return false
-		}
-		end := stringEnd(data, i)
-		if end < 0 {
-			return false
-		}
-		rawKey := data[i:end]
-		key := string(rawKey[1 : len(rawKey)-1])
-		if bytes.IndexByte(rawKey, '\\') >= 0 {
-			if err := json.Unmarshal(rawKey, &key); err != nil {
-				return false
-			}
-		}
-		i = skipSpace(data, end)
-		if i >= len(data) || data[i] != ':' {
-			return false
-		}
-		i = skipSpace(data, i+1)
-		vend := valueEnd(data, i)
-		if vend < 0 {
-			return false
-		}
-		fn(key, rawKey, data[i:vend])
-		i = skipSpace(data, vend)
-		switch {
-		case i >= len(data):
-			return false
-		case data[i] == ',':
-			i = skipSpace(data, i+1)
-		case data[i] == '}':
-			return skipSpace(data, i+1) == len(data)
-		default:
-			return false
-		}
-	}
-}
-
-// skipSpace returns the index of the first byte of data at or after i that
-// is not JSON whitespace.
-func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\r', '\n':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// stringEnd returns the index just after the JSON string that starts at
-// data[i] (a quote), or -1 when it does not end.
-func stringEnd(data []byte, i int) int {
-	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// valueEnd returns the index just after the JSON value that starts at
-// data[i], or -1 when there is none: a string, an object or array (to its
-// matching bracket, skipping strings), or a literal or number (up to the
-// next delimiter).
-func valueEnd(data []byte, i int) int {
-	if i >= len(data) {
-		return -1
-	}
-	switch data[i] {
-	case '"':
-		return stringEnd(data, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(data); j++ {
-			switch data[j] {
-			case '"':
-				end := stringEnd(data, j)
-				if end < 0 {
-					return -1
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	case ',', '}', ']', ':':
-		return -1
-	}
-	j := i
-	for j < len(data) {
-		switch data[j] {
-		case ',', '}', ']', ' ', '\t', '\r', '\n':
-			return j
-		}
-		j++
-	}
-	return j
 }
 
 // IssueWebURL returns the web page of an issue of project p under baseURL:
