@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -14,11 +15,12 @@ import (
 	"github.com/herald-dev/herald/internal/bench"
 )
 
-// TestBenchThroughput runs a small throughput scenario end to end against
-// the test binary standing in for `herald serve` (see TestMain), and checks
-// that its figures are sane.
-func TestBenchThroughput(t *testing.T) {
-	t.Parallel()
+// runSmallBench runs opts on SQLite against the test binary standing in for
+// `herald serve` (see TestMain), 8 requests in flight, within opts.Timeout
+// and 10 s more, failing the test when the run does not complete. It skips
+// under -short.
+func runSmallBench(t *testing.T, opts bench.Options) []bench.Result {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the server as a process")
 	}
@@ -26,23 +28,35 @@ func TestBenchThroughput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout+10*time.Second)
 	defer cancel()
 	var progress bytes.Buffer
-	results, err := bench.Run(ctx, bench.Options{
-		Scenarios:       []string{bench.ScenarioThroughput},
-		Database:        bench.SQLite,
-		Executable:      exe,
-		ServerEnv:       []string{"HERALD_TEST_RUN_MAIN=1"},
-		Events:          200,
-		CeilingRequests: 500,
-		Concurrency:     8,
-		Timeout:         50 * time.Second,
-		Progress:        &progress,
-	})
+	if opts.Progress == nil {
+		opts.Progress = &progress
+	} else {
+		opts.Progress = io.MultiWriter(opts.Progress, &progress)
+	}
+	opts.Database, opts.Executable, opts.ServerEnv, opts.Concurrency = bench.SQLite, exe, []string{"HERALD_TEST_RUN_MAIN=1"}, 8
+	results, err := bench.Run(ctx, opts)
 	if err != nil {
 		t.Fatalf("bench: %v\nprogress:\n%s", err, progress.String())
 	}
+	return results
+}
+
+// TestBenchThroughput runs a small throughput scenario end to end against
+// the test binary standing in for `herald serve` (see TestMain), and checks
+// that its figures are sane.
+func TestBenchThroughput(t *testing.T) {
+	t.Parallel()
+	var progress bytes.Buffer
+	results := runSmallBench(t, bench.Options{
+		Scenarios:       []string{bench.ScenarioThroughput},
+		Events:          200,
+		CeilingRequests: 500,
+		Timeout:         50 * time.Second,
+		Progress:        &progress,
+	})
 	if len(results) != 1 {
 		t.Fatalf("results = %+v", results)
 	}
@@ -91,21 +105,8 @@ func TestBenchThroughput(t *testing.T) {
 // counted exactly, and the CPU per event reported.
 func TestBenchMixed(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the server as a process")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
-	defer cancel()
-	var progress bytes.Buffer
-	results, err := bench.Run(ctx, bench.Options{
+	results := runSmallBench(t, bench.Options{
 		Scenarios:       []string{bench.ScenarioThroughput, bench.ScenarioNewIssues, bench.ScenarioMixed},
-		Database:        bench.SQLite,
-		Executable:      exe,
-		ServerEnv:       []string{"HERALD_TEST_RUN_MAIN=1"},
 		Events:          100,
 		NewIssuesEvents: 120,
 		// 300 events over 20 recurring issues, 1 in 5 new: 60 new issues
@@ -114,13 +115,8 @@ func TestBenchMixed(t *testing.T) {
 		MixedIssues:     20,
 		MixedNewEvery:   5,
 		CeilingRequests: 300,
-		Concurrency:     8,
 		Timeout:         90 * time.Second,
-		Progress:        &progress,
 	})
-	if err != nil {
-		t.Fatalf("bench: %v\nprogress:\n%s", err, progress.String())
-	}
 	if len(results) != 3 {
 		t.Fatalf("results = %+v", results)
 	}
