@@ -83,19 +83,7 @@ func testLogsHoldNoSecrets(t *testing.T, b backend, format string) {
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	closed := false
-	closeServer := func() {
-		if closed {
-			return
-		}
-		closed = true
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	}
-	t.Cleanup(closeServer)
+	closeServer := closeOnce(t, srv)
 
 	found := secrets{}
 	found.add(t, "bootstrap token", testToken)

@@ -74,6 +74,23 @@ func MustStart(t *testing.T, cfg Config) *Server {
 	return srv
 }
 
+// closeOnce returns a function that closes srv the first time it is
+// called, failing the test on an error; it is also run when the test ends.
+func closeOnce(t *testing.T, srv *Server) func() {
+	var once sync.Once
+	closeServer := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Close(ctx); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(closeServer)
+	return closeServer
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {

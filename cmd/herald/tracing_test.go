@@ -45,20 +45,7 @@ func startClosable(t *testing.T, cfg Config, start func(context.Context, Config,
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	closed := false
-	closeFunc := func() {
-		if closed {
-			return
-		}
-		closed = true
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	}
-	t.Cleanup(closeFunc)
-	return srv, closeFunc
+	return srv, closeOnce(t, srv)
 }
 
 // tracedRun is what runTraced did: the ids the spans must name.
