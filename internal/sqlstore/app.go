@@ -589,7 +589,7 @@ func (s *DB) FindAppRequests(ctx context.Context, appID int64, f herald.AppReque
 				ROW_NUMBER() OVER (PARTITION BY d.event ORDER BY at.created_at DESC, at.id DESC) AS rn
 			FROM app_installations i JOIN organizations io ON io.id = i.org_id
 			JOIN deliveries d ON d.destination_kind = $1 AND d.destination_id = i.uuid
-			JOIN delivery_bodies b ON b.id = d.id
+			JOIN delivery_bodies b ON b.id = `+bodyKey+`
 			JOIN attempts at ON at.delivery_id = d.id
 			WHERE i.app_id = $2 AND d.created_at >= $3 AND ($4 = '' OR d.event = $4) AND ($5 = 0 OR i.org_id = $5)
 				AND ($6 = 0 OR at.status_code < 200 OR at.status_code >= 300)

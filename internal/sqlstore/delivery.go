@@ -14,30 +14,58 @@ import (
 // InsertDeliveries writes deliveries, each with its body. A pending
 // delivery is due at its NextAttemptAt; one with ClaimedBy set is written
 // claimed by that node until its NextAttemptAt, for it to send at once.
+//
+// Deliveries given the same body (one slice: an event's Service Hook
+// deliveries to each of its hooks) share one stored copy of it: the first
+// of them keeps it under its own id, the others name that id in body_id.
 func (t *Tx) InsertDeliveries(ctx context.Context, deliveries []*herald.Delivery) error {
 	if len(deliveries) == 0 {
 		return nil
 	}
-	const cols = 17
+	const cols = 18
 	args := make([]any, 0, len(deliveries)*cols)
 	bodies := make([]any, 0, len(deliveries)*2)
+	owners := make(map[bodyRef]string, len(deliveries))
 	for _, d := range deliveries {
 		if d.Status == "" {
 			d.Status = herald.DeliveryPending
 		}
+		bodyID := ""
+		if ref, ok := refOf(d.Body); !ok {
+			bodies = append(bodies, d.ID, d.Body)
+		} else if owner, shared := owners[ref]; shared {
+			bodyID = owner
+		} else {
+			owners[ref] = d.ID
+			bodies = append(bodies, d.ID, d.Body)
+		}
 		args = append(args, d.ID, d.DestinationKind, d.DestinationID, d.ProjectID, d.OrganizationID, d.Event, d.Resource,
 			d.Signature, d.Timestamp, d.Status, d.Attempts, ts(d.NextAttemptAt), d.LastStatus, d.LastError,
-			ts(d.CreatedAt), ts(d.UpdatedAt), d.ClaimedBy)
-		bodies = append(bodies, d.ID, d.Body)
+			ts(d.CreatedAt), ts(d.UpdatedAt), d.ClaimedBy, bodyID)
 	}
 	s := t.s
-	if err := s.insertRows(ctx, t.tx, `INSERT INTO deliveries (`+deliveryColumns+`, claimed_by) VALUES `, "", cols, args); err != nil {
+	if err := s.insertRows(ctx, t.tx, `INSERT INTO deliveries (`+deliveryColumns+`, claimed_by, body_id) VALUES `, "", cols, args); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	if err := s.insertRows(ctx, t.tx, `INSERT INTO delivery_bodies (id, body) VALUES `, "", 2, bodies); err != nil {
 		return fmt.Errorf("insert delivery bodies: %w", err)
 	}
 	return nil
+}
+
+// bodyRef identifies a body slice: deliveries whose bodies have the same
+// bodyRef were given one body.
+type bodyRef struct {
+	first *byte
+	n     int
+}
+
+// refOf returns body's bodyRef; an empty body has none.
+func refOf(body []byte) (bodyRef, bool) {
+	if len(body) == 0 {
+		return bodyRef{}, false
+	}
+	return bodyRef{&body[0], len(body)}, true
 }
 
 // deliveryColumns are the columns of deliveries a Delivery is read from.
@@ -50,7 +78,11 @@ const deliveryColumns = `id, destination_kind, destination_id, project_id, org_i
 var deliverySelect = deliveryColumnsAs("d") + ", b.body"
 
 // deliveryFrom is deliveries d with their bodies b.
-const deliveryFrom = ` deliveries d JOIN delivery_bodies b ON b.id = d.id `
+const deliveryFrom = ` deliveries d JOIN delivery_bodies b ON b.id = ` + bodyKey + ` `
+
+// bodyKey is the id of the delivery_bodies row holding the body of the
+// delivery d: its body_id, or its own id when that is empty.
+const bodyKey = `CASE WHEN d.body_id = '' THEN d.id ELSE d.body_id END`
 
 func deliveryColumnsAs(alias string) string {
 	return alias + "." + strings.ReplaceAll(deliveryColumns, ", ", ", "+alias+".")
@@ -134,10 +166,16 @@ func (s *DB) ClaimDeliveries(ctx context.Context, node string, limit int, until 
 }
 
 // deleteDeliveries deletes the deliveries matching cond, a condition on the
-// columns of deliveries, with their bodies (their attempts go by cascade),
-// and returns how many it deleted.
+// columns of deliveries, with the bodies no other delivery shares (their
+// attempts go by cascade), and returns how many it deleted.
 func (s *DB) deleteDeliveries(ctx context.Context, tx *sql.Tx, cond string, args ...any) (int64, error) {
-	if _, err := s.exec(ctx, tx, `DELETE FROM delivery_bodies WHERE id IN (SELECT id FROM deliveries WHERE `+cond+`)`, args...); err != nil {
+	// A body goes when one of the deliveries deleted uses it and no
+	// delivery kept does: neither its owner (the delivery of the same id)
+	// nor one naming it in body_id. Inside the subqueries cond's columns
+	// are those of the delivery d there.
+	if _, err := s.exec(ctx, tx, `DELETE FROM delivery_bodies WHERE id IN (SELECT `+bodyKey+` FROM deliveries d WHERE `+cond+`)
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = delivery_bodies.id AND NOT (`+cond+`))
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.body_id = delivery_bodies.id AND d.body_id <> '' AND NOT (`+cond+`))`, args...); err != nil {
 		return 0, fmt.Errorf("delete delivery bodies: %w", err)
 	}
 	res, err := s.exec(ctx, tx, `DELETE FROM deliveries WHERE `+cond, args...)

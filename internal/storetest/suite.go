@@ -134,6 +134,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Hooks", func(t *testing.T) { t.Parallel(); testHooks(t, open) })
 	t.Run("Ingest", func(t *testing.T) { t.Parallel(); testIngest(t, open) })
 	t.Run("CompleteDeliveries", func(t *testing.T) { t.Parallel(); testCompleteDeliveries(t, open) })
+	t.Run("SharedBodies", func(t *testing.T) { t.Parallel(); testSharedBodies(t, open) })
 	t.Run("AutoDisable", func(t *testing.T) { t.Parallel(); testAutoDisable(t, open) })
 	t.Run("RedeliverRecover", func(t *testing.T) { t.Parallel(); testRedeliverRecover(t, open) })
 	t.Run("Claims", func(t *testing.T) { t.Parallel(); testClaims(t, open) })

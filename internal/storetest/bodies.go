@@ -1,0 +1,103 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/sqlstore"
+)
+
+// testSharedBodies checks that deliveries written with one body slice (an
+// event's deliveries to several hooks) keep one stored copy of it, that
+// each reads it back, and that the copy stays while any delivery using it
+// does: deleting the hook of the delivery that owns it and purging some of
+// the others keep it, purging the last one removes it.
+func testSharedBodies(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	a := f.Hook(t, "https://example.com/a", herald.HookEventCreated)
+	b := f.Hook(t, "https://example.com/b", herald.HookEventCreated)
+	c := f.Hook(t, "https://example.com/c", herald.HookEventCreated)
+	now := f.Clock.Now()
+	shared := []byte(`{"shared":true}`)
+	delivery := func(h *herald.Hook, body []byte) *herald.Delivery {
+		return &herald.Delivery{ID: herald.NewTimeID(now), DestinationKind: herald.DestinationHook, DestinationID: h.ID,
+			ProjectID: h.ProjectID, OrganizationID: f.Org.ID, Event: herald.HookEventCreated, Body: body,
+			Signature: "sig-" + h.ID, Timestamp: now.Unix(), Status: herald.DeliveryPending,
+			NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+	}
+	ds := []*herald.Delivery{delivery(a, shared), delivery(b, shared), delivery(a, []byte(`{"own":1}`)), delivery(c, shared)}
+	must(t, s.InTx(ctx, func(tx *sqlstore.Tx) error { return tx.InsertDeliveries(ctx, ds) }))
+
+	bodies := func(t *testing.T, want int) {
+		t.Helper()
+		var n int
+		must(t, s.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM delivery_bodies`).Scan(&n))
+		if n != want {
+			t.Fatalf("%d stored bodies, want %d", n, want)
+		}
+	}
+	readBack := func(t *testing.T, ds ...*herald.Delivery) {
+		t.Helper()
+		for _, d := range ds {
+			got, err := s.FindDeliveryByID(ctx, d.ID)
+			must(t, err)
+			if string(got.Body) != string(d.Body) || got.Signature != d.Signature {
+				t.Fatalf("delivery to %s: body %q signature %q, want %q %q", d.DestinationID, got.Body, got.Signature, d.Body, d.Signature)
+			}
+		}
+	}
+	finish := func(t *testing.T, ds ...*herald.Delivery) {
+		t.Helper()
+		var out []*herald.Outcome
+		for _, d := range ds {
+			out = append(out, &herald.Outcome{DeliveryID: d.ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true})
+		}
+		must(t, s.CompleteDeliveries(ctx, out))
+	}
+
+	t.Run("OneCopy", func(t *testing.T) {
+		bodies(t, 2)
+		readBack(t, ds...)
+		send, err := s.FindDeliveriesToSend(ctx, []string{ds[0].ID, ds[1].ID, ds[2].ID, ds[3].ID})
+		must(t, err)
+		if len(send) != 4 {
+			t.Fatalf("%d deliveries to send, want 4", len(send))
+		}
+		for _, d := range send {
+			want := string(shared)
+			if d.ID == ds[2].ID {
+				want = `{"own":1}`
+			}
+			if string(d.Body) != want {
+				t.Fatalf("delivery %s to send has body %q, want %q", d.ID, d.Body, want)
+			}
+		}
+	})
+	t.Run("OwnerDeleted", func(t *testing.T) {
+		must(t, s.DeleteHook(ctx, f.Project.ID, a.ID))
+		bodies(t, 1)
+		readBack(t, ds[1], ds[3])
+	})
+	t.Run("PurgedOneByOne", func(t *testing.T) {
+		finish(t, ds[1])
+		f.Clock.Add(time.Hour)
+		n, err := s.PurgeDeliveries(ctx, f.Clock.Now())
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("purged %d, want the one finished delivery", n)
+		}
+		bodies(t, 1)
+		readBack(t, ds[3])
+		finish(t, ds[3])
+		n, err = s.PurgeDeliveries(ctx, f.Clock.Now())
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("purged %d, want the last delivery", n)
+		}
+		bodies(t, 0)
+	})
+}
