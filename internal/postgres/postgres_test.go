@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/herald-dev/herald/internal/postgres"
+	"github.com/herald-dev/herald/internal/sqlstore"
+	"github.com/herald-dev/herald/internal/storetest"
 )
 
 func TestIsUnavailable(t *testing.T) {
@@ -45,5 +47,28 @@ func TestIsUnavailable(t *testing.T) {
 				t.Errorf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestCompression checks that an event's data and a delivery's body are
+// compressed with lz4 where the server has it (migration 0014).
+func TestCompression(t *testing.T) {
+	t.Parallel()
+	s := storetest.OpenPostgres(t, sqlstore.Options{})
+	ctx := context.Background()
+	db := s.SQL()
+	if _, err := db.ExecContext(ctx, `CREATE TEMP TABLE lz4_probe (b BYTEA COMPRESSION lz4)`); err != nil {
+		t.Skipf("this PostgreSQL has no lz4: %v", err)
+	}
+	for _, c := range []struct{ table, column string }{{"events", "data"}, {"delivery_bodies", "body"}} {
+		var method string
+		err := db.QueryRowContext(ctx, `SELECT attcompression::text FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2`,
+			c.table, c.column).Scan(&method)
+		if err != nil {
+			t.Fatalf("%s.%s: %v", c.table, c.column, err)
+		}
+		if method != "l" {
+			t.Errorf("%s.%s compression = %q, want \"l\" (lz4)", c.table, c.column, method)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,7 +147,7 @@ func (s *DB) Ping(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM herald_migrations`).Scan(&n); err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
-	files, err := migrationFiles(migrations)
+	files, err := migrationFiles(migrations, s.dialect.Name)
 	if err != nil {
 		return err
 	}
@@ -169,7 +170,7 @@ func (s *DB) Migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS herald_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
 	}
-	files, err := migrationFiles(migrations)
+	files, err := migrationFiles(migrations, s.dialect.Name)
 	if err != nil {
 		return err
 	}
@@ -209,11 +210,22 @@ func (s *DB) applyMigration(ctx context.Context, name string) error {
 	})
 }
 
-func migrationFiles(fsys fs.FS) ([]string, error) {
+// forDialect reports whether the migration file name applies to dialect:
+// every file does but one named NNNN_name.DIALECT.sql, which applies to
+// that dialect alone.
+func forDialect(name, dialect string) bool {
+	parts := strings.Split(strings.TrimSuffix(name, ".sql"), ".")
+	return len(parts) == 1 || parts[len(parts)-1] == dialect
+}
+
+// migrationFiles lists the migrations of fsys that apply to dialect, in
+// the order they are applied.
+func migrationFiles(fsys fs.FS, dialect string) ([]string, error) {
 	names, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("list migrations: %w", err)
 	}
+	names = slices.DeleteFunc(names, func(name string) bool { return !forDialect(name, dialect) })
 	sort.Strings(names)
 	return names, nil
 }
