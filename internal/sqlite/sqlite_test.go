@@ -144,3 +144,31 @@ func TestIsUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenPragmas checks the settings a new database is created with and
+// each connection of the writer has: 8 KiB pages (two or three events or
+// delivery bodies to a page, where 4 KiB pages hold one), the
+// write-ahead log, and synchronous NORMAL.
+func TestOpenPragmas(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.Context(), t.TempDir(), sqlstore.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	tests := []struct{ pragma, want string }{
+		{"page_size", "8192"},
+		{"journal_mode", "wal"},
+		{"synchronous", "1"},
+		{"foreign_keys", "1"},
+	}
+	for _, tt := range tests {
+		var got string
+		if err := s.SQL().QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", tt.pragma, err)
+		}
+		if got != tt.want {
+			t.Errorf("PRAGMA %s = %s, want %s", tt.pragma, got, tt.want)
+		}
+	}
+}
