@@ -30,6 +30,7 @@ type Config struct {
 	PollInterval           time.Duration
 	IngestBatch            int
 	IngestBatchWait        time.Duration
+	IngestCommitters       int
 	IngestRateLimit        float64
 	IngestMemoryMB         int
 	ShutdownTimeout        time.Duration
@@ -65,6 +66,7 @@ func DefaultConfig() Config {
 		PollInterval:           20 * time.Millisecond,
 		IngestBatch:            256,
 		IngestBatchWait:        2 * time.Millisecond,
+		IngestCommitters:       2,
 		IngestMemoryMB:         ingest.DefaultMaxInFlight >> 20,
 		ShutdownTimeout:        15 * time.Second,
 		LogLevel:               "info",
@@ -109,6 +111,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest-batch: must be between 1 and 2000")
 	case c.IngestBatchWait < 0:
 		return fmt.Errorf("ingest-batch-wait: must not be negative")
+	case c.IngestCommitters < 1 || c.IngestCommitters > 64:
+		return fmt.Errorf("ingest-committers: must be between 1 and 64")
 	case c.IngestRateLimit < 0:
 		return fmt.Errorf("ingest-rate-limit: must not be negative")
 	case c.IngestMemoryMB < 1 || c.IngestMemoryMB > 1<<20:
@@ -177,6 +181,7 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PollInterval, "poll-interval", c.PollInterval, "how often an idle node asks the database for due deliveries (retries, redeliveries, another node's lapsed claims)")
 	fs.IntVar(&c.IngestBatch, "ingest-batch", c.IngestBatch, "events committed together in one transaction at most")
 	fs.DurationVar(&c.IngestBatchWait, "ingest-batch-wait", c.IngestBatchWait, "how long an event may wait for others to share its commit")
+	fs.IntVar(&c.IngestCommitters, "ingest-committers", c.IngestCommitters, "ingest transactions in flight at once on PostgreSQL (SQLite has one writer: always 1)")
 	fs.Float64Var(&c.IngestRateLimit, "ingest-rate-limit", c.IngestRateLimit, "events per second accepted per DSN key; 0 means unlimited")
 	fs.IntVar(&c.IngestMemoryMB, "ingest-memory-mb", c.IngestMemoryMB, "MiB the bodies of all ingest requests in flight may hold together (raised to what one largest body needs); past it requests get 429")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "client connections open at once at most; more wait to be accepted")

@@ -28,6 +28,8 @@ func TestConfigValidate(t *testing.T) {
 		{"ErrBootstrapToken", func(c *Config) { c.BootstrapToken = "short" }, "bootstrap-token"},
 		{"ErrConcurrency", func(c *Config) { c.DestinationConcurrency = 0 }, "destination-concurrency"},
 		{"ErrIngestBatch", func(c *Config) { c.IngestBatch = 0 }, "ingest-batch"},
+		{"ErrIngestCommitters", func(c *Config) { c.IngestCommitters = 0 }, "ingest-committers"},
+		{"ErrIngestCommittersMany", func(c *Config) { c.IngestCommitters = 65 }, "ingest-committers"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -62,7 +62,7 @@ var docCommands = []docCommand{
 		{"Database and logs", []string{"data-dir", "database-url", "log-level", "log-format"}},
 		{"HTTP server", []string{"addr", "url", "max-connections", "body-idle-timeout", "body-timeout", "shutdown-timeout", "debug-addr"}},
 		{"Access", []string{"bootstrap-token", "session-lifetime"}},
-		{"Ingest", []string{"ingest-batch", "ingest-batch-wait", "ingest-rate-limit", "ingest-memory-mb"}},
+		{"Ingest", []string{"ingest-batch", "ingest-batch-wait", "ingest-committers", "ingest-rate-limit", "ingest-memory-mb"}},
 		{"Delivery", []string{"delivery-timeout", "retry-schedule", "disable-after", "allow-destination", "destination-concurrency", "delivery-workers", "poll-interval"}},
 		{"Several nodes", []string{"node-id", "rescue-after"}},
 		{"Periodic jobs (run by the leader)", []string{"retention", "metric-alert-interval"}},

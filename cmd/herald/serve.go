@@ -151,9 +151,12 @@ func start(ctx context.Context, cfg Config, logger *slog.Logger, tp *tracing.Pro
 		host, _ := os.Hostname()
 		nodeID = fmt.Sprintf("%s:%d", host, ln.Addr().(*net.TCPAddr).Port)
 	}
+	// SQLite has one writer. On PostgreSQL a few ingest transactions run at
+	// once; more make smaller batches, each with its statements and commit
+	// (BENCHMARKS.md: 4 cost PostgreSQL a third more CPU per event than 2).
 	committers := 1
 	if cfg.DatabaseURL != "" {
-		committers = 4
+		committers = cfg.IngestCommitters
 	}
 	m := metrics.New()
 	dispatcher := delivery.NewDispatcher(delivery.DispatcherOptions{
