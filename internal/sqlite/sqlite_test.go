@@ -148,7 +148,7 @@ func TestIsUnavailable(t *testing.T) {
 // TestOpenPragmas checks the settings a new database is created with and
 // each connection of the writer has: 8 KiB pages (two or three events or
 // delivery bodies to a page, where 4 KiB pages hold one), the
-// write-ahead log, and synchronous NORMAL.
+// write-ahead log, synchronous NORMAL and a 16 MiB page cache.
 func TestOpenPragmas(t *testing.T) {
 	t.Parallel()
 	s, err := Open(t.Context(), t.TempDir(), sqlstore.Options{})
@@ -161,6 +161,7 @@ func TestOpenPragmas(t *testing.T) {
 		{"journal_mode", "wal"},
 		{"synchronous", "1"},
 		{"foreign_keys", "1"},
+		{"cache_size", "-16384"},
 	}
 	for _, tt := range tests {
 		var got string
