@@ -9,6 +9,28 @@ import (
 	"github.com/herald-dev/herald/internal/sqlstore"
 )
 
+// StoredBodies counts the stored delivery bodies, and those of them no
+// delivery uses (neither its owner, the delivery of the same id, nor one
+// naming it in body_id).
+func (f *Fixture) StoredBodies(t testing.TB) (all, orphans int) {
+	t.Helper()
+	db := f.Store.SQL()
+	must(t, db.QueryRow(`SELECT COUNT(*) FROM delivery_bodies`).Scan(&all))
+	must(t, db.QueryRow(`SELECT COUNT(*) FROM delivery_bodies
+		WHERE id NOT IN (SELECT id FROM deliveries) AND id NOT IN (SELECT body_id FROM deliveries)`).Scan(&orphans))
+	return all, orphans
+}
+
+// Delivered records a first attempt answered 200 for each of ds.
+func (f *Fixture) Delivered(t testing.TB, ds ...*herald.Delivery) {
+	t.Helper()
+	out := make([]*herald.Outcome, len(ds))
+	for i, d := range ds {
+		out[i] = &herald.Outcome{DeliveryID: d.ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true}
+	}
+	must(t, f.Store.CompleteDeliveries(context.Background(), out))
+}
+
 // testSharedBodies checks that deliveries written with one body slice (an
 // event's deliveries to several hooks) keep one stored copy of it, that
 // each reads it back, and that the copy stays while any delivery using it
@@ -34,9 +56,7 @@ func testSharedBodies(t *testing.T, open Opener) {
 
 	bodies := func(t *testing.T, want int) {
 		t.Helper()
-		var n int
-		must(t, s.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM delivery_bodies`).Scan(&n))
-		if n != want {
+		if n, _ := f.StoredBodies(t); n != want {
 			t.Fatalf("%d stored bodies, want %d", n, want)
 		}
 	}
@@ -49,14 +69,6 @@ func testSharedBodies(t *testing.T, open Opener) {
 				t.Fatalf("delivery to %s: body %q signature %q, want %q %q", d.DestinationID, got.Body, got.Signature, d.Body, d.Signature)
 			}
 		}
-	}
-	finish := func(t *testing.T, ds ...*herald.Delivery) {
-		t.Helper()
-		var out []*herald.Outcome
-		for _, d := range ds {
-			out = append(out, &herald.Outcome{DeliveryID: d.ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true})
-		}
-		must(t, s.CompleteDeliveries(ctx, out))
 	}
 
 	t.Run("OneCopy", func(t *testing.T) {
@@ -83,7 +95,7 @@ func testSharedBodies(t *testing.T, open Opener) {
 		readBack(t, ds[1], ds[3])
 	})
 	t.Run("PurgedOneByOne", func(t *testing.T) {
-		finish(t, ds[1])
+		f.Delivered(t, ds[1])
 		f.Clock.Add(time.Hour)
 		n, err := s.PurgeDeliveries(ctx, f.Clock.Now())
 		must(t, err)
@@ -92,7 +104,7 @@ func testSharedBodies(t *testing.T, open Opener) {
 		}
 		bodies(t, 1)
 		readBack(t, ds[3])
-		finish(t, ds[3])
+		f.Delivered(t, ds[3])
 		n, err = s.PurgeDeliveries(ctx, f.Clock.Now())
 		must(t, err)
 		if n != 1 {

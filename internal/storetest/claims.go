@@ -185,35 +185,25 @@ func testClaims(t *testing.T, open Opener) {
 	t.Run("BodiesGoWithTheirDeliveries", func(t *testing.T) {
 		f := NewFixture(t, open)
 		s := f.Store
-		bodies := func() (all, orphans int) {
-			t.Helper()
-			must(t, s.SQL().QueryRow(`SELECT COUNT(*) FROM delivery_bodies`).Scan(&all))
-			must(t, s.SQL().QueryRow(`SELECT COUNT(*) FROM delivery_bodies WHERE id NOT IN (SELECT id FROM deliveries)`).Scan(&orphans))
-			return all, orphans
-		}
 		h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
 		other := f.Hook(t, "https://example.com/other", herald.HookEventCreated)
 		f.Deliveries(t, h, 2)
 		f.Deliveries(t, other, 2)
-		if all, _ := bodies(); all != 4 {
+		if all, _ := f.StoredBodies(t); all != 4 {
 			t.Fatalf("%d bodies for 4 deliveries", all)
 		}
 		// Retention takes finished deliveries with their bodies.
 		list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: other.ID})
 		must(t, err)
-		var out []*herald.Outcome
-		for _, d := range list {
-			out = append(out, &herald.Outcome{DeliveryID: d.ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true})
-		}
-		must(t, s.CompleteDeliveries(ctx, out))
+		f.Delivered(t, list...)
 		n, err := s.PurgeDeliveries(ctx, f.Clock.Now().Add(time.Hour))
 		must(t, err)
-		if all, orphans := bodies(); n != 2 || all != 2 || orphans != 0 {
+		if all, orphans := f.StoredBodies(t); n != 2 || all != 2 || orphans != 0 {
 			t.Fatalf("purged %d; %d bodies left, %d orphans", n, all, orphans)
 		}
 		// Deleting a hook takes its deliveries with their bodies.
 		must(t, s.DeleteHook(ctx, f.Project.ID, h.ID))
-		if all, orphans := bodies(); all != 0 || orphans != 0 {
+		if all, orphans := f.StoredBodies(t); all != 0 || orphans != 0 {
 			t.Fatalf("after deleting the hook: %d bodies, %d orphans", all, orphans)
 		}
 	})

@@ -593,11 +593,7 @@ func testRedeliverRecover(t *testing.T, open Opener) {
 		}
 		list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID, Status: herald.DeliveryPending})
 		must(t, err)
-		var out []*herald.Outcome
-		for _, d := range list {
-			out = append(out, &herald.Outcome{DeliveryID: d.ID, Attempt: &herald.Attempt{StatusCode: 200}, Delivered: true})
-		}
-		must(t, s.CompleteDeliveries(ctx, out))
+		f.Delivered(t, list...)
 		n, err = s.PurgeDeliveries(ctx, f.Clock.Now().Add(-time.Hour))
 		must(t, err)
 		if n != 2 {
