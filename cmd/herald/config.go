@@ -33,6 +33,7 @@ type Config struct {
 	IngestCommitters       int
 	IngestRateLimit        float64
 	IngestMemoryMB         int
+	HeapFloorMB            int
 	ShutdownTimeout        time.Duration
 	LogLevel               string
 	LogFormat              string
@@ -68,6 +69,7 @@ func DefaultConfig() Config {
 		IngestBatchWait:        2 * time.Millisecond,
 		IngestCommitters:       2,
 		IngestMemoryMB:         ingest.DefaultMaxInFlight >> 20,
+		HeapFloorMB:            64,
 		ShutdownTimeout:        15 * time.Second,
 		LogLevel:               "info",
 		LogFormat:              "text",
@@ -117,6 +119,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest-rate-limit: must not be negative")
 	case c.IngestMemoryMB < 1 || c.IngestMemoryMB > 1<<20:
 		return fmt.Errorf("ingest-memory-mb: must be between 1 and 1048576")
+	case c.HeapFloorMB < 0 || c.HeapFloorMB > 1<<20:
+		return fmt.Errorf("heap-floor-mb: must be between 0 and 1048576")
 	case c.MaxConnections < 1:
 		return fmt.Errorf("max-connections: must be at least 1")
 	case c.BodyIdleTimeout < time.Second || c.BodyIdleTimeout > time.Hour:
@@ -184,6 +188,7 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.IntVar(&c.IngestCommitters, "ingest-committers", c.IngestCommitters, "ingest transactions in flight at once on PostgreSQL (SQLite has one writer: always 1)")
 	fs.Float64Var(&c.IngestRateLimit, "ingest-rate-limit", c.IngestRateLimit, "events per second accepted per DSN key; 0 means unlimited")
 	fs.IntVar(&c.IngestMemoryMB, "ingest-memory-mb", c.IngestMemoryMB, "MiB the bodies of all ingest requests in flight may hold together (raised to what one largest body needs); past it requests get 429")
+	fs.IntVar(&c.HeapFloorMB, "heap-floor-mb", c.HeapFloorMB, "MiB the Go collector lets the heap reach before it collects, whatever little is live: fewer collections on a small heap, for up to this much memory; above it GOGC alone decides (0: off)")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "client connections open at once at most; more wait to be accepted")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "how long a request body may stall before its connection is cut")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "how long a whole request body may take to arrive")

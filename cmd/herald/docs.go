@@ -60,7 +60,7 @@ type flagGroup struct {
 var docCommands = []docCommand{
 	{name: "serve", args: []string{"serve"}, groups: []flagGroup{
 		{"Database and logs", []string{"data-dir", "database-url", "log-level", "log-format"}},
-		{"HTTP server", []string{"addr", "url", "max-connections", "body-idle-timeout", "body-timeout", "shutdown-timeout", "debug-addr"}},
+		{"HTTP server", []string{"addr", "url", "max-connections", "body-idle-timeout", "body-timeout", "shutdown-timeout", "debug-addr", "heap-floor-mb"}},
 		{"Access", []string{"bootstrap-token", "session-lifetime"}},
 		{"Ingest", []string{"ingest-batch", "ingest-batch-wait", "ingest-committers", "ingest-rate-limit", "ingest-memory-mb"}},
 		{"Delivery", []string{"delivery-timeout", "retry-schedule", "disable-after", "allow-destination", "destination-concurrency", "delivery-workers", "poll-interval"}},

@@ -21,6 +21,7 @@ import (
 	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/api"
 	"github.com/herald-dev/herald/internal/delivery"
+	"github.com/herald-dev/herald/internal/heapfloor"
 	"github.com/herald-dev/herald/internal/ingest"
 	"github.com/herald-dev/herald/internal/jobs"
 	"github.com/herald-dev/herald/internal/metrics"
@@ -43,6 +44,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// The collector's percent is the process's, so the heap floor is set
+	// here rather than in Start, which tests call many times in one process.
+	gc := heapfloor.Start(heapfloor.Options{Floor: uint64(cfg.HeapFloorMB) << 20, Base: heapfloor.CurrentPercent()})
+	defer gc.Stop()
 	srv, err := Start(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return err
