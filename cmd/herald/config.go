@@ -66,7 +66,6 @@ func DefaultConfig() Config {
 		DeliveryWorkers:        200,
 		PollInterval:           20 * time.Millisecond,
 		IngestBatch:            256,
-		IngestBatchWait:        2 * time.Millisecond,
 		IngestCommitters:       2,
 		IngestMemoryMB:         ingest.DefaultMaxInFlight >> 20,
 		HeapFloorMB:            64,
@@ -79,6 +78,28 @@ func DefaultConfig() Config {
 		BodyIdleTimeout:        api.DefaultBodyIdleTimeout,
 		BodyTimeout:            api.DefaultBodyTimeout,
 		SessionLifetime:        web.DefaultSessionLifetime,
+	}
+}
+
+// Batch waits by database (BENCHMARKS.md). SQLite's one committer is idle
+// while a batch waits, so a short wait pays; PostgreSQL's committers
+// overlap, and a shorter wait there only made smaller batches that cost
+// more CPU per event.
+const (
+	sqliteBatchWait   = 500 * time.Microsecond
+	postgresBatchWait = 2 * time.Millisecond
+)
+
+// ingestBatchWait is --ingest-batch-wait, or the database's default when it
+// is not set.
+func (c Config) ingestBatchWait() time.Duration {
+	switch {
+	case c.IngestBatchWait > 0:
+		return c.IngestBatchWait
+	case c.DatabaseURL != "":
+		return postgresBatchWait
+	default:
+		return sqliteBatchWait
 	}
 }
 
@@ -184,7 +205,7 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.IntVar(&c.DeliveryWorkers, "delivery-workers", c.DeliveryWorkers, "delivery requests in flight at once on this node, all destinations together")
 	fs.DurationVar(&c.PollInterval, "poll-interval", c.PollInterval, "how often an idle node asks the database for due deliveries (retries, redeliveries, another node's lapsed claims)")
 	fs.IntVar(&c.IngestBatch, "ingest-batch", c.IngestBatch, "events committed together in one transaction at most")
-	fs.DurationVar(&c.IngestBatchWait, "ingest-batch-wait", c.IngestBatchWait, "how long an event may wait for others to share its commit")
+	fs.DurationVar(&c.IngestBatchWait, "ingest-batch-wait", c.IngestBatchWait, "how long an event may wait for others to share its commit while the database is idle (default 500µs on SQLite, 2ms on PostgreSQL)")
 	fs.IntVar(&c.IngestCommitters, "ingest-committers", c.IngestCommitters, "ingest transactions in flight at once on PostgreSQL (SQLite has one writer: always 1)")
 	fs.Float64Var(&c.IngestRateLimit, "ingest-rate-limit", c.IngestRateLimit, "events per second accepted per DSN key; 0 means unlimited")
 	fs.IntVar(&c.IngestMemoryMB, "ingest-memory-mb", c.IngestMemoryMB, "MiB the bodies of all ingest requests in flight may hold together (raised to what one largest body needs); past it requests get 429")

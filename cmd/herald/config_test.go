@@ -51,6 +51,29 @@ func TestConfigValidate(t *testing.T) {
 
 // TestFlagsFromEnvironment: every flag reads its HERALD_* variable, a flag
 // on the command line wins, and --help names the variable.
+func TestIngestBatchWait(t *testing.T) {
+	cases := []struct {
+		name        string
+		databaseURL string
+		set         time.Duration
+		want        time.Duration
+	}{
+		{"SQLite", "", 0, 500 * time.Microsecond},
+		{"PostgreSQL", "postgres://db/herald", 0, 2 * time.Millisecond},
+		{"SetSQLite", "", 3 * time.Millisecond, 3 * time.Millisecond},
+		{"SetPostgreSQL", "postgres://db/herald", 100 * time.Microsecond, 100 * time.Microsecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.DatabaseURL, cfg.IngestBatchWait = c.databaseURL, c.set
+			if got := cfg.ingestBatchWait(); got != c.want {
+				t.Fatalf("ingestBatchWait() = %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
 func TestFlagsFromEnvironment(t *testing.T) {
 	t.Parallel()
 	cfg := DefaultConfig()

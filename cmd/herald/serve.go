@@ -224,7 +224,7 @@ func start(ctx context.Context, cfg Config, logger *slog.Logger, tp *tracing.Pro
 		store.Close()
 		return nil, err
 	}
-	batcher := ingest.NewBatcher(changes.SaveEvents, ingest.BatcherOptions{MaxEvents: cfg.IngestBatch, MaxWait: cfg.IngestBatchWait, Workers: committers,
+	batcher := ingest.NewBatcher(changes.SaveEvents, ingest.BatcherOptions{MaxEvents: cfg.IngestBatch, MaxWait: cfg.ingestBatchWait(), Workers: committers,
 		TracerProvider: tp.TracerProvider()})
 	ingestHandler := &ingest.Handler{
 		Projects: store,
