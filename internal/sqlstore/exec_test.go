@@ -33,3 +33,27 @@ func TestColumnArrays(t *testing.T) {
 		})
 	}
 }
+
+func TestSQLiteParams(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, in, want string }{
+		{"None", "SELECT 1", "SELECT 1"},
+		{"InOrder", "SELECT * FROM t WHERE a = $1 AND b = $2", "SELECT * FROM t WHERE a = ? AND b = ?"},
+		{"TwoDigits", "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+		{"Repeated", "UPDATE t SET a = $1 WHERE b = $1", "UPDATE t SET a = ?1 WHERE b = ?1"},
+		{"OutOfOrder", "SELECT $2, $1", "SELECT ?2, ?1"},
+		{"Gap", "SELECT $1, $3", "SELECT ?1, ?3"},
+		{"NotFromOne", "SELECT $2", "SELECT ?2"},
+		{"DollarAlone", "SELECT '$' || $1", "SELECT '$' || ?"},
+		{"AtEnd", "SELECT $1, $", "SELECT ?, $"},
+		{"Adjacent", "SELECT $1$2", "SELECT ??"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := sqliteParams(tt.in); got != tt.want {
+				t.Errorf("sqliteParams(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
