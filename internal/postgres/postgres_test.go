@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -70,5 +72,56 @@ func TestCompression(t *testing.T) {
 		if method != "l" {
 			t.Errorf("%s.%s compression = %q, want \"l\" (lz4)", c.table, c.column, method)
 		}
+	}
+}
+
+// TestAnalyzeNewTables checks that a table PostgreSQL has no statistics of
+// is analyzed once enough rows were written to it, and a small one is not.
+func TestAnalyzeNewTables(t *testing.T) {
+	t.Parallel()
+	s := storetest.OpenPostgres(t, sqlstore.Options{})
+	ctx := context.Background()
+	db := s.SQL()
+	for _, q := range []string{
+		`CREATE TABLE analyze_big (n INT)`,
+		`CREATE TABLE analyze_small (n INT)`,
+		`INSERT INTO analyze_big SELECT generate_series(1, 1500)`,
+		`INSERT INTO analyze_small SELECT generate_series(1, 10)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	analyzed := func(table string) bool {
+		t.Helper()
+		var done bool
+		err := db.QueryRowContext(ctx, `SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL FROM pg_stat_user_tables
+			WHERE schemaname = current_schema() AND relname = $1`, table).Scan(&done)
+		if err != nil {
+			t.Fatalf("statistics of %s: %v", table, err)
+		}
+		return done
+	}
+	// PostgreSQL publishes the counts of rows written about a second
+	// after the writes: ask until the big table is analyzed.
+	var returned []string
+	deadline := time.Now().Add(20 * time.Second)
+	for !analyzed("analyze_big") {
+		if time.Now().After(deadline) {
+			t.Fatalf("analyze_big not analyzed; AnalyzeNewTables returned %v", returned)
+		}
+		tables, err := s.AnalyzeNewTables(ctx, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		returned = append(returned, tables...)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if slices.Contains(returned, "analyze_small") || analyzed("analyze_small") {
+		t.Fatalf("analyze_small (10 rows) was analyzed; returned %v", returned)
+	}
+	tables, err := s.AnalyzeNewTables(ctx, 1000)
+	if err != nil || slices.Contains(tables, "analyze_big") {
+		t.Fatalf("second AnalyzeNewTables = %v, %v; want analyze_big left alone", tables, err)
 	}
 }

@@ -88,6 +88,8 @@ type DB struct {
 	rdb     *sql.DB
 	rstmts  *stmtCache
 	health  *health
+	// analyze gathers the statistics of new tables (PostgreSQL only).
+	analyze *analyzer
 }
 
 var _ herald.Store = (*DB)(nil)
@@ -118,6 +120,9 @@ func Open(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*DB, error)
 	if err := s.Migrate(ctx); err != nil {
 		return nil, err
 	}
+	if d.Name == "postgres" {
+		s.analyze = startAnalyzer(s)
+	}
 	return s, nil
 }
 
@@ -129,6 +134,7 @@ func (s *DB) Dialect() Dialect { return s.dialect }
 
 // Close closes the database.
 func (s *DB) Close() error {
+	s.analyze.close()
 	s.health.close()
 	for _, c := range []*stmtCache{s.stmts, s.rstmts} {
 		if c != nil {
