@@ -9,8 +9,8 @@
 // start and end) adds up: with a live heap of 15 MB, a quarter of Herald's
 // CPU went to the collector. Raising the percent while the live heap is
 // small makes the goal at least the floor; once what is live needs more,
-// the percent is the base one again, so the floor never lets the heap grow
-// past max(floor, what the base percent allows).
+// the percent is the base one again, so that above the floor the collector
+// works as it would without one.
 //
 // This is the "GOGC tuner" of large Go services, in its simplest form: right
 // after each cycle (a cleanup of an object made unreachable for the purpose)
@@ -170,8 +170,8 @@ func (t *Tuner) adjust() {
 // much more (a burst of large requests) would otherwise grow to its live
 // size times the raised percent. The limit lets the collector run early
 // instead; with the base percent the process's own limit is back. The
-// limit is set before a raise and after a return, so that the two are
-// never both off.
+// limit is set before a raise and taken back after a return, so that a
+// raised percent never stands without it.
 func (t *Tuner) set(p int) {
 	raisedLimit := min(t.limit, int64(min(2*t.opts.Floor, math.MaxInt64/2)))
 	if p > t.opts.Base {

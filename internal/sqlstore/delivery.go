@@ -323,8 +323,8 @@ func (s *DB) pendingState(ctx context.Context, tx *sql.Tx, outcomes []*herald.Ou
 func (s *DB) updateDeliveries(ctx context.Context, tx *sql.Tx, n int, args []any) error {
 	if s.dialect.Name != "sqlite" {
 		// One statement of one shape, the rows as a typed array per
-		// column: the VALUES form was planned anew for each of its nine
-		// sizes and cost PostgreSQL three times the delivery's insert.
+		// column as the inserts take them, where the VALUES form had a
+		// shape, and a plan, for each of its nine sizes.
 		if arrays, _, ok := columnArrays(args, 7); ok {
 			_, err := s.exec(ctx, tx, `UPDATE deliveries SET status = v.status, attempts = deliveries.attempts + v.inc,
 				next_attempt_at = v.next, last_status = v.last_status, last_error = v.last_error, updated_at = v.updated, claimed_by = ''
