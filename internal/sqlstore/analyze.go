@@ -83,6 +83,9 @@ type analyzer struct {
 // startAnalyzer starts the analyzer of s.
 func startAnalyzer(s *DB) *analyzer {
 	a := &analyzer{done: make(chan struct{})}
+	// An outage is logged once, by whoever meets it first, not every
+	// second by the analyzer.
+	logger := s.QuietLogger(s.logger)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -103,9 +106,9 @@ func startAnalyzer(s *DB) *analyzer {
 			cancel()
 			switch {
 			case err != nil:
-				s.logger.Warn("gather statistics of new tables", "err", err)
+				logger.Warn("gather statistics of new tables", "err", err)
 			case len(tables) > 0:
-				s.logger.Info("gathered statistics of tables PostgreSQL had none of", "tables", strings.Join(tables, ","))
+				logger.Info("gathered statistics of tables PostgreSQL had none of", "tables", strings.Join(tables, ","))
 			}
 		}
 	}()
