@@ -103,7 +103,8 @@ var sampleNames = []string{
 	"/gc/scan/globals:bytes",
 }
 
-// Start starts a Tuner. Stop it to give the collector back its base percent.
+// Start starts a Tuner. Stop it to give the collector back its base
+// percent. Run one per process: the collector's settings are the process's.
 func Start(opts Options) *Tuner {
 	t := &Tuner{opts: opts, percent: opts.Base, limit: debug.SetMemoryLimit(-1)}
 	if opts.Floor == 0 || opts.Base < 0 {
