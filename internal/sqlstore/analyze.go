@@ -86,8 +86,8 @@ type analyzer struct {
 // startAnalyzer starts the analyzer of s.
 func startAnalyzer(s *DB) *analyzer {
 	a := &analyzer{done: make(chan struct{})}
-	// An outage is logged once, by whoever meets it first, not every
-	// second by the analyzer.
+	// An outage is logged once, by whoever meets it first, not at every
+	// check of the analyzer.
 	logger := s.QuietLogger(s.logger)
 	a.wg.Add(1)
 	go func() {

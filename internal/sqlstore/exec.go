@@ -105,8 +105,9 @@ func (s *DB) rebind(q string) string {
 func sqliteParams(q string) string {
 	sequential, next := true, 1
 	forParams(q, func(n string) {
-		if sequential && n != strconv.Itoa(next) {
-			sequential = false
+		if sequential {
+			v, err := strconv.Atoi(n)
+			sequential = err == nil && v == next && n[0] != '0'
 		}
 		next++
 	})

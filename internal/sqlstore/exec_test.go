@@ -47,6 +47,7 @@ func TestSQLiteParams(t *testing.T) {
 		{"DollarAlone", "SELECT '$' || $1", "SELECT '$' || ?"},
 		{"AtEnd", "SELECT $1, $", "SELECT ?, $"},
 		{"Adjacent", "SELECT $1$2", "SELECT ??"},
+		{"LeadingZero", "SELECT $01", "SELECT ?01"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
