@@ -29,16 +29,14 @@ import (
 	"sync"
 )
 
-// Bounds.
 const (
 	// MaxPercent bounds the percent Start sets, so that a nearly empty heap
 	// does not turn the collector off in effect.
 	MaxPercent = 5000
+	// heapMinimum is the collector's own least goal at percent 100 (4 MiB,
+	// scaled by the percent): the goal of a process whose heap is tiny.
+	heapMinimum = 4 << 20
 )
-
-// heapMinimum is the collector's own least goal at percent 100 (4 MiB,
-// scaled by the percent): the goal of a process whose heap is tiny.
-const heapMinimum = 4 << 20
 
 // Percent returns the collector percent that makes the heap goal at least
 // floor, and never below base: base itself once the base goal reaches the
@@ -134,35 +132,30 @@ type sentinel [64]byte
 
 // cycle runs after each collection until Stop.
 func (t *Tuner) cycle() {
-	t.mu.Lock()
-	stopped := t.stopped
-	t.mu.Unlock()
-	if stopped {
-		return
+	if t.adjust() {
+		t.arm()
 	}
-	t.adjust()
-	t.arm()
 }
 
-// adjust sets the percent the live heap of the last cycle calls for.
-func (t *Tuner) adjust() {
+// adjust sets the percent the live heap of the last cycle calls for. It
+// reports false once the Tuner is stopped.
+func (t *Tuner) adjust() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
-		return
+		return false
 	}
 	metrics.Read(t.samples)
 	for _, s := range t.samples {
 		if s.Value.Kind() != metrics.KindUint64 {
-			return
+			return true
 		}
 	}
 	live, roots := t.samples[0].Value.Uint64(), t.samples[1].Value.Uint64()+t.samples[2].Value.Uint64()
-	p := Percent(live, roots, t.opts.Floor, t.opts.Base)
-	if !worthSetting(t.percent, p, t.opts.Base) {
-		return
+	if p := Percent(live, roots, t.opts.Floor, t.opts.Base); worthSetting(t.percent, p, t.opts.Base) {
+		t.set(p)
 	}
-	t.set(p)
+	return true
 }
 
 // set sets the percent p. A percent above base comes with a memory limit

@@ -43,23 +43,8 @@ func (s *DB) AnalyzeNewTables(ctx context.Context, minRows int64) ([]string, err
 	if s.dialect.Name != "postgres" {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
-		WHERE schemaname = current_schema() AND last_analyze IS NULL AND last_autoanalyze IS NULL
-		AND n_mod_since_analyze >= $1 ORDER BY relname`, minRows)
+	tables, err := s.unanalyzedTables(ctx, minRows)
 	if err != nil {
-		return nil, fmt.Errorf("find tables to analyze: %w", err)
-	}
-	var tables []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scan table name: %w", err)
-		}
-		tables = append(tables, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find tables to analyze: %w", err)
 	}
 	for _, t := range tables {
@@ -68,6 +53,26 @@ func (s *DB) AnalyzeNewTables(ctx context.Context, minRows int64) ([]string, err
 		}
 	}
 	return tables, nil
+}
+
+// unanalyzedTables lists the tables of AnalyzeNewTables.
+func (s *DB) unanalyzedTables(ctx context.Context, minRows int64) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND last_analyze IS NULL AND last_autoanalyze IS NULL
+		AND n_mod_since_analyze >= $1 ORDER BY relname`, minRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		tables = append(tables, t)
+	}
+	return tables, rows.Err()
 }
 
 // quoteIdent quotes a PostgreSQL identifier.

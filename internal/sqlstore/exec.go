@@ -104,8 +104,8 @@ func (s *DB) rebind(q string) string {
 // anonymous ?, which have no names; otherwise ?N.
 func sqliteParams(q string) string {
 	sequential, next := true, 1
-	forParams(q, func(n string) {
-		if sequential {
+	forParamsAt(q, func(start, end int) {
+		if n := q[start+1 : end]; sequential {
 			v, err := strconv.Atoi(n)
 			sequential = err == nil && v == next && n[0] != '0'
 		}
@@ -124,11 +124,6 @@ func sqliteParams(q string) string {
 	})
 	b.WriteString(q[last:])
 	return b.String()
-}
-
-// forParams calls fn with the number of each $N parameter of q, in order.
-func forParams(q string, fn func(n string)) {
-	forParamsAt(q, func(start, end int) { fn(q[start+1 : end]) })
 }
 
 // forParamsAt calls fn with the bounds of each $N parameter of q, in order:
