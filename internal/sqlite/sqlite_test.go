@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/herald-dev/herald/internal/sqlstore"
 )
@@ -148,7 +149,8 @@ func TestIsUnavailable(t *testing.T) {
 // TestOpenPragmas checks the settings a new database is created with and
 // each connection of the writer has: 8 KiB pages (two or three events or
 // delivery bodies to a page, where 4 KiB pages hold one), the
-// write-ahead log, synchronous NORMAL and a 16 MiB page cache.
+// write-ahead log, synchronous NORMAL, a 16 MiB page cache, and commits
+// that checkpoint only past 64 MiB of log.
 func TestOpenPragmas(t *testing.T) {
 	t.Parallel()
 	s, err := Open(t.Context(), t.TempDir(), sqlstore.Options{})
@@ -162,6 +164,7 @@ func TestOpenPragmas(t *testing.T) {
 		{"synchronous", "1"},
 		{"foreign_keys", "1"},
 		{"cache_size", "-16384"},
+		{"wal_autocheckpoint", "8192"},
 	}
 	for _, tt := range tests {
 		var got string
@@ -172,4 +175,46 @@ func TestOpenPragmas(t *testing.T) {
 			t.Errorf("PRAGMA %s = %s, want %s", tt.pragma, got, tt.want)
 		}
 	}
+}
+
+// TestCheckpointer checks that what the writer commits reaches the database
+// file without a commit checkpointing it: the writer checkpoints only past
+// 64 MiB of log, so the file grows by 4 MiB of rows only through the
+// checkpointer's connection.
+func TestCheckpointer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := Open(t.Context(), dir, sqlstore.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	file := filepath.Join(dir, FileName)
+	before := fileSize(t, file)
+	db := s.SQL()
+	if _, err := db.ExecContext(t.Context(), `CREATE TABLE blobs (b BLOB NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	const rows, size = 64, 64 << 10
+	for range rows {
+		if _, err := db.ExecContext(t.Context(), `INSERT INTO blobs (b) VALUES (randomblob(?))`, size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fileSize(t, file) < before+rows*size {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file is %d bytes 10s after %d bytes were committed to its log (%d before)", fileSize(t, file), rows*size, before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

@@ -66,6 +66,9 @@ type Dialect struct {
 	// SingleNode is set where one process owns the database: every claim
 	// still held at start was left by an earlier run of that process.
 	SingleNode bool
+	// OnClose, when set, is called by Close before the databases are
+	// closed, to stop what the dialect runs beside the store.
+	OnClose func()
 }
 
 // Options configure a DB.
@@ -134,6 +137,9 @@ func (s *DB) Dialect() Dialect { return s.dialect }
 
 // Close closes the database.
 func (s *DB) Close() error {
+	if s.dialect.OnClose != nil {
+		s.dialect.OnClose()
+	}
 	s.analyze.close()
 	s.health.close()
 	for _, c := range []*stmtCache{s.stmts, s.rstmts} {
