@@ -22,6 +22,9 @@ func (s *Service) SaveEvents(ctx context.Context, events []*herald.Event) error 
 	}
 	now := s.clock.Now().UTC()
 	return s.inTx(ctx, func(tx *sqlstore.Tx, out *outbox) error {
+		// Nothing below reads what the held writes change: the events,
+		// deliveries and counts go to PostgreSQL together at the end.
+		tx.Hold()
 		projects, err := tx.Projects(ctx, projectIDs(events))
 		if err != nil {
 			return err

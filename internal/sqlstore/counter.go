@@ -169,19 +169,19 @@ func (t *Tx) addCounts(ctx context.Context, tc counterTables, counts []AlertCoun
 	}) {
 		users = append(users, k.id, k.minute, k.user, perUser[k].first, perUser[k].last)
 	}
-	if err := t.s.insertRows(ctx, t.tx, `INSERT INTO `+tc.minutes+` (`+tc.id+`, minute, events) VALUES `,
-		` ON CONFLICT (`+tc.id+`, minute) DO UPDATE SET events = `+tc.minutes+`.events + excluded.events`, 3, minutes); err != nil {
+	if err := t.write(ctx, t.s.insertStatements(`INSERT INTO `+tc.minutes+` (`+tc.id+`, minute, events) VALUES `,
+		` ON CONFLICT (`+tc.id+`, minute) DO UPDATE SET events = `+tc.minutes+`.events + excluded.events`, 3, minutes)...); err != nil {
 		return fmt.Errorf("count %s: %w", tc.minutes, err)
 	}
-	if err := t.s.insertRows(ctx, t.tx, `INSERT INTO `+tc.seconds+` (`+tc.id+`, second, events) VALUES `,
-		` ON CONFLICT (`+tc.id+`, second) DO UPDATE SET events = `+tc.seconds+`.events + excluded.events`, 3, seconds); err != nil {
+	if err := t.write(ctx, t.s.insertStatements(`INSERT INTO `+tc.seconds+` (`+tc.id+`, second, events) VALUES `,
+		` ON CONFLICT (`+tc.id+`, second) DO UPDATE SET events = `+tc.seconds+`.events + excluded.events`, 3, seconds)...); err != nil {
 		return fmt.Errorf("count %s: %w", tc.seconds, err)
 	}
-	if err := t.s.insertRows(ctx, t.tx, `INSERT INTO `+tc.users+` (`+tc.id+`, minute, user_key, first_second, last_second) VALUES `,
+	if err := t.write(ctx, t.s.insertStatements(`INSERT INTO `+tc.users+` (`+tc.id+`, minute, user_key, first_second, last_second) VALUES `,
 		` ON CONFLICT (`+tc.id+`, minute, user_key) DO UPDATE SET
 		first_second = CASE WHEN excluded.first_second < `+tc.users+`.first_second THEN excluded.first_second ELSE `+tc.users+`.first_second END,
 		last_second = CASE WHEN excluded.last_second > `+tc.users+`.last_second THEN excluded.last_second ELSE `+tc.users+`.last_second END
-		WHERE excluded.first_second < `+tc.users+`.first_second OR excluded.last_second > `+tc.users+`.last_second`, 5, users); err != nil {
+		WHERE excluded.first_second < `+tc.users+`.first_second OR excluded.last_second > `+tc.users+`.last_second`, 5, users)...); err != nil {
 		return fmt.Errorf("count %s: %w", tc.users, err)
 	}
 	return nil

@@ -264,12 +264,101 @@ func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 type Tx struct {
 	s  *DB
 	tx *sql.Tx
+	// holding is set by Hold; held are the writes kept for Flush.
+	holding bool
+	held    []statement
+}
+
+// Hold makes the transaction keep the rows InsertEvents, InsertDeliveries
+// and CountIssues write, and the counts AddIssueCounts and
+// AddMetricCounts add, until Flush, which sends them all as one statement
+// on PostgreSQL: one round trip instead of one each. Nothing the held
+// writes change may be read before Flush. On SQLite, where a statement is
+// a function call, Hold does nothing.
+func (t *Tx) Hold() {
+	t.holding = t.s.dialect.Name != "sqlite"
+}
+
+// Flush runs the writes held since Hold, as one statement.
+func (t *Tx) Flush(ctx context.Context) error {
+	held := t.held
+	t.held = nil
+	switch len(held) {
+	case 0:
+		return nil
+	case 1:
+		if _, err := t.s.exec(ctx, t.tx, held[0].q, held[0].args...); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		return nil
+	}
+	var q strings.Builder
+	var args []any
+	q.WriteString("WITH ")
+	for i, st := range held {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "w%d AS (%s)", i, renumber(st.q, len(args)))
+		args = append(args, st.args...)
+	}
+	q.WriteString(" SELECT 1")
+	if _, err := t.s.exec(ctx, t.tx, q.String(), args...); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// write runs st now, or holds it for Flush.
+func (t *Tx) write(ctx context.Context, sts ...statement) error {
+	if t.holding {
+		t.held = append(t.held, sts...)
+		return nil
+	}
+	for _, st := range sts {
+		if _, err := t.s.exec(ctx, t.tx, st.q, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// renumber adds offset to the number of each $n parameter of q.
+func renumber(q string, offset int) string {
+	if offset == 0 {
+		return q
+	}
+	var b strings.Builder
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		b.WriteByte(c)
+		if c != '$' {
+			continue
+		}
+		j := i + 1
+		for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+			j++
+		}
+		if j == i+1 {
+			continue
+		}
+		n, _ := strconv.Atoi(q[i+1 : j])
+		b.WriteString(strconv.Itoa(n + offset))
+		i = j - 1
+	}
+	return b.String()
 }
 
 // InTx runs fn in a transaction, committing when it returns nil and rolling
 // back otherwise. The Tx must not be used after fn returns.
 func (s *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return fn(&Tx{s: s, tx: tx}) })
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		t := &Tx{s: s, tx: tx}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.Flush(ctx)
+	})
 }
 
 // NoTx returns a Tx whose primitives run outside any transaction, each

@@ -44,10 +44,10 @@ func (t *Tx) InsertDeliveries(ctx context.Context, deliveries []*herald.Delivery
 			ts(d.CreatedAt), ts(d.UpdatedAt), d.ClaimedBy, bodyID)
 	}
 	s := t.s
-	if err := s.insertRows(ctx, t.tx, `INSERT INTO deliveries (`+deliveryColumns+`, claimed_by, body_id) VALUES `, "", cols, args); err != nil {
+	if err := t.write(ctx, s.insertStatements(`INSERT INTO deliveries (`+deliveryColumns+`, claimed_by, body_id) VALUES `, "", cols, args)...); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
-	if err := s.insertRows(ctx, t.tx, `INSERT INTO delivery_bodies (id, body) VALUES `, "", 2, bodies); err != nil {
+	if err := t.write(ctx, s.insertStatements(`INSERT INTO delivery_bodies (id, body) VALUES `, "", 2, bodies)...); err != nil {
 		return fmt.Errorf("insert delivery bodies: %w", err)
 	}
 	return nil

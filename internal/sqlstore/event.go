@@ -108,6 +108,14 @@ func (t *Tx) CountIssues(ctx context.Context, counts []IssueCount) error {
 	const set = `times_seen = times_seen + $1, user_count = user_count + $2,
 			last_seen = CASE WHEN last_seen > $3 THEN last_seen ELSE $3 END,
 			unhandled = CASE WHEN last_seen > $3 THEN unhandled ELSE $5 END`
+	if len(counts) == 1 {
+		c := counts[0]
+		if err := t.write(ctx, statement{`UPDATE issues SET ` + set + ` WHERE id = $4`,
+			[]any{c.Events, c.Users, ts(c.LastSeen), c.IssueID, c.Unhandled}}); err != nil {
+			return fmt.Errorf("count issue: %w", err)
+		}
+		return nil
+	}
 	if t.s.dialect.Name == "sqlite" || len(counts) < 3 {
 		for _, c := range counts {
 			if _, err := t.s.exec(ctx, t.tx, `UPDATE issues SET `+set+` WHERE id = $4`,
@@ -346,7 +354,7 @@ func (t *Tx) InsertEvents(ctx context.Context, events []*herald.Event) error {
 		args = append(args, e.ProjectID, e.ID, e.IssueID, ts(e.Timestamp), ts(e.Received), e.Level, e.Platform, e.Message,
 			e.Title, e.Culprit, e.Type, e.Value, e.Environment, e.Release, encodeTags(e.Tags), e.UserKey, e.GroupHash, e.Data)
 	}
-	if err := t.s.insertRows(ctx, t.tx, `INSERT INTO events (`+eventColumns+`) VALUES `, ` ON CONFLICT (project_id, id) DO NOTHING`, cols, args); err != nil {
+	if err := t.write(ctx, t.s.insertStatements(`INSERT INTO events (`+eventColumns+`) VALUES `, ` ON CONFLICT (project_id, id) DO NOTHING`, cols, args)...); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil

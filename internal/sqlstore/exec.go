@@ -252,15 +252,30 @@ func jsonList[T any](values []T) string {
 // statements per chunk; on SQLite, one prepared single-row statement per
 // row (no parsing, no round trips to save). prefix ends with "VALUES ".
 func (s *DB) insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols int, args []any) error {
+	for _, st := range s.insertStatements(prefix, suffix, cols, args) {
+		if _, err := s.exec(ctx, tx, st.q, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// statement is a statement with its arguments.
+type statement struct {
+	q    string
+	args []any
+}
+
+// insertStatements returns the statements insertRows runs.
+func (s *DB) insertStatements(prefix, suffix string, cols int, args []any) []statement {
 	rows := len(args) / cols
+	var out []statement
 	if s.dialect.Name == "sqlite" {
 		q := prefix + valuesList(1, cols) + suffix
 		for r := 0; r < rows; r++ {
-			if _, err := s.exec(ctx, tx, q, args[r*cols:(r+1)*cols]...); err != nil {
-				return err
-			}
+			out = append(out, statement{q, args[r*cols : (r+1)*cols]})
 		}
-		return nil
+		return out
 	}
 	if rows > 1 {
 		if arrays, types, ok := columnArrays(args, cols); ok {
@@ -269,15 +284,14 @@ func (s *DB) insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, 
 				casts[i] = "CAST($" + itoa(i+1) + " AS " + t + "[])"
 			}
 			q := strings.TrimSuffix(prefix, "VALUES ") + "SELECT * FROM unnest(" + strings.Join(casts, ", ") + ")" + suffix
-			_, err := s.exec(ctx, tx, q, arrays...)
-			return err
+			return []statement{{q, arrays}}
 		}
 	}
-	return forChunks(rows, func(start, n int) error {
-		q := prefix + valuesList(n, cols) + suffix
-		_, err := s.exec(ctx, tx, q, args[start*cols:(start+n)*cols]...)
-		return err
+	_ = forChunks(rows, func(start, n int) error {
+		out = append(out, statement{prefix + valuesList(n, cols) + suffix, args[start*cols : (start+n)*cols]})
+		return nil
 	})
+	return out
 }
 
 // columnArrays turns rows of cols values (args, row after row) into one

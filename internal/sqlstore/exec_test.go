@@ -58,3 +58,24 @@ func TestSQLiteParams(t *testing.T) {
 		})
 	}
 }
+
+func TestRenumber(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		q      string
+		offset int
+		want   string
+	}{
+		{"SELECT $1", 0, "SELECT $1"},
+		{"SELECT $1, $2", 3, "SELECT $4, $5"},
+		{"UPDATE t SET a = $10 WHERE id = $9", 7, "UPDATE t SET a = $17 WHERE id = $16"},
+		{"CAST($1 AS TEXT[]), CAST($12 AS BIGINT[])", 20, "CAST($21 AS TEXT[]), CAST($32 AS BIGINT[])"},
+		{"SELECT '$' || $1, $", 1, "SELECT '$' || $2, $"},
+		{"$1$2", 1, "$2$3"},
+	}
+	for _, tt := range tests {
+		if got := renumber(tt.q, tt.offset); got != tt.want {
+			t.Errorf("renumber(%q, %d) = %q, want %q", tt.q, tt.offset, got, tt.want)
+		}
+	}
+}

@@ -63,6 +63,53 @@ func testIngest(t *testing.T, open Opener) {
 	f := NewFixture(t, open)
 	s := f.Store
 
+	t.Run("HeldWrites", func(t *testing.T) {
+		// Writes held for the end of the transaction (one statement on
+		// PostgreSQL) land when it commits; one that fails fails the
+		// transaction, and nothing of it is kept.
+		is, _ := f.Issue(t, "held")
+		e1, e2 := f.Event("held"), f.Event("held")
+		e1.IssueID, e2.IssueID = is.ID, is.ID
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			tx.Hold()
+			if err := tx.InsertEvents(ctx, []*herald.Event{e1, e2}); err != nil {
+				return err
+			}
+			return tx.CountIssues(ctx, []sqlstore.IssueCount{{IssueID: is.ID, Events: 2, LastSeen: f.Clock.Now()}})
+		})
+		for _, e := range []*herald.Event{e1, e2} {
+			_, err := s.FindEventByID(ctx, f.Project.ID, e.ID)
+			must(t, err)
+		}
+		got, err := s.FindIssueByID(ctx, is.ID)
+		must(t, err)
+		if got.Count != is.Count+2 {
+			t.Fatalf("issue count = %d after a held count of 2, want %d", got.Count, is.Count+2)
+		}
+
+		e3, orphan := f.Event("held"), f.Event("held")
+		e3.IssueID, orphan.IssueID = is.ID, is.ID
+		orphan.ProjectID = f.Project.ID + 1_000_000 // no such project
+		err = s.InTx(ctx, func(tx *sqlstore.Tx) error {
+			tx.Hold()
+			if err := tx.InsertEvents(ctx, []*herald.Event{e3}); err != nil {
+				return err
+			}
+			if err := tx.CountIssues(ctx, []sqlstore.IssueCount{{IssueID: is.ID, Events: 1, LastSeen: f.Clock.Now()}}); err != nil {
+				return err
+			}
+			return tx.InsertEvents(ctx, []*herald.Event{orphan})
+		})
+		if err == nil {
+			t.Fatal("a transaction with an event of no project committed")
+		}
+		_, err = s.FindEventByID(ctx, f.Project.ID, e3.ID)
+		wantCode(t, err, herald.ENOTFOUND)
+		if got, err = s.FindIssueByID(ctx, is.ID); err != nil || got.Count != is.Count+2 {
+			t.Fatalf("issue count = %d (%v) after a failed transaction, want %d", got.Count, err, is.Count+2)
+		}
+	})
+
 	t.Run("UpsertIssue", func(t *testing.T) {
 		a, b := f.Event("up-a"), f.Event("up-b")
 		var first, second, again *herald.Issue
