@@ -103,7 +103,8 @@ type IssueCount struct {
 // counts), in the order given: callers sort them by issue id so that concurrent batches lock issue rows in the
 // same order. SQLite runs one prepared statement per issue; PostgreSQL
 // locks the rows in that order with one statement and updates them all
-// with another (per 256 issues), rather than a round trip per issue.
+// with another (per 256 issues), rather than a round trip per issue. A
+// lone count, which has no order to keep, is a write Hold keeps.
 func (t *Tx) CountIssues(ctx context.Context, counts []IssueCount) error {
 	const set = `times_seen = times_seen + $1, user_count = user_count + $2,
 			last_seen = CASE WHEN last_seen > $3 THEN last_seen ELSE $3 END,
