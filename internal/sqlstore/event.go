@@ -102,9 +102,9 @@ type IssueCount struct {
 // CountIssues adds counts to their issues (each issue at most once in
 // counts), in the order given: callers sort them by issue id so that concurrent batches lock issue rows in the
 // same order. SQLite runs one prepared statement per issue; PostgreSQL
-// locks the rows in that order with one statement and updates them all
-// with another (per 256 issues), rather than a round trip per issue. A
-// lone count, which has no order to keep, is a write Hold keeps.
+// locks the rows in that order and updates them all in one statement,
+// rather than a round trip per issue, and Hold keeps it (a lone count
+// too).
 func (t *Tx) CountIssues(ctx context.Context, counts []IssueCount) error {
 	const set = `times_seen = times_seen + $1, user_count = user_count + $2,
 			last_seen = CASE WHEN last_seen > $3 THEN last_seen ELSE $3 END,
@@ -126,31 +126,24 @@ func (t *Tx) CountIssues(ctx context.Context, counts []IssueCount) error {
 		}
 		return nil
 	}
-	ids := make([]int64, len(counts))
-	for i, c := range counts {
-		ids[i] = c.IssueID
-	}
-	if _, err := t.s.exec(ctx, t.tx, `SELECT 1 FROM issues WHERE id `+t.s.inInt(1)+` ORDER BY id FOR UPDATE`, jsonList(ids)); err != nil {
-		return fmt.Errorf("lock issues: %w", err)
-	}
+	// One statement takes the rows' locks in id order (the sub-select)
+	// and updates them: a write Hold keeps like the others.
 	const cols = 5
-	return forChunks(len(counts), func(start, n int) error {
-		args := make([]any, 0, n*cols)
-		for _, c := range counts[start : start+n] {
-			args = append(args, c.IssueID, c.Events, c.Users, ts(c.LastSeen), c.Unhandled)
-		}
-		// The first row's casts type the VALUES list's columns.
-		values := strings.Replace(valuesList(n, cols), "($1, $2, $3, $4, $5)",
-			"(CAST($1 AS BIGINT), CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT), CAST($5 AS BOOLEAN))", 1)
-		_, err := t.s.exec(ctx, t.tx, `UPDATE issues AS i SET times_seen = i.times_seen + v.events, user_count = i.user_count + v.users,
-			last_seen = CASE WHEN i.last_seen > v.last_seen THEN i.last_seen ELSE v.last_seen END,
-			unhandled = CASE WHEN i.last_seen > v.last_seen THEN i.unhandled ELSE v.unhandled END
-			FROM (VALUES `+values+`) AS v (id, events, users, last_seen, unhandled) WHERE i.id = v.id`, args...)
-		if err != nil {
-			return fmt.Errorf("count issues: %w", err)
-		}
-		return nil
-	})
+	args := make([]any, 0, len(counts)*cols)
+	for _, c := range counts {
+		args = append(args, c.IssueID, c.Events, c.Users, ts(c.LastSeen), c.Unhandled)
+	}
+	arrays, _, _ := columnArrays(args, cols) // every column has one Go type
+	if err := t.write(ctx, statement{`UPDATE issues AS i SET times_seen = i.times_seen + v.events, user_count = i.user_count + v.users,
+		last_seen = CASE WHEN i.last_seen > v.last_seen THEN i.last_seen ELSE v.last_seen END,
+		unhandled = CASE WHEN i.last_seen > v.last_seen THEN i.unhandled ELSE v.unhandled END
+		FROM (SELECT id FROM issues WHERE id = ANY(CAST($1 AS BIGINT[])) ORDER BY id FOR UPDATE) AS l,
+		unnest(CAST($1 AS BIGINT[]), CAST($2 AS BIGINT[]), CAST($3 AS BIGINT[]), CAST($4 AS BIGINT[]), CAST($5 AS BOOLEAN[]))
+			AS v (id, events, users, last_seen, unhandled)
+		WHERE i.id = l.id AND v.id = l.id`, arrays}); err != nil {
+		return fmt.Errorf("count issues: %w", err)
+	}
+	return nil
 }
 
 // IssueUser is a user key seen on an issue.
