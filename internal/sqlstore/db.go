@@ -273,10 +273,11 @@ type Tx struct {
 // and CountIssues write, and the counts AddIssueCounts and
 // AddMetricCounts add, until Flush, which sends them all as one statement
 // on PostgreSQL: one round trip instead of one each. Nothing the held
-// writes change may be read before Flush. On SQLite, where a statement is
-// a function call, Hold does nothing.
+// writes change may be read before Flush, which InTx calls before it
+// commits. On SQLite, where a statement is a function call, and on the Tx
+// of NoTx, which has no end to flush at, Hold does nothing.
 func (t *Tx) Hold() {
-	t.holding = t.s.dialect.Name != "sqlite"
+	t.holding = t.tx != nil && t.s.dialect.Name != "sqlite"
 }
 
 // Flush runs the writes held since Hold, as one statement.
