@@ -316,12 +316,7 @@ func (t *Tx) write(ctx context.Context, sts ...statement) error {
 		t.held = append(t.held, sts...)
 		return nil
 	}
-	for _, st := range sts {
-		if _, err := t.s.exec(ctx, t.tx, st.q, st.args...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.s.execAll(ctx, t.tx, sts)
 }
 
 // renumber adds offset to the number of each $n parameter of q.
@@ -330,23 +325,14 @@ func renumber(q string, offset int) string {
 		return q
 	}
 	var b strings.Builder
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		b.WriteByte(c)
-		if c != '$' {
-			continue
-		}
-		j := i + 1
-		for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-			j++
-		}
-		if j == i+1 {
-			continue
-		}
-		n, _ := strconv.Atoi(q[i+1 : j])
+	last := 0
+	forParamsAt(q, func(start, end int) {
+		n, _ := strconv.Atoi(q[start+1 : end])
+		b.WriteString(q[last : start+1])
 		b.WriteString(strconv.Itoa(n + offset))
-		i = j - 1
-	}
+		last = end
+	})
+	b.WriteString(q[last:])
 	return b.String()
 }
 

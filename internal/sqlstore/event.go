@@ -109,20 +109,19 @@ func (t *Tx) CountIssues(ctx context.Context, counts []IssueCount) error {
 	const set = `times_seen = times_seen + $1, user_count = user_count + $2,
 			last_seen = CASE WHEN last_seen > $3 THEN last_seen ELSE $3 END,
 			unhandled = CASE WHEN last_seen > $3 THEN unhandled ELSE $5 END`
-	if len(counts) == 1 {
-		c := counts[0]
-		if err := t.write(ctx, statement{`UPDATE issues SET ` + set + ` WHERE id = $4`,
-			[]any{c.Events, c.Users, ts(c.LastSeen), c.IssueID, c.Unhandled}}); err != nil {
-			return fmt.Errorf("count issue: %w", err)
-		}
-		return nil
-	}
 	if t.s.dialect.Name == "sqlite" || len(counts) < 3 {
-		for _, c := range counts {
-			if _, err := t.s.exec(ctx, t.tx, `UPDATE issues SET `+set+` WHERE id = $4`,
-				c.Events, c.Users, ts(c.LastSeen), c.IssueID, c.Unhandled); err != nil {
-				return fmt.Errorf("count issue: %w", err)
-			}
+		sts := make([]statement, len(counts))
+		for i, c := range counts {
+			sts[i] = statement{`UPDATE issues SET ` + set + ` WHERE id = $4`, []any{c.Events, c.Users, ts(c.LastSeen), c.IssueID, c.Unhandled}}
+		}
+		var err error
+		if len(sts) == 1 {
+			err = t.write(ctx, sts...) // a lone count has no order to keep
+		} else {
+			err = t.s.execAll(ctx, t.tx, sts)
+		}
+		if err != nil {
+			return fmt.Errorf("count issue: %w", err)
 		}
 		return nil
 	}

@@ -252,18 +252,23 @@ func jsonList[T any](values []T) string {
 // statements per chunk; on SQLite, one prepared single-row statement per
 // row (no parsing, no round trips to save). prefix ends with "VALUES ".
 func (s *DB) insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols int, args []any) error {
-	for _, st := range s.insertStatements(prefix, suffix, cols, args) {
-		if _, err := s.exec(ctx, tx, st.q, st.args...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.execAll(ctx, tx, s.insertStatements(prefix, suffix, cols, args))
 }
 
 // statement is a statement with its arguments.
 type statement struct {
 	q    string
 	args []any
+}
+
+// execAll runs sts on tx, one after another, up to the first error.
+func (s *DB) execAll(ctx context.Context, tx *sql.Tx, sts []statement) error {
+	for _, st := range sts {
+		if _, err := s.exec(ctx, tx, st.q, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // insertStatements returns the statements insertRows runs.
