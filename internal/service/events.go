@@ -25,6 +25,9 @@ func (s *Service) SaveEvents(ctx context.Context, events []*herald.Event) error 
 		// Nothing below reads what the held writes change: the events,
 		// deliveries and counts go to PostgreSQL together at the end.
 		tx.Hold()
+		// Nor does it change configuration, and it only reads the
+		// projects, hooks, installations and rules it is given.
+		tx.CacheConfig()
 		projects, err := tx.Projects(ctx, projectIDs(events))
 		if err != nil {
 			return err

@@ -242,12 +242,18 @@ func (s *DB) DeleteMetricAlert(ctx context.Context, orgID, id int64) error {
 }
 
 // MetricRules loads the metric alert rules of organizations (every rule
-// when orgIDs is nil), ordered by id: one query.
+// when orgIDs is nil), ordered by id: one query. Those of organizations go
+// through the configuration cache when the transaction uses it (see
+// CacheConfig).
 func (t *Tx) MetricRules(ctx context.Context, orgIDs []int64) ([]*herald.MetricAlertRule, error) {
 	if orgIDs == nil {
 		return t.s.metricRules(ctx, t.tx, ``)
 	}
-	return t.s.metricRules(ctx, t.tx, `WHERE org_id `+t.s.inInt(1), jsonList(orgIDs))
+	return listByID(ctx, t, "metric rules", orgIDs,
+		func(r *herald.MetricAlertRule) int64 { return r.OrganizationID }, func(r *herald.MetricAlertRule) int64 { return r.ID },
+		func(ids []int64) ([]*herald.MetricAlertRule, error) {
+			return t.s.metricRules(ctx, t.tx, `WHERE org_id `+t.s.inInt(1), jsonList(ids))
+		})
 }
 
 // WithProjectSlugs sets the Projects of rules, in one query.

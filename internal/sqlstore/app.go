@@ -655,15 +655,17 @@ func (t *Tx) installationApps(ctx context.Context, cond string, args ...any) ([]
 // OrgInstallations loads the installations of organizations a webhook can
 // go to, by organization, each with its App: one query.
 func (t *Tx) OrgInstallations(ctx context.Context, orgIDs []int64) (map[int64][]*herald.Installation, error) {
-	list, err := t.installationApps(ctx, `i.org_id `+t.s.inInt(1), jsonList(nonNilList(orgIDs)))
-	if err != nil {
-		return nil, err
-	}
-	out := map[int64][]*herald.Installation{}
-	for _, inst := range list {
-		out[inst.OrganizationID] = append(out[inst.OrganizationID], inst)
-	}
-	return out, nil
+	return byID(ctx, t, "installations", orgIDs, func(ids []int64) (map[int64][]*herald.Installation, error) {
+		list, err := t.installationApps(ctx, `i.org_id `+t.s.inInt(1), jsonList(nonNilList(ids)))
+		if err != nil {
+			return nil, err
+		}
+		out := map[int64][]*herald.Installation{}
+		for _, inst := range list {
+			out[inst.OrganizationID] = append(out[inst.OrganizationID], inst)
+		}
+		return out, nil
+	})
 }
 
 // InstallationsByUUID loads the installations with those uuids a webhook

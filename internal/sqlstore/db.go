@@ -93,6 +93,8 @@ type DB struct {
 	health  *health
 	// analyze gathers the statistics of new tables (PostgreSQL only).
 	analyze *analyzer
+	// config keeps configuration read by transactions that CacheConfig.
+	config configCache
 }
 
 var _ herald.Store = (*DB)(nil)
@@ -267,6 +269,10 @@ type Tx struct {
 	// holding is set by Hold; held are the writes kept for Flush.
 	holding bool
 	held    []statement
+	// cacheConfig is set by CacheConfig; version is the configuration
+	// version, once versionRead.
+	cacheConfig, versionRead bool
+	version                  int64
 }
 
 // Hold makes the transaction keep the rows InsertEvents, InsertDeliveries

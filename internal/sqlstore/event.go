@@ -12,8 +12,14 @@ import (
 	"github.com/herald-dev/herald"
 )
 
-// Projects loads projects by id, with their organization's slug.
+// Projects loads projects by id, with their organization's slug (through
+// the configuration cache when the transaction uses it: see CacheConfig).
 func (t *Tx) Projects(ctx context.Context, ids []int64) (map[int64]*herald.Project, error) {
+	return byID(ctx, t, "projects", ids, func(ids []int64) (map[int64]*herald.Project, error) { return t.projects(ctx, ids) })
+}
+
+// projects loads projects by id, in one query.
+func (t *Tx) projects(ctx context.Context, ids []int64) (map[int64]*herald.Project, error) {
 	rows, err := t.s.query(ctx, t.tx, `SELECT `+projectColumns+projectFrom+`WHERE p.id `+t.s.inInt(1), jsonList(nonNilList(ids)))
 	if err != nil {
 		return nil, fmt.Errorf("load projects: %w", err)
@@ -66,8 +72,14 @@ func (t *Tx) ExistingEvents(ctx context.Context, events []*herald.Event) (map[Ev
 	return out, rows.Err()
 }
 
-// ActiveHooks loads the active hooks of projects, oldest first.
+// ActiveHooks loads the active hooks of projects, oldest first (through the
+// configuration cache when the transaction uses it: see CacheConfig).
 func (t *Tx) ActiveHooks(ctx context.Context, projectIDs []int64) (map[int64][]*herald.Hook, error) {
+	return byID(ctx, t, "hooks", projectIDs, func(ids []int64) (map[int64][]*herald.Hook, error) { return t.activeHooks(ctx, ids) })
+}
+
+// activeHooks loads the active hooks of projects, in one query.
+func (t *Tx) activeHooks(ctx context.Context, projectIDs []int64) (map[int64][]*herald.Hook, error) {
 	rows, err := t.s.query(ctx, t.tx, `SELECT `+hookColumns+` FROM hooks h WHERE h.status = $1 AND h.project_id `+t.s.inInt(2)+` ORDER BY h.date_created, h.id`,
 		herald.HookActive, jsonList(nonNilList(projectIDs)))
 	if err != nil {

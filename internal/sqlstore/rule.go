@@ -142,9 +142,12 @@ func (s *DB) DeleteRule(ctx context.Context, projectID, id int64) error {
 }
 
 // ProjectRules loads the issue alert rules of projects in one query,
-// ordered by id.
+// ordered by id (through the configuration cache when the transaction uses
+// it: see CacheConfig).
 func (t *Tx) ProjectRules(ctx context.Context, projectIDs []int64) ([]*herald.AlertRule, error) {
-	return t.s.projectRules(ctx, t.tx, projectIDs)
+	return listByID(ctx, t, "rules", projectIDs,
+		func(r *herald.AlertRule) int64 { return r.ProjectID }, func(r *herald.AlertRule) int64 { return r.ID },
+		func(ids []int64) ([]*herald.AlertRule, error) { return t.s.projectRules(ctx, t.tx, ids) })
 }
 
 // FireKey names the fire time of a rule for an issue.

@@ -152,6 +152,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Validation", func(t *testing.T) { t.Parallel(); testValidation(t, open) })
 	t.Run("MetricAlerts", func(t *testing.T) { t.Parallel(); testMetricAlerts(t, open) })
 	t.Run("People", func(t *testing.T) { t.Parallel(); testPeople(t, open) })
+	t.Run("ConfigCache", func(t *testing.T) { t.Parallel(); testConfigCache(t, open) })
 }
 
 func testAuth(t *testing.T, open Opener) {
