@@ -141,8 +141,19 @@ func (s *DB) ClaimDeliveries(ctx context.Context, node string, limit int, until 
 	if limit <= 0 {
 		return nil, nil
 	}
+	// Most polls find nothing due: one read, off SQLite's writer and
+	// without a transaction, says so before any row is locked.
+	var due int
+	err := s.queryRow(ctx, nil, `SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1 LIMIT 1) d`,
+		ts(s.clock.Now())).Scan(&due)
+	if err != nil || due == 0 {
+		if err != nil {
+			err = fmt.Errorf("find due deliveries: %w", err)
+		}
+		return nil, err
+	}
 	var out []*herald.Delivery
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// The literal status lets SQLite use the partial index deliveries_due.
 		rows, err := s.query(ctx, tx, `UPDATE deliveries SET next_attempt_at = $1, claimed_by = $2
 			WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3

@@ -28,6 +28,28 @@ func testClaims(t *testing.T, open Opener) {
 	ctx := context.Background()
 	lease := time.Minute
 
+	t.Run("IdlePollWaitsForNoWriter", func(t *testing.T) {
+		// A poll that finds nothing due returns while another
+		// transaction holds the database (SQLite's single writer),
+		// instead of waiting for it.
+		f := NewFixture(t, open)
+		h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
+		f.Deliveries(t, h, 1)
+		_, err := f.Store.ClaimDeliveries(ctx, "node-a", 10, f.Clock.Now().Add(lease))
+		must(t, err)
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			if err := tx.InsertEvents(ctx, []*herald.Event{f.Event("held-writer")}); err != nil {
+				return err
+			}
+			short, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			got, err := f.Store.ClaimDeliveries(short, "node-b", 10, f.Clock.Now().Add(lease))
+			if err != nil || len(got) != 0 {
+				t.Errorf("idle poll beside a writer = %v, %v", deliveryIDs(got), err)
+			}
+			return nil
+		})
+	})
 	t.Run("ClaimLapseRelease", func(t *testing.T) {
 		f := NewFixture(t, open)
 		s := f.Store
