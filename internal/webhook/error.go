@@ -86,28 +86,34 @@ func hasAnyKey(data []byte, keys []string) bool {
 }
 
 // withoutKeys returns the JSON object data without its top-level members
-// named by keys, other members kept in order and as they were. Data that is
-// not a valid object is returned as an empty object.
+// named by keys, other members kept in order and as they were (compacted),
+// or data itself when it has none of them (hasAnyKey also finds nested
+// members: a request's "url" is the common case). Data that is not a valid
+// object is returned as an empty object.
 func withoutKeys(data []byte, keys []string) []byte {
 	if !gjson.ValidBytes(data) {
 		return []byte("{}")
 	}
+	found := false
+	if !objectMembers(data, func(key, _ gjson.Result) { found = found || slices.Contains(keys, key.Str) }) {
+		return []byte("{}")
+	}
+	if !found {
+		return data
+	}
 	out := make([]byte, 1, len(data))
 	out[0] = '{'
-	ok := objectMembers(data, func(key, value gjson.Result) {
+	objectMembers(data, func(key, value gjson.Result) {
 		if slices.Contains(keys, key.Str) {
 			return
 		}
 		if len(out) > 1 {
 			out = append(out, ',')
 		}
-		out = append(out, mustEncode(key.Str)...)
+		out = append(out, key.Raw...) // valid JSON: checked above
 		out = append(out, ':')
 		out = appendCompact(out, value.Raw)
 	})
-	if !ok {
-		return []byte("{}")
-	}
 	return append(out, '}')
 }
 
