@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,4 +94,56 @@ func testSaveEvents(t *testing.T, open storetest.Opener) {
 		e.ProjectID = 999999
 		must(t, f.Changes.SaveEvents(ctx, []*herald.Event{e}))
 	})
+}
+
+// testConfigChanges checks that a batch sees every configuration change
+// committed before it starts, though batches read configuration through
+// the store's cache, while batches of another project commit beside it
+// (two at once on PostgreSQL, as its committers do): each round rotates a
+// hook's secret, then saves an event, whose delivery must be signed with
+// the new secret.
+func testConfigChanges(t *testing.T, open storetest.Opener) {
+	ctx := context.Background()
+	f := newFixture(t, open)
+	h := f.Hook(t, "https://example.com/config", herald.HookEventCreated)
+	other := &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "other", Name: "Other", Platform: "go"}
+	must(t, f.Store.CreateProject(ctx, other))
+	must(t, f.Store.CreateHook(ctx, &herald.Hook{ProjectID: other.ID, URL: "https://example.com/other", Events: []string{herald.HookEventCreated}}))
+
+	stop := make(chan struct{})
+	busy := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				busy <- nil
+				return
+			default:
+			}
+			e := f.Event("busy")
+			e.ProjectID = other.ID
+			if err := f.Changes.SaveEvents(ctx, []*herald.Event{e}); err != nil {
+				busy <- err
+				return
+			}
+		}
+	}()
+	for round := range 20 {
+		rotated, err := f.Store.RotateHookSecret(ctx, f.Project.ID, h.ID)
+		must(t, err)
+		e := f.Event("checked")
+		must(t, f.Changes.SaveEvents(ctx, []*herald.Event{e}))
+		list, _, err := f.Store.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID,
+			Page: herald.Page{Limit: 100}})
+		must(t, err)
+		i := slices.IndexFunc(list, func(d *herald.Delivery) bool { return strings.Contains(string(d.Body), e.ID) })
+		if len(list) != round+1 || i < 0 {
+			t.Fatalf("round %d: %d deliveries, the event's at %d", round, len(list), i)
+		}
+		if list[i].Signature != webhook.Sign(rotated.Secret, list[i].Body) {
+			t.Fatalf("round %d: the delivery is not signed with the secret rotated before its batch", round)
+		}
+	}
+	close(stop)
+	must(t, <-busy)
 }

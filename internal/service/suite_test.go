@@ -31,6 +31,7 @@ func TestPostgres(t *testing.T) {
 // causes, with the payloads of its deliveries.
 func run(t *testing.T, open storetest.Opener) {
 	t.Run("SaveEvents", func(t *testing.T) { t.Parallel(); testSaveEvents(t, open) })
+	t.Run("ConfigChanges", func(t *testing.T) { t.Parallel(); testConfigChanges(t, open) })
 	t.Run("Handoff", func(t *testing.T) { t.Parallel(); testHandoff(t, open) })
 	t.Run("Installations", func(t *testing.T) { t.Parallel(); testInstallations(t, open) })
 	t.Run("AppDeliveries", func(t *testing.T) { t.Parallel(); testAppDeliveries(t, open) })
