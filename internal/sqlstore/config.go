@@ -14,7 +14,7 @@ import (
 // those tables (migration 0015). A batch reads the version, one small
 // query, and reads again only the ids the cache does not hold at that
 // version; a storm of events to one project then reads its configuration
-// once instead of four or five times per batch.
+// once per version, instead of in four to six queries in every batch.
 //
 // What it holds is shared by every batch that reads it: callers must not
 // modify it. Only transactions that asked for it (Tx.CacheConfig) use it,
