@@ -35,14 +35,20 @@ type cached struct {
 }
 
 // lookup returns what the cache holds of ids at version, and the ids it
-// does not hold. The cache forgets everything when version is not its own.
+// does not hold. The cache forgets everything when version is newer than
+// its own; a batch that read an older version (committed versions only
+// grow) finds nothing, and leaves the newer entries to the batches after
+// it.
 func (c *configCache) lookup(version int64, kind string, ids []int64) (hit map[int64]cached, missing []int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.version != version || c.kinds == nil {
+	if version > c.version || c.kinds == nil {
 		c.version, c.kinds = version, map[string]map[int64]cached{}
 	}
-	known := c.kinds[kind]
+	var known map[int64]cached
+	if version == c.version {
+		known = c.kinds[kind]
+	}
 	hit = make(map[int64]cached, len(ids))
 	for _, id := range ids {
 		if v, ok := known[id]; ok {
