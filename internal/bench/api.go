@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -223,4 +224,47 @@ func (c *apiClient) createInternalApp(ctx context.Context, p project, url string
 // storeAuth is the X-Sentry-Auth header for key.
 func storeAuth(key string) string {
 	return "Sentry sentry_version=7, sentry_client=herald-bench/" + herald.Version + ", sentry_key=" + strings.TrimSpace(key)
+}
+
+// outcomes reads the server's delivery outcomes so far, by result
+// (delivered, retrying, failed, put_off), from GET /metrics.
+func (c *apiClient) outcomes(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET /metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: status %d", resp.StatusCode)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET /metrics: %w", err)
+	}
+	return parseOutcomes(string(raw)), nil
+}
+
+// parseOutcomes picks the samples of herald_delivery_outcomes_total out of
+// Prometheus's text format, by their result label.
+func parseOutcomes(text string) map[string]float64 {
+	const prefix = `herald_delivery_outcomes_total{result="`
+	out := map[string]float64{}
+	for line := range strings.Lines(text) {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		result, value, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			out[result] = v
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"math"
 	"net/url"
 	"os"
@@ -228,5 +229,33 @@ func TestRunRefusesBadOptions(t *testing.T) {
 	_, err := Run(context.Background(), Options{Database: "oracle", Executable: "/bin/false"})
 	if err == nil || errors.Is(err, ErrIncomplete) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseOutcomes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		text string
+		want map[string]float64
+	}{
+		{"Empty", "", map[string]float64{}},
+		{"Results", `# HELP herald_delivery_outcomes_total Recorded delivery outcomes by result.
+# TYPE herald_delivery_outcomes_total counter
+herald_delivery_outcomes_total{result="delivered"} 2999
+herald_delivery_outcomes_total{result="put_off"} 1.5e+03
+herald_http_requests_total{code="200"} 7
+`, map[string]float64{"delivered": 2999, "put_off": 1500}},
+		{"OtherMetricsAndGarbage", `herald_delivery_outcomes_total_x{result="put_off"} 9
+herald_delivery_outcomes_total{result="failed"} many
+herald_delivery_outcomes_total{result="retrying"`, map[string]float64{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := parseOutcomes(tt.text); !maps.Equal(got, tt.want) {
+				t.Fatalf("parseOutcomes = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

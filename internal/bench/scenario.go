@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/metrics"
 )
 
 // Scenario targets, the same on both
@@ -680,6 +681,11 @@ func (b *bench) isolationPhase(ctx context.Context, r *Result, neighbor string) 
 	r.Pass = complete(r)
 	if neighbor == neighborHanging {
 		r.metric("requests held by the hanging hook", float64(other.Hung()), "requests")
+		// Each put-off is a delivery claimed or queued, and written
+		// again, only to wait for the hanging hook.
+		if outcomes, err := e.api.outcomes(ctx); err == nil {
+			r.metric("put-offs of the hanging hook's deliveries", outcomes[metrics.ResultPutOff], "outcomes")
+		}
 	}
 	return werr
 }

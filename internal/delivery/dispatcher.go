@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,7 +69,8 @@ type DispatcherOptions struct {
 	// not. Default 100ms; negative means put off at once.
 	BusyWait time.Duration
 	// BusyDelay is how long a delivery of a stalled destination is put off,
-	// jittered like retries, and longer for older deliveries. Default 1s.
+	// jittered like retries, and longer for older deliveries, counted from
+	// when the oldest request in flight to it times out. Default 1s.
 	BusyDelay time.Duration
 	// Capacity bounds the deliveries held in memory, queued or in flight.
 	// Default ten times Concurrency, at least 2,000.
@@ -153,6 +155,8 @@ type destination struct {
 	// progress is when a request to the destination last finished, or when
 	// the destination was first queued to.
 	progress time.Time
+	// started holds when each request in flight began, one per sending.
+	started []time.Time
 }
 
 // held is a delivery in a destination's queue.
@@ -315,19 +319,36 @@ func (p *Dispatcher) Dispatch(ds []*herald.Delivery) {
 	p.record(released)
 }
 
-// Defer puts off a new delivery whose destination is stalled:
-// it is written due after a jittered BusyDelay instead of being queued
-// behind requests that do not finish, which saves writing it twice (queued,
-// then put off).
+// Defer puts off a new delivery whose destination is stalled: it is
+// written due after a jittered BusyDelay instead of being queued behind
+// requests that do not finish, which saves writing it twice (queued, then
+// put off). The BusyDelay starts when the first slot of the destination
+// can free: the send timeout of its oldest request in flight, unless the
+// destination answers first. Deliveries due before then would be claimed
+// only to be put off again.
 func (p *Dispatcher) Defer(d *herald.Delivery) time.Duration {
+	now := time.Now()
 	p.mu.Lock()
 	dest := p.dests[destinationKey(d)]
-	stalled := dest != nil && p.stalledLocked(dest, time.Now())
+	stalled := dest != nil && p.stalledLocked(dest, now)
+	var wait time.Duration
+	if stalled {
+		wait = p.untilSlotLocked(dest, now)
+	}
 	p.mu.Unlock()
 	if !stalled {
 		return 0
 	}
-	return p.policy.jitter(p.busyDelay)
+	return wait + p.policy.jitter(p.busyDelay)
+}
+
+// untilSlotLocked is how long a stalled destination's requests in flight
+// may all still hang: until the send timeout of the oldest. p.mu is held.
+func (p *Dispatcher) untilSlotLocked(dest *destination, now time.Time) time.Duration {
+	if len(dest.started) == 0 {
+		return 0
+	}
+	return max(slices.MinFunc(dest.started, time.Time.Compare).Add(p.sender.timeout).Sub(now), 0)
 }
 
 // stalledLocked reports whether every slot of dest is sending and none has
@@ -418,12 +439,13 @@ func (p *Dispatcher) drain(dest *destination) {
 		p.mu.Unlock()
 
 		var o *herald.Outcome
-		slot := false
+		var started time.Time // when the request began; zero without a slot
 		select {
 		case p.sendSlots <- struct{}{}:
-			slot = true
+			started = time.Now()
 			p.mu.Lock()
 			dest.sending++
+			dest.started = append(dest.started, started)
 			p.mu.Unlock()
 			if time.Since(h.since) > p.lease/2 {
 				// Held too long to finish within the claim: due again at
@@ -437,8 +459,10 @@ func (p *Dispatcher) drain(dest *destination) {
 			o = &herald.Outcome{DeliveryID: h.d.ID, NextAttemptAt: p.clock.Now()}
 		}
 		p.mu.Lock()
-		if slot {
+		if !started.IsZero() {
 			dest.sending--
+			i := slices.Index(dest.started, started) // any entry of that time will do
+			dest.started = slices.Delete(dest.started, i, i+1)
 		}
 		dest.progress = time.Now()
 		// The delivery turns from held into an outcome to record at once,
@@ -491,19 +515,19 @@ func (p *Dispatcher) send(d *herald.Delivery) (o *herald.Outcome) {
 }
 
 // putOff is the outcome of a delivery not attempted now: it is tried again
-// after a jittered BusyDelay.
+// after a jittered BusyDelay, counted from wait (see Defer).
 //
 // A delivery that has waited long already waits longer: half its age, up to
 // maxBusyDelay. A destination that stays stalled (it hangs) then costs a few
 // put-offs per delivery rather than one a second for as long as it hangs,
 // which would load the database on behalf of healthy destinations.
-func (p *Dispatcher) putOff(d *herald.Delivery) *herald.Outcome {
+func (p *Dispatcher) putOff(d *herald.Delivery, wait time.Duration) *herald.Outcome {
 	now := p.clock.Now()
 	delay := p.busyDelay
 	if !d.CreatedAt.IsZero() {
 		delay = max(delay, min(now.Sub(d.CreatedAt)/2, maxBusyDelay))
 	}
-	return &herald.Outcome{DeliveryID: d.ID, NextAttemptAt: now.Add(p.policy.jitter(delay))}
+	return &herald.Outcome{DeliveryID: d.ID, NextAttemptAt: now.Add(wait + p.policy.jitter(delay))}
 }
 
 // pollLoop claims due deliveries while there is room for them.
@@ -578,11 +602,15 @@ func (p *Dispatcher) sweep() {
 	p.mu.Lock()
 	for _, dest := range p.dests {
 		stalled := p.stalledLocked(dest, now)
+		var wait time.Duration
+		if stalled {
+			wait = p.untilSlotLocked(dest, now)
+		}
 		keep := dest.queue[:0]
 		for _, h := range dest.queue {
 			switch {
 			case stalled:
-				off = append(off, p.putOff(h.d))
+				off = append(off, p.putOff(h.d, wait))
 			case now.Sub(h.since) > p.lease/2:
 				// Not the destination's doing: due again at once.
 				off = append(off, &herald.Outcome{DeliveryID: h.d.ID, NextAttemptAt: p.clock.Now()})
