@@ -95,6 +95,8 @@ type DB struct {
 	analyze *analyzer
 	// config keeps configuration read by transactions that CacheConfig.
 	config configCache
+	// rebound keeps the SQLite form of query texts (rebind).
+	rebound reboundCache
 }
 
 var _ herald.Store = (*DB)(nil)

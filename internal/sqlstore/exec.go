@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // maxCachedStatements bounds the prepared-statement cache.
@@ -86,12 +87,35 @@ func (c *stmtCache) close() {
 	}
 }
 
+// maxRebound bounds the queries whose SQLite form is kept: Herald's
+// statements are a few hundred texts (multi-row ones one per row count).
+const maxRebound = 2048
+
+// reboundCache keeps the SQLite form of queries by their text: rewriting
+// scans and copies the text, and a batch runs the same insert once per row.
+type reboundCache struct {
+	m sync.Map // query text → its SQLite form
+	n atomic.Int32
+}
+
 // rebind rewrites the $N parameters of q for SQLite (sqliteParams).
 func (s *DB) rebind(q string) string {
-	if s.dialect.Name != "sqlite" || !strings.Contains(q, "$") {
+	if s.dialect.Name != "sqlite" {
 		return q
 	}
-	return sqliteParams(q)
+	if r, ok := s.rebound.m.Load(q); ok {
+		return r.(string)
+	}
+	r := q
+	if strings.Contains(q, "$") {
+		r = sqliteParams(q)
+	}
+	if s.rebound.n.Load() < maxRebound {
+		if _, loaded := s.rebound.m.LoadOrStore(q, r); !loaded {
+			s.rebound.n.Add(1)
+		}
+	}
+	return r
 }
 
 // sqliteParams rewrites PostgreSQL's $N parameters for SQLite. SQLite would

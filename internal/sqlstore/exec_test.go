@@ -79,3 +79,50 @@ func TestRenumber(t *testing.T) {
 		}
 	}
 }
+
+func TestRebind(t *testing.T) {
+	t.Parallel()
+	const q = "INSERT INTO t (a, b) VALUES ($1, $2)"
+	pg := &DB{dialect: Dialect{Name: "postgres"}}
+	if got := pg.rebind(q); got != q {
+		t.Errorf("PostgreSQL rebind(%q) = %q, want it unchanged", q, got)
+	}
+	s := &DB{dialect: Dialect{Name: "sqlite"}}
+	for range 2 { // rewritten, then from the cache
+		if got, want := s.rebind(q), "INSERT INTO t (a, b) VALUES (?, ?)"; got != want {
+			t.Fatalf("rebind(%q) = %q, want %q", q, got, want)
+		}
+	}
+	if got := s.rebind("SELECT 1"); got != "SELECT 1" {
+		t.Errorf("rebind without parameters = %q", got)
+	}
+	// Past maxRebound texts, queries are still rewritten, and no longer kept.
+	for i := range maxRebound + 10 {
+		q := "SELECT $1 + " + itoa(i)
+		if got, want := s.rebind(q), "SELECT ? + "+itoa(i); got != want {
+			t.Fatalf("rebind(%q) = %q, want %q", q, got, want)
+		}
+	}
+	kept := 0
+	s.rebound.m.Range(func(any, any) bool { kept++; return true })
+	if kept != maxRebound || int(s.rebound.n.Load()) != maxRebound {
+		t.Errorf("cache holds %d texts (counted %d), want %d", kept, s.rebound.n.Load(), maxRebound)
+	}
+}
+
+// BenchmarkRebind rewrites the single-row insert SQLite runs for each event
+// of a batch.
+func BenchmarkRebind(b *testing.B) {
+	s := &DB{dialect: Dialect{Name: "sqlite"}}
+	q := `INSERT INTO events (` + eventColumns + `) VALUES ` + valuesList(1, 18) + ` ON CONFLICT (project_id, id) DO NOTHING`
+	b.Run("Rewrite", func(b *testing.B) {
+		for b.Loop() {
+			_ = sqliteParams(q)
+		}
+	})
+	b.Run("Cached", func(b *testing.B) {
+		for b.Loop() {
+			_ = s.rebind(q)
+		}
+	})
+}
