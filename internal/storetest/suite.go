@@ -134,6 +134,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Hooks", func(t *testing.T) { t.Parallel(); testHooks(t, open) })
 	t.Run("Ingest", func(t *testing.T) { t.Parallel(); testIngest(t, open) })
 	t.Run("CompleteDeliveries", func(t *testing.T) { t.Parallel(); testCompleteDeliveries(t, open) })
+	t.Run("OutcomeStates", func(t *testing.T) { t.Parallel(); testOutcomeStates(t, open) })
 	t.Run("SharedBodies", func(t *testing.T) { t.Parallel(); testSharedBodies(t, open) })
 	t.Run("AutoDisable", func(t *testing.T) { t.Parallel(); testAutoDisable(t, open) })
 	t.Run("RedeliverRecover", func(t *testing.T) { t.Parallel(); testRedeliverRecover(t, open) })
@@ -517,6 +518,138 @@ func testCompleteDeliveries(t *testing.T, open Opener) {
 			t.Fatalf("attempts = %+v", as)
 		}
 	})
+}
+
+// testOutcomeStates checks what outcomes leave of a delivery's last attempt
+// and of its hook's failure run, several to a batch.
+func testOutcomeStates(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	h := f.Hook(t, "https://example.com/hook", herald.HookEventCreated)
+	other := f.Hook(t, "https://example.com/other", herald.HookEventCreated)
+	ds := f.Deliveries(t, h, 4)
+	od := f.Deliveries(t, other, 2)
+	failed := func(code int, msg string) *herald.Attempt {
+		return &herald.Attempt{URL: h.URL, StatusCode: code, Error: msg}
+	}
+	// First round: every attempt fails; h's run of failures and other's
+	// start.
+	first := []*herald.Outcome{
+		{DeliveryID: ds[0].ID, Attempt: failed(500, "non-2xx status 500"), NextAttemptAt: f.Clock.Now().Add(time.Minute)},
+		{DeliveryID: ds[1].ID, Attempt: failed(502, "non-2xx status 502"), NextAttemptAt: f.Clock.Now().Add(time.Minute)},
+		{DeliveryID: ds[2].ID, Attempt: failed(503, "non-2xx status 503"), NextAttemptAt: f.Clock.Now().Add(time.Minute)},
+		{DeliveryID: ds[3].ID, Attempt: failed(503, "non-2xx status 503"), NextAttemptAt: f.Clock.Now().Add(time.Minute)},
+		{DeliveryID: od[0].ID, Attempt: failed(500, "non-2xx status 500"), NextAttemptAt: f.Clock.Now().Add(time.Minute)},
+	}
+	must(t, s.CompleteDeliveries(ctx, first))
+	for _, o := range first {
+		if o.Attempt.Number != 1 || o.Attempt.DeliveryID != o.DeliveryID {
+			t.Fatalf("recorded attempt = %+v, want number 1 of %s", o.Attempt, o.DeliveryID)
+		}
+	}
+	for _, hook := range []*herald.Hook{h, other} {
+		got, err := s.FindHookByID(ctx, f.Project.ID, hook.ID)
+		must(t, err)
+		if got.FailingSince == nil || got.Status != herald.HookActive {
+			t.Fatalf("hook %s after failures: failing since %v, %s", hook.URL, got.FailingSince, got.Status)
+		}
+	}
+	// Second round: a put-off keeps the last attempt's status and error;
+	// a delivery to a destination gone fails without an attempt, keeping
+	// the status; a second attempt is numbered 2. For h one delivery
+	// succeeds and another fails in the same batch: its run of failures
+	// ends. other only fails: its run goes on, from when it began.
+	f.Clock.Add(time.Hour)
+	second := []*herald.Outcome{
+		{DeliveryID: ds[0].ID, NextAttemptAt: f.Clock.Now().Add(time.Second)},
+		{DeliveryID: ds[1].ID},
+		{DeliveryID: ds[2].ID, Attempt: &herald.Attempt{URL: h.URL, StatusCode: 200}, Delivered: true},
+		{DeliveryID: ds[3].ID, Attempt: failed(503, "non-2xx status 503"), NextAttemptAt: f.Clock.Now().Add(time.Minute)},
+		{DeliveryID: od[0].ID, Attempt: failed(0, "timeout"), NextAttemptAt: f.Clock.Now().Add(time.Minute)},
+		{DeliveryID: od[1].ID, Attempt: failed(404, "non-2xx status 404")},
+	}
+	must(t, s.CompleteDeliveries(ctx, second))
+	tests := []struct {
+		name       string
+		id         string
+		status     string
+		attempts   int
+		lastStatus int
+		lastErr    string
+	}{
+		{"PutOffKeepsLastAttempt", ds[0].ID, herald.DeliveryPending, 1, 500, "non-2xx status 500"},
+		{"FailedWithoutAttempt", ds[1].ID, herald.DeliveryFailed, 1, 502, "destination is disabled or was removed"},
+		{"DeliveredOnSecond", ds[2].ID, herald.DeliveryDelivered, 2, 200, ""},
+		{"RetryingOnSecond", od[0].ID, herald.DeliveryPending, 2, 0, "timeout"},
+		{"FailedFinal", od[1].ID, herald.DeliveryFailed, 1, 404, "non-2xx status 404"},
+	}
+	for _, tt := range tests {
+		d, err := s.FindDeliveryByID(ctx, tt.id)
+		must(t, err)
+		if d.Status != tt.status || d.Attempts != tt.attempts || d.LastStatus != tt.lastStatus || d.LastError != tt.lastErr {
+			t.Errorf("%s: delivery is %s after %d attempts, last %d %q; want %s after %d, last %d %q", tt.name,
+				d.Status, d.Attempts, d.LastStatus, d.LastError, tt.status, tt.attempts, tt.lastStatus, tt.lastErr)
+		}
+		as, err := s.FindAttempts(ctx, tt.id)
+		must(t, err)
+		if len(as) != tt.attempts || as[len(as)-1].Number != tt.attempts {
+			t.Errorf("%s: attempts = %+v, want %d numbered in order", tt.name, as, tt.attempts)
+		}
+	}
+	if n := second[2].Attempt.Number; n != 2 {
+		t.Errorf("second attempt recorded as number %d, want 2", n)
+	}
+	got, err := s.FindHookByID(ctx, f.Project.ID, h.ID)
+	must(t, err)
+	if got.FailingSince != nil {
+		t.Errorf("hook with a delivery succeeding is failing since %v", got.FailingSince)
+	}
+	got, err = s.FindHookByID(ctx, f.Project.ID, other.ID)
+	must(t, err)
+	if got.FailingSince == nil || !got.FailingSince.Equal(f.Clock.Now().Add(-time.Hour)) || got.Status != herald.HookActive {
+		t.Errorf("hook failing since the first round = failing since %v, %s; want %v, active", got.FailingSince, got.Status,
+			f.Clock.Now().Add(-time.Hour))
+	}
+	// An outcome for a delivery no longer pending changes nothing, beside
+	// one that is recorded; a healthy hook's row is left as it is (its
+	// configuration version with it: ingest keeps its cache).
+	version := func() (n int64) {
+		must(t, s.SQL().QueryRowContext(ctx, `SELECT n FROM config_version WHERE id = 1`).Scan(&n))
+		return n
+	}
+	before := version()
+	must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{
+		{DeliveryID: ds[2].ID, Attempt: failed(500, "late"), NextAttemptAt: f.Clock.Now().Add(time.Minute)},
+		{DeliveryID: ds[0].ID, Attempt: &herald.Attempt{URL: h.URL, StatusCode: 204}, Delivered: true},
+	}))
+	if d, _ := s.FindDeliveryByID(ctx, ds[2].ID); d.Status != herald.DeliveryDelivered || d.Attempts != 2 {
+		t.Errorf("delivered delivery after a late outcome: %s after %d attempts", d.Status, d.Attempts)
+	}
+	if as, _ := s.FindAttempts(ctx, ds[2].ID); len(as) != 2 {
+		t.Errorf("delivered delivery has %d attempts after a late outcome, want 2", len(as))
+	}
+	if d, _ := s.FindDeliveryByID(ctx, ds[0].ID); d.Status != herald.DeliveryDelivered || d.Attempts != 2 || d.LastStatus != 204 {
+		t.Errorf("delivery delivered beside the late outcome: %s after %d attempts, last %d", d.Status, d.Attempts, d.LastStatus)
+	}
+	if got, _ := s.FindHookByID(ctx, f.Project.ID, h.ID); got.FailingSince != nil {
+		t.Errorf("a late failure of a delivered delivery started a failure run at %v", got.FailingSince)
+	}
+	if after := version(); after != before {
+		t.Errorf("a delivery to a healthy hook moved the configuration version from %d to %d", before, after)
+	}
+	// Failing for longer than DisableAfter (72h) disables other; its run
+	// still began in the first round.
+	began := f.Clock.Now().Add(-time.Hour)
+	f.Clock.Add(72 * time.Hour)
+	must(t, s.CompleteDeliveries(ctx, []*herald.Outcome{
+		{DeliveryID: od[0].ID, Attempt: failed(500, "non-2xx status 500"), NextAttemptAt: f.Clock.Now().Add(time.Minute)},
+	}))
+	got, err = s.FindHookByID(ctx, f.Project.ID, other.ID)
+	must(t, err)
+	if got.Status != herald.HookDisabled || got.FailingSince == nil || !got.FailingSince.Equal(began) {
+		t.Errorf("hook failing for 73h: %s, failing since %v; want disabled, failing since %v", got.Status, got.FailingSince, began)
+	}
 }
 
 func testAutoDisable(t *testing.T, open Opener) {
