@@ -312,7 +312,7 @@ func (s *DB) pendingState(ctx context.Context, tx *sql.Tx, outcomes []*herald.Ou
 		ids[i] = o.DeliveryID
 	}
 	rows, err := s.query(ctx, tx, `SELECT id, destination_kind, destination_id, attempts, last_status, last_error FROM deliveries
-		WHERE status = $1 AND id `+s.inText(2), herald.DeliveryPending, jsonList(ids))
+		WHERE status = 'pending' AND id `+s.inText(1), jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
 	}
