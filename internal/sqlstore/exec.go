@@ -87,8 +87,9 @@ func (c *stmtCache) close() {
 	}
 }
 
-// maxRebound bounds the queries whose SQLite form is kept: Herald's
-// statements are a few hundred texts (multi-row ones one per row count).
+// maxRebound bounds the queries whose SQLite form is kept (give or take
+// those rewritten at the moment it is reached): Herald's statements are a
+// few hundred texts, multi-row ones one per row count.
 const maxRebound = 2048
 
 // reboundCache keeps the SQLite form of queries by their text: rewriting
