@@ -69,8 +69,9 @@ type DispatcherOptions struct {
 	// not. Default 100ms; negative means put off at once.
 	BusyWait time.Duration
 	// BusyDelay is how long a delivery of a stalled destination is put off,
-	// jittered like retries, and longer for older deliveries, counted from
-	// when the oldest request in flight to it times out. Default 1s.
+	// jittered like retries, and longer for older deliveries, and longer
+	// as the destination's oldest request in flight has hung (up to its
+	// send timeout). Default 1s.
 	BusyDelay time.Duration
 	// Capacity bounds the deliveries held in memory, queued or in flight.
 	// Default ten times Concurrency, at least 2,000.
@@ -322,10 +323,9 @@ func (p *Dispatcher) Dispatch(ds []*herald.Delivery) {
 // Defer puts off a new delivery whose destination is stalled: it is
 // written due after a jittered BusyDelay instead of being queued behind
 // requests that do not finish, which saves writing it twice (queued, then
-// put off). The BusyDelay starts when the first slot of the destination
-// can free: the send timeout of its oldest request in flight, unless the
-// destination answers first. Deliveries due before then would be claimed
-// only to be put off again.
+// put off). The BusyDelay is counted from when the destination's oldest
+// request in flight will have hung twice as long as it has, or from its
+// send timeout if that comes first (see hungLocked).
 func (p *Dispatcher) Defer(d *herald.Delivery) time.Duration {
 	now := time.Now()
 	p.mu.Lock()
@@ -333,7 +333,7 @@ func (p *Dispatcher) Defer(d *herald.Delivery) time.Duration {
 	stalled := dest != nil && p.stalledLocked(dest, now)
 	var wait time.Duration
 	if stalled {
-		wait = p.untilSlotLocked(dest, now)
+		wait = p.hungLocked(dest, now)
 	}
 	p.mu.Unlock()
 	if !stalled {
@@ -342,13 +342,19 @@ func (p *Dispatcher) Defer(d *herald.Delivery) time.Duration {
 	return wait + p.policy.jitter(p.busyDelay)
 }
 
-// untilSlotLocked is how long a stalled destination's requests in flight
-// may all still hang: until the send timeout of the oldest. p.mu is held.
-func (p *Dispatcher) untilSlotLocked(dest *destination, now time.Time) time.Duration {
+// hungLocked is how long the oldest request in flight to a stalled
+// destination has hung, but no longer than it may still hang (until its
+// send timeout). A destination's deliveries wait that much more before
+// their BusyDelay: one that is merely slow, all its requests started
+// together a moment ago, loses little time, and one that hangs is not
+// claimed and put off again every second; no slot of it frees before the
+// timeout unless it answers. p.mu is held.
+func (p *Dispatcher) hungLocked(dest *destination, now time.Time) time.Duration {
 	if len(dest.started) == 0 {
 		return 0
 	}
-	return max(slices.MinFunc(dest.started, time.Time.Compare).Add(p.sender.timeout).Sub(now), 0)
+	oldest := slices.MinFunc(dest.started, time.Time.Compare)
+	return max(min(now.Sub(oldest), oldest.Add(p.sender.timeout).Sub(now)), 0)
 }
 
 // stalledLocked reports whether every slot of dest is sending and none has
@@ -604,7 +610,7 @@ func (p *Dispatcher) sweep() {
 		stalled := p.stalledLocked(dest, now)
 		var wait time.Duration
 		if stalled {
-			wait = p.untilSlotLocked(dest, now)
+			wait = p.hungLocked(dest, now)
 		}
 		keep := dest.queue[:0]
 		for _, h := range dest.queue {

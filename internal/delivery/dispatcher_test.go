@@ -903,6 +903,7 @@ func TestDispatcherIsolation(t *testing.T) {
 	dispatched := time.Now()
 	p.Dispatch(store.claim(testNode, until, stuck...))
 	hanging.waitStarted(t, perDest)
+	allStarted := time.Now() // every request in flight began before this
 
 	// Forty healthy destinations of three deliveries each: fewer than
 	// their own limit, so that however slowly the machine runs the test,
@@ -944,19 +945,20 @@ func TestDispatcherIsolation(t *testing.T) {
 	if waited := time.Since(dispatched); waited < busyWait {
 		t.Fatalf("queued deliveries put off after %s, before BusyWait %s", waited, busyWait)
 	}
-	// Put off, and deferred below, until the oldest request in flight
-	// times out (no slot can free before then unless the destination
-	// answers), and a BusyDelay after that. The test clock stands still;
-	// the requests' deadlines are real time.
+	// Put off, and deferred below, by a BusyDelay after the oldest request
+	// in flight will have hung twice as long (the send timeout, 10s, is
+	// further off): by how long it had hung, more than nothing and less
+	// than since the requests were dispatched. The test clock stands
+	// still; the requests' ages are real time.
 	inRange := func(wait time.Duration) bool {
 		wait -= busyDelay
-		return wait >= waitTimeout-time.Since(dispatched) && wait <= waitTimeout
+		return wait > 0 && wait <= time.Since(dispatched)
 	}
 	for _, id := range putOff {
 		o := store.outcome(t, id)
 		if o.Attempt != nil || o.Delivered || !inRange(o.NextAttemptAt.Sub(store.clock.Now())) {
-			t.Fatalf("put-off outcome = %+v, want no attempt and the next in the send timeout's rest (about %s) + %s",
-				o, waitTimeout-time.Since(dispatched), busyDelay)
+			t.Fatalf("put-off outcome = %+v, want no attempt and the next in how long the requests had hung (under %s) + %s",
+				o, time.Since(dispatched), busyDelay)
 		}
 		if got, claimedBy := store.delivery(t, id); got.Status != herald.DeliveryPending || got.Attempts != 0 || claimedBy != "" {
 			t.Fatalf("put-off delivery is %q after %d attempts, claimed by %q", got.Status, got.Attempts, claimedBy)
@@ -967,9 +969,10 @@ func TestDispatcherIsolation(t *testing.T) {
 	}
 	// New deliveries to the stalled destination are deferred before they
 	// are written; to a healthy one they are not.
-	if wait := p.Defer(stuck[0]); !inRange(wait) {
-		t.Fatalf("Defer of a delivery to the stalled destination = %s, want the send timeout's rest (about %s) + %s",
-			wait, waitTimeout-time.Since(dispatched), busyDelay)
+	before := time.Now()
+	if wait := p.Defer(stuck[0]); !inRange(wait) || wait-busyDelay < before.Sub(allStarted) {
+		t.Fatalf("Defer of a delivery to the stalled destination = %s, want how long the requests had hung (%s to %s) + %s",
+			wait, before.Sub(allStarted), time.Since(dispatched), busyDelay)
 	}
 	if wait := p.Defer(burst[0]); wait != 0 {
 		t.Fatalf("Defer of a delivery to a healthy destination = %s, want 0", wait)
@@ -1573,6 +1576,38 @@ func TestPutOffGrowsWithAge(t *testing.T) {
 			}
 			if got := o.NextAttemptAt.Sub(now); got != tt.want {
 				t.Fatalf("put off by %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHungLocked checks how much longer a stalled destination's deliveries
+// wait: as long as its oldest request in flight has hung, up to that
+// request's send timeout.
+func TestHungLocked(t *testing.T) {
+	t.Parallel()
+	p := newTestDispatcher(t, newFakeStore(), 5*time.Second)
+	now := time.Now()
+	tests := []struct {
+		name string
+		ages []time.Duration // of the requests in flight
+		want time.Duration
+	}{
+		{"NoneInFlight", nil, 0},
+		{"JustStarted", []time.Duration{100 * time.Millisecond, 150 * time.Millisecond}, 150 * time.Millisecond},
+		{"HungTwoSeconds", []time.Duration{time.Second, 2 * time.Second, 500 * time.Millisecond}, 2 * time.Second},
+		{"NearItsTimeout", []time.Duration{4 * time.Second, time.Second}, time.Second},
+		{"PastItsTimeout", []time.Duration{6 * time.Second}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dest := &destination{}
+			for _, age := range tt.ages {
+				dest.started = append(dest.started, now.Add(-age))
+			}
+			if got := p.hungLocked(dest, now); got != tt.want {
+				t.Fatalf("hungLocked = %s, want %s", got, tt.want)
 			}
 		})
 	}

@@ -53,8 +53,8 @@ type Dispatcher interface {
 	Node() string
 	Lease() time.Duration
 	// Defer says how long a new delivery should wait before its first
-	// attempt because its destination is stalled (zero: send it now): at
-	// least until a request to it can time out and free a slot.
+	// attempt because its destination is stalled (zero: send it now):
+	// longer the longer the destination's requests have hung.
 	Defer(d *herald.Delivery) time.Duration
 	// Dispatch starts sending deliveries claimed for the node; it must not
 	// block for long.
