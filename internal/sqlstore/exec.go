@@ -92,6 +92,12 @@ func (c *stmtCache) close() {
 // few hundred texts, multi-row ones one per row count.
 const maxRebound = 2048
 
+// maxReboundLen bounds the length of a query whose SQLite form is kept.
+// Longer ones are multi-row statements, built anew for each call (their
+// rewriting costs about what building them does), whose many row counts
+// would keep megabytes of text.
+const maxReboundLen = 4096
+
 // reboundCache keeps the SQLite form of queries by their text: rewriting
 // scans and copies the text, and a batch runs the same insert once per row.
 type reboundCache struct {
@@ -111,7 +117,7 @@ func (s *DB) rebind(q string) string {
 	if strings.Contains(q, "$") {
 		r = sqliteParams(q)
 	}
-	if s.rebound.n.Load() < maxRebound {
+	if len(q) <= maxReboundLen && s.rebound.n.Load() < maxRebound {
 		if _, loaded := s.rebound.m.LoadOrStore(q, r); !loaded {
 			s.rebound.n.Add(1)
 		}

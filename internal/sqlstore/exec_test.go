@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -96,6 +97,16 @@ func TestRebind(t *testing.T) {
 	if got := s.rebind("SELECT 1"); got != "SELECT 1" {
 		t.Errorf("rebind without parameters = %q", got)
 	}
+	// A long multi-row statement is rewritten, and not kept.
+	long := "INSERT INTO t (a, b) VALUES " + valuesList(500, 2)
+	if got := s.rebind(long); strings.Contains(got, "$") || !strings.HasPrefix(got, "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)") {
+		t.Fatalf("rebind of a %d-byte statement = %.60q...", len(long), got)
+	}
+	if _, kept := s.rebound.m.Load(long); kept {
+		t.Errorf("a %d-byte statement was kept (over %d)", len(long), maxReboundLen)
+	}
+	s.rebound.m.Clear()
+	s.rebound.n.Store(0)
 	// Past maxRebound texts, queries are still rewritten, and no longer kept.
 	for i := range maxRebound + 10 {
 		q := "SELECT $1 + " + itoa(i)
