@@ -150,14 +150,13 @@ type destination struct {
 	key   string
 	queue []held
 	// running counts the goroutines draining the queue, each with at most
-	// one request in flight; sending counts those requests.
+	// one request in flight; started holds when each of those requests
+	// began (its length is how many are sending).
 	running int
-	sending int
+	started []time.Time
 	// progress is when a request to the destination last finished, or when
 	// the destination was first queued to.
 	progress time.Time
-	// started holds when each request in flight began, one per sending.
-	started []time.Time
 }
 
 // held is a delivery in a destination's queue.
@@ -361,7 +360,7 @@ func (p *Dispatcher) hungLocked(dest *destination, now time.Time) time.Duration 
 // finished for BusyWait. Senders waiting for one of the node's slots do not
 // count: that is the node's load, not the destination's. p.mu is held.
 func (p *Dispatcher) stalledLocked(dest *destination, now time.Time) bool {
-	return dest.sending >= p.perDest && now.Sub(dest.progress) > p.busyWait
+	return len(dest.started) >= p.perDest && now.Sub(dest.progress) > p.busyWait
 }
 
 // queueLocked queues d at its destination and starts a sender for it when
@@ -450,7 +449,6 @@ func (p *Dispatcher) drain(dest *destination) {
 		case p.sendSlots <- struct{}{}:
 			started = time.Now()
 			p.mu.Lock()
-			dest.sending++
 			dest.started = append(dest.started, started)
 			p.mu.Unlock()
 			if time.Since(h.since) > p.lease/2 {
@@ -466,7 +464,6 @@ func (p *Dispatcher) drain(dest *destination) {
 		}
 		p.mu.Lock()
 		if !started.IsZero() {
-			dest.sending--
 			i := slices.Index(dest.started, started) // any entry of that time will do
 			dest.started = slices.Delete(dest.started, i, i+1)
 		}

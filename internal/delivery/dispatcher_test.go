@@ -1520,7 +1520,12 @@ func TestSweep(t *testing.T) {
 				o.BusyDelay = busyDelay
 			})
 			now := time.Now()
-			dest := &destination{key: "k", running: tt.running, sending: tt.sending, progress: now.Add(-tt.progress)}
+			dest := &destination{key: "k", running: tt.running, progress: now.Add(-tt.progress)}
+			for range tt.sending {
+				// Sending for the whole send timeout (1s): nothing is left
+				// to wait for before BusyDelay.
+				dest.started = append(dest.started, now.Add(-time.Second))
+			}
 			for _, age := range tt.ages {
 				dest.queue = append(dest.queue, held{d: newDelivery(herald.DestinationHook, ""), since: now.Add(-age)})
 			}
