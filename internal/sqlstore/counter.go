@@ -83,26 +83,31 @@ func (t *Tx) IssueWindow(ctx context.Context, p WindowParams) (int64, error) {
 // IssueEventWindows sums the events of each of issues over the window
 // [from, to) of whole seconds: one read for them all. Issues without
 // events in it are left out of the answer.
+//
+// Each issue's counters are summed in a subquery of their own (see
+// rangeSum). PostgreSQL planned the form reading all the issues' rows at
+// once (issue_id = ANY(...) AND second in a range) once for every window,
+// with a range of unknown bounds taken for a sliver of the table: it read
+// every issue's counters of the window through the index on second and
+// kept the few it was asked for (2,651 rows read for 28 in the mixed
+// benchmark, 0.5 ms a read).
 func (t *Tx) IssueEventWindows(ctx context.Context, issues []int64, from, to int64) (map[int64]int64, error) {
 	out := map[int64]int64{}
 	if to <= from || len(issues) == 0 {
 		return out, nil
 	}
-	tc, ids := issueCounters, jsonList(issues)
-	var q string
+	tc := issueCounters
+	var n string
 	var args []any
 	if whole, wholeEnd := (from+59)/60, to/60; whole >= wholeEnd {
-		q = `SELECT ` + tc.id + `, SUM(events) FROM ` + tc.seconds + ` WHERE ` + tc.id + ` ` + t.s.inInt(1) + ` AND second >= $2 AND second < $3
-			GROUP BY ` + tc.id
-		args = []any{ids, from, to}
+		n = tc.rangeSum(tc.seconds, "second", "i.id", 2)
+		args = []any{jsonList(issues), from, to}
 	} else {
-		q = `SELECT id, SUM(events) FROM (
-			SELECT ` + tc.id + ` AS id, events FROM ` + tc.minutes + ` WHERE ` + tc.id + ` ` + t.s.inInt(1) + ` AND minute >= $2 AND minute < $3
-			UNION ALL SELECT ` + tc.id + `, events FROM ` + tc.seconds + ` WHERE ` + tc.id + ` ` + t.s.inInt(1) + ` AND second >= $4 AND second < $5
-			UNION ALL SELECT ` + tc.id + `, events FROM ` + tc.seconds + ` WHERE ` + tc.id + ` ` + t.s.inInt(1) + ` AND second >= $6 AND second < $7) w
-			GROUP BY id`
-		args = []any{ids, whole, wholeEnd, from, whole * 60, wholeEnd * 60, to}
+		n = tc.rangeSum(tc.minutes, "minute", "i.id", 2) + ` + ` + tc.rangeSum(tc.seconds, "second", "i.id", 4) + ` + ` +
+			tc.rangeSum(tc.seconds, "second", "i.id", 6)
+		args = []any{jsonList(issues), whole, wholeEnd, from, whole * 60, wholeEnd * 60, to}
 	}
+	q := `SELECT id, n FROM (SELECT i.id AS id, ` + n + ` AS n FROM ` + t.s.intRows(1) + ` i) w WHERE n > 0`
 	rows, err := t.s.query(ctx, t.tx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s windows: %w", tc.minutes, err)
@@ -205,13 +210,11 @@ func (t *Tx) window(ctx context.Context, tc counterTables, p WindowParams) (int6
 			AND last_second >= $4 AND first_second < $5 AND NOT (user_key ` + t.s.inText(6) + `)`
 		args = []any{p.ID, p.From / 60, (p.To - 1) / 60, p.From, p.To, jsonList(p.Except)}
 	case whole >= wholeEnd:
-		q = `SELECT COALESCE(SUM(events), 0) FROM ` + tc.seconds + ` WHERE ` + tc.id + ` = $1 AND second >= $2 AND second < $3`
+		q = `SELECT ` + tc.rangeSum(tc.seconds, "second", "$1", 2)
 		args = []any{p.ID, p.From, p.To}
 	default:
-		q = `SELECT COALESCE(SUM(events), 0) FROM (
-			SELECT events FROM ` + tc.minutes + ` WHERE ` + tc.id + ` = $1 AND minute >= $2 AND minute < $3
-			UNION ALL SELECT events FROM ` + tc.seconds + ` WHERE ` + tc.id + ` = $1 AND second >= $4 AND second < $5
-			UNION ALL SELECT events FROM ` + tc.seconds + ` WHERE ` + tc.id + ` = $1 AND second >= $6 AND second < $7) w`
+		q = `SELECT ` + tc.rangeSum(tc.minutes, "minute", "$1", 2) + ` + ` + tc.rangeSum(tc.seconds, "second", "$1", 4) + ` + ` +
+			tc.rangeSum(tc.seconds, "second", "$1", 6)
 		args = []any{p.ID, whole, wholeEnd, p.From, whole * 60, wholeEnd * 60, p.To}
 	}
 	var n int64
@@ -219,6 +222,20 @@ func (t *Tx) window(ctx context.Context, tc counterTables, p WindowParams) (int6
 		return 0, fmt.Errorf("read %s window: %w", tc.minutes, err)
 	}
 	return n, nil
+}
+
+// rangeSum is an expression summing the events of table's counters of the
+// issue or rule id (an expression) from parameter $lo included to $lo+1
+// left out of column (second or minute), 0 when there are none. The bounds
+// are row comparisons over the primary key (id, column), which no other
+// index can serve: written on column alone, they let PostgreSQL's generic
+// plan, which takes a range of unknown bounds for a sliver of the table,
+// read the range through the index on column, every issue's counters in
+// it, and keep the few of id.
+func (tc counterTables) rangeSum(table, column, id string, lo int) string {
+	key := `(` + tc.id + `, ` + column + `)`
+	return `COALESCE((SELECT SUM(events) FROM ` + table + ` WHERE ` + tc.id + ` = ` + id +
+		` AND ` + key + ` >= (` + id + `, $` + itoa(lo) + `) AND ` + key + ` < (` + id + `, $` + itoa(lo+1) + `)), 0)`
 }
 
 // Ages past which alert counters are no use: no issue alert window is

@@ -267,6 +267,16 @@ func (s *DB) inInt(n int) string {
 	return "= ANY(ARRAY(SELECT CAST(json_array_elements_text(CAST($" + itoa(n) + " AS json)) AS BIGINT)))"
 }
 
+// intRows is a subquery of one row per integer value passed as a JSON array
+// in parameter $n, in a column named id: the rows a correlated subquery is
+// run for, one value at a time.
+func (s *DB) intRows(n int) string {
+	if s.dialect.Name == "sqlite" {
+		return "(SELECT value AS id FROM json_each($" + itoa(n) + "))"
+	}
+	return "(SELECT CAST(json_array_elements_text(CAST($" + itoa(n) + " AS json)) AS BIGINT) AS id)"
+}
+
 // jsonList encodes values as a JSON array argument for inText and inInt.
 func jsonList[T any](values []T) string {
 	if len(values) == 0 {
