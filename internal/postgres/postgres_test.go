@@ -75,53 +75,98 @@ func TestCompression(t *testing.T) {
 	}
 }
 
-// TestAnalyzeNewTables checks that a table PostgreSQL has no statistics of
-// is analyzed once enough rows were written to it, and a small one is not.
-func TestAnalyzeNewTables(t *testing.T) {
+// TestAnalyzeGrownTables checks that a table PostgreSQL has no statistics
+// of is analyzed once enough rows were written to it, and a small one is
+// not; and that an analyzed table among those said to grow is analyzed
+// again once it holds twice the rows it held then, not before, and another
+// is not.
+func TestAnalyzeGrownTables(t *testing.T) {
 	t.Parallel()
 	s := storetest.OpenPostgres(t, sqlstore.Options{})
 	ctx := context.Background()
 	db := s.SQL()
-	for _, q := range []string{
-		`CREATE TABLE analyze_big (n INT)`,
-		`CREATE TABLE analyze_small (n INT)`,
-		`INSERT INTO analyze_big SELECT generate_series(1, 1500)`,
-		`INSERT INTO analyze_small SELECT generate_series(1, 10)`,
-	} {
+	exec := func(q string) {
+		t.Helper()
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	analyzed := func(table string) bool {
+	exec(`CREATE TABLE analyze_big (n INT)`)
+	exec(`CREATE TABLE analyze_small (n INT)`)
+	exec(`CREATE TABLE analyze_other (n INT)`)
+	exec(`INSERT INTO analyze_big SELECT generate_series(1, 1500)`)
+	exec(`INSERT INTO analyze_other SELECT generate_series(1, 1500)`)
+	exec(`INSERT INTO analyze_small SELECT generate_series(1, 10)`)
+	// stats reads what PostgreSQL says of a table: whether it was ever
+	// analyzed, the rows it held then, and the live rows it counts now.
+	stats := func(table string) (analyzed bool, reltuples, live float64) {
 		t.Helper()
-		var done bool
-		err := db.QueryRowContext(ctx, `SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL FROM pg_stat_user_tables
-			WHERE schemaname = current_schema() AND relname = $1`, table).Scan(&done)
+		err := db.QueryRowContext(ctx, `SELECT s.last_analyze IS NOT NULL OR s.last_autoanalyze IS NOT NULL, c.reltuples, s.n_live_tup
+			FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+			WHERE s.schemaname = current_schema() AND s.relname = $1`, table).Scan(&analyzed, &reltuples, &live)
 		if err != nil {
 			t.Fatalf("statistics of %s: %v", table, err)
 		}
-		return done
+		return analyzed, reltuples, live
+	}
+	growing := []string{"analyze_big", "analyze_small"}
+	both := func() bool {
+		big, _, _ := stats("analyze_big")
+		other, _, _ := stats("analyze_other")
+		return big && other
 	}
 	// PostgreSQL publishes the counts of rows written about a second
-	// after the writes: ask until the big table is analyzed.
+	// after the writes: ask until the big tables are analyzed.
 	var returned []string
 	deadline := time.Now().Add(20 * time.Second)
-	for !analyzed("analyze_big") {
+	for !both() {
 		if time.Now().After(deadline) {
-			t.Fatalf("analyze_big not analyzed; AnalyzeNewTables returned %v", returned)
+			t.Fatalf("analyze_big and analyze_other not both analyzed; AnalyzeGrownTables returned %v", returned)
 		}
-		tables, err := s.AnalyzeNewTables(ctx, 1000)
+		tables, err := s.AnalyzeGrownTables(ctx, 1000, growing)
 		if err != nil {
 			t.Fatal(err)
 		}
 		returned = append(returned, tables...)
 		time.Sleep(100 * time.Millisecond)
 	}
-	if slices.Contains(returned, "analyze_small") || analyzed("analyze_small") {
+	if analyzed, _, _ := stats("analyze_small"); analyzed || slices.Contains(returned, "analyze_small") {
 		t.Fatalf("analyze_small (10 rows) was analyzed; returned %v", returned)
 	}
-	tables, err := s.AnalyzeNewTables(ctx, 1000)
-	if err != nil || slices.Contains(tables, "analyze_big") {
-		t.Fatalf("second AnalyzeNewTables = %v, %v; want analyze_big left alone", tables, err)
+	if _, reltuples, _ := stats("analyze_big"); reltuples != 1500 {
+		t.Fatalf("analyze_big analyzed with %v rows, want 1500", reltuples)
+	}
+	// grow inserts rows, waits until PostgreSQL counts them in table,
+	// and returns what AnalyzeGrownTables does then.
+	grow := func(q, table string, live float64) []string {
+		t.Helper()
+		exec(q)
+		deadline := time.Now().Add(20 * time.Second)
+		for _, _, n := stats(table); n < live; _, _, n = stats(table) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v live rows counted, want %v", table, n, live)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		tables, err := s.AnalyzeGrownTables(ctx, 1000, growing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tables
+	}
+	if tables := grow(`INSERT INTO analyze_other SELECT generate_series(1501, 4000)`, "analyze_other", 4000); slices.Contains(tables, "analyze_other") {
+		t.Fatalf("analyze_other (not among the growing tables) analyzed again at 4,000 rows; returned %v", tables)
+	}
+	if tables := grow(`INSERT INTO analyze_big SELECT generate_series(1501, 2999)`, "analyze_big", 2999); slices.Contains(tables, "analyze_big") {
+		t.Fatalf("analyze_big analyzed again at 2,999 rows (1,500 when last analyzed); returned %v", tables)
+	}
+	if tables := grow(`INSERT INTO analyze_big SELECT 3000`, "analyze_big", 3000); !slices.Contains(tables, "analyze_big") {
+		t.Fatalf("analyze_big not analyzed again at 3,000 rows (1,500 when last analyzed); returned %v", tables)
+	}
+	if _, reltuples, _ := stats("analyze_big"); reltuples != 3000 {
+		t.Fatalf("analyze_big analyzed again with %v rows, want 3000", reltuples)
+	}
+	if tables, err := s.AnalyzeGrownTables(ctx, 1000, growing); err != nil || slices.Contains(tables, "analyze_big") {
+		t.Fatalf("AnalyzeGrownTables right after = %v, %v; want analyze_big left alone", tables, err)
 	}
 }
