@@ -100,14 +100,16 @@ func (t *Tx) IssueEventWindows(ctx context.Context, issues []int64, from, to int
 	var n string
 	var args []any
 	if whole, wholeEnd := (from+59)/60, to/60; whole >= wholeEnd {
-		n = tc.rangeSum(tc.seconds, "second", "i.id", 2)
+		n = t.s.rangeSum(tc, tc.seconds, "second", "i.id", 2)
 		args = []any{jsonList(issues), from, to}
 	} else {
-		n = tc.rangeSum(tc.minutes, "minute", "i.id", 2) + ` + ` + tc.rangeSum(tc.seconds, "second", "i.id", 4) + ` + ` +
-			tc.rangeSum(tc.seconds, "second", "i.id", 6)
+		n = t.s.rangeSum(tc, tc.minutes, "minute", "i.id", 2) + ` + ` + t.s.rangeSum(tc, tc.seconds, "second", "i.id", 4) + ` + ` +
+			t.s.rangeSum(tc, tc.seconds, "second", "i.id", 6)
 		args = []any{jsonList(issues), whole, wholeEnd, from, whole * 60, wholeEnd * 60, to}
 	}
-	q := `SELECT id, n FROM (SELECT i.id AS id, ` + n + ` AS n FROM ` + t.s.intRows(1) + ` i) w WHERE n > 0`
+	// Issues without counters in the window are left out here rather
+	// than by the statement, where SQLite would sum them twice.
+	q := `SELECT i.id, ` + n + ` FROM ` + t.s.intRows(1) + ` i`
 	rows, err := t.s.query(ctx, t.tx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s windows: %w", tc.minutes, err)
@@ -118,7 +120,9 @@ func (t *Tx) IssueEventWindows(ctx context.Context, issues []int64, from, to int
 		if err := rows.Scan(&id, &n); err != nil {
 			return nil, fmt.Errorf("scan %s window: %w", tc.minutes, err)
 		}
-		out[id] = n
+		if n > 0 {
+			out[id] = n
+		}
 	}
 	return out, rows.Err()
 }
@@ -210,11 +214,11 @@ func (t *Tx) window(ctx context.Context, tc counterTables, p WindowParams) (int6
 			AND last_second >= $4 AND first_second < $5 AND NOT (user_key ` + t.s.inText(6) + `)`
 		args = []any{p.ID, p.From / 60, (p.To - 1) / 60, p.From, p.To, jsonList(p.Except)}
 	case whole >= wholeEnd:
-		q = `SELECT ` + tc.rangeSum(tc.seconds, "second", "$1", 2)
+		q = `SELECT ` + t.s.rangeSum(tc, tc.seconds, "second", "$1", 2)
 		args = []any{p.ID, p.From, p.To}
 	default:
-		q = `SELECT ` + tc.rangeSum(tc.minutes, "minute", "$1", 2) + ` + ` + tc.rangeSum(tc.seconds, "second", "$1", 4) + ` + ` +
-			tc.rangeSum(tc.seconds, "second", "$1", 6)
+		q = `SELECT ` + t.s.rangeSum(tc, tc.minutes, "minute", "$1", 2) + ` + ` + t.s.rangeSum(tc, tc.seconds, "second", "$1", 4) + ` + ` +
+			t.s.rangeSum(tc, tc.seconds, "second", "$1", 6)
 		args = []any{p.ID, whole, wholeEnd, p.From, whole * 60, wholeEnd * 60, p.To}
 	}
 	var n int64
@@ -226,16 +230,23 @@ func (t *Tx) window(ctx context.Context, tc counterTables, p WindowParams) (int6
 
 // rangeSum is an expression summing the events of table's counters of the
 // issue or rule id (an expression) from parameter $lo included to $lo+1
-// left out of column (second or minute), 0 when there are none. The bounds
-// are row comparisons over the primary key (id, column), which no other
-// index can serve: written on column alone, they let PostgreSQL's generic
-// plan, which takes a range of unknown bounds for a sliver of the table,
-// read the range through the index on column, every issue's counters in
-// it, and keep the few of id.
-func (tc counterTables) rangeSum(table, column, id string, lo int) string {
-	key := `(` + tc.id + `, ` + column + `)`
-	return `COALESCE((SELECT SUM(events) FROM ` + table + ` WHERE ` + tc.id + ` = ` + id +
-		` AND ` + key + ` >= (` + id + `, $` + itoa(lo) + `) AND ` + key + ` < (` + id + `, $` + itoa(lo+1) + `)), 0)`
+// left out of column (second or minute), 0 when there are none. On
+// PostgreSQL the bounds are row comparisons over the primary key (id,
+// column), which no other index can serve: written on column alone, they
+// let PostgreSQL's generic plan, which takes a range of unknown bounds for
+// a sliver of the table, read the range through the index on column, every
+// issue's counters in it, and keep the few of id. SQLite plans each run
+// from its values and finds the range in the primary key from the plain
+// bounds, where it would search row comparisons by id alone, reading all
+// of the issue's counters.
+func (s *DB) rangeSum(tc counterTables, table, column, id string, lo int) string {
+	from, to := `$`+itoa(lo), `$`+itoa(lo+1)
+	cond := column + ` >= ` + from + ` AND ` + column + ` < ` + to
+	if s.dialect.Name != "sqlite" {
+		key := `(` + tc.id + `, ` + column + `)`
+		cond = key + ` >= (` + id + `, ` + from + `) AND ` + key + ` < (` + id + `, ` + to + `)`
+	}
+	return `COALESCE((SELECT SUM(events) FROM ` + table + ` WHERE ` + tc.id + ` = ` + id + ` AND ` + cond + `), 0)`
 }
 
 // Ages past which alert counters are no use: no issue alert window is
