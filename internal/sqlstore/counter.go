@@ -97,19 +97,7 @@ func (t *Tx) IssueEventWindows(ctx context.Context, issues []int64, from, to int
 		return out, nil
 	}
 	tc := issueCounters
-	var n string
-	var args []any
-	if whole, wholeEnd := (from+59)/60, to/60; whole >= wholeEnd {
-		n = t.s.rangeSum(tc, tc.seconds, "second", "i.id", 2)
-		args = []any{jsonList(issues), from, to}
-	} else {
-		n = t.s.rangeSum(tc, tc.minutes, "minute", "i.id", 2) + ` + ` + t.s.rangeSum(tc, tc.seconds, "second", "i.id", 4) + ` + ` +
-			t.s.rangeSum(tc, tc.seconds, "second", "i.id", 6)
-		args = []any{jsonList(issues), whole, wholeEnd, from, whole * 60, wholeEnd * 60, to}
-	}
-	// Issues without counters in the window are left out here rather
-	// than by the statement, where SQLite would sum them twice.
-	q := `SELECT i.id, ` + n + ` FROM ` + t.s.intRows(1) + ` i`
+	q, args := t.s.issueWindowsQuery(issues, from, to)
 	rows, err := t.s.query(ctx, t.tx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s windows: %w", tc.minutes, err)
@@ -120,6 +108,8 @@ func (t *Tx) IssueEventWindows(ctx context.Context, issues []int64, from, to int
 		if err := rows.Scan(&id, &n); err != nil {
 			return nil, fmt.Errorf("scan %s window: %w", tc.minutes, err)
 		}
+		// Issues without counters in the window are left out (see
+		// issueWindowsQuery).
 		if n > 0 {
 			out[id] = n
 		}
@@ -226,6 +216,25 @@ func (t *Tx) window(ctx context.Context, tc counterTables, p WindowParams) (int6
 		return 0, fmt.Errorf("read %s window: %w", tc.minutes, err)
 	}
 	return n, nil
+}
+
+// issueWindowsQuery is the statement of IssueEventWindows and its
+// arguments: a row per issue, its id and its events in the window.
+// Issues without counters in the window are left out by the caller rather
+// than by the statement, where SQLite would sum them twice.
+func (s *DB) issueWindowsQuery(issues []int64, from, to int64) (string, []any) {
+	tc := issueCounters
+	var n string
+	var args []any
+	if whole, wholeEnd := (from+59)/60, to/60; whole >= wholeEnd {
+		n = s.rangeSum(tc, tc.seconds, "second", "i.id", 2)
+		args = []any{jsonList(issues), from, to}
+	} else {
+		n = s.rangeSum(tc, tc.minutes, "minute", "i.id", 2) + ` + ` + s.rangeSum(tc, tc.seconds, "second", "i.id", 4) + ` + ` +
+			s.rangeSum(tc, tc.seconds, "second", "i.id", 6)
+		args = []any{jsonList(issues), whole, wholeEnd, from, whole * 60, wholeEnd * 60, to}
+	}
+	return `SELECT i.id, ` + n + ` FROM ` + s.intRows(1) + ` i`, args
 }
 
 // rangeSum is an expression summing the events of table's counters of the

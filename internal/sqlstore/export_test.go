@@ -1,0 +1,6 @@
+package sqlstore
+
+// IssueWindowsQuery exposes issueWindowsQuery to the plan tests.
+func (s *DB) IssueWindowsQuery(issues []int64, from, to int64) (string, []any) {
+	return s.issueWindowsQuery(issues, from, to)
+}

@@ -1,0 +1,93 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/herald-dev/herald/internal/storetest"
+)
+
+// TestIssueWindowsPlan checks PostgreSQL's generic plan of the batch read
+// of issues' alert windows (IssueEventWindows), with statistics taken when
+// 30 issues had been counted in 4 seconds each and 600 issues counted in 11
+// seconds each since: every issue's counters are found through the primary
+// key, with the window's bounds in the index condition. A plan through the
+// index on second reads every issue's counters of the window to keep the
+// few asked for.
+func TestIssueWindowsPlan(t *testing.T) {
+	t.Parallel()
+	f := storetest.NewFixture(t, storetest.OpenPostgres)
+	ctx := context.Background()
+	conn, err := f.Store.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`INSERT INTO issues (project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform,
+		first_seen, last_seen, times_seen)
+		SELECT $1, 'hash' || i, 'WEB-' || i, 'Error', '', 'error', 'unresolved', '', 'Error', '', 'other', 0, 0, 11
+		FROM generate_series(1, 600) i`, f.Project.ID)
+	// The counters' statistics are taken while the table is small, as in
+	// a new installation, and the table grows after.
+	const first = 1_700_000_000
+	exec(`INSERT INTO issue_seconds (issue_id, second, events) SELECT id, s, 1 FROM issues, generate_series($1::bigint, $1::bigint + 3) s WHERE id <= 30`, first)
+	exec(`INSERT INTO issue_minutes (issue_id, minute, events) SELECT id, m, 1 FROM issues, generate_series($1::bigint, $1::bigint + 3) m WHERE id <= 30`, first/60)
+	exec(`ANALYZE issues`)
+	exec(`ANALYZE issue_seconds`)
+	exec(`ANALYZE issue_minutes`)
+	exec(`INSERT INTO issue_seconds (issue_id, second, events) SELECT id, s, 1 FROM issues, generate_series($1::bigint, $1::bigint + 10) s
+		ON CONFLICT DO NOTHING`, first)
+	exec(`INSERT INTO issue_minutes (issue_id, minute, events) SELECT id, m, 1 FROM issues, generate_series($1::bigint, $1::bigint + 10) m
+		ON CONFLICT DO NOTHING`, first/60)
+	exec(`SET plan_cache_mode = force_generic_plan`)
+	for _, c := range []struct {
+		name     string
+		from, to int64
+	}{
+		{"WithinMinute", first + 1, first + 11},
+		{"WholeMinutesAndParts", first - 90, first + 11},
+	} {
+		q, args := f.Store.IssueWindowsQuery([]int64{1, 2, 3}, c.from, c.to)
+		lits := make([]string, len(args))
+		for i, a := range args {
+			if s, ok := a.(string); ok {
+				lits[i] = "'" + strings.ReplaceAll(s, "'", "''") + "'"
+			} else {
+				lits[i] = fmt.Sprint(a)
+			}
+		}
+		exec(`PREPARE windows AS ` + q)
+		rows, err := conn.QueryContext(ctx, `EXPLAIN EXECUTE windows(`+strings.Join(lits, ", ")+`)`)
+		if err != nil {
+			t.Fatalf("%s: explain: %v", c.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		exec(`DEALLOCATE windows`)
+		text := strings.Join(plan, "\n")
+		if strings.Contains(text, "issue_seconds_second") || strings.Contains(text, "issue_minutes_minute") ||
+			!strings.Contains(text, "issue_seconds_pkey") {
+			t.Errorf("%s: the window's counters are not found by issue through the primary key:\n%s", c.name, text)
+		}
+		if strings.Contains(text, "Seq Scan on issue_") {
+			t.Errorf("%s: a scan of a counter table:\n%s", c.name, text)
+		}
+	}
+}
