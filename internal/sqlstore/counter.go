@@ -198,18 +198,13 @@ func (t *Tx) window(ctx context.Context, tc counterTables, p WindowParams) (int6
 	}
 	var q string
 	var args []any
-	switch whole, wholeEnd := (p.From+59)/60, p.To/60; {
-	case p.Users:
+	if p.Users {
 		q = `SELECT COUNT(DISTINCT user_key) FROM ` + tc.users + ` WHERE ` + tc.id + ` = $1 AND minute >= $2 AND minute <= $3
 			AND last_second >= $4 AND first_second < $5 AND NOT (user_key ` + t.s.inText(6) + `)`
 		args = []any{p.ID, p.From / 60, (p.To - 1) / 60, p.From, p.To, jsonList(p.Except)}
-	case whole >= wholeEnd:
-		q = `SELECT ` + t.s.rangeSum(tc, tc.seconds, "second", "$1", 2)
-		args = []any{p.ID, p.From, p.To}
-	default:
-		q = `SELECT ` + t.s.rangeSum(tc, tc.minutes, "minute", "$1", 2) + ` + ` + t.s.rangeSum(tc, tc.seconds, "second", "$1", 4) + ` + ` +
-			t.s.rangeSum(tc, tc.seconds, "second", "$1", 6)
-		args = []any{p.ID, whole, wholeEnd, p.From, whole * 60, wholeEnd * 60, p.To}
+	} else {
+		sum, bounds := t.s.windowSum(tc, "$1", p.From, p.To)
+		q, args = `SELECT `+sum, append([]any{p.ID}, bounds...)
 	}
 	var n int64
 	if err := t.s.queryRow(ctx, t.tx, q, args...).Scan(&n); err != nil {
@@ -223,18 +218,24 @@ func (t *Tx) window(ctx context.Context, tc counterTables, p WindowParams) (int6
 // Issues without counters in the window are left out by the caller rather
 // than by the statement, where SQLite would sum them twice.
 func (s *DB) issueWindowsQuery(issues []int64, from, to int64) (string, []any) {
-	tc := issueCounters
-	var n string
-	var args []any
-	if whole, wholeEnd := (from+59)/60, to/60; whole >= wholeEnd {
-		n = s.rangeSum(tc, tc.seconds, "second", "i.id", 2)
-		args = []any{jsonList(issues), from, to}
-	} else {
-		n = s.rangeSum(tc, tc.minutes, "minute", "i.id", 2) + ` + ` + s.rangeSum(tc, tc.seconds, "second", "i.id", 4) + ` + ` +
-			s.rangeSum(tc, tc.seconds, "second", "i.id", 6)
-		args = []any{jsonList(issues), whole, wholeEnd, from, whole * 60, wholeEnd * 60, to}
+	sum, bounds := s.windowSum(issueCounters, "i.id", from, to)
+	return `SELECT i.id, ` + sum + ` FROM ` + s.intRows(1) + ` i`, append([]any{jsonList(issues)}, bounds...)
+}
+
+// windowSum is an expression summing the events of tc's counters of id (an
+// expression) over the window [from, to) of whole seconds, and the
+// arguments of its parameters, from $2 on: the minute counters of the
+// minutes the window holds whole, and the second counters of the partial
+// minutes at its ends (or of the whole window, when it holds no whole
+// minute).
+func (s *DB) windowSum(tc counterTables, id string, from, to int64) (string, []any) {
+	whole, wholeEnd := (from+59)/60, to/60
+	if whole >= wholeEnd {
+		return s.rangeSum(tc, tc.seconds, "second", id, 2), []any{from, to}
 	}
-	return `SELECT i.id, ` + n + ` FROM ` + s.intRows(1) + ` i`, args
+	return s.rangeSum(tc, tc.minutes, "minute", id, 2) + ` + ` + s.rangeSum(tc, tc.seconds, "second", id, 4) + ` + ` +
+			s.rangeSum(tc, tc.seconds, "second", id, 6),
+		[]any{whole, wholeEnd, from, whole * 60, wholeEnd * 60, to}
 }
 
 // rangeSum is an expression summing the events of table's counters of the
