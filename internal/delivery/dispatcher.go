@@ -328,17 +328,26 @@ func (p *Dispatcher) Dispatch(ds []*herald.Delivery) {
 func (p *Dispatcher) Defer(d *herald.Delivery) time.Duration {
 	now := time.Now()
 	p.mu.Lock()
-	dest := p.dests[destinationKey(d)]
-	stalled := dest != nil && p.stalledLocked(dest, now)
+	var stalled bool
 	var wait time.Duration
-	if stalled {
-		wait = p.hungLocked(dest, now)
+	if dest := p.dests[destinationKey(d)]; dest != nil {
+		stalled, wait = p.stallLocked(dest, now)
 	}
 	p.mu.Unlock()
 	if !stalled {
 		return 0
 	}
 	return wait + p.policy.jitter(p.busyDelay)
+}
+
+// stallLocked reports whether dest is stalled (stalledLocked) and, if so,
+// how long its deliveries wait before their BusyDelay (hungLocked). p.mu
+// is held.
+func (p *Dispatcher) stallLocked(dest *destination, now time.Time) (stalled bool, wait time.Duration) {
+	if !p.stalledLocked(dest, now) {
+		return false, 0
+	}
+	return true, p.hungLocked(dest, now)
 }
 
 // hungLocked is how long the oldest request in flight to a stalled
@@ -604,11 +613,7 @@ func (p *Dispatcher) sweep() {
 	var off []*herald.Outcome
 	p.mu.Lock()
 	for _, dest := range p.dests {
-		stalled := p.stalledLocked(dest, now)
-		var wait time.Duration
-		if stalled {
-			wait = p.hungLocked(dest, now)
-		}
+		stalled, wait := p.stallLocked(dest, now)
 		keep := dest.queue[:0]
 		for _, h := range dest.queue {
 			switch {
