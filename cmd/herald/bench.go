@@ -17,8 +17,10 @@ through the real ingest endpoint, receives the deliveries at a loopback
 receiver, and prints events accepted/s, deliveries/s, their ratio to the
 raw ceiling (plain POSTs of the same body to the same receiver, measured in
 the same run), accept-to-delivery latency, the server's peak RSS and CPU,
-and the CPU per accepted event of Herald and of PostgreSQL. Progress goes
-to stderr, the report (Markdown, or --json) to stdout.
+the CPU per accepted event of Herald, of PostgreSQL, of the bench and of
+the whole machine, and the CPU per event a ratio target allows (from the
+machine's CPU per plain POST of the raw ceiling). Progress goes to stderr,
+the report (Markdown, or --json) to stdout.
 
 Scenarios: throughput (1 hook, one issue or --issues), newissues (a new
 issue per event), mixed (recurring and new issues, with an issue alert rule

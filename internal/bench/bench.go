@@ -327,12 +327,25 @@ type Result struct {
 	// DatabaseCPUSeconds the same in seconds; 0 on SQLite.
 	DatabaseCPUPercent float64 `json:"database_cpu_percent,omitempty"`
 	DatabaseCPUSeconds float64 `json:"database_cpu_seconds,omitempty"`
+	// BenchCPUSeconds and MachineCPUSeconds are the bench's CPU time and
+	// the machine's busy CPU time (every core summed) over the window.
+	BenchCPUSeconds   float64 `json:"bench_cpu_seconds"`
+	MachineCPUSeconds float64 `json:"machine_cpu_seconds"`
 	// ServerCPUPerEvent is the server's CPU time in the window over the
 	// events accepted, in microseconds (0 when the server is not
 	// measured); DatabaseCPUPerEvent the PostgreSQL processes' (0 on
 	// SQLite).
 	ServerCPUPerEvent   float64 `json:"server_cpu_us_per_event"`
 	DatabaseCPUPerEvent float64 `json:"database_cpu_us_per_event,omitempty"`
+	// BenchCPUPerEvent is the bench's own CPU (load generator and
+	// receiver) per accepted event, and MachineCPUPerEvent the machine's
+	// busy CPU per accepted event (every process and the kernel), in µs.
+	BenchCPUPerEvent   float64 `json:"bench_cpu_us_per_event"`
+	MachineCPUPerEvent float64 `json:"machine_cpu_us_per_event"`
+	// CeilingCPUPerPost is the machine's busy CPU per plain POST of the raw
+	// ceiling's run that set CeilingPerSec, in µs: what one HTTP exchange
+	// costs both of its ends on this machine.
+	CeilingCPUPerPost float64 `json:"ceiling_cpu_us_per_post"`
 	// BackgroundCPUPercent is the machine's busy CPU during half a second
 	// before the scenario, while the bench was idle: other work on a
 	// shared machine.
@@ -367,6 +380,31 @@ func (r *Result) setCPUPerEvent() {
 		r.ServerCPUPerEvent = r.Server.CPUSeconds * 1e6 / float64(r.Accepted)
 	}
 	r.DatabaseCPUPerEvent = r.DatabaseCPUSeconds * 1e6 / float64(r.Accepted)
+	r.BenchCPUPerEvent = r.BenchCPUSeconds * 1e6 / float64(r.Accepted)
+	r.MachineCPUPerEvent = r.MachineCPUSeconds * 1e6 / float64(r.Accepted)
+}
+
+// budget adds the CPU per event a target allows on this machine, all
+// reckoned at the machine as busy as in the run it is compared with:
+// all is what an event may cost every process together (basis says how it
+// was found), and less what the bench, the kernel and everything else but
+// Herald and PostgreSQL took per event in this run, the rest is Herald's
+// and PostgreSQL's share. Call it after setCPUPerEvent.
+func (r *Result) budget(all float64, basis string) {
+	if all <= 0 || r.MachineCPUPerEvent <= 0 {
+		return
+	}
+	others := max(r.MachineCPUPerEvent-r.ServerCPUPerEvent-r.DatabaseCPUPerEvent, 0)
+	r.metric("CPU per event the target allows, all processes ("+basis+")", all, "µs")
+	r.metric("of it left to Herald and PostgreSQL (less the bench's and the rest of the machine's CPU per event)", all-others, "µs")
+}
+
+// ratioBudget is budget for a target ratio to the raw ceiling: the
+// ceiling's CPU per POST over the target.
+func (r *Result) ratioBudget(target float64) {
+	if target > 0 {
+		r.budget(r.CeilingCPUPerPost/target, "ceiling CPU per POST ÷ target")
+	}
 }
 
 // ErrIncomplete is returned by Run when a scenario did not complete.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -122,14 +123,15 @@ func TestWriteMarkdown(t *testing.T) {
 func TestSetCPUPerEvent(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name           string
-		r              Result
-		server, dbWant float64
+		name                           string
+		r                              Result
+		server, dbWant, bench, machine float64
 	}{
-		{"Both", Result{Accepted: 2000, Server: &Usage{CPUSeconds: 0.65}, DatabaseCPUSeconds: 0.58}, 325, 290},
-		{"SQLite", Result{Accepted: 4, Server: &Usage{CPUSeconds: 0.001}}, 250, 0},
-		{"ServerNotMeasured", Result{Accepted: 10, DatabaseCPUSeconds: 0.001}, 0, 100},
-		{"NothingAccepted", Result{Server: &Usage{CPUSeconds: 1}, DatabaseCPUSeconds: 1}, 0, 0},
+		{"Both", Result{Accepted: 2000, Server: &Usage{CPUSeconds: 0.65}, DatabaseCPUSeconds: 0.58,
+			BenchCPUSeconds: 0.3, MachineCPUSeconds: 1.7}, 325, 290, 150, 850},
+		{"SQLite", Result{Accepted: 4, Server: &Usage{CPUSeconds: 0.001}, BenchCPUSeconds: 0.0004}, 250, 0, 100, 0},
+		{"ServerNotMeasured", Result{Accepted: 10, DatabaseCPUSeconds: 0.001, MachineCPUSeconds: 0.003}, 0, 100, 0, 300},
+		{"NothingAccepted", Result{Server: &Usage{CPUSeconds: 1}, DatabaseCPUSeconds: 1, BenchCPUSeconds: 1, MachineCPUSeconds: 1}, 0, 0, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,6 +140,75 @@ func TestSetCPUPerEvent(t *testing.T) {
 			r.setCPUPerEvent()
 			if math.Abs(r.ServerCPUPerEvent-tt.server) > 1e-6 || math.Abs(r.DatabaseCPUPerEvent-tt.dbWant) > 1e-6 {
 				t.Fatalf("per event: server %v, database %v; want %v, %v", r.ServerCPUPerEvent, r.DatabaseCPUPerEvent, tt.server, tt.dbWant)
+			}
+			if math.Abs(r.BenchCPUPerEvent-tt.bench) > 1e-6 || math.Abs(r.MachineCPUPerEvent-tt.machine) > 1e-6 {
+				t.Fatalf("per event: bench %v, machine %v; want %v, %v", r.BenchCPUPerEvent, r.MachineCPUPerEvent, tt.bench, tt.machine)
+			}
+		})
+	}
+}
+
+// TestBudget: the CPU per event a target allows, and Herald's and
+// PostgreSQL's share of it; nothing when a figure is missing.
+func TestBudget(t *testing.T) {
+	t.Parallel()
+	measured := Result{CeilingCPUPerPost: 50, MachineCPUPerEvent: 500, ServerCPUPerEvent: 200, DatabaseCPUPerEvent: 150}
+	tests := []struct {
+		name   string
+		r      Result
+		target float64
+		want   []float64 // all processes, then Herald's and PostgreSQL's share; none when empty
+	}{
+		{"PostgreSQL", measured, 0.25, []float64{200, 50}},
+		{"SQLite", Result{CeilingCPUPerPost: 50, MachineCPUPerEvent: 300, ServerCPUPerEvent: 220}, 0.2, []float64{250, 170}},
+		{"LeftNegative", Result{CeilingCPUPerPost: 50, MachineCPUPerEvent: 900, ServerCPUPerEvent: 100}, 0.25, []float64{200, -600}},
+		{"NoCeilingCPU", Result{MachineCPUPerEvent: 500, ServerCPUPerEvent: 200}, 0.25, nil},
+		{"NoMachineCPU", Result{CeilingCPUPerPost: 50, ServerCPUPerEvent: 200}, 0.25, nil},
+		{"NoTarget", measured, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := tt.r
+			r.ratioBudget(tt.target)
+			if len(r.Metrics) != len(tt.want) {
+				t.Fatalf("metrics %+v, want %v", r.Metrics, tt.want)
+			}
+			for i, m := range r.Metrics {
+				if math.Abs(m.Value-tt.want[i]) > 1e-9 || m.Unit != "µs" {
+					t.Errorf("metric %q = %v %s, want %v µs", m.Name, m.Value, m.Unit, tt.want[i])
+				}
+			}
+		})
+	}
+	// The mixed storm's: the one-issue storm's CPU per event over 0.7.
+	r := Result{MachineCPUPerEvent: 700, ServerCPUPerEvent: 400}
+	r.budget(350/targetMixed, "one-issue")
+	if len(r.Metrics) != 2 || math.Abs(r.Metrics[0].Value-500) > 1e-9 || math.Abs(r.Metrics[1].Value-200) > 1e-9 {
+		t.Fatalf("mixed budget %+v, want 500 and 200 µs", r.Metrics)
+	}
+}
+
+// TestBusySeconds: the machine's busy CPU time from /proc/stat's ticks.
+func TestBusySeconds(t *testing.T) {
+	t.Parallel()
+	cpus := float64(runtime.NumCPU())
+	tests := []struct {
+		name        string
+		busy, total int64
+		wall        time.Duration
+		want        float64
+	}{
+		{"HalfBusy", 50, 100, 2 * time.Second, cpus},
+		{"AllBusy", 300, 300, time.Second, cpus},
+		{"Idle", 0, 100, time.Second, 0},
+		{"NoTicks", 0, 0, time.Second, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := busySeconds(tt.busy, tt.total, tt.wall); math.Abs(got-tt.want) > 1e-9 {
+				t.Fatalf("busySeconds(%d, %d, %v) = %v, want %v", tt.busy, tt.total, tt.wall, got, tt.want)
 			}
 		})
 	}

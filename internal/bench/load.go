@@ -383,18 +383,34 @@ func (l *loader) refusals() string {
 	return b.String()
 }
 
+// rawCeiling is one measurement of the raw ceiling.
+type rawCeiling struct {
+	// perSec is the plain POSTs per second.
+	perSec float64
+	// cpuPerPost is the machine's busy CPU per timed POST, in µs: every
+	// process (the bench's client and receiver, anything else running)
+	// and the kernel's network work; 0 when /proc/stat cannot be read.
+	cpuPerPost float64
+}
+
 // ceiling posts n copies of body to url with at most concurrency requests
-// in flight, through client, and returns the requests per second. A first
-// round of as many requests as concurrency opens the connections untimed.
-func ceiling(ctx context.Context, client *http.Client, url string, body []byte, n, concurrency int) (float64, error) {
+// in flight, through client, and returns the requests per second and the
+// machine's CPU per request. A first round of as many requests as
+// concurrency opens the connections untimed.
+func ceiling(ctx context.Context, client *http.Client, url string, body []byte, n, concurrency int) (rawCeiling, error) {
 	if _, err := postAll(ctx, client, url, body, concurrency, concurrency); err != nil {
-		return 0, err
+		return rawCeiling{}, err
 	}
+	busy, total, cpuErr := readCPUTotals()
 	elapsed, err := postAll(ctx, client, url, body, n, concurrency)
 	if err != nil {
-		return 0, err
+		return rawCeiling{}, err
 	}
-	return rate(n, elapsed), nil
+	c := rawCeiling{perSec: rate(n, elapsed)}
+	if busy2, total2, err := readCPUTotals(); err == nil && cpuErr == nil {
+		c.cpuPerPost = 1e6 * busySeconds(busy2-busy, total2-total, elapsed) / float64(n)
+	}
+	return c, nil
 }
 
 // postAll posts n copies of body to url with at most concurrency requests

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -210,6 +211,16 @@ func readCPUTotals() (busy, total int64, err error) {
 		return 0, 0, fmt.Errorf("read machine cpu: %w", err)
 	}
 	return parseCPUTotals(data)
+}
+
+// busySeconds is the CPU time the machine was busy, every core summed,
+// over wall, from the busy and total ticks /proc/stat counted in it; 0
+// when it counted none.
+func busySeconds(busy, total int64, wall time.Duration) float64 {
+	if total <= 0 {
+		return 0
+	}
+	return float64(runtime.NumCPU()) * wall.Seconds() * float64(busy) / float64(total)
 }
 
 // readCommandCPU returns the CPU time used so far by every process whose

@@ -63,6 +63,9 @@ func WriteMarkdown(w io.Writer, rep Report) error {
 		row("Herald CPU per accepted event", perEventRow(serverPerEvent(r)))
 		row("PostgreSQL CPU per accepted event (all its clients)", perEventRow(databasePerEvent(r)))
 		row("bench process CPU (load generator + receiver)", fmt.Sprintf("%.0f%%", r.BenchCPUPercent))
+		row("bench CPU per accepted event", perEventRow(micros(r.BenchCPUPerEvent)))
+		row("machine CPU per accepted event, all processes", perEventRow(micros(r.MachineCPUPerEvent)))
+		row("raw ceiling: machine CPU per plain POST", perEventRow(micros(r.CeilingCPUPerPost)))
 		if r.DatabaseCPUPercent > 0 {
 			row("PostgreSQL processes CPU (all its clients)", fmt.Sprintf("%.0f%%", r.DatabaseCPUPercent))
 		}
@@ -157,6 +160,14 @@ func databasePerEvent(r Result) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.0f", r.DatabaseCPUPerEvent)
+}
+
+// micros formats a CPU time in µs; n/a when it was not measured.
+func micros(v float64) string {
+	if v <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 // perEventRow adds the unit to a figure of serverPerEvent or

@@ -49,6 +49,8 @@ type bench struct {
 	// oneIssueRate is the deliveries/s of this run's one-issue throughput
 	// scenario, once it has run without losses; 0 before.
 	oneIssueRate float64
+	// oneIssueCPU is that scenario's machine CPU per event, in µs.
+	oneIssueCPU float64
 }
 
 // database names what the server runs on in the report.
@@ -82,12 +84,20 @@ func (b *bench) run(ctx context.Context, name string) Result {
 		err = b.backlog(ctx, &r)
 	}
 	r.setCPUPerEvent()
+	switch name {
+	case ScenarioThroughput:
+		r.ratioBudget(b.targetRatio())
+	case ScenarioNewIssues:
+		r.ratioBudget(targetRatioNew)
+	case ScenarioMixed:
+		r.budget(b.oneIssueCPU/targetMixed, "one-issue storm's CPU per event ÷ "+factor(targetMixed))
+	}
 	if err != nil {
 		r.Error = err.Error()
 		r.Pass = false
 	}
 	if name == ScenarioThroughput && err == nil && b.opts.Issues == 1 && r.Failed == 0 && r.Deliveries == r.Expected {
-		b.oneIssueRate = r.DeliveriesPerSec
+		b.oneIssueRate, b.oneIssueCPU = r.DeliveriesPerSec, r.MachineCPUPerEvent
 	}
 	return r
 }
@@ -190,7 +200,7 @@ func (e *env) plan(n int) *plan {
 
 // ceiling measures the raw ceiling: n plain POSTs of an event's body from
 // the load generator's client to rc, with the same concurrency.
-func (e *env) ceiling(ctx context.Context, rc *Receiver, n int) (float64, error) {
+func (e *env) ceiling(ctx context.Context, rc *Receiver, n int) (rawCeiling, error) {
 	e.b.progress.set("raw ceiling")
 	id := herald.NewID()
 	body := e.load.body.with(id, e.spread.fingerprint(0, id))
@@ -283,14 +293,16 @@ func (m *meter) stop(r *Result) *Usage {
 	wall := time.Since(m.start)
 	peak, last, err := m.s.finish()
 	if self, err := readCPU(os.Getpid()); err == nil && wall > 0 {
-		r.BenchCPUPercent = 100 * (self - m.self).Seconds() / wall.Seconds()
+		r.BenchCPUSeconds = (self - m.self).Seconds()
+		r.BenchCPUPercent = 100 * r.BenchCPUSeconds / wall.Seconds()
 	}
 	if m.measureDB {
 		r.DatabaseCPUSeconds = (readCommandCPU(postgresCommand) - m.db).Seconds()
 		r.DatabaseCPUPercent = 100 * r.DatabaseCPUSeconds / wall.Seconds()
 	}
-	if busy, total, err := readCPUTotals(); err == nil && total > m.total {
-		r.MachineCPUPercent = 100 * float64(runtime.NumCPU()) * float64(busy-m.busy) / float64(total-m.total)
+	if busy, total, err := readCPUTotals(); err == nil && total > m.total && wall > 0 {
+		r.MachineCPUSeconds = busySeconds(busy-m.busy, total-m.total, wall)
+		r.MachineCPUPercent = 100 * r.MachineCPUSeconds / wall.Seconds()
 	}
 	if m.pid == 0 || err != nil {
 		return nil
@@ -354,14 +366,18 @@ func latest(a, b time.Time) time.Time {
 // and sets r.CeilingPerSec to the higher of before and that, so that a
 // machine busy with other work during one measurement does not flatter
 // the ratio; then r.Ratio.
-func (e *env) setRatio(ctx context.Context, r *Result, rc *Receiver, before float64, n int) {
+func (e *env) setRatio(ctx context.Context, r *Result, rc *Receiver, before rawCeiling, n int) {
 	after, err := e.ceiling(ctx, rc, n)
 	if err != nil {
 		r.note("raw ceiling after the scenario not measured: %v", err)
 	}
-	r.metric("raw ceiling before the scenario", before, "req/s")
-	r.metric("raw ceiling after the scenario", after, "req/s")
-	r.CeilingPerSec = max(before, after)
+	r.metric("raw ceiling before the scenario", before.perSec, "req/s")
+	r.metric("raw ceiling after the scenario", after.perSec, "req/s")
+	higher := before
+	if after.perSec > before.perSec {
+		higher = after
+	}
+	r.CeilingPerSec, r.CeilingCPUPerPost = higher.perSec, higher.cpuPerPost
 	if r.CeilingPerSec > 0 {
 		r.Ratio = r.DeliveriesPerSec / r.CeilingPerSec
 	}
@@ -530,23 +546,23 @@ func (b *bench) latency(ctx context.Context, r *Result) error {
 // openWithHooks starts a server (see open) with a receiver behind hooks
 // Service Hooks, and measures the raw ceiling before the scenario. The
 // caller closes the env; on error it is already closed.
-func (b *bench) openWithHooks(ctx context.Context, label string, flags []string, hooks int) (*env, *Receiver, float64, error) {
+func (b *bench) openWithHooks(ctx context.Context, label string, flags []string, hooks int) (*env, *Receiver, rawCeiling, error) {
 	e, err := b.open(ctx, label, flags)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, rawCeiling{}, err
 	}
 	rc, err := e.receiver(false)
 	if err == nil {
 		b.progress.set(fmt.Sprintf("creating %d hooks", hooks))
 		err = e.api.createHooks(ctx, e.proj, rc, hooks)
 	}
-	var ceil float64
+	var ceil rawCeiling
 	if err == nil {
 		ceil, err = e.ceiling(ctx, rc, b.opts.CeilingRequests)
 	}
 	if err != nil {
 		_ = e.close()
-		return nil, nil, 0, err
+		return nil, nil, rawCeiling{}, err
 	}
 	return e, rc, ceil, nil
 }
