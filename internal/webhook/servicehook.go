@@ -159,27 +159,43 @@ func objectMembers(data []byte, fn func(key, value gjson.Result)) bool {
 }
 
 // appendCompact appends the JSON value v to dst without the whitespace
-// between its tokens. v must be valid JSON.
+// between its tokens. v must be valid JSON. Strings are skipped whole to
+// their closing quote, and each run between two whitespace bytes is
+// appended at once: stored events are compact already, so most values are
+// one copy.
 func appendCompact(dst []byte, v string) []byte {
-	inString := false
+	start := 0
 	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case inString:
-			dst = append(dst, c)
-			if c == '\\' && i+1 < len(v) {
-				i++
-				dst = append(dst, v[i])
-			} else if c == '"' {
-				inString = false
-			}
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
-		default:
-			dst = append(dst, c)
-			inString = c == '"'
+		switch v[i] {
+		case '"':
+			i = stringEnd(v, i)
+		case ' ', '\t', '\r', '\n':
+			dst = append(dst, v[start:i]...)
+			start = i + 1
 		}
 	}
-	return dst
+	return append(dst, v[start:]...)
+}
+
+// stringEnd returns the index of the quote that closes the JSON string
+// opened at v[open], or len(v) when none does: the first quote after it
+// not preceded by an odd number of backslashes.
+func stringEnd(v string, open int) int {
+	i := open
+	for {
+		j := strings.IndexByte(v[i+1:], '"')
+		if j < 0 {
+			return len(v)
+		}
+		i += 1 + j
+		escapes := 0
+		for k := i - 1; k > open && v[k] == '\\'; k-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return i
+		}
+	}
 }
 
 // IssueWebURL returns the web page of an issue of project p under baseURL:

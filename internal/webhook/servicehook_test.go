@@ -426,6 +426,7 @@ func FuzzServiceHookBodyStoredEvent(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(` { "id" : 9 , "a":[1,{"event_id":2}], "b":"}\"" } `))
 	f.Add([]byte(`{"\u0069d":1,"logger":"root"}`))
+	f.Add([]byte(`{"a" : "x \\\" y\\" , "b\\\\" :[ "\\" , " " ] }`))
 	f.Add([]byte(`not json`))
 	f.Add([]byte(`{"a":tru}`))
 	f.Add([]byte(`{"a":1}{}`))
