@@ -9,8 +9,13 @@ import (
 )
 
 // CheckpointInterval is how often the checkpointer copies what the
-// write-ahead log gained back into the database file.
-const CheckpointInterval = 100 * time.Millisecond
+// write-ahead log gained back into the database file. A checkpoint copies
+// the latest frame of each page, so a page that every commit touches (an
+// index's last leaf, a busy issue's row, a leaf of the events' random ids)
+// is copied, and the files synced, once an interval however many commits
+// wrote it: every 400 ms rather than 100 ms the one-issue storm's Herald CPU
+// per event was 4% lower and its rate 4% higher (four alternating pairs).
+const CheckpointInterval = 400 * time.Millisecond
 
 // backstopPages is the size of the log, in pages (64 MiB of 8 KiB pages),
 // past which the writer checkpoints after a commit itself, as SQLite does
