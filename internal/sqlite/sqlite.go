@@ -67,7 +67,7 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
 	}
 	rdb.SetMaxOpenConns(4)
-	ckpt, err := startCheckpointer(path, CheckpointInterval)
+	ckpt, err := startCheckpointer(path, CheckpointInterval, restartPages)
 	if err != nil {
 		db.Close()
 		rdb.Close()

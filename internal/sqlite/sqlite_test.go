@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -217,4 +219,146 @@ func fileSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// TestCheckpointerRestartsLog checks that a checkpoint has the log start
+// over once it holds the checkpointer's restart size, though a read kept
+// the passive checkpoint from copying all of it: it waits for the read to
+// end, copies the rest, and the next commit writes from the log's
+// beginning. Below that size the passive checkpoint is all, and the log
+// grows on while reads hold it.
+func TestCheckpointerRestartsLog(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		restart int // pages
+		over    bool
+	}{
+		{"PastRestartSize", 16, true},
+		{"BelowRestartSize", 1 << 20, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			before, after, tried := checkpointBesideRead(t, tt.restart)
+			if over := after < before; over != tt.over || tried != tt.over {
+				t.Fatalf("log holds %d frames after a checkpoint and one commit, %d before: started over %v (tried %v), want %v",
+					after, before, over, tried, tt.over)
+			}
+		})
+	}
+}
+
+// checkpointBesideRead has a checkpointer whose restart size is restart
+// checkpoint a log while the read that holds it (logBesideRead) ends,
+// commits once more, and returns the frames the log held before the
+// checkpoint and after that commit, and whether the checkpoint tried to
+// restart the log.
+func checkpointBesideRead(t *testing.T, restart int) (before, after int, tried bool) {
+	t.Helper()
+	c, db, read, insert := logBesideRead(t, restart)
+	// The read ends well after the passive checkpoint, however slow the
+	// machine, and long before a restart stops waiting for it.
+	if _, err := c.db.ExecContext(t.Context(), "PRAGMA busy_timeout = 10000"); err != nil {
+		t.Fatal(err)
+	}
+	before = logFrames(t, db)
+	ended := make(chan error, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, err := read.ExecContext(context.Background(), "COMMIT")
+		ended <- err
+	}()
+	tried = c.checkpoint(t.Context())
+	if err := <-ended; err != nil {
+		t.Fatal(err)
+	}
+	insert(1)
+	return before, logFrames(t, db), tried
+}
+
+// TestCheckpointerBacksOff checks that after a read kept it from restarting
+// the log, the checkpointer does not try again for restartBackoff
+// checkpoints (each try holds writes up while it waits), then does.
+func TestCheckpointerBacksOff(t *testing.T) {
+	t.Parallel()
+	c, _, read, _ := logBesideRead(t, 16)
+	var tries []int
+	for i := range restartBackoff + 2 {
+		if c.checkpoint(t.Context()) {
+			tries = append(tries, i)
+		}
+	}
+	if _, err := read.ExecContext(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{0, restartBackoff + 1}; !slices.Equal(tries, want) {
+		t.Fatalf("restarts tried at checkpoints %v, want %v", tries, want)
+	}
+}
+
+// logBesideRead opens a new database with a checkpointer whose restart size
+// is restart (and which does not tick), and commits to it while a read,
+// begun partway, holds an older snapshot: a passive checkpoint cannot copy
+// what was committed after it. The caller ends the read with COMMIT on
+// read; insert commits rows more.
+func logBesideRead(t *testing.T, restart int) (c *checkpointer, db *sql.DB, read *sql.Conn, insert func(rows int)) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(t.Context(), dir, sqlstore.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	path := "file:" + filepath.Join(dir, FileName)
+	c, err = startCheckpointer(path, time.Hour, restart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	db = s.SQL()
+	insert = func(rows int) {
+		t.Helper()
+		for range rows {
+			if _, err := db.ExecContext(t.Context(), `INSERT INTO blobs (b) VALUES (randomblob(32768))`); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := db.ExecContext(t.Context(), `CREATE TABLE blobs (b BLOB NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	insert(4)
+	rdb, err := sql.Open("sqlite", path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	read, err = rdb.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { read.Close() })
+	var n int
+	if _, err := read.ExecContext(t.Context(), "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := read.QueryRowContext(t.Context(), "SELECT count(*) FROM blobs").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	insert(8)
+	if frames := logFrames(t, db); frames < 16 {
+		t.Fatalf("log holds %d frames, want at least 16 for the test", frames)
+	}
+	return c, db, read, insert
+}
+
+// logFrames is how many frames the log of db holds.
+func logFrames(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var busy, frames, copied int
+	if err := db.QueryRowContext(t.Context(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		t.Fatal(err)
+	}
+	return frames
 }
