@@ -36,8 +36,9 @@ const backstopPages = 8192
 const restartPages = backstopPages / 2
 
 // restartWait bounds how long the checkpointer waits for the write lock,
-// and for readers to leave the log, to have it start over; holding the
-// write lock, it keeps writes waiting that long at most.
+// and then for readers to leave the log, to have it start over; writes
+// wait while it holds the lock (that wait, and its copy of what was
+// committed since its passive checkpoint).
 const restartWait = 50 * time.Millisecond
 
 // restartBackoff is how many ticks the checkpointer lets pass without
