@@ -32,7 +32,7 @@ const backstopPages = 8192
 // while every write waits): 3% of the server's CPU in a storm of events,
 // on the writer. With the checkpointer restarting the log, the one-issue
 // storm's rate was 10% higher at the same CPU per event, the mixed storm's
-// 5% higher (three alternating pairs).
+// 5% higher (three alternating pairs in a quiet sitting; BENCHMARKS.md).
 const restartPages = backstopPages / 2
 
 // restartWait bounds how long the checkpointer waits for the write lock,
