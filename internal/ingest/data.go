@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/jsontext"
 )
 
 // dataKeys are the top-level keys of Data that Herald writes itself rather
@@ -73,7 +74,7 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 		b = appendString(b, k)
 		b = append(b, ':')
 		if !isDataKey(k) {
-			b = appendCompact(b, ev.field(k))
+			b = jsontext.AppendCompact(b, ev.field(k))
 			continue
 		}
 		switch k {
@@ -91,14 +92,14 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				b = appendCompact(b, raw)
+				b = jsontext.AppendCompact(b, raw)
 			}
 			b = append(b, "]}"...)
 		case "level":
 			b = appendString(b, e.Level)
 		case "logentry":
 			if ev.logentry {
-				b = appendCompact(b, ev.field("logentry"))
+				b = jsontext.AppendCompact(b, ev.field("logentry"))
 				break
 			}
 			b = append(b, `{"formatted":`...)
@@ -153,24 +154,6 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 		}
 	}
 	return append(b, '}')
-}
-
-// appendCompact appends the valid JSON value src without insignificant
-// whitespace.
-func appendCompact(dst, src []byte) []byte {
-	start := 0
-	for i := 0; i < len(src); {
-		switch src[i] {
-		case '"':
-			i = skipString(src, i)
-			continue
-		case ' ', '\t', '\n', '\r':
-			dst = append(dst, src[start:i]...)
-			start = i + 1
-		}
-		i++
-	}
-	return append(dst, src[start:]...)
 }
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+
+	"github.com/herald-dev/herald/internal/jsontext"
 )
 
 // Ingest reads events with a small JSON scanner of its own rather than
@@ -231,13 +233,13 @@ func skipSpace(b []byte, i int) int {
 func skipValue(b []byte, i int) int {
 	switch b[i] {
 	case '"':
-		return skipString(b, i)
+		return jsontext.SkipString(b, i)
 	case '{', '[':
 		depth := 0
 		for i < len(b) {
 			switch b[i] {
 			case '"':
-				i = skipString(b, i)
+				i = jsontext.SkipString(b, i)
 				continue
 			case '{', '[':
 				depth++
@@ -260,19 +262,6 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index past the valid string starting at b[i].
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			return i + 1
-		case '\\':
-			i++
-		}
-	}
-	return len(b)
-}
-
 // members yields the raw key (between its quotes, escapes undone only by
 // unquoteKey) and the raw value of each member of a valid JSON object. It
 // yields nothing for a value that is not an object.
@@ -283,7 +272,7 @@ func members(obj []byte) iter.Seq2[[]byte, []byte] {
 		}
 		i := skipSpace(obj, 1)
 		for i < len(obj) && obj[i] == '"' {
-			end := skipString(obj, i)
+			end := jsontext.SkipString(obj, i)
 			key := obj[i+1 : end-1]
 			i = skipSpace(obj, end)
 			i = skipSpace(obj, i+1) // the colon

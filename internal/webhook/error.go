@@ -10,6 +10,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/jsontext"
 )
 
 // errorLinkKeys are the keys ErrorData adds to the stored event.
@@ -112,7 +113,7 @@ func withoutKeys(data []byte, keys []string) []byte {
 		}
 		out = append(out, key.Raw...) // valid JSON: checked above
 		out = append(out, ':')
-		out = appendCompact(out, value.Raw)
+		out = jsontext.AppendCompact(out, value.Raw)
 	})
 	return append(out, '}')
 }

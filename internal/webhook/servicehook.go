@@ -10,6 +10,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/jsontext"
 )
 
 // serviceHookBody is the start of the body of event.created and
@@ -135,7 +136,7 @@ func appendStoredMembers(dst, head, data []byte) (out []byte, logger string, ok 
 		out = append(out, ',')
 		out = append(out, key.Raw...)
 		out = append(out, ':')
-		out = appendCompact(out, value.Raw)
+		out = jsontext.AppendCompact(out, value.Raw)
 	})
 	if !ok {
 		return dst, "", false
@@ -156,46 +157,6 @@ func objectMembers(data []byte, fn func(key, value gjson.Result)) bool {
 		return true
 	})
 	return true
-}
-
-// appendCompact appends the JSON value v to dst without the whitespace
-// between its tokens. v must be valid JSON. Strings are skipped whole to
-// their closing quote, and each run between two whitespace bytes is
-// appended at once: stored events are compact already, so most values are
-// one copy.
-func appendCompact(dst []byte, v string) []byte {
-	start := 0
-	for i := 0; i < len(v); i++ {
-		switch v[i] {
-		case '"':
-			i = stringEnd(v, i)
-		case ' ', '\t', '\r', '\n':
-			dst = append(dst, v[start:i]...)
-			start = i + 1
-		}
-	}
-	return append(dst, v[start:]...)
-}
-
-// stringEnd returns the index of the quote that closes the JSON string
-// opened at v[open], or len(v) when none does: the first quote after it
-// not preceded by an odd number of backslashes.
-func stringEnd(v string, open int) int {
-	i := open
-	for {
-		j := strings.IndexByte(v[i+1:], '"')
-		if j < 0 {
-			return len(v)
-		}
-		i += 1 + j
-		escapes := 0
-		for k := i - 1; k > open && v[k] == '\\'; k-- {
-			escapes++
-		}
-		if escapes%2 == 0 {
-			return i
-		}
-	}
 }
 
 // IssueWebURL returns the web page of an issue of project p under baseURL:
