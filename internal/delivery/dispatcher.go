@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -33,6 +34,10 @@ const (
 	completeTimeout = 30 * time.Second
 	// maxBusyDelay bounds how long a put-off delivery waits.
 	maxBusyDelay = 5 * time.Minute
+	// silenceMemory is how long a destination's silence is kept after the
+	// last of its requests timed out: a hanging destination is tried at
+	// least every maxBusyDelay, so it keeps its silence while it hangs.
+	silenceMemory = 2 * maxBusyDelay
 )
 
 // DispatcherOptions configure a Dispatcher.
@@ -70,8 +75,8 @@ type DispatcherOptions struct {
 	BusyWait time.Duration
 	// BusyDelay is how long a delivery of a stalled destination is put off,
 	// jittered like retries, and longer for older deliveries, and longer
-	// as the destination's oldest request in flight has hung (up to its
-	// send timeout). Default 1s.
+	// by as long as the destination has gone without answering (up to
+	// five minutes). Default 1s.
 	BusyDelay time.Duration
 	// Capacity bounds the deliveries held in memory, queued or in flight.
 	// Default ten times Concurrency, at least 2,000.
@@ -136,6 +141,9 @@ type Dispatcher struct {
 	// dests holds the destinations with queued deliveries or running
 	// senders, so it does not grow with every destination ever sent to.
 	dests map[string]*destination
+	// silent holds the destinations whose requests timed out, while none
+	// has answered since (see silenceLocked).
+	silent map[string]silence
 	// held counts the deliveries queued or in flight.
 	held int
 	// unrecorded counts the outcomes handed to the completers and not yet
@@ -154,9 +162,20 @@ type destination struct {
 	// began (its length is how many are sending).
 	running int
 	started []time.Time
-	// progress is when a request to the destination last finished, or when
-	// the destination was first queued to.
+	// progress is when a request to the destination last finished other
+	// than by its send timeout, or when the destination was first queued
+	// to.
 	progress time.Time
+}
+
+// silence is how long a destination has gone without answering: since
+// when its requests have timed out with none answered in between, and when
+// the last of them timed out. It outlives the destination's queue, so that
+// a destination that hangs for minutes has its deliveries put off for
+// longer and longer rather than, each time its requests time out, claimed
+// and put off again every second.
+type silence struct {
+	since, last time.Time
 }
 
 // held is a delivery in a destination's queue.
@@ -237,6 +256,7 @@ func NewDispatcher(opts DispatcherOptions) *Dispatcher {
 		ctx:        ctx,
 		cancel:     cancel,
 		dests:      make(map[string]*destination),
+		silent:     make(map[string]silence),
 	}
 }
 
@@ -350,19 +370,58 @@ func (p *Dispatcher) stallLocked(dest *destination, now time.Time) (stalled bool
 	return true, p.hungLocked(dest, now)
 }
 
-// hungLocked is how long the oldest request in flight to a stalled
-// destination has hung, but no longer than it may still hang (until its
-// send timeout). A destination's deliveries wait that much more before
-// their BusyDelay: one that is merely slow, all its requests started
-// together a moment ago, loses little time, and one that hangs is not
-// claimed and put off again every second; no slot of it frees before the
-// timeout unless it answers. p.mu is held.
+// hungLocked is how long a stalled destination has gone without answering:
+// since the oldest of its requests in flight began, or since the first of
+// its requests that timed out with none answered after it, up to
+// maxBusyDelay. A destination's deliveries wait that much more before their
+// BusyDelay, so the wait doubles while the destination stays silent: one
+// that is merely slow, all its requests started together a moment ago,
+// loses little time, and one that hangs costs a few put-offs per delivery,
+// not one each time its requests time out and the next ones hang. p.mu is
+// held.
 func (p *Dispatcher) hungLocked(dest *destination, now time.Time) time.Duration {
-	if len(dest.started) == 0 {
+	since, ok := p.silent[dest.key]
+	start := since.since
+	if len(dest.started) > 0 {
+		oldest := slices.MinFunc(dest.started, time.Time.Compare)
+		if !ok || oldest.Before(start) {
+			start, ok = oldest, true
+		}
+	}
+	if !ok {
 		return 0
 	}
-	oldest := slices.MinFunc(dest.started, time.Time.Compare)
-	return max(min(now.Sub(oldest), oldest.Add(p.sender.timeout).Sub(now)), 0)
+	return min(max(now.Sub(start), 0), maxBusyDelay)
+}
+
+// silenceLocked notes how a request to dest that began at started ended:
+// timedOut when it reached its send timeout without an answer. Any other
+// end (an answer, a refused connection) is progress and ends the
+// destination's silence. p.mu is held.
+func (p *Dispatcher) silenceLocked(dest *destination, started, now time.Time, timedOut bool) {
+	if !timedOut {
+		dest.progress = now
+		delete(p.silent, dest.key)
+		return
+	}
+	s, ok := p.silent[dest.key]
+	if !ok || started.Before(s.since) {
+		s.since = started
+	}
+	s.last = now
+	p.silent[dest.key] = s
+}
+
+// forgetSilenceLocked drops the silences of destinations nothing was sent
+// to for silenceMemory: they are no longer tried (their deliveries were
+// delivered by hand, failed or removed), and silent stays as small as the
+// destinations that hang. p.mu is held.
+func (p *Dispatcher) forgetSilenceLocked(now time.Time) {
+	for key, s := range p.silent {
+		if _, busy := p.dests[key]; !busy && now.Sub(s.last) > silenceMemory {
+			delete(p.silent, key)
+		}
+	}
 }
 
 // stalledLocked reports whether every slot of dest is sending and none has
@@ -454,6 +513,7 @@ func (p *Dispatcher) drain(dest *destination) {
 
 		var o *herald.Outcome
 		var started time.Time // when the request began; zero without a slot
+		sent, timedOut := false, false
 		select {
 		case p.sendSlots <- struct{}{}:
 			started = time.Now()
@@ -465,7 +525,8 @@ func (p *Dispatcher) drain(dest *destination) {
 				// once, for whichever node has room.
 				o = &herald.Outcome{DeliveryID: h.d.ID, NextAttemptAt: p.clock.Now()}
 			} else {
-				o = p.send(h.d)
+				o, timedOut = p.send(h.d)
+				sent = true
 			}
 			<-p.sendSlots
 		case <-p.stop:
@@ -476,7 +537,9 @@ func (p *Dispatcher) drain(dest *destination) {
 			i := slices.Index(dest.started, started) // any entry of that time will do
 			dest.started = slices.Delete(dest.started, i, i+1)
 		}
-		dest.progress = time.Now()
+		if sent {
+			p.silenceLocked(dest, started, time.Now(), timedOut)
+		}
 		// The delivery turns from held into an outcome to record at once,
 		// so that a claim never sees the room in between.
 		p.held--
@@ -493,10 +556,11 @@ func (p *Dispatcher) drain(dest *destination) {
 // is bounded by the send timeout only, not cancelled at shutdown, so that an
 // attempt under way completes and is recorded.
 //
-// A destination the Guard refused is logged at warn level with the address
-// and the reason, which the attempt leaves out. Each attempt is logged at
-// debug level, and traced as a client span (see traceAttempt).
-func (p *Dispatcher) send(d *herald.Delivery) (o *herald.Outcome) {
+// It reports whether the attempt reached the send timeout without an
+// answer. A destination the Guard refused is logged at warn level with the
+// address and the reason, which the attempt leaves out. Each attempt is
+// logged at debug level, and traced as a client span (see traceAttempt).
+func (p *Dispatcher) send(d *herald.Delivery) (o *herald.Outcome, timedOut bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.sender.timeout)
 	defer cancel()
 	ctx, span := p.tracer.Start(ctx, attemptSpanName, trace.WithSpanKind(trace.SpanKindClient))
@@ -514,16 +578,16 @@ func (p *Dispatcher) send(d *herald.Delivery) (o *herald.Outcome) {
 	o = &herald.Outcome{DeliveryID: d.ID, Attempt: a}
 	if a.StatusCode >= 200 && a.StatusCode < 300 {
 		o.Delivered = true
-		return o
+		return o, false
 	}
 	if final(a.StatusCode) {
 		// The receiver said no: a zero NextAttemptAt fails the delivery.
-		return o
+		return o, false
 	}
 	if next, ok := p.policy.Next(p.clock.Now(), d.Attempts+1, retryAfter); ok {
 		o.NextAttemptAt = next
 	}
-	return o
+	return o, a.StatusCode == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded)
 }
 
 // putOff is the outcome of a delivery not attempted now: it is tried again
@@ -612,6 +676,7 @@ func (p *Dispatcher) sweep() {
 	now := time.Now()
 	var off []*herald.Outcome
 	p.mu.Lock()
+	p.forgetSilenceLocked(now)
 	for _, dest := range p.dests {
 		stalled, wait := p.stallLocked(dest, now)
 		keep := dest.queue[:0]

@@ -1501,7 +1501,9 @@ func TestSweep(t *testing.T) {
 		wantOff  int
 		wantWait time.Duration // of the outcomes, from the clock
 	}{
-		{"Stalled", perDest, perDest, 2 * busyWait, []time.Duration{0, 0}, 2, busyDelay},
+		// Put off by a BusyDelay after as long again as the requests in
+		// flight have hung (a second).
+		{"Stalled", perDest, perDest, 2 * busyWait, []time.Duration{0, 0}, 2, time.Second + busyDelay},
 		{"BusyButProgressing", perDest, perDest, 0, []time.Duration{0, 0}, 0, 0},
 		{"NotAllSending", perDest, perDest - 1, time.Hour, []time.Duration{0, 0}, 0, 0},
 		// Its senders wait for the node's slots: the node is loaded, the
@@ -1522,8 +1524,6 @@ func TestSweep(t *testing.T) {
 			now := time.Now()
 			dest := &destination{key: "k", running: tt.running, progress: now.Add(-tt.progress)}
 			for range tt.sending {
-				// Sending for the whole send timeout (1s): nothing is left
-				// to wait for before BusyDelay.
 				dest.started = append(dest.started, now.Add(-time.Second))
 			}
 			for _, age := range tt.ages {
@@ -1537,8 +1537,10 @@ func TestSweep(t *testing.T) {
 				t.Fatalf("%d deliveries taken off the queue, want %d", n, tt.wantOff)
 			}
 			for range tt.wantOff {
+				// The requests' ages are real time, and the sweep comes a
+				// moment after now.
 				o := <-p.outcomes
-				if o.Attempt != nil || o.Delivered || !o.NextAttemptAt.Equal(store.clock.Now().Add(tt.wantWait)) {
+				if wait := o.NextAttemptAt.Sub(store.clock.Now()); o.Attempt != nil || o.Delivered || wait < tt.wantWait || wait > tt.wantWait+100*time.Millisecond {
 					t.Fatalf("outcome = %+v, want no attempt and the next in %s", o, tt.wantWait)
 				}
 			}
@@ -1587,34 +1589,182 @@ func TestPutOffGrowsWithAge(t *testing.T) {
 }
 
 // TestHungLocked checks how much longer a stalled destination's deliveries
-// wait: as long as its oldest request in flight has hung, up to that
-// request's send timeout.
+// wait: as long as it has gone without answering, from the oldest of its
+// requests in flight or from the first request of its silence that timed
+// out, whichever began first, up to maxBusyDelay. The send timeout does not
+// cut it short: the requests after a timeout hang like the ones before.
 func TestHungLocked(t *testing.T) {
 	t.Parallel()
-	p := newTestDispatcher(t, newFakeStore(), 5*time.Second)
 	now := time.Now()
 	tests := []struct {
-		name string
-		ages []time.Duration // of the requests in flight
-		want time.Duration
+		name   string
+		ages   []time.Duration // of the requests in flight
+		silent time.Duration   // since the silence began; 0 for none
+		want   time.Duration
 	}{
-		{"NoneInFlight", nil, 0},
-		{"JustStarted", []time.Duration{100 * time.Millisecond, 150 * time.Millisecond}, 150 * time.Millisecond},
-		{"HungTwoSeconds", []time.Duration{time.Second, 2 * time.Second, 500 * time.Millisecond}, 2 * time.Second},
-		{"NearItsTimeout", []time.Duration{4 * time.Second, time.Second}, time.Second},
-		{"PastItsTimeout", []time.Duration{6 * time.Second}, 0},
+		{"NoneInFlight", nil, 0, 0},
+		{"JustStarted", []time.Duration{100 * time.Millisecond, 150 * time.Millisecond}, 0, 150 * time.Millisecond},
+		{"HungTwoSeconds", []time.Duration{time.Second, 2 * time.Second, 500 * time.Millisecond}, 0, 2 * time.Second},
+		{"NearItsTimeout", []time.Duration{4 * time.Second, time.Second}, 0, 4 * time.Second},
+		{"PastItsTimeout", []time.Duration{6 * time.Second}, 0, 6 * time.Second},
+		{"SilentNoneInFlight", nil, 30 * time.Second, 30 * time.Second},
+		{"SilentBeforeTheRequests", []time.Duration{time.Second}, 20 * time.Second, 20 * time.Second},
+		// A request in flight from before the silence began (it has not
+		// timed out yet: a longer timeout than the others had).
+		{"RequestBeforeTheSilence", []time.Duration{8 * time.Second}, 6 * time.Second, 8 * time.Second},
+		{"Capped", nil, time.Hour, maxBusyDelay},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dest := &destination{}
+			p := newTestDispatcher(t, newFakeStore(), 5*time.Second)
+			dest := &destination{key: "k"}
 			for _, age := range tt.ages {
 				dest.started = append(dest.started, now.Add(-age))
+			}
+			if tt.silent > 0 {
+				p.silent[dest.key] = silence{since: now.Add(-tt.silent), last: now}
 			}
 			if got := p.hungLocked(dest, now); got != tt.want {
 				t.Fatalf("hungLocked = %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSilenceLocked checks what a finished request does to its
+// destination's silence: a timeout begins it (from when the request began)
+// or extends it, anything else ends it and counts as progress; and that
+// silences are forgotten only once nothing is sent to the destination and
+// nothing of it timed out for silenceMemory.
+func TestSilenceLocked(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	tests := []struct {
+		name     string
+		before   *silence      // the destination's silence before; nil for none
+		started  time.Duration // ago, of the finished request
+		timedOut bool
+		want     *silence
+		progress bool // the request counts as progress
+	}{
+		{"FirstTimeout", nil, 5 * time.Second, true, &silence{since: ago(5 * time.Second), last: now}, false},
+		{"LaterTimeout", &silence{since: ago(time.Minute), last: ago(10 * time.Second)}, 5 * time.Second, true,
+			&silence{since: ago(time.Minute), last: now}, false},
+		{"EarlierRequestTimesOut", &silence{since: ago(5 * time.Second), last: ago(time.Second)}, 8 * time.Second, true,
+			&silence{since: ago(8 * time.Second), last: now}, false},
+		{"AnswerEndsIt", &silence{since: ago(time.Minute), last: ago(time.Second)}, 100 * time.Millisecond, false, nil, true},
+		{"AnswerWithoutSilence", nil, 100 * time.Millisecond, false, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newTestDispatcher(t, newFakeStore(), 5*time.Second)
+			dest := &destination{key: "k", progress: ago(time.Hour)}
+			if tt.before != nil {
+				p.silent[dest.key] = *tt.before
+			}
+			p.silenceLocked(dest, ago(tt.started), now, tt.timedOut)
+			got, ok := p.silent[dest.key]
+			switch {
+			case tt.want == nil && ok:
+				t.Fatalf("silence = %+v, want none", got)
+			case tt.want != nil && (!ok || got != *tt.want):
+				t.Fatalf("silence = %+v (kept: %t), want %+v", got, ok, *tt.want)
+			}
+			if progressed := dest.progress.Equal(now); progressed != tt.progress {
+				t.Fatalf("progress = %s ago, want progress: %t", now.Sub(dest.progress), tt.progress)
+			}
+		})
+	}
+
+	t.Run("Forget", func(t *testing.T) {
+		t.Parallel()
+		p := newTestDispatcher(t, newFakeStore(), 5*time.Second)
+		p.silent["recent"] = silence{since: ago(time.Hour), last: ago(silenceMemory - time.Second)}
+		p.silent["old"] = silence{since: ago(time.Hour), last: ago(silenceMemory + time.Second)}
+		p.silent["old-but-sending"] = silence{since: ago(time.Hour), last: ago(silenceMemory + time.Second)}
+		p.dests["old-but-sending"] = &destination{key: "old-but-sending"}
+		p.forgetSilenceLocked(now)
+		var kept []string
+		for key := range p.silent {
+			kept = append(kept, key)
+		}
+		slices.Sort(kept)
+		if want := []string{"old-but-sending", "recent"}; !slices.Equal(kept, want) {
+			t.Fatalf("silences kept: %v, want %v", kept, want)
+		}
+	})
+}
+
+// TestDispatcherSilence checks, end to end, that a destination whose
+// requests time out stays silent across its timeouts: once the requests
+// after them hang too, its new deliveries are deferred by as long as it has
+// not answered, counted from the first requests, not from the ones in
+// flight; and that an answer ends the silence.
+func TestDispatcherSilence(t *testing.T) {
+	t.Parallel()
+	const (
+		perDest   = 2
+		timeout   = 300 * time.Millisecond
+		busyWait  = 50 * time.Millisecond
+		busyDelay = 10 * time.Millisecond
+	)
+	store := newFakeStore()
+	p := startDispatcher(t, store, timeout, func(o *DispatcherOptions) {
+		o.PerDestinationConcurrency = perDest
+		o.BusyWait = busyWait
+		o.BusyDelay = busyDelay
+	})
+	hanging := newBlockingReceiver(t, http.StatusOK)
+	until := store.clock.Now().Add(p.Lease())
+
+	first := newDeliveries(perDest, herald.DestinationHook, "hanging", hanging.URL)
+	p.Dispatch(store.claim(testNode, until, first...))
+	hanging.waitStarted(t, perDest)
+	firstStarted := time.Now() // the first requests began before this
+	store.waitFor(t, "the first requests time out", func() bool {
+		for _, d := range first {
+			if os := store.outcomes[d.ID]; len(os) != 1 || os[0].Attempt == nil {
+				return false
+			}
+		}
+		return true
+	})
+	for _, d := range first {
+		if o := store.outcome(t, d.ID); o.Delivered || o.Attempt.StatusCode != 0 || o.NextAttemptAt.IsZero() {
+			t.Fatalf("timed-out outcome = %+v, want an attempt without answer and a retry", o)
+		}
+	}
+
+	second := newDeliveries(perDest, herald.DestinationHook, "hanging", hanging.URL)
+	p.Dispatch(store.claim(testNode, until, second...))
+	hanging.waitStarted(t, perDest)
+	next := newDeliveries(1, herald.DestinationHook, "hanging", hanging.URL)[0]
+	// Stalled once the requests in flight have hung for BusyWait.
+	for deadline := time.Now().Add(waitTimeout); p.Defer(next) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the destination to stall again")
+		}
+	}
+	before := time.Now()
+	wait := p.Defer(next) - busyDelay
+	if silent := before.Sub(firstStarted); wait < silent || wait > time.Since(firstStarted)+timeout {
+		t.Fatalf("Defer after a timeout = %s + BusyDelay, want how long since the first requests began (at least %s)", wait, silent)
+	}
+
+	// An answer ends the silence; with nothing in flight, nothing waits.
+	hanging.Release()
+	store.waitStatus(t, herald.DeliveryDelivered, ids(second)...)
+	p.mu.Lock()
+	n := len(p.silent)
+	p.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d silences kept after an answer, want none", n)
+	}
+	if wait := p.Defer(next); wait != 0 {
+		t.Fatalf("Defer after an answer = %s, want 0", wait)
 	}
 }
 
