@@ -144,6 +144,8 @@ type Dispatcher struct {
 	// silent holds the destinations whose requests timed out, while none
 	// has answered since (see silenceLocked).
 	silent map[string]silence
+	// forgotten is when silent was last pruned (forgetSilenceLocked).
+	forgotten time.Time
 	// held counts the deliveries queued or in flight.
 	held int
 	// unrecorded counts the outcomes handed to the completers and not yet
@@ -415,8 +417,12 @@ func (p *Dispatcher) silenceLocked(dest *destination, started, now time.Time, ti
 // forgetSilenceLocked drops the silences of destinations nothing was sent
 // to for silenceMemory: they are no longer tried (their deliveries were
 // delivered by hand, failed or removed), and silent stays as small as the
-// destinations that hang. p.mu is held.
+// destinations that hang. It looks at most once a second. p.mu is held.
 func (p *Dispatcher) forgetSilenceLocked(now time.Time) {
+	if now.Sub(p.forgotten) < time.Second {
+		return
+	}
+	p.forgotten = now
 	for key, s := range p.silent {
 		if _, busy := p.dests[key]; !busy && now.Sub(s.last) > silenceMemory {
 			delete(p.silent, key)

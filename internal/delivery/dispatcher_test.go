@@ -1695,6 +1695,15 @@ func TestSilenceLocked(t *testing.T) {
 		if want := []string{"old-but-sending", "recent"}; !slices.Equal(kept, want) {
 			t.Fatalf("silences kept: %v, want %v", kept, want)
 		}
+
+		// It looks again a second later, not before.
+		p.silent["old"] = silence{since: ago(time.Hour), last: ago(silenceMemory + time.Second)}
+		if p.forgetSilenceLocked(now.Add(999 * time.Millisecond)); len(p.silent) != 3 {
+			t.Fatalf("%d silences kept a moment later, want 3: it looks once a second", len(p.silent))
+		}
+		if p.forgetSilenceLocked(now.Add(time.Second)); len(p.silent) != 2 {
+			t.Fatalf("%d silences kept a second later, want 2", len(p.silent))
+		}
 	})
 }
 
