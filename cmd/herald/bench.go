@@ -29,7 +29,11 @@ issue.created all counted), latency (steady --rate), fanout (1 event to
 --fanout-hooks hooks), isolation (a healthy hook alone, beside a second
 healthy one, then beside a hanging one), backlog (--backlog deliveries queued
 while the receiver answers 503, then drained). Each scenario runs on a fresh
-server. Unlike serve, bench reads no HERALD_* variables.`
+server. Unlike serve, bench reads no HERALD_* variables.
+
+To compare two builds on a noisy machine, measure both in one run, several
+times: --against OTHER-BINARY --rounds 3 runs each scenario on this build's
+server and on the other's, alternating, and reports each figure's median.`
 
 // runBench runs `herald bench`.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) error {
@@ -45,6 +49,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ fu
 	fs.StringVar(&opts.Token, "token", "", "with --target: an API token with every scope")
 	fs.IntVar(&opts.PID, "pid", 0, "with --target: the server's process id, to measure its memory and CPU")
 	fs.StringVar(&opts.Executable, "server-binary", "", "herald binary started as the server instead of this one (its serve subcommand), to measure two builds with the same load generator")
+	fs.StringVar(&opts.Against, "against", "", "a second herald binary measured in the same run: every scenario runs on both builds' servers, one after the other, the order swapped each round")
+	fs.IntVar(&opts.Rounds, "rounds", opts.Rounds, "run every scenario this many times (on each build) and add each figure's median to the report")
 	fs.Var(repeatedFlag{&opts.ServerFlags}, "server-flag", "flag passed to every server started, after the bench's own (repeatable), e.g. --server-flag=--ingest-batch=512")
 	fs.IntVar(&opts.Concurrency, "concurrency", opts.Concurrency, "event requests in flight at once (and plain POSTs of the raw ceiling)")
 	fs.IntVar(&opts.Issues, "issues", opts.Issues, "issues the events are spread over (by fingerprint); 1 sends the same exception every time, as an error storm does")
@@ -61,7 +67,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ fu
 	fs.IntVar(&opts.BacklogHooks, "backlog-hooks", opts.BacklogHooks, "backlog: hooks the deliveries are spread over (events = backlog / hooks)")
 	fs.Float64Var(&opts.Rate, "rate", opts.Rate, "latency: events per second, paced")
 	fs.DurationVar(&opts.Duration, "duration", opts.Duration, "latency: how long the rate is held")
-	fs.DurationVar(&opts.Timeout, "timeout", opts.Timeout, "the whole run's time limit")
+	fs.DurationVar(&opts.Timeout, "timeout", opts.Timeout, "the whole run's time limit, for each round and build")
 	fs.DurationVar(&opts.ScenarioTimeout, "scenario-timeout", opts.ScenarioTimeout, "each scenario's time limit")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +160,52 @@ func TestBenchMixed(t *testing.T) {
 	}
 }
 
+// TestBenchRounds runs a small throughput scenario twice on two builds (the
+// test binary under two names) and checks that the builds alternate, each
+// round's results are complete, and the report gives the medians.
+func TestBenchRounds(t *testing.T) {
+	t.Parallel()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "other-herald")
+	if err := os.Symlink(exe, other); err != nil {
+		t.Fatal(err)
+	}
+	results := runSmallBench(t, bench.Options{
+		Scenarios:       []string{bench.ScenarioThroughput},
+		Events:          100,
+		CeilingRequests: 200,
+		Against:         other,
+		Rounds:          2,
+		Timeout:         30 * time.Second,
+	})
+	type run struct {
+		build string
+		round int
+	}
+	var got []run
+	for _, r := range results {
+		if r.Error != "" || r.Deliveries != 100 || r.Duplicates != 0 || r.Ratio <= 0 {
+			t.Fatalf("%s round %d: error %q, %d deliveries (%d duplicates), ratio %.3f", r.Build, r.Round, r.Error, r.Deliveries, r.Duplicates, r.Ratio)
+		}
+		got = append(got, run{r.Build, r.Round})
+	}
+	if want := []run{{exe, 1}, {other, 1}, {other, 2}, {exe, 2}}; !slices.Equal(got, want) {
+		t.Fatalf("runs = %v, want %v", got, want)
+	}
+	var md bytes.Buffer
+	if err := bench.WriteMarkdown(&md, bench.Report{Version: "test", Machine: bench.ReadMachine(), Results: results}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"### Medians of the rounds", "| throughput | sqlite | " + other + " | ", "### throughput, round 2, " + exe + " (sqlite)"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
 // TestBenchFlags: bad flags are refused before anything starts.
 func TestBenchFlags(t *testing.T) {
 	t.Parallel()
@@ -177,6 +225,9 @@ func TestBenchFlags(t *testing.T) {
 		{"ExtraArgument", []string{"throughput"}, `unexpected argument "throughput"`},
 		{"ServerBinaryMissing", []string{"--server-binary", "/nonexistent/herald"}, "server-binary: /nonexistent/herald is not an executable file"},
 		{"ServerBinaryWithTarget", []string{"--server-binary", "/bin/true", "--target", "http://127.0.0.1:1", "--token", "x"}, "server-binary: not with --target"},
+		{"AgainstMissing", []string{"--against", "/nonexistent/herald"}, "against: /nonexistent/herald is not an executable file"},
+		{"AgainstWithTarget", []string{"--against", "/bin/true", "--target", "http://127.0.0.1:1", "--token", "x"}, "against: not with --target"},
+		{"TooManyRounds", []string{"--rounds", "101"}, "rounds: must be between 1 and 100"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

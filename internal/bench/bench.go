@@ -71,6 +71,13 @@ type Options struct {
 	// ServerFlags are passed to every server after the bench's own flags,
 	// so they override them.
 	ServerFlags []string
+	// Against is a second herald binary measured in the same run: each
+	// scenario runs on Executable's server and on Against's, one after the
+	// other, the order swapped every round. Empty: one build.
+	Against string
+	// Rounds runs every scenario this many times (each build once a
+	// round); the report then adds each figure's median. Default 1.
+	Rounds int
 
 	// Concurrency is the load generator's requests in flight.
 	Concurrency int
@@ -104,7 +111,8 @@ type Options struct {
 	Rate     float64
 	Duration time.Duration
 
-	// Timeout bounds the whole run; ScenarioTimeout each scenario.
+	// Timeout bounds the whole run of each round and build;
+	// ScenarioTimeout each scenario.
 	Timeout         time.Duration
 	ScenarioTimeout time.Duration
 
@@ -137,6 +145,7 @@ func DefaultOptions() Options {
 		Duration:        10 * time.Second,
 		Timeout:         10 * time.Minute,
 		ScenarioTimeout: 5 * time.Minute,
+		Rounds:          1,
 	}
 }
 
@@ -156,7 +165,7 @@ func (o Options) withDefaults() (Options, error) {
 	case o.Target != "":
 		// A running server is measured: Executable is not started.
 	case o.Executable != "":
-		if fi, err := os.Stat(o.Executable); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		if !executable(o.Executable) {
 			return o, herald.Errorf(herald.EINVALID, "server-binary: %s is not an executable file", o.Executable)
 		}
 	default:
@@ -165,6 +174,13 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("find the herald binary: %w", err)
 		}
 		o.Executable = exe
+	}
+	switch {
+	case o.Against == "":
+	case o.Target != "":
+		return o, herald.Errorf(herald.EINVALID, "against: not with --target, which runs no server")
+	case !executable(o.Against):
+		return o, herald.Errorf(herald.EINVALID, "against: %s is not an executable file", o.Against)
 	}
 	if o.ServerArgs == nil {
 		o.ServerArgs = d.ServerArgs
@@ -187,6 +203,7 @@ func (o Options) withDefaults() (Options, error) {
 	fill(&o.IsolationEvents, d.IsolationEvents)
 	fill(&o.Backlog, d.Backlog)
 	fill(&o.BacklogHooks, d.BacklogHooks)
+	fill(&o.Rounds, d.Rounds)
 	if o.Rate == 0 {
 		o.Rate = d.Rate
 	}
@@ -208,7 +225,14 @@ const (
 	maxHooks       = 10_000
 	maxConcurrency = 4096
 	maxRate        = 100_000
+	maxRounds      = 100
 )
+
+// executable reports whether path is a file this process may run.
+func executable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}
 
 // validate names the first option that is wrong.
 func (o Options) validate() error {
@@ -255,6 +279,7 @@ func (o Options) validate() error {
 		inRange("isolation-events", o.IsolationEvents, 1, maxEvents),
 		inRange("backlog", o.Backlog, 1, maxEvents),
 		inRange("backlog-hooks", o.BacklogHooks, 1, min(maxHooks, o.Backlog)),
+		inRange("rounds", o.Rounds, 1, maxRounds),
 	} {
 		if err != nil {
 			return err
@@ -287,6 +312,11 @@ type Usage struct {
 type Result struct {
 	Scenario string `json:"scenario"`
 	Database string `json:"database"`
+	// Build is the server binary measured ("this herald" for the bench's
+	// own), and Round the round (from 1), when the run measured two builds
+	// or several rounds; empty and 0 otherwise.
+	Build string `json:"build,omitempty"`
+	Round int    `json:"round,omitempty"`
 
 	// Events sent, Accepted with a 200, Failed after every retry, and
 	// Retries: tries past the first (non-200 answers or errors).
@@ -411,36 +441,79 @@ func (r *Result) ratioBudget(target float64) {
 var ErrIncomplete = errors.New("a scenario did not complete")
 
 // Run runs the scenarios of opts one after another, each on a fresh server
-// unless opts.Target is set, and returns their results. A scenario that
-// fails records its error in its Result and the others still run; Run then
-// returns the results with an error wrapping ErrIncomplete.
+// unless opts.Target is set, and returns their results. With opts.Rounds
+// or opts.Against it runs each scenario Rounds times on every build,
+// alternating the builds (see order). A scenario that fails records its
+// error in its Result and the others still run; Run then returns the
+// results with an error wrapping ErrIncomplete.
 func Run(ctx context.Context, opts Options) ([]Result, error) {
+	own := opts.Executable == ""
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	builds, labels := []string{opts.Executable}, []string{opts.Executable}
+	if own {
+		labels[0] = "this herald"
+	}
+	if opts.Against != "" {
+		builds, labels = append(builds, opts.Against), append(labels, opts.Against)
+	}
+	several := len(builds) > 1 || opts.Rounds > 1
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout*time.Duration(opts.Rounds*len(builds)))
 	defer cancel()
-	b := &bench{opts: opts, progress: newProgress(opts.Progress)}
-	defer b.progress.stop()
+	progress := newProgress(opts.Progress)
+	defer progress.stop()
+	// One bench per build: each keeps its own one-issue rate for mixed.
+	benches := make([]*bench, len(builds))
+	for i, exe := range builds {
+		o := opts
+		o.Executable = exe
+		benches[i] = &bench{opts: o, progress: progress}
+	}
 	var results []Result
 	var failed []string
-	for _, name := range opts.Scenarios {
-		if ctx.Err() != nil {
-			results = append(results, Result{Scenario: name, Database: b.database(), Error: "not run: " + ctx.Err().Error()})
-			failed = append(failed, name)
-			continue
+	for round := 1; round <= opts.Rounds; round++ {
+		for _, name := range opts.Scenarios {
+			for _, i := range order(round, len(builds)) {
+				b := benches[i]
+				if several {
+					b.tag = fmt.Sprintf("(round %d, %s)", round, labels[i])
+				}
+				var r Result
+				if ctx.Err() != nil {
+					r = Result{Scenario: name, Database: b.database(), Error: "not run: " + ctx.Err().Error()}
+				} else {
+					sctx, scancel := context.WithTimeout(ctx, opts.ScenarioTimeout)
+					r = b.run(sctx, name)
+					scancel()
+				}
+				if several {
+					r.Build, r.Round = labels[i], round
+				}
+				if r.Error != "" && !slices.Contains(failed, name) {
+					failed = append(failed, name)
+				}
+				results = append(results, r)
+			}
 		}
-		sctx, scancel := context.WithTimeout(ctx, opts.ScenarioTimeout)
-		r := b.run(sctx, name)
-		scancel()
-		if r.Error != "" {
-			failed = append(failed, name)
-		}
-		results = append(results, r)
 	}
 	if len(failed) > 0 {
 		return results, fmt.Errorf("%w: %s", ErrIncomplete, strings.Join(failed, ", "))
 	}
 	return results, nil
+}
+
+// order is the order in which round (from 1) runs each scenario on n
+// builds: as given in odd rounds, reversed in even ones, so that neither
+// build always runs first, on a machine that warms or cools as it goes.
+func order(round, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	if round%2 == 0 {
+		slices.Reverse(out)
+	}
+	return out
 }

@@ -41,6 +41,12 @@ func TestOptionsValidate(t *testing.T) {
 		{"ErrMixedIssues", func(o *Options) { o.MixedIssues = -3 }, "mixed-issues: must be between"},
 		{"ErrMixedNewEvery", func(o *Options) { o.MixedNewEvery = -1 }, "mixed-new-every: must be between"},
 		{"ErrScenarioName", func(o *Options) { o.Scenarios = []string{"new-issues"} }, `"new-issues" is not one of`},
+		{"Rounds", func(o *Options) { o.Rounds, o.Against = 3, "/bin/true" }, ""},
+		{"ErrRounds", func(o *Options) { o.Rounds = maxRounds + 1 }, "rounds: must be between 1 and 100"},
+		{"ErrRoundsNegative", func(o *Options) { o.Rounds = -1 }, "rounds: must be between 1 and 100"},
+		{"ErrAgainstMissing", func(o *Options) { o.Against = "/nonexistent/herald" }, "against: /nonexistent/herald is not an executable file"},
+		{"ErrAgainstDirectory", func(o *Options) { o.Against = "/" }, "against: / is not an executable file"},
+		{"ErrAgainstTarget", func(o *Options) { o.Against, o.Target, o.Token = "/bin/true", "http://127.0.0.1:8080", "t" }, "against: not with --target"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +121,94 @@ func TestWriteMarkdown(t *testing.T) {
 	}
 	if strings.Count(js.String(), `"database_cpu_us_per_event"`) != 1 {
 		t.Errorf("database_cpu_us_per_event not omitted on SQLite:\n%s", js.String())
+	}
+}
+
+// TestWriteMarkdownRounds: a run of several rounds and builds names each
+// result's round and build, and adds a table of each scenario's figures
+// per build: the measured figure of every round and the medians of the
+// completed ones.
+func TestWriteMarkdownRounds(t *testing.T) {
+	t.Parallel()
+	res := func(build string, round int, ratio, rate, herald, pg float64) Result {
+		return Result{Scenario: ScenarioThroughput, Database: Postgres, Build: build, Round: round, Accepted: 10,
+			Measured: ratio, Ratio: ratio, DeliveriesPerSec: rate, ServerCPUPerEvent: herald, DatabaseCPUPerEvent: pg}
+	}
+	rep := Report{Results: []Result{
+		res("this herald", 1, 0.10, 1000, 400, 300),
+		res("/tmp/old", 1, 0.20, 2000, 200, 100),
+		res("/tmp/old", 2, 0.30, 3000, 300, 200),
+		res("this herald", 2, 0.14, 1400, 500, 350),
+		res("this herald", 3, 0.12, 1200, 450, 320),
+		{Scenario: ScenarioThroughput, Database: Postgres, Build: "/tmp/old", Round: 3, Error: "boom"},
+	}}
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"| throughput, round 2, /tmp/old | postgres | 0 | 3000 |",
+		"### throughput, round 3, this herald (postgres)",
+		"### Medians of the rounds",
+		// Medians of the completed rounds: the middle of three, the mean
+		// of the middle two of two.
+		"| throughput | postgres | this herald | 0.10 × / 0.14 × / 0.12 × | 0.12 × | 1200 | 450 | 320 |",
+		"| throughput | postgres | /tmp/old | 0.20 × / 0.30 × / error | 0.25 × | 2500 | 250 | 150 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, out)
+		}
+	}
+
+	// One round of one build: no medians, and the scenario as it was.
+	rep.Results = []Result{res("", 0, 0.1, 1000, 400, 300)}
+	b.Reset()
+	if err := WriteMarkdown(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); strings.Contains(out, "Medians") || !strings.Contains(out, "| throughput | postgres |") {
+		t.Errorf("a single run's report:\n%s", out)
+	}
+}
+
+// TestOrder: each round runs the builds in turn, the first one first in odd
+// rounds and last in even ones.
+func TestOrder(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		round, builds int
+		want          []int
+	}{
+		{1, 1, []int{0}},
+		{2, 1, []int{0}},
+		{1, 2, []int{0, 1}},
+		{2, 2, []int{1, 0}},
+		{3, 2, []int{0, 1}},
+	}
+	for _, tt := range tests {
+		if got := order(tt.round, tt.builds); !slices.Equal(got, tt.want) {
+			t.Errorf("order(%d, %d) = %v, want %v", tt.round, tt.builds, got, tt.want)
+		}
+	}
+}
+
+// TestMedian: the middle value, or the mean of the two middle ones.
+func TestMedian(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		vs   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{3}, 3},
+		{[]float64{5, 1, 3}, 3},
+		{[]float64{4, 1, 3, 2}, 2.5},
+	}
+	for _, tt := range tests {
+		if got := median(slices.Clone(tt.vs)); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.vs, got, tt.want)
+		}
 	}
 }
 

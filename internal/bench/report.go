@@ -39,12 +39,13 @@ func WriteMarkdown(w io.Writer, rep Report) error {
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Scenario, r.Database, accepted(r), num(r.DeliveriesPerSec), num(r.CeilingPerSec),
+			scenarioLabel(r), r.Database, accepted(r), num(r.DeliveriesPerSec), num(r.CeilingPerSec),
 			ratio(r.Ratio), latencies(r.Latency), peakRSS(r.Server), cpu(r.Server),
 			serverPerEvent(r), databasePerEvent(r), r.Target, measured(r), verdict(r))
 	}
+	writeRounds(&b, results)
 	for _, r := range results {
-		fmt.Fprintf(&b, "\n### %s (%s)\n\n", r.Scenario, r.Database)
+		fmt.Fprintf(&b, "\n### %s (%s)\n\n", scenarioLabel(r), r.Database)
 		b.WriteString("| figure | value |\n|---|---:|\n")
 		row := func(name, value string) { fmt.Fprintf(&b, "| %s | %s |\n", name, value) }
 		row("events sent / accepted / failed", fmt.Sprintf("%d / %d / %d", r.Events, r.Accepted, r.Failed))
@@ -88,6 +89,86 @@ func WriteMarkdown(w io.Writer, rep Report) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// scenarioLabel names r's scenario, with its round and build when the run
+// had several.
+func scenarioLabel(r Result) string {
+	if r.Round == 0 {
+		return r.Scenario
+	}
+	return fmt.Sprintf("%s, round %d, %s", r.Scenario, r.Round, r.Build)
+}
+
+// writeRounds writes, for a run of several rounds or builds, a table of
+// each scenario's figures per build: the measured figure of every round
+// and the medians of the completed ones.
+func writeRounds(b *strings.Builder, results []Result) {
+	type key struct{ scenario, database, build string }
+	var keys []key
+	groups := map[key][]Result{}
+	for _, r := range results {
+		if r.Round == 0 {
+			continue
+		}
+		k := key{r.Scenario, r.Database, r.Build}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	if len(keys) == 0 {
+		return
+	}
+	b.WriteString("\n### Medians of the rounds\n\n")
+	b.WriteString("| scenario | db | build | measured, each round | measured, median | deliveries/s, median | Herald CPU µs/event, median | PostgreSQL CPU µs/event, median |\n")
+	b.WriteString("|---|---|---|---|---:|---:|---:|---:|\n")
+	for _, k := range keys {
+		var each []string
+		var done []Result
+		for _, r := range groups[k] {
+			if r.Error != "" {
+				each = append(each, "error")
+				continue
+			}
+			each = append(each, measured(r))
+			done = append(done, r)
+		}
+		med := func(f func(Result) float64) float64 {
+			vs := make([]float64, len(done))
+			for i, r := range done {
+				vs[i] = f(r)
+			}
+			return median(vs)
+		}
+		middle, rate, herald, pg := "n/a", "n/a", "n/a", "n/a"
+		if len(done) > 0 {
+			m := done[0]
+			m.Measured = med(func(r Result) float64 { return r.Measured })
+			middle = measured(m)
+			rate = num(med(func(r Result) float64 { return r.DeliveriesPerSec }))
+			herald = micros(med(func(r Result) float64 { return r.ServerCPUPerEvent }))
+			if k.database == Postgres {
+				pg = micros(med(func(r Result) float64 { return r.DatabaseCPUPerEvent }))
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			k.scenario, k.database, k.build, strings.Join(each, " / "), middle, rate, herald, pg)
+	}
+}
+
+// median is the middle of vs (the mean of the two middle ones when their
+// number is even); 0 for none. It sorts vs.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
 // num formats a rate or a figure: no decimals from 100 up, else up to 3

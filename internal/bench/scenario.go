@@ -51,6 +51,9 @@ type bench struct {
 	oneIssueRate float64
 	// oneIssueCPU is that scenario's machine CPU per event, in µs.
 	oneIssueCPU float64
+	// tag names the build and round in progress lines when a run has
+	// several; empty otherwise.
+	tag string
 }
 
 // database names what the server runs on in the report.
@@ -502,7 +505,12 @@ func (b *bench) targetRatio() float64 {
 }
 
 // label names a scenario in progress lines.
-func (b *bench) label(scenario string) string { return b.database() + "/" + scenario }
+func (b *bench) label(scenario string) string {
+	if b.tag != "" {
+		return b.database() + "/" + scenario + " " + b.tag
+	}
+	return b.database() + "/" + scenario
+}
 
 // latency: one hook, Rate events per second for Duration, open-loop.
 func (b *bench) latency(ctx context.Context, r *Result) error {
