@@ -313,8 +313,8 @@ type Result struct {
 	Scenario string `json:"scenario"`
 	Database string `json:"database"`
 	// Build is the server binary measured ("this herald" for the bench's
-	// own), and Round the round (from 1), when the run measured two builds
-	// or several rounds; empty and 0 otherwise.
+	// own, the URL for a target), and Round the round (from 1), when the
+	// run measured two builds or several rounds; empty and 0 otherwise.
 	Build string `json:"build,omitempty"`
 	Round int    `json:"round,omitempty"`
 
@@ -453,7 +453,10 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 		return nil, err
 	}
 	builds, labels := []string{opts.Executable}, []string{opts.Executable}
-	if own {
+	switch {
+	case opts.Target != "":
+		labels[0] = opts.Target
+	case own:
 		labels[0] = "this herald"
 	}
 	if opts.Against != "" {
@@ -474,6 +477,10 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	var results []Result
 	var failed []string
 	for round := 1; round <= opts.Rounds; round++ {
+		for _, b := range benches {
+			// Mixed is compared with this round's one-issue storm only.
+			b.oneIssueRate, b.oneIssueCPU = 0, 0
+		}
 		for _, name := range opts.Scenarios {
 			for _, i := range order(round, len(builds)) {
 				b := benches[i]
