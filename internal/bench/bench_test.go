@@ -85,12 +85,8 @@ func TestWriteMarkdown(t *testing.T) {
 		{Scenario: ScenarioMixed, Database: SQLite, Accepted: 5, Target: "events/s ≥ 0.7 × ..."},
 		{Scenario: ScenarioFanout, Database: "target", Error: "boom", Metrics: []Metric{{Name: "round 1", Value: 0.25, Unit: "s"}}},
 	}}
-	var b bytes.Buffer
-	if err := WriteMarkdown(&b, rep); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	for _, want := range []string{
+	out := markdown(t, rep)
+	wantLines(t, out,
 		"herald v (commit abc, built unknown, ",
 		"| server CPU | Herald CPU µs/event | PostgreSQL CPU µs/event | target |",
 		"| throughput | sqlite | 1500 | 1401 | 20000 | 0.07 | 1.0 / 2.0 / 3.0 | 30.0 MiB | 1.5 s (75%) | 150000 | n/a | deliveries/s ≥ 0.25 × raw ceiling | 0.07 × | FAIL |",
@@ -105,11 +101,7 @@ func TestWriteMarkdown(t *testing.T) {
 		"| round 1 | 0.250 s |",
 		"- a note",
 		"- error: boom",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	var js bytes.Buffer
 	if err := WriteJSON(&js, rep); err != nil {
 		t.Fatal(err)
@@ -142,12 +134,7 @@ func TestWriteMarkdownRounds(t *testing.T) {
 		res("this herald", 3, 0.12, 1200, 450, 320),
 		{Scenario: ScenarioThroughput, Database: Postgres, Build: "/tmp/old", Round: 3, Error: "boom"},
 	}}
-	var b bytes.Buffer
-	if err := WriteMarkdown(&b, rep); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	for _, want := range []string{
+	wantLines(t, markdown(t, rep),
 		"| throughput, round 2, /tmp/old | postgres | 0 | 3000 |",
 		"### throughput, round 3, this herald (postgres)",
 		"### Medians of the rounds",
@@ -155,20 +142,32 @@ func TestWriteMarkdownRounds(t *testing.T) {
 		// of the middle two of two.
 		"| throughput | postgres | this herald | 0.10 × / 0.14 × / 0.12 × | 0.12 × | 1200 | 450 | 320 |",
 		"| throughput | postgres | /tmp/old | 0.20 × / 0.30 × / error | 0.25 × | 2500 | 250 | 150 |",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, out)
-		}
-	}
+	)
 
 	// One round of one build: no medians, and the scenario as it was.
 	rep.Results = []Result{res("", 0, 0.1, 1000, 400, 300)}
-	b.Reset()
+	if out := markdown(t, rep); strings.Contains(out, "Medians") || !strings.Contains(out, "| throughput | postgres |") {
+		t.Errorf("a single run's report:\n%s", out)
+	}
+}
+
+// markdown is rep as WriteMarkdown writes it.
+func markdown(t *testing.T, rep Report) string {
+	t.Helper()
+	var b bytes.Buffer
 	if err := WriteMarkdown(&b, rep); err != nil {
 		t.Fatal(err)
 	}
-	if out := b.String(); strings.Contains(out, "Medians") || !strings.Contains(out, "| throughput | postgres |") {
-		t.Errorf("a single run's report:\n%s", out)
+	return b.String()
+}
+
+// wantLines fails t for each of want that out lacks.
+func wantLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("markdown lacks %q:\n%s", w, out)
+		}
 	}
 }
 

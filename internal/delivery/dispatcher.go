@@ -382,8 +382,8 @@ func (p *Dispatcher) stallLocked(dest *destination, now time.Time) (stalled bool
 // not one each time its requests time out and the next ones hang. p.mu is
 // held.
 func (p *Dispatcher) hungLocked(dest *destination, now time.Time) time.Duration {
-	since, ok := p.silent[dest.key]
-	start := since.since
+	s, ok := p.silent[dest.key]
+	start := s.since
 	if len(dest.started) > 0 {
 		oldest := slices.MinFunc(dest.started, time.Time.Compare)
 		if !ok || oldest.Before(start) {
