@@ -160,6 +160,31 @@ func TestBenchMixed(t *testing.T) {
 	}
 }
 
+// TestBenchMixedAlone runs the mixed scenario without the one-issue storm
+// it is compared with: every delivery arrives, but its target is not
+// measured, so it does not pass (--check fails on it).
+func TestBenchMixedAlone(t *testing.T) {
+	t.Parallel()
+	results := runSmallBench(t, bench.Options{
+		Scenarios:       []string{bench.ScenarioMixed},
+		MixedEvents:     60,
+		MixedIssues:     10,
+		MixedNewEvery:   5,
+		CeilingRequests: 100,
+		Timeout:         60 * time.Second,
+	})
+	if len(results) != 1 {
+		t.Fatalf("results = %+v", results)
+	}
+	r := results[0]
+	if r.Error != "" || r.Deliveries != r.Expected || r.Expected == 0 {
+		t.Fatalf("mixed: error %q, deliveries %d of %d", r.Error, r.Deliveries, r.Expected)
+	}
+	if r.Pass || r.Measured != 0 || !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "target not measured") }) {
+		t.Fatalf("mixed alone: pass %v, measured %v, notes %q", r.Pass, r.Measured, r.Notes)
+	}
+}
+
 // TestBenchRounds runs a small throughput scenario twice on two builds (the
 // test binary under two names) and checks that the builds alternate, each
 // round's results are complete, and the report gives the medians.

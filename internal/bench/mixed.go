@@ -96,8 +96,9 @@ func (b *bench) mixed(ctx context.Context, r *Result) error {
 		r.Measured = eventsPerSec / b.oneIssueRate
 		r.Pass = ok && r.Measured >= targetMixed
 	default:
-		r.note("no one-issue throughput scenario completed earlier in this run: events/s not compared (run --scenario throughput,mixed)")
-		r.Pass = ok
+		// A target not measured is not met: --check must not pass it.
+		r.note("no one-issue throughput scenario completed earlier in this run: events/s not compared, the target not measured (run --scenario throughput,mixed)")
+		r.Pass = false
 	}
 	return werr
 }
