@@ -28,12 +28,19 @@ func (s *Service) SaveEvents(ctx context.Context, events []*herald.Event) error 
 		// Nor does it change configuration, and it only reads the
 		// projects, hooks, installations and rules it is given.
 		tx.CacheConfig()
+		// The events already stored are looked up first: the same query
+		// reads the configuration version the cached reads are checked
+		// against.
+		seen, err := tx.ExistingEvents(ctx, events)
+		if err != nil {
+			return err
+		}
 		projects, err := tx.Projects(ctx, projectIDs(events))
 		if err != nil {
 			return err
 		}
-		if events, err = newEvents(ctx, tx, events, projects); err != nil || len(events) == 0 {
-			return err
+		if events = newEvents(events, projects, seen); len(events) == 0 {
+			return nil
 		}
 		hooks, err := tx.ActiveHooks(ctx, projectIDs(events))
 		if err != nil {
@@ -88,31 +95,18 @@ func projectIDs(events []*herald.Event) []int64 {
 }
 
 // newEvents drops events of unknown projects, and events whose id their
-// project already has or that the batch holds twice (SDKs resend on
-// network errors).
-func newEvents(ctx context.Context, tx *sqlstore.Tx, events []*herald.Event, projects map[int64]*herald.Project) ([]*herald.Event, error) {
-	known := events[:0:0]
+// project already has (seen, which it adds to) or that the batch holds
+// twice (SDKs resend on network errors).
+func newEvents(events []*herald.Event, projects map[int64]*herald.Project, seen map[sqlstore.EventKey]bool) []*herald.Event {
+	out := events[:0:0]
 	for _, e := range events {
-		if projects[e.ProjectID] != nil {
-			known = append(known, e)
-		}
-	}
-	if len(known) == 0 {
-		return nil, nil
-	}
-	seen, err := tx.ExistingEvents(ctx, known)
-	if err != nil {
-		return nil, err
-	}
-	out := known[:0:0]
-	for _, e := range known {
 		k := sqlstore.EventKey{ProjectID: e.ProjectID, ID: e.ID}
-		if !seen[k] {
+		if projects[e.ProjectID] != nil && !seen[k] {
 			seen[k] = true
 			out = append(out, e)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // group finds or creates the issue of each event, regresses resolved ones,

@@ -43,7 +43,9 @@ type EventKey struct {
 }
 
 // ExistingEvents returns which of events their project already has: one
-// query, by primary key.
+// query, by primary key. In a transaction that uses the configuration
+// cache (CacheConfig) and has not read the configuration version yet, the
+// same query reads it, saving the cache's first lookup a round trip.
 func (t *Tx) ExistingEvents(ctx context.Context, events []*herald.Event) (map[EventKey]bool, error) {
 	ids := make([]string, len(events))
 	var projectIDs []int64
@@ -55,21 +57,46 @@ func (t *Tx) ExistingEvents(ctx context.Context, events []*herald.Event) (map[Ev
 	}
 	// Both columns of the primary key are constrained, so this is index
 	// lookups, not a scan of the project's events.
-	rows, err := t.s.query(ctx, t.tx, `SELECT project_id, id FROM events WHERE project_id `+t.s.inInt(1)+` AND id `+t.s.inText(2),
-		jsonList(projectIDs), jsonList(ids))
+	match := `e.project_id ` + t.s.inInt(1) + ` AND e.id ` + t.s.inText(2)
+	withVersion := t.cacheConfig && !t.versionRead
+	q := `SELECT e.project_id, e.id FROM events e WHERE ` + match
+	if withVersion {
+		// The version's one row, joined with the events found: a row
+		// with NULLs when there are none.
+		q = `SELECT v.n, e.project_id, e.id FROM config_version v LEFT JOIN events e ON ` + match + ` WHERE v.id = 1`
+	}
+	rows, err := t.s.query(ctx, t.tx, q, jsonList(projectIDs), jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("find existing events: %w", err)
 	}
 	defer rows.Close()
 	out := map[EventKey]bool{}
+	n := 0
 	for rows.Next() {
-		var k EventKey
-		if err := rows.Scan(&k.ProjectID, &k.ID); err != nil {
+		n++
+		var project sql.NullInt64
+		var id sql.NullString
+		dest := []any{&project, &id}
+		if withVersion {
+			dest = append([]any{&t.version}, dest...)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("scan event id: %w", err)
 		}
-		out[k] = true
+		if project.Valid {
+			out[EventKey{ProjectID: project.Int64, ID: id.String}] = true
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find existing events: %w", err)
+	}
+	if withVersion {
+		if n == 0 {
+			return nil, fmt.Errorf("read configuration version: %w", sql.ErrNoRows)
+		}
+		t.versionRead = true
+	}
+	return out, nil
 }
 
 // ActiveHooks loads the active hooks of projects, oldest first (through the

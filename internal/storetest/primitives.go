@@ -313,6 +313,18 @@ func testIngest(t *testing.T, open Opener) {
 		if len(seen) != 1 || !seen[sqlstore.EventKey{ProjectID: f.Project.ID, ID: e.ID}] {
 			t.Fatalf("existing = %v", seen)
 		}
+		// Through the configuration cache the same query also reads the
+		// configuration version: the events found are the same.
+		var cached map[sqlstore.EventKey]bool
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			tx.CacheConfig()
+			var err error
+			cached, err = tx.ExistingEvents(ctx, []*herald.Event{e, f.Event("counted")})
+			return err
+		})
+		if fmt.Sprint(cached) != fmt.Sprint(seen) {
+			t.Fatalf("existing through the cache = %v, want %v", cached, seen)
+		}
 		if users != [2]int{2, 1} {
 			t.Fatalf("new users = %v, want [2 1]", users)
 		}
