@@ -71,15 +71,15 @@ func (t *Tx) ExistingEvents(ctx context.Context, events []*herald.Event) (map[Ev
 	}
 	defer rows.Close()
 	out := map[EventKey]bool{}
+	var project sql.NullInt64
+	var id sql.NullString
+	dest := []any{&project, &id}
+	if withVersion {
+		dest = []any{&t.version, &project, &id}
+	}
 	n := 0
 	for rows.Next() {
 		n++
-		var project sql.NullInt64
-		var id sql.NullString
-		dest := []any{&project, &id}
-		if withVersion {
-			dest = append([]any{&t.version}, dest...)
-		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("scan event id: %w", err)
 		}
