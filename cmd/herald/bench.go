@@ -33,10 +33,27 @@ server. Unlike serve, bench reads no HERALD_* variables.
 
 To compare two builds on a noisy machine, measure both in one run, several
 times: --against OTHER-BINARY --rounds 3 runs each scenario on this build's
-server and on the other's, alternating, and reports each figure's median.`
+server and on the other's, alternating, and reports each figure's median.
+
+The relay scenario (first in all) runs "herald bench relay" instead of a
+server: a process that answers each event POST at once and delivers it,
+signed as a Service Hook delivery, storing and parsing nothing. Its rate is
+the most the two HTTP exchanges of a delivered event allow on this machine,
+and throughput and newissues report their rate as a share of it.`
+
+const benchRelaySummary = `Runs the bench's relay (the relay scenario starts it): answers every POST
+with 200 once its body is read, and delivers {"event":<body>,
+"triggering_rules":[]} to --to with the headers and signature of the
+Service Hook --hook-id whose secret is --secret, 32 requests at a time,
+each sent again until it is answered 2xx. It stores and parses nothing.
+It prints "listening on <URL>" once it listens, and stops on SIGINT or
+SIGTERM.`
 
 // runBench runs `herald bench`.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) error {
+	if len(args) > 0 && args[0] == "relay" {
+		return runBenchRelay(ctx, args[1:], stdout, stderr)
+	}
 	opts := bench.DefaultOptions()
 	fs := newFlagSet("bench", benchSummary, stderr)
 	scenario := fs.String("scenario", "all", "scenarios to run, comma-separated: "+strings.Join(bench.Scenarios, ", ")+" or all")
@@ -122,6 +139,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ fu
 		}
 	}
 	return runErr
+}
+
+// runBenchRelay runs `herald bench relay`.
+func runBenchRelay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var opts bench.RelayOptions
+	fs := newFlagSet("bench relay", benchRelaySummary, stderr)
+	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "address to listen on")
+	fs.StringVar(&opts.URL, "to", "", "URL every event is delivered to")
+	fs.StringVar(&opts.HookID, "hook-id", "", "Service Hook id the deliveries are sent as (X-ServiceHook-GUID)")
+	fs.StringVar(&opts.Secret, "secret", "", "that hook's secret, which signs the deliveries")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench relay: unexpected argument %q", fs.Arg(0))
+	}
+	return bench.ServeRelay(ctx, opts, stdout)
 }
 
 // repeatedFlag collects every value of a repeatable flag as given (commas

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -185,6 +186,50 @@ func TestBenchMixedAlone(t *testing.T) {
 	}
 }
 
+// TestBenchRelay runs the relay scenario, then a throughput storm that
+// reports its rate as a share of the relay's: the relay, a child process
+// of its own, delivers every event once with a signature that verifies,
+// and stands as the reference (no target, no database).
+func TestBenchRelay(t *testing.T) {
+	t.Parallel()
+	results := runSmallBench(t, bench.Options{
+		Scenarios:       []string{bench.ScenarioRelay, bench.ScenarioThroughput},
+		Events:          200,
+		CeilingRequests: 300,
+		Timeout:         50 * time.Second,
+	})
+	if len(results) != 2 {
+		t.Fatalf("results = %+v", results)
+	}
+	relay, storm := results[0], results[1]
+	switch {
+	case relay.Error != "" || relay.Scenario != bench.ScenarioRelay || relay.Database != "none":
+		t.Fatalf("relay: %+v", relay)
+	case relay.Accepted != 200 || relay.Deliveries != 200 || relay.Duplicates != 0 || relay.Signatures == 0 || relay.BadSignatures != 0:
+		t.Fatalf("relay: accepted %d, deliveries %d (%d duplicates), signatures %d (%d bad)",
+			relay.Accepted, relay.Deliveries, relay.Duplicates, relay.Signatures, relay.BadSignatures)
+	case !relay.Pass || relay.Ratio <= 0 || relay.Measured != relay.Ratio || relay.Server == nil || relay.ServerCPUPerEvent <= 0:
+		t.Fatalf("relay: pass %v, ratio %.3f, measured %.3f, server %+v", relay.Pass, relay.Ratio, relay.Measured, relay.Server)
+	}
+	var share float64
+	for _, m := range storm.Metrics {
+		if m.Name == "of the relay's deliveries/s in this round" {
+			share = m.Value
+		}
+	}
+	if storm.Error != "" || storm.Deliveries != 200 || share <= 0 || math.Abs(share-storm.DeliveriesPerSec/relay.DeliveriesPerSec) > 1e-9 {
+		t.Fatalf("throughput: error %q, deliveries %d, share of the relay %v (rates %.0f and %.0f)",
+			storm.Error, storm.Deliveries, share, storm.DeliveriesPerSec, relay.DeliveriesPerSec)
+	}
+	var md bytes.Buffer
+	if err := bench.WriteMarkdown(&md, bench.Report{Version: "test", Machine: bench.ReadMachine(), Results: results}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "| relay | none | ") || !strings.Contains(md.String(), "| reference |") {
+		t.Errorf("report lacks the relay's row:\n%s", md.String())
+	}
+}
+
 // TestBenchRounds runs a small throughput scenario twice on two builds (the
 // test binary under two names) and checks that the builds alternate, each
 // round's results are complete, and the report gives the medians.
@@ -253,6 +298,8 @@ func TestBenchFlags(t *testing.T) {
 		{"AgainstMissing", []string{"--against", "/nonexistent/herald"}, "against: /nonexistent/herald is not an executable file"},
 		{"AgainstWithTarget", []string{"--against", "/bin/true", "--target", "http://127.0.0.1:1", "--token", "x"}, "against: not with --target"},
 		{"TooManyRounds", []string{"--rounds", "101"}, "rounds: must be between 1 and 100"},
+		{"RelayWithoutURL", []string{"relay", "--hook-id", "h", "--secret", "s"}, "a URL, hook id and secret are required"},
+		{"RelayExtraArgument", []string{"relay", "--to", "http://127.0.0.1:1/", "x"}, `bench relay: unexpected argument "x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

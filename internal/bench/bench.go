@@ -28,6 +28,7 @@ const (
 
 // Scenario names, in the order "all" runs them.
 const (
+	ScenarioRelay      = "relay"
 	ScenarioThroughput = "throughput"
 	ScenarioNewIssues  = "newissues"
 	ScenarioMixed      = "mixed"
@@ -37,9 +38,10 @@ const (
 	ScenarioBacklog    = "backlog"
 )
 
-// Scenarios lists every scenario in the order "all" runs them. Mixed
+// Scenarios lists every scenario in the order "all" runs them. The relay
+// comes first, throughput and newissues being compared with it, and mixed
 // follows throughput, whose rate it is compared with.
-var Scenarios = []string{ScenarioThroughput, ScenarioNewIssues, ScenarioMixed, ScenarioLatency, ScenarioFanout, ScenarioIsolation, ScenarioBacklog}
+var Scenarios = []string{ScenarioRelay, ScenarioThroughput, ScenarioNewIssues, ScenarioMixed, ScenarioLatency, ScenarioFanout, ScenarioIsolation, ScenarioBacklog}
 
 // DefaultPostgresURL is the database a PostgreSQL bench runs in (in a fresh
 // schema) unless told otherwise.
@@ -478,8 +480,9 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	var failed []string
 	for round := 1; round <= opts.Rounds; round++ {
 		for _, b := range benches {
-			// Mixed is compared with this round's one-issue storm only.
-			b.oneIssueRate, b.oneIssueCPU = 0, 0
+			// Mixed is compared with this round's one-issue storm only, and
+			// every storm with this round's relay.
+			b.oneIssueRate, b.oneIssueCPU, b.relayRate = 0, 0, 0
 		}
 		for _, name := range opts.Scenarios {
 			for _, i := range order(round, len(builds)) {

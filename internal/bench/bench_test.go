@@ -84,6 +84,8 @@ func TestWriteMarkdown(t *testing.T) {
 			Metrics: []Metric{{Name: metricOneIssueRate, Value: 1000, Unit: "deliveries/s"}}},
 		{Scenario: ScenarioMixed, Database: SQLite, Accepted: 5, Target: "events/s ≥ 0.7 × ..."},
 		{Scenario: ScenarioFanout, Database: "target", Error: "boom", Metrics: []Metric{{Name: "round 1", Value: 0.25, Unit: "s"}}},
+		{Scenario: ScenarioRelay, Database: relayDatabase, Target: "none", Measured: 0.36, Pass: true},
+		{Scenario: ScenarioRelay, Database: relayDatabase, Target: "none", Measured: 0.3},
 	}}
 	out := markdown(t, rep)
 	wantLines(t, out,
@@ -99,6 +101,8 @@ func TestWriteMarkdown(t *testing.T) {
 		"| PostgreSQL CPU per accepted event (all its clients) | 300 µs |",
 		"| PostgreSQL processes CPU (all its clients) | 60% |",
 		"| round 1 | 0.250 s |",
+		"| none | 0.36 × | reference |",
+		"| none | 0.30 × | FAIL |",
 		"- a note",
 		"- error: boom",
 	)

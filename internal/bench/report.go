@@ -263,7 +263,7 @@ func perEventRow(v string) string {
 // measured formats the figure compared with the target.
 func measured(r Result) string {
 	switch r.Scenario {
-	case ScenarioThroughput, ScenarioNewIssues:
+	case ScenarioRelay, ScenarioThroughput, ScenarioNewIssues:
 		return fmt.Sprintf("%.2f ×", r.Measured)
 	case ScenarioMixed:
 		if !slices.ContainsFunc(r.Metrics, func(m Metric) bool { return m.Name == metricOneIssueRate }) {
@@ -286,6 +286,8 @@ func verdict(r Result) string {
 	switch {
 	case r.Error != "":
 		return "ERROR"
+	case r.Pass && r.Scenario == ScenarioRelay:
+		return "reference"
 	case r.Pass:
 		return "pass"
 	default:

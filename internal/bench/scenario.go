@@ -51,6 +51,9 @@ type bench struct {
 	oneIssueRate float64
 	// oneIssueCPU is that scenario's machine CPU per event, in µs.
 	oneIssueCPU float64
+	// relayRate is the deliveries/s of this round's relay scenario, once
+	// it has run without losses; 0 before.
+	relayRate float64
 	// tag names the build and round in progress lines when a run has
 	// several; empty otherwise.
 	tag string
@@ -71,6 +74,8 @@ func (b *bench) run(ctx context.Context, name string) Result {
 	r.BackgroundCPUPercent = backgroundCPU(ctx, backgroundWindow)
 	var err error
 	switch name {
+	case ScenarioRelay:
+		err = b.relay(ctx, &r)
 	case ScenarioThroughput:
 		err = b.throughput(ctx, &r)
 	case ScenarioNewIssues:
@@ -152,22 +157,33 @@ func (b *bench) open(ctx context.Context, label string, flags []string) (*env, e
 	if err != nil {
 		return nil, err
 	}
-	client := newHTTPClient(max(b.opts.Concurrency, pacedInFlight))
-	e := &env{b: b, srv: srv, client: client, counts: &counters{}, spread: spread{issues: b.opts.Issues}}
-	e.api = &apiClient{base: srv.URL, token: srv.token, client: client}
+	e := b.newEnv()
+	e.srv = srv
+	e.api = &apiClient{base: srv.URL, token: srv.token, client: e.client}
 	b.progress.set("setting up")
 	if e.proj, err = e.api.setUp(ctx); err != nil {
 		return nil, errors.Join(err, e.close())
 	}
-	e.load = &loader{
-		client:   client,
-		storeURL: srv.URL + "/api/" + e.proj.ID + "/store/",
-		auth:     storeAuth(e.proj.Key),
+	e.load = e.newLoader(srv.URL+"/api/"+e.proj.ID+"/store/", e.proj.Key)
+	b.progress.watch(label, e.counts, srv.pid)
+	return e, nil
+}
+
+// newEnv returns an env without a server yet.
+func (b *bench) newEnv() *env {
+	return &env{b: b, client: newHTTPClient(max(b.opts.Concurrency, pacedInFlight)), counts: &counters{}, spread: spread{issues: b.opts.Issues}}
+}
+
+// newLoader returns a load generator posting to storeURL with the DSN
+// public key key.
+func (e *env) newLoader(storeURL, key string) *loader {
+	return &loader{
+		client:   e.client,
+		storeURL: storeURL,
+		auth:     storeAuth(key),
 		body:     newEventBody(time.Now()),
 		counts:   e.counts,
 	}
-	b.progress.watch(label, e.counts, srv.pid)
-	return e, nil
 }
 
 // receiver starts a receiver that the progress line follows.
@@ -217,7 +233,9 @@ func (e *env) close() error {
 	for _, rc := range e.rcs {
 		errs = append(errs, rc.Close())
 	}
-	errs = append(errs, e.srv.stop())
+	if e.srv != nil {
+		errs = append(errs, e.srv.stop())
+	}
 	e.client.CloseIdleConnections()
 	e.b.progress.watch("", nil, 0)
 	return errors.Join(errs...)
@@ -440,6 +458,7 @@ func (b *bench) throughput(ctx context.Context, r *Result) error {
 	}
 	r.Measured = r.Ratio
 	r.Pass = complete(r) && r.Ratio >= target
+	b.relayShare(r, r.DeliveriesPerSec)
 	return werr
 }
 
@@ -469,6 +488,7 @@ func (b *bench) newIssues(ctx context.Context, r *Result) error {
 	r.Target = fmt.Sprintf("deliveries/s ≥ %s × raw ceiling", factor(targetRatioNew))
 	r.Measured = r.Ratio
 	r.Pass = complete(r) && noDuplicates(r) && r.Ratio >= targetRatioNew
+	b.relayShare(r, r.DeliveriesPerSec)
 	return werr
 }
 

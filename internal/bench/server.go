@@ -81,15 +81,26 @@ func startServer(ctx context.Context, opts Options, flags []string) (*server, er
 		args = append(args, "--database-url", u)
 	}
 	args = append(append(args, flags...), opts.ServerFlags...)
-	s.cmd = exec.Command(opts.Executable, append(append([]string(nil), opts.ServerArgs...), args...)...)
-	s.cmd.Env = childEnv(os.Environ(), opts.ServerEnv)
+	if err := s.start(ctx, opts.Executable, append(append([]string(nil), opts.ServerArgs...), args...), opts.ServerEnv); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// start runs exe with args as s's child process, its environment the
+// bench's without Herald's variables plus env, and waits until it prints
+// the line it listens on and its /readyz answers 200. On failure the child
+// is stopped and s cleaned up.
+func (s *server) start(ctx context.Context, exe string, args, env []string) error {
+	s.cmd = exec.Command(exe, args...)
+	s.cmd.Env = childEnv(os.Environ(), env)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("server stdout: %w", err), s.cleanUp())
+		return errors.Join(fmt.Errorf("server stdout: %w", err), s.cleanUp())
 	}
 	s.cmd.Stderr = s.output
 	if err := s.cmd.Start(); err != nil {
-		return nil, errors.Join(fmt.Errorf("start server: %w", err), s.cleanUp())
+		return errors.Join(fmt.Errorf("start server: %w", err), s.cleanUp())
 	}
 	s.pid = s.cmd.Process.Pid
 	urls := make(chan string, 1)
@@ -117,19 +128,19 @@ func startServer(ctx context.Context, opts Options, flags []string) (*server, er
 	select {
 	case s.URL = <-urls:
 	case <-s.exited:
-		return nil, errors.Join(fmt.Errorf("server exited before listening (%w): %s", s.waitErr, s.output.String()), s.cleanUp())
+		return errors.Join(fmt.Errorf("server exited before listening (%w): %s", s.waitErr, s.output.String()), s.cleanUp())
 	case <-timer.C:
 		_ = s.stop()
-		return nil, fmt.Errorf("server did not listen within %s: %s", startTimeout, s.output.String())
+		return fmt.Errorf("server did not listen within %s: %s", startTimeout, s.output.String())
 	case <-ctx.Done():
 		_ = s.stop()
-		return nil, fmt.Errorf("start server: %w", ctx.Err())
+		return fmt.Errorf("start server: %w", ctx.Err())
 	}
 	if err := s.waitReady(ctx); err != nil {
 		_ = s.stop()
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 // waitReady polls /readyz until it answers 200.
