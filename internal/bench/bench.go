@@ -481,7 +481,7 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	for round := 1; round <= opts.Rounds; round++ {
 		for _, b := range benches {
 			// Mixed is compared with this round's one-issue storm only, and
-			// every storm with this round's relay.
+			// throughput and newissues with this round's relay.
 			b.oneIssueRate, b.oneIssueCPU, b.relayRate = 0, 0, 0
 		}
 		for _, name := range opts.Scenarios {
