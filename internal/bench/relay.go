@@ -112,7 +112,11 @@ func (rs *relayServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	event, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReceiverBody))
 	if err != nil {
-		http.Error(w, "relay: "+err.Error(), http.StatusBadRequest)
+		status := http.StatusBadRequest
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, "relay: "+err.Error(), status)
 		return
 	}
 	body := make([]byte, 0, len(event)+40)

@@ -67,6 +67,9 @@ func TestServeRelay(t *testing.T) {
 	if resp, err := http.Get(url + "/api/1/store/"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET: %v %v, want 405", resp, err)
 	}
+	if got := relayPost(t, url+"/api/1/store/", bytes.Repeat([]byte("x"), maxReceiverBody+1)); got != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body over %d bytes: status %d, want 413", maxReceiverBody, got)
+	}
 	body := newEventBody(time.Now())
 	ids := map[string]bool{}
 	for range 40 {
