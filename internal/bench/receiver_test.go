@@ -35,6 +35,18 @@ func post(t *testing.T, url, hookID, requestID, signature string, body []byte) i
 	return resp.StatusCode
 }
 
+// testReceiver starts a receiver that answers 2xx, closed when the test
+// ends.
+func testReceiver(t *testing.T) *Receiver {
+	t.Helper()
+	rc, err := newReceiver(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rc.Close() })
+	return rc
+}
+
 // sign is the seed's signature: hex HMAC-SHA256 of body keyed with secret.
 func sign(secret string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
@@ -44,11 +56,7 @@ func sign(secret string, body []byte) string {
 
 func TestReceiver(t *testing.T) {
 	t.Parallel()
-	rc, err := newReceiver(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := testReceiver(t)
 	rc.AddSecret("h1", "s3cret")
 	body := []byte(`{"id":"1","event":{"event_id":"e1"}}`)
 	good := sign("s3cret", body)
@@ -141,11 +149,7 @@ func TestReceiverKinds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rc, err := newReceiver(false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rc.Close()
+			rc := testReceiver(t)
 			rc.AddSecret("h1", hookSecret)
 			rc.AddAppSecret(0, appSecret)
 			var status int
@@ -178,11 +182,7 @@ func TestReceiverKinds(t *testing.T) {
 // the first and every signatureSample-th after, apart from the hooks'.
 func TestReceiverAppSample(t *testing.T) {
 	t.Parallel()
-	rc, err := newReceiver(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := testReceiver(t)
 	rc.AddAppSecret(0, "s")
 	rc.AddSecret("h1", "t")
 	body := []byte(`{"action":"created","data":{"error":{"event_id":"e"}}}`)
@@ -339,11 +339,7 @@ func TestPlanIssues(t *testing.T) {
 
 func TestCeiling(t *testing.T) {
 	t.Parallel()
-	rc, err := newReceiver(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := testReceiver(t)
 	client := newHTTPClient(4)
 	got, err := ceiling(context.Background(), client, rc.URL+rawPath, []byte(`{}`), 200, 4)
 	if err != nil || got.perSec <= 0 {

@@ -55,11 +55,7 @@ func relayPost(t *testing.T, url string, body []byte) int {
 // signature that verifies; /readyz answers and other methods are refused.
 func TestServeRelay(t *testing.T) {
 	t.Parallel()
-	rc, err := newReceiver(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := testReceiver(t)
 	url := startTestRelay(t, rc)
 	if resp, err := http.Get(url + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz: %v %v", resp, err)
@@ -98,11 +94,7 @@ func TestServeRelay(t *testing.T) {
 // receiver takes it.
 func TestServeRelayRetries(t *testing.T) {
 	t.Parallel()
-	rc, err := newReceiver(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := testReceiver(t)
 	rc.SetStatus(http.StatusServiceUnavailable)
 	url := startTestRelay(t, rc)
 	if got := relayPost(t, url+"/api/1/store/", newEventBody(time.Now()).with(herald.NewID(), "")); got != http.StatusOK {
