@@ -57,11 +57,15 @@ func TestServeRelay(t *testing.T) {
 	t.Parallel()
 	rc := testReceiver(t)
 	url := startTestRelay(t, rc)
-	if resp, err := http.Get(url + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("readyz: %v %v", resp, err)
-	}
-	if resp, err := http.Get(url + "/api/1/store/"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("GET: %v %v, want 405", resp, err)
+	for path, want := range map[string]int{"/readyz": http.StatusOK, "/api/1/store/": http.StatusMethodNotAllowed} {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
 	}
 	if got := relayPost(t, url+"/api/1/store/", bytes.Repeat([]byte("x"), maxReceiverBody+1)); got != http.StatusRequestEntityTooLarge {
 		t.Fatalf("a body over %d bytes: status %d, want 413", maxReceiverBody, got)
