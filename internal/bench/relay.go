@@ -200,10 +200,7 @@ func startRelay(ctx context.Context, opts Options, url, hookID, secret string) (
 // has no target: it passes when every event was delivered once.
 func (b *bench) relay(ctx context.Context, r *Result) error {
 	r.Database = relayDatabase
-	label := relayDatabase + "/" + ScenarioRelay
-	if b.tag != "" {
-		label += " " + b.tag
-	}
+	label := b.labelOn(relayDatabase, ScenarioRelay)
 	b.progress.watch(label, nil, 0)
 	b.progress.set("starting relay")
 	e := b.newEnv()

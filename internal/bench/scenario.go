@@ -525,11 +525,14 @@ func (b *bench) targetRatio() float64 {
 }
 
 // label names a scenario in progress lines.
-func (b *bench) label(scenario string) string {
+func (b *bench) label(scenario string) string { return b.labelOn(b.database(), scenario) }
+
+// labelOn names a scenario run on database in progress lines.
+func (b *bench) labelOn(database, scenario string) string {
 	if b.tag != "" {
-		return b.database() + "/" + scenario + " " + b.tag
+		return database + "/" + scenario + " " + b.tag
 	}
-	return b.database() + "/" + scenario
+	return database + "/" + scenario
 }
 
 // latency: one hook, Rate events per second for Duration, open-loop.
