@@ -18,6 +18,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/herald-dev/herald"
 )
@@ -73,7 +74,8 @@ const (
 // after.
 type Handler struct {
 	// Projects checks DSN keys (FindProjectKey). Keys found are trusted for
-	// KeyCacheTTL without asking again.
+	// KeyCacheTTL without asking again, and requests that check the same
+	// key at the same time share one lookup.
 	Projects herald.ProjectService
 	// SaveFunc commits events and returns once they are durable, such as a
 	// Batcher's Submit.
@@ -106,6 +108,7 @@ type Handler struct {
 	logger   *slog.Logger
 	tracer   trace.Tracer
 	keys     *keyCache
+	lookups  singleflight.Group // FindProjectKey calls in flight, by key
 	rates    *rateLimiter
 	inFlight budget    // bytes held by request bodies
 	bodies   sync.Pool // *body
@@ -452,7 +455,7 @@ func (h *Handler) checkKey(ctx context.Context, projectID int64, public string) 
 	if h.keys.valid(projectID, public, now) {
 		return nil
 	}
-	k, err := h.Projects.FindProjectKey(ctx, projectID, public)
+	k, err := h.findKey(ctx, projectID, public)
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		return errInvalidKey
 	} else if err != nil {
@@ -463,6 +466,35 @@ func (h *Handler) checkKey(ctx context.Context, projectID int64, public string) 
 	}
 	h.keys.add(projectID, public, now)
 	return nil
+}
+
+// keyLookupTimeout bounds a shared key lookup, which goes on when the
+// request that started it goes away (the others waiting for it still
+// want its answer).
+const keyLookupTimeout = 10 * time.Second
+
+// findKey looks the key up through Projects, sharing one lookup among the
+// requests that check the same key at once: when a trusted key's time
+// runs out under load, or a client sends many requests with a key the
+// cache does not hold, the requests in flight ask once, not once each. A
+// request that goes away stops waiting; the lookup it started goes on
+// for the others, bounded by keyLookupTimeout.
+func (h *Handler) findKey(ctx context.Context, projectID int64, public string) (*herald.ProjectKey, error) {
+	name := strconv.FormatInt(projectID, 10) + "/" + public
+	ch := h.lookups.DoChan(name, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyLookupTimeout)
+		defer cancel()
+		return h.Projects.FindProjectKey(ctx, projectID, public)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*herald.ProjectKey), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // errInvalidKey answers a key that is unknown, inactive or of another

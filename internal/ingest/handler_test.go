@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/getsentry/sentry-go"
@@ -35,12 +36,25 @@ type fakeProjects struct {
 	mu    sync.Mutex
 	calls int
 	err   error
+	// gate, when set, holds each call until it is closed or the call's
+	// context is done.
+	gate chan struct{}
 }
 
 func (f *fakeProjects) FindProjectKey(ctx context.Context, projectID int64, public string) (*herald.ProjectKey, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.calls++
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -401,6 +415,92 @@ func TestHandler_KeyCache(t *testing.T) {
 	if got := th.projects.callCount(); got != 4 {
 		t.Errorf("FindProjectKey called %d times, want 4", got)
 	}
+}
+
+// TestHandler_KeyLookupShared checks that requests checking the same key
+// at once share one lookup (a trusted key's time running out under load
+// costs one query, not one per request in flight), that the lookup's
+// answer reaches each of them, and that a key of another project is
+// looked up on its own.
+func TestHandler_KeyLookupShared(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		th := newTestHandler(t)
+		th.projects.gate = make(chan struct{})
+		store := mustReadFile(t, "store-go.json")
+		const n = 8
+		codes := make(chan int, n+1)
+		for range n {
+			go func() { codes <- th.serve("POST", "/api/42/store/", auth(testKey), store).Code }()
+		}
+		go func() { codes <- th.serve("POST", "/api/7/store/", auth(otherKey), store).Code }()
+		synctest.Wait() // every request waits for a lookup
+		if got := th.projects.callCount(); got != 2 {
+			t.Errorf("FindProjectKey called %d times by %d requests with one key and one with another, want 2", got, n)
+		}
+		close(th.projects.gate)
+		for range n + 1 {
+			if code := <-codes; code != 200 {
+				t.Errorf("status %d, want 200", code)
+			}
+		}
+		if got := len(th.saver.saved()); got != n+1 {
+			t.Errorf("saved %d events, want %d", got, n+1)
+		}
+	})
+}
+
+// TestHandler_KeyLookupOutlivesRequest checks that a request that goes
+// away while its key is looked up stops waiting at once, that the lookup
+// goes on for a request that joined it, and that a lookup that never
+// answers ends after keyLookupTimeout with a 503 rather than holding its
+// requests.
+func TestHandler_KeyLookupOutlivesRequest(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		th := newTestHandler(t)
+		th.projects.gate = make(chan struct{})
+		store := mustReadFile(t, "store-go.json")
+		ctx, cancel := context.WithCancel(t.Context())
+		gone := make(chan int, 1)
+		go func() {
+			r := httptest.NewRequestWithContext(ctx, "POST", "/api/42/store/", bytes.NewReader(store))
+			r.Header = auth(testKey)
+			w := httptest.NewRecorder()
+			th.ServeHTTP(w, r)
+			gone <- w.Code
+		}()
+		synctest.Wait()
+		stayed := make(chan int, 1)
+		go func() { stayed <- th.serve("POST", "/api/42/store/", auth(testKey), store).Code }()
+		synctest.Wait()
+		cancel()
+		<-gone // it returns while the lookup still waits
+		synctest.Wait()
+		if len(stayed) != 0 {
+			t.Fatal("the request still waiting was answered when the other went away")
+		}
+		close(th.projects.gate)
+		if code := <-stayed; code != 200 {
+			t.Errorf("the request that joined the lookup got %d, want 200", code)
+		}
+		if got := th.projects.callCount(); got != 1 {
+			t.Errorf("FindProjectKey called %d times, want 1", got)
+		}
+
+		// A lookup that never answers.
+		th.projects.mu.Lock()
+		th.projects.gate = make(chan struct{})
+		th.projects.mu.Unlock()
+		th.clock.Add(DefaultKeyCacheTTL + time.Second)
+		start := time.Now()
+		if code := th.serve("POST", "/api/42/store/", auth(testKey), store).Code; code != http.StatusServiceUnavailable {
+			t.Errorf("a hung lookup answered %d, want 503", code)
+		}
+		if waited := time.Since(start); waited != keyLookupTimeout {
+			t.Errorf("a hung lookup held its request %s, want %s", waited, keyLookupTimeout)
+		}
+	})
 }
 
 func TestHandler_RateLimit(t *testing.T) {
