@@ -481,7 +481,14 @@ const keyLookupTimeout = 10 * time.Second
 // for the others, bounded by keyLookupTimeout.
 func (h *Handler) findKey(ctx context.Context, projectID int64, public string) (*herald.ProjectKey, error) {
 	name := strconv.FormatInt(projectID, 10) + "/" + public
-	ch := h.lookups.DoChan(name, func() (any, error) {
+	ch := h.lookups.DoChan(name, func() (k any, err error) {
+		// A panic would crash the server from the group's goroutine,
+		// where net/http cannot recover it: it fails the lookup instead.
+		defer func() {
+			if p := recover(); p != nil {
+				k, err = nil, fmt.Errorf("find project key: panic: %v", p)
+			}
+		}()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyLookupTimeout)
 		defer cancel()
 		return h.Projects.FindProjectKey(ctx, projectID, public)

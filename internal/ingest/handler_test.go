@@ -39,13 +39,18 @@ type fakeProjects struct {
 	// gate, when set, holds each call until it is closed or the call's
 	// context is done.
 	gate chan struct{}
+	// panics makes each call panic.
+	panics bool
 }
 
 func (f *fakeProjects) FindProjectKey(ctx context.Context, projectID int64, public string) (*herald.ProjectKey, error) {
 	f.mu.Lock()
 	f.calls++
-	gate := f.gate
+	gate, panics := f.gate, f.panics
 	f.mu.Unlock()
+	if panics {
+		panic("lookup failed badly")
+	}
 	if gate != nil {
 		select {
 		case <-gate:
@@ -501,6 +506,25 @@ func TestHandler_KeyLookupOutlivesRequest(t *testing.T) {
 			t.Errorf("a hung lookup held its request %s, want %s", waited, keyLookupTimeout)
 		}
 	})
+}
+
+// TestHandler_KeyLookupPanics checks that a lookup that panics fails its
+// request with 503 instead of crashing the server from the goroutine the
+// lookup runs in, and that the next request asks again.
+func TestHandler_KeyLookupPanics(t *testing.T) {
+	t.Parallel()
+	th := newTestHandler(t)
+	th.projects.panics = true
+	store := mustReadFile(t, "store-go.json")
+	if code := th.serve("POST", "/api/42/store/", auth(testKey), store).Code; code != http.StatusServiceUnavailable {
+		t.Errorf("a panicking lookup answered %d, want 503", code)
+	}
+	th.projects.mu.Lock()
+	th.projects.panics = false
+	th.projects.mu.Unlock()
+	if code := th.serve("POST", "/api/42/store/", auth(testKey), store).Code; code != 200 {
+		t.Errorf("the next request got %d, want 200", code)
+	}
 }
 
 func TestHandler_RateLimit(t *testing.T) {
