@@ -422,6 +422,15 @@ func TestHandler_KeyCache(t *testing.T) {
 	}
 }
 
+// newGatedHandler is a test handler whose key lookups wait until
+// th.projects.gate is closed, and a store body to send it.
+func newGatedHandler(t *testing.T) (*testHandler, []byte) {
+	t.Helper()
+	th := newTestHandler(t)
+	th.projects.gate = make(chan struct{})
+	return th, mustReadFile(t, "store-go.json")
+}
+
 // TestHandler_KeyLookupShared checks that requests checking the same key
 // at once share one lookup (a trusted key's time running out under load
 // costs one query, not one per request in flight), that the lookup's
@@ -430,9 +439,7 @@ func TestHandler_KeyCache(t *testing.T) {
 func TestHandler_KeyLookupShared(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		th := newTestHandler(t)
-		th.projects.gate = make(chan struct{})
-		store := mustReadFile(t, "store-go.json")
+		th, store := newGatedHandler(t)
 		const n = 8
 		codes := make(chan int, n+1)
 		for range n {
@@ -463,9 +470,7 @@ func TestHandler_KeyLookupShared(t *testing.T) {
 func TestHandler_KeyLookupOutlivesRequest(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		th := newTestHandler(t)
-		th.projects.gate = make(chan struct{})
-		store := mustReadFile(t, "store-go.json")
+		th, store := newGatedHandler(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		gone := make(chan int, 1)
 		go func() {
