@@ -486,7 +486,7 @@ func (h *Handler) findKey(ctx context.Context, projectID int64, public string) (
 		// where net/http cannot recover it: it fails the lookup instead.
 		defer func() {
 			if p := recover(); p != nil {
-				k, err = nil, fmt.Errorf("find project key: panic: %v", p)
+				k, err = nil, fmt.Errorf("panic: %v", p)
 			}
 		}()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyLookupTimeout)
