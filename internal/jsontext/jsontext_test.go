@@ -98,3 +98,55 @@ func BenchmarkAppendCompact(b *testing.B) {
 		dst = jsontext.AppendCompact(dst[:0], v)
 	}
 }
+
+// encodeString is what AppendString must match: encoding/json's Encoder
+// without HTML escaping, its newline cut.
+func encodeString(t testing.TB, s string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func TestAppendString(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, s, want string }{
+		{"Plain", "abc", `"abc"`},
+		{"Empty", "", `""`},
+		{"QuoteAndBackslash", `a"b\c`, `"a\"b\\c"`},
+		{"ShortEscapes", "\b\f\n\r\t", `"\b\f\n\r\t"`},
+		{"OtherControls", "\x00\x1f\x7f", `"\u0000\u001f` + "\x7f" + `"`},
+		{"HTMLKept", "<a href='x'>&</a>", `"<a href='x'>&</a>"`},
+		{"LineSeparators", "a\u2028b\u2029c", `"a\u2028b\u2029c"`},
+		{"MultiByte", "é – 日本", `"é – 日本"`},
+		{"InvalidUTF8", "a\xffb\xe2\x82", `"a\ufffdb\ufffd\ufffd"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := jsontext.AppendString([]byte("x"), tt.s)
+			if string(got) != "x"+tt.want {
+				t.Errorf("AppendString(%q) = %s, want %s", tt.s, got, tt.want)
+			}
+			if want := encodeString(t, tt.s); !bytes.Equal(got[1:], want) {
+				t.Errorf("AppendString(%q) = %s, encoding/json gives %s", tt.s, got[1:], want)
+			}
+		})
+	}
+}
+
+// FuzzAppendString: for any string, AppendString gives what encoding/json
+// gives.
+func FuzzAppendString(f *testing.F) {
+	f.Add("a\"b\\c\b\f\n\r\t\x00\x1f")
+	f.Add("<>&\u2028\u2029\xff\xe2\x82")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := jsontext.AppendString(nil, s), encodeString(t, s); !bytes.Equal(got, want) {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}

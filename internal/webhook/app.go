@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/jsontext"
 )
 
 // Actor types.
@@ -102,7 +103,7 @@ func NewAppPayload(event string, data []byte, actor Actor) *AppPayload {
 	act := mustEncode(actor)
 	p := &AppPayload{}
 	p.prefix = append(p.prefix, `{"action":`...)
-	p.prefix = append(p.prefix, mustEncode(Action(event))...)
+	p.prefix = jsontext.AppendString(p.prefix, Action(event))
 	p.prefix = append(p.prefix, `,"installation":{"uuid":`...)
 	p.suffix = make([]byte, 0, len(data)+len(act)+20)
 	p.suffix = append(p.suffix, `},"data":`...)
@@ -115,10 +116,9 @@ func NewAppPayload(event string, data []byte, actor Actor) *AppPayload {
 
 // Body returns the compact JSON body for one installation.
 func (p *AppPayload) Body(installationUUID string) []byte {
-	uuid := mustEncode(installationUUID)
-	b := make([]byte, 0, len(p.prefix)+len(uuid)+len(p.suffix))
+	b := make([]byte, 0, len(p.prefix)+len(installationUUID)+len(p.suffix)+2)
 	b = append(b, p.prefix...)
-	b = append(b, uuid...)
+	b = jsontext.AppendString(b, installationUUID)
 	return append(b, p.suffix...)
 }
 

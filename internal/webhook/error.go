@@ -45,19 +45,11 @@ func ErrorData(p *herald.Project, is *herald.Issue, ev *herald.Event, baseURL st
 	}
 	b = append(b, `"project":`...)
 	b = strconv.AppendInt(b, p.ID, 10)
-	b = appendKeyString(b, "url", base+"/api/0/projects/"+org+"/"+url.PathEscape(p.Slug)+"/events/"+url.PathEscape(ev.ID)+"/")
-	b = appendKeyString(b, "web_url", base+"/organizations/"+org+"/issues/"+issueID+"/events/"+url.PathEscape(ev.ID)+"/")
-	b = appendKeyString(b, "issue_url", IssueAPIURL(baseURL, p, issueID))
-	b = appendKeyString(b, "issue_id", issueID)
+	b = appendKey(b, ',', "url", base+"/api/0/projects/"+org+"/"+url.PathEscape(p.Slug)+"/events/"+url.PathEscape(ev.ID)+"/")
+	b = appendKey(b, ',', "web_url", base+"/organizations/"+org+"/issues/"+issueID+"/events/"+url.PathEscape(ev.ID)+"/")
+	b = appendKey(b, ',', "issue_url", IssueAPIURL(baseURL, p, issueID))
+	b = appendKey(b, ',', "issue_id", issueID)
 	return append(b, "}}"...)
-}
-
-// appendKeyString appends ,"key":"value" with value JSON-encoded.
-func appendKeyString(b []byte, key, value string) []byte {
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, '"', ':')
-	return append(b, mustEncode(value)...)
 }
 
 // isObject reports whether b looks like one JSON object.

@@ -13,34 +13,64 @@ import (
 	"github.com/herald-dev/herald/internal/jsontext"
 )
 
-// serviceHookBody is the start of the body of event.created and
-// event.alert deliveries: the seed's keys in the seed's order, with the
-// legacy webhooks plugin's project_slug after project_name. The "event"
-// object, then the plugin's "logger" and "level", follow it.
-type serviceHookBody struct {
-	ID              string   `json:"id"`
-	Project         string   `json:"project"`
-	ProjectName     string   `json:"project_name"`
-	ProjectSlug     string   `json:"project_slug"`
-	Culprit         string   `json:"culprit"`
-	URL             string   `json:"url"`
-	Message         string   `json:"message"`
-	TriggeringRules []string `json:"triggering_rules"`
+// appendServiceHookHead appends the start of the body of event.created and
+// event.alert deliveries, its object left open: the seed's keys in the
+// seed's order, with the legacy webhooks plugin's project_slug after
+// project_name. The "event" object, then the plugin's "logger" and "level",
+// follow it.
+func appendServiceHookHead(b []byte, p *herald.Project, is *herald.Issue, ev *herald.Event, issueID, baseURL string, triggeringRules []string) []byte {
+	b = appendKey(b, '{', "id", issueID)
+	b = appendKey(b, ',', "project", p.Slug)
+	b = appendKey(b, ',', "project_name", p.Name)
+	b = appendKey(b, ',', "project_slug", p.Slug)
+	b = appendKey(b, ',', "culprit", firstNonEmpty(is.Culprit, ev.Culprit))
+	b = appendKey(b, ',', "url", IssueWebURL(baseURL, p, issueID))
+	b = appendKey(b, ',', "message", firstNonEmpty(ev.Message, ev.Title, is.Title))
+	b = append(b, `,"triggering_rules":[`...)
+	for i, r := range triggeringRules {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsontext.AppendString(b, r)
+	}
+	return append(b, ']')
 }
 
-// serviceHookEvent is the head of the "event" object of a Service Hook
-// body: the seed's keys in the seed's order, then the plugin's "id". The
-// rest of the stored event follows it.
-type serviceHookEvent struct {
-	EventID  string      `json:"event_id"`
-	Level    string      `json:"level"`
-	Tags     [][2]string `json:"tags"`
-	Platform string      `json:"platform"`
-	Datetime string      `json:"datetime"`
-	ID       string      `json:"id"`
+// appendServiceHookEvent appends the head of the "event" object of a
+// Service Hook body as a whole object: the seed's keys in the seed's
+// order, then the plugin's "id". The rest of the stored event is spliced
+// into it.
+func appendServiceHookEvent(b []byte, ev *herald.Event) []byte {
+	b = appendKey(b, '{', "event_id", ev.ID)
+	b = appendKey(b, ',', "level", ev.Level)
+	b = append(b, `,"tags":[`...)
+	for i, t := range ev.Tags {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = jsontext.AppendString(b, t.Key)
+		b = append(b, ',')
+		b = jsontext.AppendString(b, t.Value)
+		b = append(b, ']')
+	}
+	b = append(b, ']')
+	b = appendKey(b, ',', "platform", ev.Platform)
+	b = appendKey(b, ',', "datetime", herald.FormatTime(ev.Timestamp))
+	b = appendKey(b, ',', "id", ev.ID)
+	return append(b, '}')
 }
 
-// serviceHookEventKeys are the keys of serviceHookEvent, which the stored
+// appendKey appends sep, the member name key (which needs no escaping)
+// and the JSON string value.
+func appendKey(b []byte, sep byte, key, value string) []byte {
+	b = append(b, sep, '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return jsontext.AppendString(b, value)
+}
+
+// serviceHookEventKeys are the keys of appendServiceHookEvent, which the stored
 // event's own members of those names give way to.
 var serviceHookEventKeys = []string{"event_id", "level", "tags", "platform", "datetime", "id"}
 
@@ -63,39 +93,18 @@ var serviceHookEventKeys = []string{"event_id", "level", "tags", "platform", "da
 // is empty.
 func ServiceHookBody(p *herald.Project, is *herald.Issue, ev *herald.Event, baseURL string, triggeringRules []string) []byte {
 	issueID := strconv.FormatInt(is.ID, 10)
-	if triggeringRules == nil {
-		triggeringRules = []string{}
-	}
-	tags := make([][2]string, len(ev.Tags))
 	logger, hasLoggerTag := "", false
-	for i, t := range ev.Tags {
-		tags[i] = [2]string{t.Key, t.Value}
-		if t.Key == "logger" && !hasLoggerTag {
+	for _, t := range ev.Tags {
+		if t.Key == "logger" {
 			logger, hasLoggerTag = t.Value, true
+			break
 		}
 	}
-	eventHead := mustEncode(serviceHookEvent{
-		EventID:  ev.ID,
-		Level:    ev.Level,
-		Tags:     tags,
-		Platform: ev.Platform,
-		Datetime: herald.FormatTime(ev.Timestamp),
-		ID:       ev.ID,
-	})
-	head := mustEncode(serviceHookBody{
-		ID:              issueID,
-		Project:         p.Slug,
-		ProjectName:     p.Name,
-		ProjectSlug:     p.Slug,
-		Culprit:         firstNonEmpty(is.Culprit, ev.Culprit),
-		URL:             IssueWebURL(baseURL, p, issueID),
-		Message:         firstNonEmpty(ev.Message, ev.Title, is.Title),
-		TriggeringRules: triggeringRules,
-	})
+	eventHead := appendServiceHookEvent(nil, ev)
 	// One buffer: the body's head, the event spliced into it, the tail.
 	stored := bytes.TrimSpace(ev.Data)
-	b := make([]byte, 0, len(head)+len(eventHead)+len(stored)+len(logger)+len(ev.Level)+64)
-	b = append(b, head[:len(head)-1]...)
+	b := make([]byte, 0, len(eventHead)+len(stored)+len(logger)+len(ev.Level)+len(baseURL)+512)
+	b = appendServiceHookHead(b, p, is, ev, issueID, baseURL, triggeringRules)
 	b = append(b, `,"event":`...)
 	// Stored data is checked whole once, so the members spliced from it
 	// need no second look: a stored event that looked like an object but
@@ -111,10 +120,8 @@ func ServiceHookBody(p *herald.Project, is *herald.Issue, ev *herald.Event, base
 	if !hasLoggerTag {
 		logger = sdkLogger
 	}
-	b = append(b, `,"logger":`...)
-	b = append(b, mustEncode(logger)...)
-	b = append(b, `,"level":`...)
-	b = append(b, mustEncode(ev.Level)...)
+	b = appendKey(b, ',', "logger", logger)
+	b = appendKey(b, ',', "level", ev.Level)
 	return append(b, '}')
 }
 
