@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/jsontext"
@@ -71,7 +70,7 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsontext.AppendString(b, k)
 		b = append(b, ':')
 		if !isDataKey(k) {
 			b = jsontext.AppendCompact(b, ev.field(k))
@@ -79,13 +78,13 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 		}
 		switch k {
 		case "culprit":
-			b = appendString(b, e.Culprit)
+			b = jsontext.AppendString(b, e.Culprit)
 		case "datetime":
-			b = appendString(b, herald.FormatTime(e.Timestamp))
+			b = jsontext.AppendString(b, herald.FormatTime(e.Timestamp))
 		case "environment":
-			b = appendString(b, e.Environment)
+			b = jsontext.AppendString(b, e.Environment)
 		case "event_id":
-			b = appendString(b, e.ID)
+			b = jsontext.AppendString(b, e.ID)
 		case "exception":
 			b = append(b, `{"values":[`...)
 			for j, raw := range ev.excRaw {
@@ -96,38 +95,38 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 			}
 			b = append(b, "]}"...)
 		case "level":
-			b = appendString(b, e.Level)
+			b = jsontext.AppendString(b, e.Level)
 		case "logentry":
 			if ev.logentry {
 				b = jsontext.AppendCompact(b, ev.field("logentry"))
 				break
 			}
 			b = append(b, `{"formatted":`...)
-			b = appendString(b, ev.formatted)
+			b = jsontext.AppendString(b, ev.formatted)
 			if ev.template != "" {
 				b = append(b, `,"message":`...)
-				b = appendString(b, ev.template)
+				b = jsontext.AppendString(b, ev.template)
 			}
 			b = append(b, '}')
 		case "message":
-			b = appendString(b, e.Message)
+			b = jsontext.AppendString(b, e.Message)
 		case "metadata":
 			if len(ev.exceptions) > 0 {
 				b = append(b, `{"type":`...)
-				b = appendString(b, e.Type)
+				b = jsontext.AppendString(b, e.Type)
 				b = append(b, `,"value":`...)
-				b = appendString(b, e.Value)
+				b = jsontext.AppendString(b, e.Value)
 			} else {
 				b = append(b, `{"title":`...)
-				b = appendString(b, e.Title)
+				b = jsontext.AppendString(b, e.Title)
 			}
 			b = append(b, '}')
 		case "platform":
-			b = appendString(b, e.Platform)
+			b = jsontext.AppendString(b, e.Platform)
 		case "received":
 			b = appendUnix(b, e.Received)
 		case "release":
-			b = appendString(b, e.Release)
+			b = jsontext.AppendString(b, e.Release)
 		case "tags":
 			b = append(b, '[')
 			for j, t := range e.Tags {
@@ -135,68 +134,25 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 					b = append(b, ',')
 				}
 				b = append(b, '[')
-				b = appendString(b, t.Key)
+				b = jsontext.AppendString(b, t.Key)
 				b = append(b, ',')
-				b = appendString(b, t.Value)
+				b = jsontext.AppendString(b, t.Value)
 				b = append(b, ']')
 			}
 			b = append(b, ']')
 		case "timestamp":
 			b = appendUnix(b, e.Timestamp)
 		case "title":
-			b = appendString(b, e.Title)
+			b = jsontext.AppendString(b, e.Title)
 		case "type":
 			if len(ev.exceptions) > 0 {
-				b = appendString(b, "error")
+				b = jsontext.AppendString(b, "error")
 			} else {
-				b = appendString(b, "default")
+				b = jsontext.AppendString(b, "default")
 			}
 		}
 	}
 	return append(b, '}')
-}
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // appendUnix appends t as unix seconds with up to six decimals, as Sentry

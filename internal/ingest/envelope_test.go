@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/jsontext"
 )
 
 func TestParseEnvelope(t *testing.T) {
@@ -190,14 +191,14 @@ func FuzzParseEnvelope(f *testing.F) {
 			return // written again, it would read U+FFFD
 		}
 		b := []byte(`{"event_id":`)
-		b = appendString(b, env.EventID)
-		b = appendString(append(b, `,"dsn":`...), env.DSN)
+		b = jsontext.AppendString(b, env.EventID)
+		b = jsontext.AppendString(append(b, `,"dsn":`...), env.DSN)
 		b = append(b, "}\n"...)
 		for _, it := range env.Items {
 			if !utf8.ValidString(it.Type) {
 				return
 			}
-			b = appendString(append(b, `{"type":`...), it.Type)
+			b = jsontext.AppendString(append(b, `{"type":`...), it.Type)
 			b = strconv.AppendInt(append(b, `,"length":`...), int64(len(it.Payload)), 10)
 			b = append(append(append(b, "}\n"...), it.Payload...), '\n')
 		}

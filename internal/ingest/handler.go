@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/jsontext"
 )
 
 // DefaultKeyCacheTTL is how long a Handler trusts a DSN key it has checked.
@@ -634,7 +635,7 @@ func writeError(w http.ResponseWriter, status int, detail string) {
 	hdr.Set("X-Sentry-Error", headerSafe(detail))
 	hdr.Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	b := append([]byte(`{"detail":`), appendString(nil, detail)...)
+	b := append([]byte(`{"detail":`), jsontext.AppendString(nil, detail)...)
 	_, _ = w.Write(append(b, '}'))
 }
 
