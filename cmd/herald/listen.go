@@ -10,10 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/sentryhook"
 )
 
@@ -57,7 +59,9 @@ is wrong, 400 when the body is not a webhook payload, 200 otherwise.
 
 With --forward-to it also sends each delivery on, same body and headers,
 and answers with the forwarded request's status and body instead: run your
-own receiver behind it and watch what it gets.
+own receiver behind it and watch what it gets. It adds its own id to a
+Herald-Listen-Via header, and answers 508 instead of forwarding a delivery
+that already carries it (--forward-to leading back to this listener).
 
 Without --secret signatures are shown but not checked.`
 
@@ -71,7 +75,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs := newFlagSet("listen", listenSummary, stderr)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on (host:port)")
 	fs.Var(listFlag{&cfg.Secrets}, "secret", "secret to verify signatures with; repeatable or comma-separated, for rotation")
-	fs.StringVar(&cfg.ForwardTo, "forward-to", cfg.ForwardTo, "URL to forward every delivery to, body and headers unchanged")
+	fs.StringVar(&cfg.ForwardTo, "forward-to", cfg.ForwardTo, "URL to forward every delivery to, body and headers unchanged but for a Herald-Listen-Via header")
 	fs.DurationVar(&cfg.ForwardTimeout, "forward-timeout", cfg.ForwardTimeout, "how long a forwarded request may take")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest body accepted; a longer one gets 413")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -90,6 +94,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	l := &listener{
 		cfg: cfg,
+		id:  herald.RandomHex(8),
 		out: stdout,
 		client: &http.Client{
 			Timeout: cfg.ForwardTimeout,
@@ -122,7 +127,10 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer, get
 
 // listener is herald listen's handler.
 type listener struct {
-	cfg    listenConfig
+	cfg listenConfig
+	// id names this listener in the viaHeader of the requests it forwards,
+	// so that one that comes back is not forwarded again.
+	id     string
 	out    io.Writer
 	client *http.Client
 	mu     sync.Mutex // serializes writes to out
@@ -247,12 +255,23 @@ func prettyJSON(body []byte) string {
 	return buf.String()
 }
 
+// viaHeader lists the ids of the listeners a forwarded delivery went
+// through, one value each.
+const viaHeader = "Herald-Listen-Via"
+
 // hopHeaders are not forwarded: they describe one connection.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 // forward sends the delivery on to --forward-to and answers with its
 // answer, or 502 when there is none.
 func (l *listener) forward(w http.ResponseWriter, r *http.Request, body []byte, b *strings.Builder) {
+	if slices.Contains(r.Header.Values(viaHeader), l.id) {
+		// --forward-to leads back here: forwarding it again would loop
+		// until the connections ran out.
+		fmt.Fprintf(b, "forwarded     not again: this listener forwarded it (--forward-to %s leads back here)\n", l.cfg.ForwardTo)
+		http.Error(w, "forwarding loop: --forward-to leads back to this listener", http.StatusLoopDetected)
+		return
+	}
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, l.cfg.ForwardTo, bytes.NewReader(body))
 	if err != nil {
 		fmt.Fprintf(b, "forwarded     failed: %v\n", err)
@@ -263,6 +282,7 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, body []byte, 
 	for _, h := range hopHeaders {
 		req.Header.Del(h)
 	}
+	req.Header.Add(viaHeader, l.id)
 	start := time.Now()
 	resp, err := l.client.Do(req)
 	if err != nil {

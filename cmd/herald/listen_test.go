@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -188,13 +189,34 @@ func TestListen(t *testing.T) {
 	})
 	t.Run("ForwardFails", func(t *testing.T) {
 		t.Parallel()
-		dead := newCapture(t, 200)
-		dead.Close()
+		// A destination that hangs up on every request. (A closed
+		// listener's port may be the one the listener gets next.)
+		dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				c.Close()
+			}
+		}))
+		t.Cleanup(dead.Close)
 		url, out := startListen(t, "--secret", secret, "--forward-to", dead.URL)
 		if _, err := trigger(t, "issue.created", url, secret); err == nil || !strings.Contains(err.Error(), "502") {
 			t.Fatalf("trigger err = %v, want a 502", err)
 		}
 		out.waitFor(t, "forwarded     "+dead.URL+": failed")
+	})
+	t.Run("ForwardLoop", func(t *testing.T) {
+		t.Parallel()
+		// Forwarding to itself: the delivery comes back once and is
+		// answered 508 instead of being forwarded again.
+		addr := freeAddr(t)
+		url, out := startListen(t, "--secret", secret, "--addr", addr, "--forward-to", "http://"+addr+"/")
+		if _, err := trigger(t, "issue.created", url, secret); err == nil || !strings.Contains(err.Error(), "508") {
+			t.Fatalf("trigger err = %v, want a 508", err)
+		}
+		text := out.waitFor(t, "forwarded     not again: this listener forwarded it")
+		if n := strings.Count(text, "--- "); n != 2 {
+			t.Errorf("the listener printed %d deliveries, want 2 (the trigger's and its one return):\n%s", n, text)
+		}
 	})
 }
 
