@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -28,9 +30,7 @@ func TestHealthcheck(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv.URL + "/readyz"
 	}
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closedURL := closed.URL + "/readyz"
-	closed.Close()
+	closedURL := "http://" + refusedAddr(t) + "/readyz"
 
 	tests := []struct {
 		name     string
@@ -107,4 +107,25 @@ func TestExitCode(t *testing.T) {
 			t.Errorf("%s: exitCode = %d, want %d", tt.name, got, tt.want)
 		}
 	}
+}
+
+// refusedAddr returns a loopback address that refuses connections: a port
+// bound by a socket that does not listen, so that no other server of the
+// test run gets it while the test runs (a closed listener's port may be
+// the next one handed out).
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
