@@ -59,10 +59,12 @@ func (h *health) watch() {
 		err := h.db.PingContext(ctx)
 		cancel()
 		if err == nil {
+			// Logged before the outage ends, so that whatever is logged
+			// once it has ended comes after this line.
+			h.logger.Info("database available again")
 			h.mu.Lock()
 			h.down = false
 			h.mu.Unlock()
-			h.logger.Info("database available again")
 			return
 		}
 	}
