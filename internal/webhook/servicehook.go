@@ -70,8 +70,8 @@ func appendKey(b []byte, sep byte, key, value string) []byte {
 	return jsontext.AppendString(b, value)
 }
 
-// serviceHookEventKeys are the keys of appendServiceHookEvent, which the stored
-// event's own members of those names give way to.
+// serviceHookEventKeys are the keys appendServiceHookEvent writes, which the
+// stored event's own members of those names give way to.
 var serviceHookEventKeys = []string{"event_id", "level", "tags", "platform", "datetime", "id"}
 
 // ServiceHookBody returns the compact JSON body of a Service Hook delivery
