@@ -225,7 +225,8 @@ func start(ctx context.Context, cfg Config, logger *slog.Logger, tp *tracing.Pro
 		return nil, err
 	}
 	batcher := ingest.NewBatcher(changes.SaveEvents, ingest.BatcherOptions{MaxEvents: cfg.IngestBatch, MaxWait: cfg.ingestBatchWait(), Workers: committers,
-		TracerProvider: tp.TracerProvider()})
+		TracerProvider: tp.TracerProvider(),
+		OnCommit:       func(events int, took time.Duration, _ error) { m.IngestCommitted(events, took) }})
 	ingestHandler := &ingest.Handler{
 		Projects: store,
 		SaveFunc: func(ctx context.Context, events []*herald.Event) error {

@@ -229,23 +229,67 @@ func storeAuth(key string) string {
 // outcomes reads the server's delivery outcomes so far, by result
 // (delivered, retrying, failed, put_off), from GET /metrics.
 func (c *apiClient) outcomes(ctx context.Context) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
+	text, err := c.metrics(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return parseOutcomes(text), nil
+}
+
+// commits reads the server's ingest commits so far from GET /metrics; ok
+// is false when the server does not export them (an older build).
+func (c *apiClient) commits(ctx context.Context) (st commitStats, ok bool) {
+	text, err := c.metrics(ctx)
+	if err != nil {
+		return commitStats{}, false
+	}
+	return parseCommits(text)
+}
+
+// metrics returns the server's metrics in Prometheus's text format.
+func (c *apiClient) metrics(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET /metrics: %w", err)
+		return "", fmt.Errorf("GET /metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: status %d", resp.StatusCode)
+		return "", fmt.Errorf("GET /metrics: status %d", resp.StatusCode)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, fmt.Errorf("GET /metrics: %w", err)
+		return "", fmt.Errorf("GET /metrics: %w", err)
 	}
-	return parseOutcomes(string(raw)), nil
+	return string(raw), nil
+}
+
+// commitStats are a server's ingest commits: how many, the events they
+// held and the seconds they took, summed.
+type commitStats struct{ count, events, seconds float64 }
+
+// parseCommits picks the sums of the ingest commit histograms out of
+// Prometheus's text format; ok is false when one is missing.
+func parseCommits(text string) (st commitStats, ok bool) {
+	fields := map[string]*float64{
+		"herald_ingest_commit_duration_seconds_count": &st.count,
+		"herald_ingest_commit_duration_seconds_sum":   &st.seconds,
+		"herald_ingest_commit_events_sum":             &st.events,
+	}
+	found := 0
+	for line := range strings.Lines(text) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if dst := fields[name]; ok && dst != nil {
+			if v, err := strconv.ParseFloat(value, 64); err == nil {
+				*dst = v
+				found++
+			}
+		}
+	}
+	return st, found == len(fields)
 }
 
 // parseOutcomes picks the samples of herald_delivery_outcomes_total out of

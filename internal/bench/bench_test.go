@@ -427,3 +427,53 @@ herald_delivery_outcomes_total{result="retrying"`, map[string]float64{}},
 		})
 	}
 }
+
+func TestParseCommits(t *testing.T) {
+	t.Parallel()
+	all := `# TYPE herald_ingest_commit_duration_seconds histogram
+herald_ingest_commit_duration_seconds_bucket{le="0.001"} 10
+herald_ingest_commit_duration_seconds_sum 1.25
+herald_ingest_commit_duration_seconds_count 40
+herald_ingest_commit_events_bucket{le="+Inf"} 40
+herald_ingest_commit_events_sum 600
+herald_ingest_commit_events_count 40
+`
+	tests := []struct {
+		name   string
+		text   string
+		want   commitStats
+		wantOK bool
+	}{
+		{"All", all, commitStats{count: 40, events: 600, seconds: 1.25}, true},
+		{"OlderServer", "herald_ingest_events_total 600\n", commitStats{}, false},
+		{"OneMissing", strings.ReplaceAll(all, "herald_ingest_commit_events_sum 600\n", ""), commitStats{count: 40, seconds: 1.25}, false},
+		{"Garbage", strings.ReplaceAll(all, "1.25", "many"), commitStats{count: 40, events: 600}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got, ok := parseCommits(tt.text); got != tt.want || ok != tt.wantOK {
+				t.Fatalf("parseCommits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestRecordCommits(t *testing.T) {
+	t.Parallel()
+	var r Result
+	recordCommits(&r, commitStats{count: 40, events: 600, seconds: 1.5}, 2*time.Second)
+	want := []Metric{
+		{Name: "ingest commits", Value: 40, Unit: "commits"},
+		{Name: "events per ingest commit", Value: 15, Unit: "events"},
+		{Name: "ingest commits' time over the window", Value: 75, Unit: "%"},
+	}
+	if !slices.Equal(r.Metrics, want) {
+		t.Fatalf("metrics = %+v, want %+v", r.Metrics, want)
+	}
+	var none Result
+	recordCommits(&none, commitStats{}, 2*time.Second)
+	if len(none.Metrics) != 0 {
+		t.Fatalf("no commits recorded metrics %+v", none.Metrics)
+	}
+}

@@ -267,9 +267,35 @@ func (e *env) wait(ctx context.Context, rc *Receiver, n int) error {
 	}
 }
 
-// meter starts measuring the server.
+// meter starts measuring the server, its ingest commits included (read
+// from its metrics before the window starts and after it ends, so that
+// the reads are not counted in its CPU).
 func (e *env) meter() *meter {
-	return startMeter(e.srv.pid, e.b.opts.Database == Postgres && e.b.opts.Target == "")
+	c0, ok := e.commits()
+	m := startMeter(e.srv.pid, e.b.opts.Database == Postgres && e.b.opts.Target == "")
+	if ok {
+		m.commits0, m.commits = c0, e.commits
+	}
+	return m
+}
+
+// commits reads the server's ingest commits so far.
+func (e *env) commits() (commitStats, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return e.api.commits(ctx)
+}
+
+// recordCommits adds the ingest commits d of a window to r: how many,
+// their mean events, and their time over the window's (above 100% where
+// several commit at once, as on PostgreSQL).
+func recordCommits(r *Result, d commitStats, wall time.Duration) {
+	if d.count <= 0 || wall <= 0 {
+		return
+	}
+	r.metric("ingest commits", d.count, "commits")
+	r.metric("events per ingest commit", d.events/d.count, "events")
+	r.metric("ingest commits' time over the window", 100*d.seconds/wall.Seconds(), "%")
 }
 
 // postgresCommand is the command name of PostgreSQL's processes.
@@ -289,6 +315,11 @@ type meter struct {
 	db          time.Duration
 	measureDB   bool
 	busy, total int64
+
+	// commits reads the server's ingest commits, commits0 at the start;
+	// nil when the server does not export them.
+	commits  func() (commitStats, bool)
+	commits0 commitStats
 }
 
 // startMeter starts measuring process pid (0: nothing to measure), and
@@ -325,11 +356,19 @@ func (m *meter) stop(r *Result) *Usage {
 		r.MachineCPUSeconds = busySeconds(busy-m.busy, total-m.total, wall)
 		r.MachineCPUPercent = 100 * r.MachineCPUSeconds / wall.Seconds()
 	}
-	if m.pid == 0 || err != nil {
-		return nil
+	// The server's CPU is read before its metrics are, which cost it some.
+	var cpu time.Duration
+	cpuErr := err
+	if m.pid != 0 && err == nil {
+		cpu, cpuErr = readCPU(m.pid)
 	}
-	cpu, err := readCPU(m.pid)
-	if err != nil {
+	if m.commits != nil {
+		if c1, ok := m.commits(); ok {
+			c0 := m.commits0
+			recordCommits(r, commitStats{c1.count - c0.count, c1.events - c0.events, c1.seconds - c0.seconds}, wall)
+		}
+	}
+	if m.pid == 0 || cpuErr != nil {
 		return nil
 	}
 	used := (cpu - m.cpu).Seconds()

@@ -43,6 +43,9 @@ type BatcherOptions struct {
 	// the requests whose events it holds (their Submit contexts); a no-op
 	// provider when nil.
 	TracerProvider trace.TracerProvider
+	// OnCommit, when set, is called after each commit with the number of
+	// events it held, the time it took and its error (for metrics).
+	OnCommit func(events int, took time.Duration, err error)
 }
 
 // Batcher commits the events of concurrent submissions together (group
@@ -51,6 +54,7 @@ type BatcherOptions struct {
 // grows with concurrency.
 type Batcher struct {
 	saveFunc  func(ctx context.Context, events []*herald.Event) error
+	onCommit  func(events int, took time.Duration, err error)
 	maxEvents int
 	maxWait   time.Duration
 	tracer    trace.Tracer
@@ -96,6 +100,7 @@ func NewBatcher(saveFunc func(ctx context.Context, events []*herald.Event) error
 	}
 	b := &Batcher{
 		saveFunc:  saveFunc,
+		onCommit:  opts.OnCommit,
 		maxEvents: opts.MaxEvents,
 		maxWait:   opts.MaxWait,
 		tracer:    opts.TracerProvider.Tracer(tracerName),
@@ -242,7 +247,11 @@ func (b *Batcher) commit() {
 	for bt := range b.work {
 		var err error
 		if len(bt.events) > 0 {
+			start := time.Now()
 			err = b.save(bt)
+			if b.onCommit != nil {
+				b.onCommit(len(bt.events), time.Since(start), err)
+			}
 		}
 		for _, s := range bt.subs {
 			s.done <- err

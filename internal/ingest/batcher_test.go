@@ -193,6 +193,46 @@ func TestBatcher_Error(t *testing.T) {
 	b.Close()
 }
 
+// TestBatcher_OnCommit: OnCommit hears of each commit, with its events,
+// the time it took and its error.
+func TestBatcher_OnCommit(t *testing.T) {
+	t.Parallel()
+	errSave := errors.New("disk full")
+	save := func(_ context.Context, events []*herald.Event) error {
+		if events[0].ID == "bad-0" {
+			return errSave
+		}
+		time.Sleep(time.Millisecond)
+		return nil
+	}
+	type commit struct {
+		events int
+		took   time.Duration
+		err    error
+	}
+	var mu sync.Mutex
+	var got []commit
+	b := NewBatcher(save, BatcherOptions{OnCommit: func(events int, took time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, commit{events, took, err})
+	}})
+	ctx := context.Background()
+	if err := b.Submit(ctx, testEvents("ok", 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Submit(ctx, testEvents("bad", 2)); !errors.Is(err, errSave) {
+		t.Fatalf("err = %v, want %v", err, errSave)
+	}
+	b.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0].events != 3 || got[0].err != nil || got[0].took < time.Millisecond ||
+		got[1].events != 2 || !errors.Is(got[1].err, errSave) {
+		t.Errorf("commits heard %+v, want 3 events taking at least 1ms, then 2 failing with %v", got, errSave)
+	}
+}
+
 func TestBatcher_Panic(t *testing.T) {
 	t.Parallel()
 	s := newRecordingSaver(false)

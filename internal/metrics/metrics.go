@@ -21,6 +21,8 @@ type Metrics struct {
 	registry *prometheus.Registry
 
 	eventsAccepted prometheus.Counter
+	commitSeconds  prometheus.Histogram
+	commitEvents   prometheus.Histogram
 	itemsDropped   *prometheus.CounterVec
 	outcomes       *prometheus.CounterVec
 	attemptSeconds prometheus.Histogram
@@ -45,6 +47,16 @@ func New() *Metrics {
 			Name: "herald_ingest_events_total",
 			Help: "Events accepted at ingest (committed with their deliveries).",
 		}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "herald_ingest_commit_duration_seconds",
+			Help:    "Duration of ingest commits: the transactions that store the events of concurrent requests together, with their deliveries.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		commitEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "herald_ingest_commit_events",
+			Help:    "Events per ingest commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
 		itemsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_ingest_items_dropped_total",
 			Help: "Envelope items accepted at ingest and dropped because Herald keeps events only, by item type (check_in, transaction, session, attachment, client_report, ..., other).",
@@ -67,7 +79,7 @@ func New() *Metrics {
 		m.outcomes.WithLabelValues(r)
 	}
 	m.itemsDropped.WithLabelValues("check_in")
-	m.registry.MustRegister(m.eventsAccepted, m.itemsDropped, m.outcomes, m.attemptSeconds, m.requests,
+	m.registry.MustRegister(m.eventsAccepted, m.commitSeconds, m.commitEvents, m.itemsDropped, m.outcomes, m.attemptSeconds, m.requests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -79,6 +91,13 @@ func (m *Metrics) Handler() http.Handler {
 
 // EventsAccepted counts n events accepted at ingest.
 func (m *Metrics) EventsAccepted(n int) { m.eventsAccepted.Add(float64(n)) }
+
+// IngestCommitted observes an ingest commit of events that took took,
+// whether it succeeded or not.
+func (m *Metrics) IngestCommitted(events int, took time.Duration) {
+	m.commitSeconds.Observe(took.Seconds())
+	m.commitEvents.Observe(float64(events))
+}
 
 // ItemsDropped counts n envelope items of a type dropped at ingest.
 func (m *Metrics) ItemsDropped(itemType string, n int) {

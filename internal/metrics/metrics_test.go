@@ -38,6 +38,8 @@ func TestHandler(t *testing.T) {
 	m := New()
 	m.EventsAccepted(3)
 	m.EventsAccepted(2)
+	m.IngestCommitted(3, 2*time.Millisecond)
+	m.IngestCommitted(40, 30*time.Millisecond)
 	m.OutcomesRecorded([]*herald.Outcome{
 		{Attempt: &herald.Attempt{StatusCode: 200, Duration: 20 * time.Millisecond}, Delivered: true},
 		{Attempt: &herald.Attempt{StatusCode: 503, Duration: 3 * time.Second}, NextAttemptAt: time.Now()},
@@ -52,6 +54,12 @@ func TestHandler(t *testing.T) {
 	body, _ := io.ReadAll(rec.Body)
 	for _, want := range []string{
 		"herald_ingest_events_total 5\n",
+		"herald_ingest_commit_duration_seconds_count 2\n",
+		"herald_ingest_commit_duration_seconds_sum 0.032\n",
+		`herald_ingest_commit_duration_seconds_bucket{le="0.0025"} 1` + "\n",
+		"herald_ingest_commit_events_sum 43\n",
+		`herald_ingest_commit_events_bucket{le="4"} 1` + "\n",
+		`herald_ingest_commit_events_bucket{le="64"} 2` + "\n",
 		`herald_delivery_outcomes_total{result="delivered"} 1` + "\n",
 		`herald_delivery_outcomes_total{result="retrying"} 1` + "\n",
 		`herald_delivery_outcomes_total{result="put_off"} 1` + "\n",
