@@ -14,6 +14,9 @@ type Tag struct {
 	Value string
 }
 
+// Pair returns the tag's key and value.
+func (t Tag) Pair() (key, value string) { return t.Key, t.Value }
+
 // Event is one error or message received from an SDK, normalized.
 type Event struct {
 	// ID is the event id as 32 lowercase hex characters.

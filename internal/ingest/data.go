@@ -128,18 +128,7 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 		case "release":
 			b = jsontext.AppendString(b, e.Release)
 		case "tags":
-			b = append(b, '[')
-			for j, t := range e.Tags {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, '[')
-				b = jsontext.AppendString(b, t.Key)
-				b = append(b, ',')
-				b = jsontext.AppendString(b, t.Value)
-				b = append(b, ']')
-			}
-			b = append(b, ']')
+			b = jsontext.AppendPairs(b, e.Tags, herald.Tag.Pair)
 		case "timestamp":
 			b = appendUnix(b, e.Timestamp)
 		case "title":

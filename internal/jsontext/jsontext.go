@@ -117,3 +117,22 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// AppendPairs appends items as a JSON array of pairs of strings,
+// [["k","v"],...], pair giving each item's two strings: the form of
+// Sentry's event tags.
+func AppendPairs[T any](dst []byte, items []T, pair func(T) (string, string)) []byte {
+	dst = append(dst, '[')
+	for i, it := range items {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		k, v := pair(it)
+		dst = append(dst, '[')
+		dst = AppendString(dst, k)
+		dst = append(dst, ',')
+		dst = AppendString(dst, v)
+		dst = append(dst, ']')
+	}
+	return append(dst, ']')
+}

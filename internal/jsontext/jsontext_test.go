@@ -150,3 +150,26 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendPairs(t *testing.T) {
+	t.Parallel()
+	type kv struct{ k, v string }
+	pair := func(p kv) (string, string) { return p.k, p.v }
+	tests := []struct {
+		name  string
+		items []kv
+		want  string
+	}{
+		{"None", nil, `[]`},
+		{"One", []kv{{"level", "error"}}, `[["level","error"]]`},
+		{"EscapedAndEmpty", []kv{{`a"b`, "\n"}, {"", ""}}, `[["a\"b","\n"],["",""]]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := string(jsontext.AppendPairs([]byte("x"), tt.items, pair)); got != "x"+tt.want {
+				t.Errorf("AppendPairs = %s, want x%s", got, tt.want)
+			}
+		})
+	}
+}

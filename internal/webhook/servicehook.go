@@ -43,18 +43,8 @@ func appendServiceHookHead(b []byte, p *herald.Project, is *herald.Issue, ev *he
 func appendServiceHookEvent(b []byte, ev *herald.Event) []byte {
 	b = appendKey(b, '{', "event_id", ev.ID)
 	b = appendKey(b, ',', "level", ev.Level)
-	b = append(b, `,"tags":[`...)
-	for i, t := range ev.Tags {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '[')
-		b = jsontext.AppendString(b, t.Key)
-		b = append(b, ',')
-		b = jsontext.AppendString(b, t.Value)
-		b = append(b, ']')
-	}
-	b = append(b, ']')
+	b = append(b, `,"tags":`...)
+	b = jsontext.AppendPairs(b, ev.Tags, herald.Tag.Pair)
 	b = appendKey(b, ',', "platform", ev.Platform)
 	b = appendKey(b, ',', "datetime", herald.FormatTime(ev.Timestamp))
 	b = appendKey(b, ',', "id", ev.ID)
