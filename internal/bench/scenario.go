@@ -279,8 +279,12 @@ func (e *env) meter() *meter {
 	return m
 }
 
-// commits reads the server's ingest commits so far.
+// commits reads the server's ingest commits so far; false without a
+// Herald API (the relay).
 func (e *env) commits() (commitStats, bool) {
+	if e.api == nil {
+		return commitStats{}, false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return e.api.commits(ctx)
