@@ -66,6 +66,9 @@ type checkpointer struct {
 	restart int
 	// backoff counts the ticks left before trying to restart again.
 	backoff int
+	// afterPassive, when set (by tests), is called after each passive
+	// checkpoint.
+	afterPassive func()
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -115,6 +118,9 @@ func (c *checkpointer) checkpoint(ctx context.Context) (restart bool) {
 	var busy, logPages, copied int
 	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &copied); err != nil {
 		return false
+	}
+	if c.afterPassive != nil {
+		c.afterPassive()
 	}
 	if c.backoff > 0 {
 		c.backoff--

@@ -257,18 +257,21 @@ func TestCheckpointerRestartsLog(t *testing.T) {
 func checkpointBesideRead(t *testing.T, restart int) (before, after int, tried bool) {
 	t.Helper()
 	c, db, read, insert := logBesideRead(t, restart)
-	// The read ends well after the passive checkpoint, however slow the
-	// machine, and long before a restart stops waiting for it.
+	// The read ends once the passive checkpoint is over, however slow the
+	// machine (with a pause, so that a restart most likely waits for it),
+	// and long before a restart stops waiting for it.
 	if _, err := c.db.ExecContext(t.Context(), "PRAGMA busy_timeout = 10000"); err != nil {
 		t.Fatal(err)
 	}
 	before = logFrames(t, db)
 	ended := make(chan error, 1)
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		_, err := read.ExecContext(context.Background(), "COMMIT")
-		ended <- err
-	}()
+	c.afterPassive = func() {
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			_, err := read.ExecContext(context.Background(), "COMMIT")
+			ended <- err
+		}()
+	}
 	tried = c.checkpoint(t.Context())
 	if err := <-ended; err != nil {
 		t.Fatal(err)
