@@ -69,9 +69,9 @@ type checkpointer struct {
 	// afterPassive, when set (by tests), is called after each passive
 	// checkpoint.
 	afterPassive func()
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	stop         chan struct{}
+	done         chan struct{}
+	once         sync.Once
 }
 
 // startCheckpointer opens a connection to the database at path (a "file:"
