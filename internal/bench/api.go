@@ -271,6 +271,11 @@ func (c *apiClient) metrics(ctx context.Context) (string, error) {
 // held and the seconds they took, summed.
 type commitStats struct{ count, events, seconds float64 }
 
+// since returns the commits made between earlier and c.
+func (c commitStats) since(earlier commitStats) commitStats {
+	return commitStats{c.count - earlier.count, c.events - earlier.events, c.seconds - earlier.seconds}
+}
+
 // parseCommits picks the sums of the ingest commit histograms out of
 // Prometheus's text format; ok is false when one is missing.
 func parseCommits(text string) (st commitStats, ok bool) {

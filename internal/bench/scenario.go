@@ -361,22 +361,19 @@ func (m *meter) stop(r *Result) *Usage {
 		r.MachineCPUPercent = 100 * r.MachineCPUSeconds / wall.Seconds()
 	}
 	// The server's CPU is read before its metrics are, which cost it some.
-	var cpu time.Duration
-	cpuErr := err
+	var usage *Usage
 	if m.pid != 0 && err == nil {
-		cpu, cpuErr = readCPU(m.pid)
+		if cpu, err := readCPU(m.pid); err == nil {
+			used := (cpu - m.cpu).Seconds()
+			usage = &Usage{PeakRSSBytes: peak, HWMBytes: last.HWM, CPUSeconds: used, CPUPercent: 100 * used / wall.Seconds()}
+		}
 	}
 	if m.commits != nil {
 		if c1, ok := m.commits(); ok {
-			c0 := m.commits0
-			recordCommits(r, commitStats{c1.count - c0.count, c1.events - c0.events, c1.seconds - c0.seconds}, wall)
+			recordCommits(r, c1.since(m.commits0), wall)
 		}
 	}
-	if m.pid == 0 || cpuErr != nil {
-		return nil
-	}
-	used := (cpu - m.cpu).Seconds()
-	return &Usage{PeakRSSBytes: peak, HWMBytes: last.HWM, CPUSeconds: used, CPUPercent: 100 * used / wall.Seconds()}
+	return usage
 }
 
 // record fills r with what was sent and received: counts, rates from the

@@ -135,9 +135,9 @@ func (ev *sdkEvent) appendData(b []byte, e *herald.Event) []byte {
 			b = jsontext.AppendString(b, e.Title)
 		case "type":
 			if len(ev.exceptions) > 0 {
-				b = jsontext.AppendString(b, "error")
+				b = append(b, `"error"`...)
 			} else {
-				b = jsontext.AppendString(b, "default")
+				b = append(b, `"default"`...)
 			}
 		}
 	}

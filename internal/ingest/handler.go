@@ -635,7 +635,7 @@ func writeError(w http.ResponseWriter, status int, detail string) {
 	hdr.Set("X-Sentry-Error", headerSafe(detail))
 	hdr.Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	b := append([]byte(`{"detail":`), jsontext.AppendString(nil, detail)...)
+	b := jsontext.AppendString([]byte(`{"detail":`), detail)
 	_, _ = w.Write(append(b, '}'))
 }
 
