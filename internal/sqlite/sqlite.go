@@ -39,17 +39,24 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 	// (a checkpoint) unless the log passes 64 MiB: a checkpointer does it on
 	// a connection of its own, beside the writer (see checkpointer).
 	//
-	// A 16 MiB page cache for the writer (the default is 2 MiB): recording
+	// An 8 MiB page cache for the writer (the default is 2 MiB): recording
 	// outcomes looks up deliveries scattered over the table, and every page
-	// missing from the cache is a read from the file. (32 MiB of 8 KiB pages
-	// took the server to 190 MiB while draining a backlog of 100,000
-	// deliveries, 16 MiB to 140 MiB, at the same rate.) A new database gets
-	// 8 KiB pages: an event or a delivery body (2 to 3 KB each) filled a
-	// page of the default 4 KiB alone, where 8 KiB pages hold two or three
-	// (a third less file, 40% fewer write calls per event). page_size must
-	// come before the log is turned on, hence _journal_mode, which the
-	// driver applies after the _pragma list.
-	db, err := sql.Open("sqlite", path+"?_journal_mode=WAL&_pragma=page_size(8192)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint("+strconv.Itoa(backstopPages)+")&_txlock=immediate")
+	// missing from the cache is a read from the file. The cache costs about
+	// twice its size: the allocator under this SQLite (modernc.org/memory)
+	// gives each 8 KiB page, with its header, a 16 KiB slot, so 8 MiB of
+	// pages hold about 17 MiB of memory, and up to 24 MiB while the drain
+	// of a backlog held more pages (sqlite3_db_status's CACHE_USED, read
+	// every second). With a 16 MiB cache (33 to 34 MiB held) the
+	// server peaked at 184 to 205 MiB while draining a backlog of 100,000
+	// deliveries, with 8 MiB at 156 to 159 MiB, at the same drain rate and
+	// storm rates (BENCHMARKS.md).
+	//
+	// A new database gets 8 KiB pages: an event or a delivery body (2 to
+	// 3 KB each) filled a page of the default 4 KiB alone, where 8 KiB pages
+	// hold two or three (a third less file, 40% fewer write calls per
+	// event). page_size must come before the log is turned on, hence
+	// _journal_mode, which the driver applies after the _pragma list.
+	db, err := sql.Open("sqlite", path+"?_journal_mode=WAL&_pragma=page_size(8192)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-8192)&_pragma=wal_autocheckpoint("+strconv.Itoa(backstopPages)+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}

@@ -151,7 +151,7 @@ func TestIsUnavailable(t *testing.T) {
 // TestOpenPragmas checks the settings a new database is created with and
 // each connection of the writer has: 8 KiB pages (two or three events or
 // delivery bodies to a page, where 4 KiB pages hold one), the
-// write-ahead log, synchronous NORMAL, a 16 MiB page cache, and commits
+// write-ahead log, synchronous NORMAL, an 8 MiB page cache, and commits
 // that checkpoint only past 64 MiB of log.
 func TestOpenPragmas(t *testing.T) {
 	t.Parallel()
@@ -165,7 +165,7 @@ func TestOpenPragmas(t *testing.T) {
 		{"journal_mode", "wal"},
 		{"synchronous", "1"},
 		{"foreign_keys", "1"},
-		{"cache_size", "-16384"},
+		{"cache_size", "-8192"},
 		{"wal_autocheckpoint", "8192"},
 	}
 	for _, tt := range tests {

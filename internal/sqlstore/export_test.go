@@ -4,3 +4,6 @@ package sqlstore
 func (s *DB) IssueWindowsQuery(issues []int64, from, to int64) (string, []any) {
 	return s.issueWindowsQuery(issues, from, to)
 }
+
+// BacklogQuery is backlogQuery, for the plan tests.
+const BacklogQuery = backlogQuery

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herald-dev/herald/internal/sqlstore"
 	"github.com/herald-dev/herald/internal/storetest"
 )
 
@@ -89,5 +90,73 @@ func TestIssueWindowsPlan(t *testing.T) {
 		if strings.Contains(text, "Seq Scan on issue_") {
 			t.Errorf("%s: a scan of a counter table:\n%s", c.name, text)
 		}
+	}
+}
+
+// TestBacklogPlan checks that the backlog's read (for the metrics) reads
+// the due-deliveries index alone on both databases: through the table it
+// read every pending delivery on every scrape. PostgreSQL is kept off a
+// sequential scan, which a small table would get, to see which index scan
+// it can make.
+func TestBacklogPlan(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		open    storetest.Opener
+		explain string
+		setup   []string
+		want    string
+	}{
+		{"SQLite", storetest.OpenSQLite, "EXPLAIN QUERY PLAN ", nil, "USING COVERING INDEX deliveries_due"},
+		{"PostgreSQL", storetest.OpenPostgres, "EXPLAIN ", []string{"SET enable_seqscan = off", "SET enable_bitmapscan = off"},
+			"Index Only Scan using deliveries_due"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := storetest.NewFixture(t, tt.open)
+			ctx := context.Background()
+			conn, err := f.Store.SQL().Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			for _, q := range tt.setup {
+				if _, err := conn.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			rows, err := conn.QueryContext(ctx, tt.explain+sqlstore.BacklogQuery)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			cols, err := rows.Columns()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				detail := vals[len(vals)-1]
+				if b, ok := detail.([]byte); ok {
+					detail = string(b)
+				}
+				plan = append(plan, fmt.Sprint(detail))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(plan, "\n"); !strings.Contains(got, tt.want) {
+				t.Errorf("plan of the backlog read:\n%s\nwant it to contain %q", got, tt.want)
+			}
+		})
 	}
 }
