@@ -48,7 +48,7 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 	// of a backlog held more pages (sqlite3_db_status's CACHE_USED, read
 	// every second). With a 16 MiB cache (33 to 34 MiB held) the
 	// server peaked at 184 to 205 MiB while draining a backlog of 100,000
-	// deliveries, with 8 MiB at 156 to 159 MiB, at the same drain rate and
+	// deliveries, with 8 MiB at 156 to 174 MiB, at the same drain rate and
 	// storm rates (BENCHMARKS.md).
 	//
 	// A new database gets 8 KiB pages: an event or a delivery body (2 to
