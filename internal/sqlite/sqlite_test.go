@@ -369,3 +369,41 @@ func logFrames(t *testing.T, db *sql.DB) int {
 	}
 	return frames
 }
+
+// TestReadersStayOpen checks that the readers' pool keeps every connection
+// it opened: four reads at once, then four more, open four connections in
+// all and close none.
+func TestReadersStayOpen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := Open(t.Context(), dir, sqlstore.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	rdb, err := openReaders("file:" + filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	for range 2 {
+		conns := make([]*sql.Conn, readers)
+		for i := range conns {
+			if conns[i], err = rdb.Conn(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := conns[i].QueryRowContext(t.Context(), "SELECT COUNT(*) FROM deliveries").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	st := rdb.Stats()
+	if st.OpenConnections != readers || st.Idle != readers || st.MaxIdleClosed != 0 {
+		t.Errorf("readers' pool: %d open, %d idle, %d closed as surplus idle; want %d open and idle, none closed",
+			st.OpenConnections, st.Idle, st.MaxIdleClosed, readers)
+	}
+}
