@@ -523,9 +523,8 @@ type Backlog struct {
 // backlogQuery reads the pending deliveries' count and their oldest due
 // and creation times from the due-deliveries index alone, which holds both
 // times (migration 0017); the literal status lets SQLite use that partial
-// index. Through the table it read every pending row, and on SQLite it
-// filled a reader's page cache (about 4 MiB each) on every scrape of the
-// metrics during a backlog.
+// index. Through the table it read every pending row on every scrape of
+// the metrics, and on SQLite it filled a reader's page cache with them.
 const backlogQuery = `SELECT COUNT(*), MIN(next_attempt_at), MIN(created_at) FROM deliveries WHERE status = 'pending'`
 
 // Backlog reads the backlog: one read of the due-deliveries index and a
