@@ -47,7 +47,7 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 	// pages hold about 17 MiB of memory, and up to 24 MiB while the drain
 	// of a backlog held more pages (sqlite3_db_status's CACHE_USED, read
 	// every second). With a 16 MiB cache (33 to 34 MiB held) the
-	// server peaked at 184 to 205 MiB while draining a backlog of 100,000
+	// server peaked at 184 to 211 MiB while draining a backlog of 100,000
 	// deliveries, with 8 MiB at 156 to 174 MiB, at the same drain rate and
 	// storm rates (BENCHMARKS.md).
 	//
