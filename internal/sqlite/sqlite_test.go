@@ -155,11 +155,7 @@ func TestIsUnavailable(t *testing.T) {
 // that checkpoint only past 64 MiB of log.
 func TestOpenPragmas(t *testing.T) {
 	t.Parallel()
-	s, err := Open(t.Context(), t.TempDir(), sqlstore.Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
+	s := openStore(t, t.TempDir())
 	tests := []struct{ pragma, want string }{
 		{"page_size", "8192"},
 		{"journal_mode", "wal"},
@@ -186,11 +182,7 @@ func TestOpenPragmas(t *testing.T) {
 func TestCheckpointer(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	s, err := Open(t.Context(), dir, sqlstore.Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
+	s := openStore(t, dir)
 	file := filepath.Join(dir, FileName)
 	before := fileSize(t, file)
 	db := s.SQL()
@@ -308,17 +300,13 @@ func TestCheckpointerBacksOff(t *testing.T) {
 func logBesideRead(t *testing.T, restart int) (c *checkpointer, db *sql.DB, read *sql.Conn, insert func(rows int)) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := Open(t.Context(), dir, sqlstore.Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openStore(t, dir)
 	// The store's own checkpointer would checkpoint beside the test's:
 	// copy what the test means to leave, or keep the test's from running
 	// (SQLite then reports -1 frames).
 	s.Dialect().OnClose()
 	path := "file:" + filepath.Join(dir, FileName)
-	c, err = startCheckpointer(path, time.Hour, restart)
+	c, err := startCheckpointer(path, time.Hour, restart)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,11 +364,7 @@ func logFrames(t *testing.T, db *sql.DB) int {
 func TestReadersStayOpen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	s, err := Open(t.Context(), dir, sqlstore.Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
+	openStore(t, dir)
 	rdb, err := openReaders("file:" + filepath.Join(dir, FileName))
 	if err != nil {
 		t.Fatal(err)
@@ -406,4 +390,15 @@ func TestReadersStayOpen(t *testing.T) {
 		t.Errorf("readers' pool: %d open, %d idle, %d closed as surplus idle; want %d open and idle, none closed",
 			st.OpenConnections, st.Idle, st.MaxIdleClosed, readers)
 	}
+}
+
+// openStore opens a store in dir, closed when the test ends.
+func openStore(t *testing.T, dir string) *sqlstore.DB {
+	t.Helper()
+	s, err := Open(t.Context(), dir, sqlstore.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
