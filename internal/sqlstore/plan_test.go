@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,19 @@ import (
 	"github.com/herald-dev/herald/internal/sqlstore"
 	"github.com/herald-dev/herald/internal/storetest"
 )
+
+// planConn opens a store's fixture and holds one connection of it, closed
+// when the test ends, so that session settings apply to every statement.
+func planConn(t *testing.T, open storetest.Opener) (*storetest.Fixture, *sql.Conn) {
+	t.Helper()
+	f := storetest.NewFixture(t, open)
+	conn, err := f.Store.SQL().Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return f, conn
+}
 
 // TestIssueWindowsPlan checks PostgreSQL's generic plan of the batch read
 // of issues' alert windows (IssueEventWindows), with statistics taken when
@@ -19,13 +33,8 @@ import (
 // few asked for.
 func TestIssueWindowsPlan(t *testing.T) {
 	t.Parallel()
-	f := storetest.NewFixture(t, storetest.OpenPostgres)
+	f, conn := planConn(t, storetest.OpenPostgres)
 	ctx := context.Background()
-	conn, err := f.Store.SQL().Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	exec := func(q string, args ...any) {
 		t.Helper()
 		if _, err := conn.ExecContext(ctx, q, args...); err != nil {
@@ -114,13 +123,8 @@ func TestBacklogPlan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := storetest.NewFixture(t, tt.open)
+			_, conn := planConn(t, tt.open)
 			ctx := context.Background()
-			conn, err := f.Store.SQL().Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
 			for _, q := range tt.setup {
 				if _, err := conn.ExecContext(ctx, q); err != nil {
 					t.Fatalf("%s: %v", q, err)
