@@ -41,17 +41,27 @@ func scanIssueDetail(row interface{ Scan(...any) error }) (*herald.Issue, error)
 	return is, nil
 }
 
+// findIssueQuery is FindIssue's query for an issue of organization $1
+// with id $2 or, byShortID, with short id $2: found through the primary
+// key or the issues_short_id index, whatever the number of issues.
+func findIssueQuery(byShortID bool) string {
+	key := `i.id = $2`
+	if byShortID {
+		key = `i.short_id = $2`
+	}
+	return `SELECT ` + issueDetailColumns + issueDetailFrom + `WHERE i.project_id IN (SELECT id FROM projects WHERE org_id = $1) AND ` +
+		key + ` LIMIT 1`
+}
+
 // FindIssue returns an organization's issue by id or short id, with its
 // assignee and comment count.
 func (s *DB) FindIssue(ctx context.Context, orgID int64, idOrShortID string) (*herald.Issue, error) {
-	q := `SELECT ` + issueDetailColumns + issueDetailFrom + `WHERE i.project_id IN (SELECT id FROM projects WHERE org_id = $1) AND `
-	var arg any
-	if id, err := strconv.ParseInt(idOrShortID, 10, 64); err == nil {
-		q, arg = q+`i.id = $2`, id
-	} else {
-		q, arg = q+`i.short_id = $2`, strings.ToUpper(idOrShortID)
+	var arg any = strings.ToUpper(idOrShortID)
+	id, err := strconv.ParseInt(idOrShortID, 10, 64)
+	if err == nil {
+		arg = id
 	}
-	is, err := scanIssueDetail(s.queryRow(ctx, nil, q+` LIMIT 1`, orgID, arg))
+	is, err := scanIssueDetail(s.queryRow(ctx, nil, findIssueQuery(err != nil), orgID, arg))
 	if err != nil {
 		return nil, notFound(err, "issue")
 	}

@@ -102,6 +102,26 @@ func TestIssueWindowsPlan(t *testing.T) {
 	}
 }
 
+// planDB is a database the plan tests run on, and how it explains a query.
+type planDB struct {
+	name    string
+	open    storetest.Opener
+	explain string
+}
+
+// forPlanDBs runs test on SQLite and on PostgreSQL, in parallel.
+func forPlanDBs(t *testing.T, test func(t *testing.T, db planDB)) {
+	for _, db := range []planDB{
+		{"SQLite", storetest.OpenSQLite, "EXPLAIN QUERY PLAN "},
+		{"PostgreSQL", storetest.OpenPostgres, "EXPLAIN "},
+	} {
+		t.Run(db.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, db)
+		})
+	}
+}
+
 // TestBacklogPlan checks that the backlog's read (for the metrics) reads
 // the due-deliveries index alone on both databases: through the table it
 // read every pending delivery on every scrape. PostgreSQL is kept off a
@@ -109,58 +129,81 @@ func TestIssueWindowsPlan(t *testing.T) {
 // it can make.
 func TestBacklogPlan(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		open    storetest.Opener
-		explain string
-		setup   []string
-		want    string
-	}{
-		{"SQLite", storetest.OpenSQLite, "EXPLAIN QUERY PLAN ", nil, "USING COVERING INDEX deliveries_due"},
-		{"PostgreSQL", storetest.OpenPostgres, "EXPLAIN ", []string{"SET enable_seqscan = off", "SET enable_bitmapscan = off"},
-			"Index Only Scan using deliveries_due"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, conn := planConn(t, tt.open)
-			ctx := context.Background()
-			for _, q := range tt.setup {
-				if _, err := conn.ExecContext(ctx, q); err != nil {
+	want := map[string]string{"SQLite": "USING COVERING INDEX deliveries_due", "PostgreSQL": "Index Only Scan using deliveries_due"}
+	forPlanDBs(t, func(t *testing.T, db planDB) {
+		_, conn := planConn(t, db.open)
+		if db.name == "PostgreSQL" {
+			for _, q := range []string{"SET enable_seqscan = off", "SET enable_bitmapscan = off"} {
+				if _, err := conn.ExecContext(context.Background(), q); err != nil {
 					t.Fatalf("%s: %v", q, err)
 				}
 			}
-			rows, err := conn.QueryContext(ctx, tt.explain+sqlstore.BacklogQuery)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			cols, err := rows.Columns()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatal(err)
-				}
-				detail := vals[len(vals)-1]
-				if b, ok := detail.([]byte); ok {
-					detail = string(b)
-				}
-				plan = append(plan, fmt.Sprint(detail))
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			if got := strings.Join(plan, "\n"); !strings.Contains(got, tt.want) {
-				t.Errorf("plan of the backlog read:\n%s\nwant it to contain %q", got, tt.want)
-			}
-		})
+		}
+		if got := explain(t, conn, db.explain+sqlstore.BacklogQuery); !strings.Contains(got, want[db.name]) {
+			t.Errorf("plan of the backlog read:\n%s\nwant it to contain %q", got, want[db.name])
+		}
+	})
+}
+
+// TestIssueShortIDPlan checks that an issue is found by its short id
+// through the issues_short_id index on both databases, with statistics
+// taken over 3,000 issues of the organization's project: without the index
+// the lookup read every issue of the organization.
+func TestIssueShortIDPlan(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{"SQLite": "USING INDEX issues_short_id", "PostgreSQL": "Index Scan using issues_short_id"}
+	forPlanDBs(t, func(t *testing.T, db planDB) {
+		f, conn := planConn(t, db.open)
+		ctx := context.Background()
+		if _, err := conn.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+			INSERT INTO issues (project_id, hash, short_id, title, culprit, level, status, substatus, type, value, platform,
+				first_seen, last_seen, times_seen)
+			SELECT $1, 'hash' || i, 'WEB-' || i, 'Error', '', 'error', 'unresolved', '', 'Error', '', 'other', i, i, 1 FROM n`,
+			f.Project.ID); err != nil {
+			t.Fatalf("fill: %v", err)
+		}
+		if _, err := conn.ExecContext(ctx, `ANALYZE`); err != nil {
+			t.Fatal(err)
+		}
+		plan := explain(t, conn, db.explain+sqlstore.FindIssueQuery(true), f.Org.ID, "WEB-2500")
+		if !strings.Contains(plan, want[db.name]) {
+			t.Errorf("plan of the short id's lookup:\n%s\nwant it to contain %q", plan, want[db.name])
+		}
+	})
+}
+
+// explain runs an EXPLAIN statement on conn and returns its plan, a line
+// per row: the last column of each (SQLite's EXPLAIN QUERY PLAN gives the
+// plan's text in its fourth, PostgreSQL's EXPLAIN in its only one).
+func explain(t *testing.T, conn *sql.Conn, q string, args ...any) string {
+	t.Helper()
+	rows, err := conn.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		detail := vals[len(vals)-1]
+		if b, ok := detail.([]byte); ok {
+			detail = string(b)
+		}
+		plan = append(plan, fmt.Sprint(detail))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
 }
