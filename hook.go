@@ -84,7 +84,8 @@ type HookService interface {
 	FindHooks(ctx context.Context, f HookFilter) ([]*Hook, string, error)
 	// UpdateHook applies upd and returns the hook.
 	UpdateHook(ctx context.Context, projectID int64, id string, upd HookUpdate) (*Hook, error)
-	// DeleteHook removes the hook; its pending deliveries are dropped.
+	// DeleteHook removes the hook; its deliveries are no longer sent (but
+	// for those in flight) and are deleted in the background.
 	DeleteHook(ctx context.Context, projectID int64, id string) error
 	// RotateHookSecret sets a new secret and returns the hook with it.
 	RotateHookSecret(ctx context.Context, projectID int64, id string) (*Hook, error)

@@ -32,6 +32,9 @@ type Config struct {
 	// MetricAlertInterval is how often the leader evaluates metric alerts
 	// (default 1m).
 	MetricAlertInterval time.Duration
+	// PurgeInterval is how often the leader deletes the deliveries of
+	// deleted hooks and Sentry Apps (default 1m).
+	PurgeInterval time.Duration
 	// Clock tells the time of the jobs; nil means herald.SystemClock.
 	Clock herald.Clock
 	// Logger receives the runner's logs; nil discards them.
@@ -39,7 +42,8 @@ type Config struct {
 }
 
 // Start starts River on this node: leader election and the periodic jobs
-// the leader runs (retention, metric alerts). Stop it with the returned
+// the leader runs (retention, the deliveries of deleted destinations,
+// metric alerts). Stop it with the returned
 // client's Stop.
 func Start(ctx context.Context, cfg Config) (*river.Client[*sql.Tx], error) {
 	if cfg.Retention == 0 {
@@ -47,6 +51,9 @@ func Start(ctx context.Context, cfg Config) (*river.Client[*sql.Tx], error) {
 	}
 	if cfg.MetricAlertInterval == 0 {
 		cfg.MetricAlertInterval = time.Minute
+	}
+	if cfg.PurgeInterval == 0 {
+		cfg.PurgeInterval = time.Minute
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = herald.SystemClock
@@ -58,6 +65,7 @@ func Start(ctx context.Context, cfg Config) (*river.Client[*sql.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &retentionWorker{cfg: cfg})
 	river.AddWorker(workers, &metricAlertWorker{cfg: cfg})
+	river.AddWorker(workers, &purgeWorker{cfg: cfg})
 	if cfg.ID != "" && d.ResetJobsSQL != "" {
 		res, err := cfg.Store.SQL().ExecContext(ctx, d.ResetJobsSQL, cfg.ID)
 		if err != nil {
@@ -77,6 +85,9 @@ func Start(ctx context.Context, cfg Config) (*river.Client[*sql.Tx], error) {
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.PurgeInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return PurgeDestinationsArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.MetricAlertInterval),
 				// One attempt: a failed evaluation is retried by the next tick,
 				// never beside it.
@@ -119,6 +130,29 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 		return err
 	}
 	_, err = w.cfg.Store.PurgeSessions(ctx, now)
+	return err
+}
+
+// PurgeDestinationsArgs are the arguments of the periodic job that deletes
+// the deliveries of deleted hooks and Sentry Apps.
+type PurgeDestinationsArgs struct{}
+
+// Kind is the job kind (River's JobArgs).
+func (PurgeDestinationsArgs) Kind() string { return "herald.purge_destinations" }
+
+// purgeWorker runs PurgeDestinationsArgs jobs.
+type purgeWorker struct {
+	river.WorkerDefaults[PurgeDestinationsArgs]
+	cfg Config
+}
+
+// Work deletes the deliveries of the destinations deleted since the last
+// run.
+func (w *purgeWorker) Work(ctx context.Context, _ *river.Job[PurgeDestinationsArgs]) error {
+	n, err := w.cfg.Store.PurgeDestinations(ctx)
+	if n > 0 {
+		w.cfg.Logger.Info("deleted the deliveries of deleted hooks and apps", "deliveries", n)
+	}
 	return err
 }
 

@@ -239,16 +239,15 @@ func (s *DB) UpdateApp(ctx context.Context, id int64, upd herald.SentryAppUpdate
 	return a, nil
 }
 
-// DeleteApp removes the app with its installations, tokens, proxy user and
-// deliveries.
+// DeleteApp removes the app with its installations, tokens and proxy user,
+// and queues its deliveries for PurgeDestinations.
 func (s *DB) DeleteApp(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		a, err := s.findAppByID(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if _, err := s.deleteDeliveries(ctx, tx, `destination_kind = $1 AND destination_id IN
-			(SELECT uuid FROM app_installations WHERE app_id = $2)`, herald.DestinationApp, id); err != nil {
+		if err := s.queuePurges(ctx, tx, `SELECT $1, uuid FROM app_installations WHERE app_id = $2`, herald.DestinationApp, id); err != nil {
 			return err
 		}
 		if _, err := s.exec(ctx, tx, `DELETE FROM sentry_apps WHERE id = $1`, id); err != nil {

@@ -138,7 +138,9 @@ func (s *DB) UpdateHook(ctx context.Context, projectID int64, id string, upd her
 	return h, nil
 }
 
-// DeleteHook removes the hook and its deliveries.
+// DeleteHook removes the hook and queues its deliveries for
+// PurgeDestinations; a claim of one finds its destination gone, and it
+// fails without being sent.
 func (s *DB) DeleteHook(ctx context.Context, projectID int64, id string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx, `DELETE FROM hooks WHERE project_id = $1 AND id = $2`, projectID, id)
@@ -148,8 +150,7 @@ func (s *DB) DeleteHook(ctx context.Context, projectID int64, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return herald.Errorf(herald.ENOTFOUND, "hook not found")
 		}
-		_, err = s.deleteDeliveries(ctx, tx, `destination_kind = $1 AND destination_id = $2`, herald.DestinationHook, id)
-		return err
+		return s.queuePurges(ctx, tx, `SELECT $1, $2 WHERE TRUE`, herald.DestinationHook, id)
 	})
 }
 

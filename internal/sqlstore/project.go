@@ -264,10 +264,11 @@ func (s *DB) UpdateProject(ctx context.Context, id int64, upd herald.ProjectUpda
 	return p, nil
 }
 
-// DeleteProject removes the project and everything that belongs to it.
+// DeleteProject removes the project and everything that belongs to it; its
+// hooks' deliveries are queued for PurgeDestinations.
 func (s *DB) DeleteProject(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.deleteDeliveries(ctx, tx, `project_id = $1 AND destination_kind = $2`, id, herald.DestinationHook); err != nil {
+		if err := s.queuePurges(ctx, tx, `SELECT $1, id FROM hooks WHERE project_id = $2`, herald.DestinationHook, id); err != nil {
 			return err
 		}
 		res, err := s.exec(ctx, tx, `DELETE FROM projects WHERE id = $1`, id)

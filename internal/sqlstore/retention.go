@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,39 +14,104 @@ import (
 // before the given time, with their attempts, and returns how many. Pending
 // deliveries are kept whatever their age.
 //
-// It deletes a thousand at a time, each batch in a short transaction. The
-// batch is looked for outside the transaction, on a read connection: no
-// index holds the finished deliveries by age, so when none is old enough
-// the look-up reads the whole table (a tenth of a second per million
-// deliveries on SQLite), and in the transaction it held SQLite's one writer,
-// and every ingest batch with it, that long every hour. The transaction
-// deletes only those of the batch still old and finished: one redelivered
-// meanwhile is pending again.
+// It deletes them in batches (purgeBatches), looked for outside the
+// batches' transactions, on a read connection: no index holds the finished
+// deliveries by age, so the look-up for the last, partial batch reads the
+// whole table (a tenth of a second per million deliveries on SQLite), and
+// in the transaction it held SQLite's one writer, and every ingest batch
+// with it, that long every hour. A batch's transaction deletes only those
+// still old and finished: one redelivered meanwhile is pending again.
 func (s *DB) PurgeDeliveries(ctx context.Context, before time.Time) (int64, error) {
-	const batch = 1000
+	n, err := s.purgeBatches(ctx, `SELECT id FROM deliveries WHERE created_at < $1 AND status <> $2`,
+		[]any{ts(before), herald.DeliveryPending}, ` AND created_at < $2 AND status <> $3`, ts(before), herald.DeliveryPending)
+	if err != nil {
+		return n, fmt.Errorf("purge deliveries: %w", err)
+	}
+	return n, nil
+}
+
+// purgeBatch is how many deliveries a purge deletes in one transaction.
+const purgeBatch = 1000
+
+// purgeBatches deletes deliveries purgeBatch at a time, with their bodies
+// and attempts, and returns how many. find (a SELECT of ids, given
+// findArgs) looks for each batch on a read connection, outside any
+// transaction; each batch's transaction deletes those of its ids that
+// also meet and, a condition on the delivery's columns given andArgs from
+// $2 on ($1 holds the ids). After each full batch it waits as long as the
+// batch's transaction took, so that a purge of a million deliveries holds
+// SQLite's writer at most half the time, and the log's checkpoints keep up.
+func (s *DB) purgeBatches(ctx context.Context, find string, findArgs []any, and string, andArgs ...any) (int64, error) {
 	var total int64
 	for {
-		rows, err := s.query(ctx, nil, `SELECT id FROM deliveries WHERE created_at < $1 AND status <> $2 LIMIT `+itoa(batch),
-			ts(before), herald.DeliveryPending)
+		rows, err := s.query(ctx, nil, find+` LIMIT `+itoa(purgeBatch), findArgs...)
 		if err != nil {
-			return total, fmt.Errorf("find deliveries to purge: %w", err)
+			return total, fmt.Errorf("find deliveries: %w", err)
 		}
 		ids, err := scanIDs(rows)
 		if err != nil || len(ids) == 0 {
 			return total, err
 		}
+		start := time.Now()
 		var n int64
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			n, err = s.deleteDeliveries(ctx, tx, `id `+s.inText(1)+` AND created_at < $2 AND status <> $3`,
-				jsonList(ids), ts(before), herald.DeliveryPending)
+			n, err = s.deleteDeliveries(ctx, tx, `id `+s.inText(1)+and, append([]any{jsonList(ids)}, andArgs...)...)
 			return err
 		})
 		if err != nil {
-			return total, fmt.Errorf("purge deliveries: %w", err)
+			return total, err
 		}
 		total += n
-		if len(ids) < batch {
+		if len(ids) < purgeBatch {
 			return total, nil
+		}
+		t := time.NewTimer(time.Since(start))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return total, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// queuePurges queues for PurgeDestinations the deliveries of the
+// destinations sel selects (a SELECT of kind and id with a WHERE clause,
+// given args), in tx, the transaction deleting them.
+func (s *DB) queuePurges(ctx context.Context, tx *sql.Tx, sel string, args ...any) error {
+	if _, err := s.exec(ctx, tx, `INSERT INTO destination_purges (destination_kind, destination_id) `+sel+
+		` ON CONFLICT DO NOTHING`, args...); err != nil {
+		return fmt.Errorf("queue deliveries to delete: %w", err)
+	}
+	return nil
+}
+
+// PurgeDestinations deletes the deliveries of deleted destinations
+// (DeleteHook, DeleteApp, DeleteProject queue them) and returns how many:
+// in batches, as PurgeDeliveries, found through the index of deliveries by
+// destination. A destination leaves the queue once none of its deliveries
+// is left.
+func (s *DB) PurgeDestinations(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		var kind, id string
+		err := s.queryRow(ctx, nil, `SELECT destination_kind, destination_id FROM destination_purges LIMIT 1`).Scan(&kind, &id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return total, nil
+		} else if err != nil {
+			return total, fmt.Errorf("find deleted destinations: %w", err)
+		}
+		// The batches are deleted by id alone: a delivery's destination
+		// never changes, and with it in the condition SQLite read every
+		// delivery of the destination, through its index, for each batch.
+		n, err := s.purgeBatches(ctx, `SELECT id FROM deliveries WHERE destination_kind = $1 AND destination_id = $2`,
+			[]any{kind, id}, ``)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("delete the deliveries of a deleted destination: %w", err)
+		}
+		if _, err := s.exec(ctx, nil, `DELETE FROM destination_purges WHERE destination_kind = $1 AND destination_id = $2`, kind, id); err != nil {
+			return total, fmt.Errorf("dequeue a deleted destination: %w", err)
 		}
 	}
 }

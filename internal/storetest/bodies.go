@@ -91,6 +91,9 @@ func testSharedBodies(t *testing.T, open Opener) {
 	})
 	t.Run("OwnerDeleted", func(t *testing.T) {
 		must(t, s.DeleteHook(ctx, f.Project.ID, a.ID))
+		if _, err := s.PurgeDestinations(ctx); err != nil {
+			t.Fatal(err)
+		}
 		bodies(t, 1)
 		readBack(t, ds[1], ds[3])
 	})

@@ -225,6 +225,9 @@ func testClaims(t *testing.T, open Opener) {
 		}
 		// Deleting a hook takes its deliveries with their bodies.
 		must(t, s.DeleteHook(ctx, f.Project.ID, h.ID))
+		if _, err := s.PurgeDestinations(ctx); err != nil {
+			t.Fatal(err)
+		}
 		if all, orphans := f.StoredBodies(t); all != 0 || orphans != 0 {
 			t.Fatalf("after deleting the hook: %d bodies, %d orphans", all, orphans)
 		}

@@ -140,6 +140,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("RedeliverRecover", func(t *testing.T) { t.Parallel(); testRedeliverRecover(t, open) })
 	t.Run("Claims", func(t *testing.T) { t.Parallel(); testClaims(t, open) })
 	t.Run("Backlog", func(t *testing.T) { t.Parallel(); testBacklog(t, open) })
+	t.Run("DestinationPurges", func(t *testing.T) { t.Parallel(); testDestinationPurges(t, open) })
 	t.Run("Apps", func(t *testing.T) { t.Parallel(); testApps(t, open) })
 	t.Run("Installations", func(t *testing.T) { t.Parallel(); testInstallations(t, open) })
 	t.Run("Issues", func(t *testing.T) { t.Parallel(); testIssues(t, open) })
@@ -436,6 +437,9 @@ func testHooks(t *testing.T, open Opener) {
 	t.Run("Delete", func(t *testing.T) {
 		must(t, s.DeleteHook(ctx, f.Project.ID, h.ID))
 		wantCode(t, s.DeleteHook(ctx, f.Project.ID, h.ID), herald.ENOTFOUND)
+		if _, err := s.PurgeDestinations(ctx); err != nil {
+			t.Fatal(err)
+		}
 		list, _, err := s.FindDeliveries(ctx, herald.DeliveryFilter{DestinationKind: herald.DestinationHook, DestinationID: h.ID})
 		must(t, err)
 		if len(list) != 0 {

@@ -431,6 +431,14 @@ func TestHookActions(t *testing.T) {
 		if res := b.get(hook); res.Status != http.StatusNotFound {
 			t.Fatalf("deleted hook's page: status %d", res.Status)
 		}
+		// The deliveries go with the next purge (the leader's job, every
+		// minute).
+		if ds := e.DeliveriesTo(t, herald.DestinationHook, h.ID); len(ds) == 0 {
+			t.Fatal("the deleted hook's deliveries went before the purge")
+		}
+		if _, err := e.Store.PurgeDestinations(ctx); err != nil {
+			t.Fatal(err)
+		}
 		if ds := e.DeliveriesTo(t, herald.DestinationHook, h.ID); len(ds) != 0 {
 			t.Fatalf("%d deliveries of the deleted hook remain", len(ds))
 		}
