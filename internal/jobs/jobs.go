@@ -43,8 +43,7 @@ type Config struct {
 
 // Start starts River on this node: leader election and the periodic jobs
 // the leader runs (retention, the deliveries of deleted destinations,
-// metric alerts). Stop it with the returned
-// client's Stop.
+// metric alerts). Stop it with the returned client's Stop.
 func Start(ctx context.Context, cfg Config) (*river.Client[*sql.Tx], error) {
 	if cfg.Retention == 0 {
 		cfg.Retention = 30 * 24 * time.Hour
