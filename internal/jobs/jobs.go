@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -143,11 +144,19 @@ func (PurgeDestinationsArgs) Kind() string { return "herald.purge_destinations" 
 type purgeWorker struct {
 	river.WorkerDefaults[PurgeDestinationsArgs]
 	cfg Config
+	// busy is held by the run in progress.
+	busy sync.Mutex
 }
 
 // Work deletes the deliveries of the destinations deleted since the last
-// run.
+// run. A run that starts while another is still going (a destination of
+// millions of deliveries takes minutes) leaves the work to it, rather than
+// doubling the writer's share the purge takes.
 func (w *purgeWorker) Work(ctx context.Context, _ *river.Job[PurgeDestinationsArgs]) error {
+	if !w.busy.TryLock() {
+		return nil
+	}
+	defer w.busy.Unlock()
 	n, err := w.cfg.Store.PurgeDestinations(ctx)
 	if n > 0 {
 		w.cfg.Logger.Info("deleted the deliveries of deleted hooks and apps", "deliveries", n)

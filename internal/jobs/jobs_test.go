@@ -2,8 +2,11 @@ package jobs
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/riverqueue/river"
 
 	"github.com/herald-dev/herald"
 	"github.com/herald-dev/herald/internal/storetest"
@@ -59,5 +62,44 @@ func TestPurgeJob(t *testing.T) {
 	}
 	if n := len(f.DeliveriesTo(t, herald.DestinationHook, kept.ID)); n != 2 {
 		t.Fatalf("%d deliveries of the hook kept, want 2", n)
+	}
+}
+
+// TestPurgeRunsAlone checks that a purge job starting while another is
+// still at work returns at once and leaves the work to it: here the first
+// waits for SQLite's writer, which a transaction holds.
+func TestPurgeRunsAlone(t *testing.T) {
+	t.Parallel()
+	f := storetest.NewFixture(t, storetest.OpenSQLite)
+	gone := f.Hook(t, "https://example.com/gone", herald.HookEventCreated)
+	f.Deliveries(t, gone, 3)
+	if err := f.Store.DeleteHook(t.Context(), f.Project.ID, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := f.Store.SQL().BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &purgeWorker{cfg: Config{Store: f.Store, Logger: slog.New(slog.DiscardHandler)}}
+	first := make(chan error, 1)
+	go func() { first <- w.Work(t.Context(), &river.Job[PurgeDestinationsArgs]{}) }()
+	// Wait until the first run holds the worker.
+	for w.busy.TryLock() {
+		w.busy.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := w.Work(ctx, &river.Job[PurgeDestinationsArgs]{}); err != nil {
+		t.Fatalf("a second run beside the first: %v; want it to return at once", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if left := f.DeliveriesTo(t, herald.DestinationHook, gone.ID); len(left) != 0 {
+		t.Fatalf("%d deliveries of the deleted hook left", len(left))
 	}
 }
