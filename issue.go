@@ -163,7 +163,8 @@ type IssueService interface {
 	// SearchIssues lists a project's issues, with assignees and comment
 	// counts, most recently seen first.
 	SearchIssues(ctx context.Context, f IssueSearch) ([]*Issue, string, error)
-	// DeleteIssue removes the issue with its events and comments.
+	// DeleteIssue removes the issue with its comments; its events are no
+	// longer found and are deleted in the background.
 	DeleteIssue(ctx context.Context, id int64) error
 	// IssueStats counts the events of each issue per bucket of resolution
 	// in [since, until), every bucket listed.

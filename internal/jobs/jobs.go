@@ -34,7 +34,8 @@ type Config struct {
 	// (default 1m).
 	MetricAlertInterval time.Duration
 	// PurgeInterval is how often the leader deletes the deliveries of
-	// deleted hooks and Sentry Apps (default 1m).
+	// deleted hooks and Sentry Apps, and the events of deleted issues
+	// (default 1m).
 	PurgeInterval time.Duration
 	// Clock tells the time of the jobs; nil means herald.SystemClock.
 	Clock herald.Clock
@@ -134,7 +135,8 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 }
 
 // PurgeDestinationsArgs are the arguments of the periodic job that deletes
-// the deliveries of deleted hooks and Sentry Apps.
+// the deliveries of deleted hooks and Sentry Apps, and the events of
+// deleted issues.
 type PurgeDestinationsArgs struct{}
 
 // Kind is the job kind (River's JobArgs).
@@ -148,8 +150,8 @@ type purgeWorker struct {
 	busy sync.Mutex
 }
 
-// Work deletes the deliveries of the destinations deleted since the last
-// run. A run that starts while another is still going (a destination of
+// Work deletes the deliveries of the destinations, and the events of the
+// issues, deleted since the last run. A run that starts while another is still going (a destination of
 // millions of deliveries takes minutes) leaves the work to it, rather than
 // doubling the writer's share the purge takes.
 func (w *purgeWorker) Work(ctx context.Context, _ *river.Job[PurgeDestinationsArgs]) error {
@@ -160,6 +162,13 @@ func (w *purgeWorker) Work(ctx context.Context, _ *river.Job[PurgeDestinationsAr
 	n, err := w.cfg.Store.PurgeDestinations(ctx)
 	if n > 0 {
 		w.cfg.Logger.Info("deleted the deliveries of deleted hooks and apps", "deliveries", n)
+	}
+	if err != nil {
+		return err
+	}
+	n, err = w.cfg.Store.PurgeIssues(ctx)
+	if n > 0 {
+		w.cfg.Logger.Info("deleted the events of deleted issues", "events", n)
 	}
 	return err
 }

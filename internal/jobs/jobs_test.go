@@ -34,7 +34,8 @@ func TestEvalTime(t *testing.T) {
 }
 
 // TestPurgeJob checks that the leader's periodic job deletes the
-// deliveries of a deleted hook, and only those.
+// deliveries of a deleted hook and the events of a deleted issue, and
+// only those.
 func TestPurgeJob(t *testing.T) {
 	t.Parallel()
 	f := storetest.NewFixture(t, storetest.OpenSQLite)
@@ -45,6 +46,20 @@ func TestPurgeJob(t *testing.T) {
 	if err := f.Store.DeleteHook(t.Context(), f.Project.ID, gone.ID); err != nil {
 		t.Fatal(err)
 	}
+	issue, _ := f.Issue(t, "gone")
+	if err := f.Store.DeleteIssue(t.Context(), issue.ID); err != nil {
+		t.Fatal(err)
+	}
+	events := func() int {
+		var n int
+		if err := f.Store.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM events WHERE issue_id = ?`, issue.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if events() != 1 {
+		t.Fatal("the deleted issue's event went before the purge")
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	runner, err := Start(ctx, Config{Store: f.Store, ID: "node-1", PurgeInterval: 100 * time.Millisecond,
@@ -54,9 +69,9 @@ func TestPurgeJob(t *testing.T) {
 	}
 	defer runner.Stop(context.Background())
 	deadline := time.Now().Add(30 * time.Second)
-	for len(f.DeliveriesTo(t, herald.DestinationHook, gone.ID)) > 0 {
+	for len(f.DeliveriesTo(t, herald.DestinationHook, gone.ID)) > 0 || events() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the deleted hook's deliveries are still there after 30 s")
+			t.Fatal("the deleted hook's deliveries or the deleted issue's events are still there after 30 s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

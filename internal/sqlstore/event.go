@@ -420,9 +420,11 @@ func decodeTags(s string) []herald.Tag {
 	return out
 }
 
-// FindEventByID returns a project's event or ENOTFOUND.
+// FindEventByID returns a project's event or ENOTFOUND: also for an event
+// of a deleted issue, which PurgeIssues has yet to delete.
 func (s *DB) FindEventByID(ctx context.Context, projectID int64, id string) (*herald.Event, error) {
-	return scanEvent(s.queryRow(ctx, nil, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND id = $2`, projectID, id))
+	return scanEvent(s.queryRow(ctx, nil, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND id = $2
+		AND EXISTS (SELECT 1 FROM issues i WHERE i.id = events.issue_id)`, projectID, id))
 }
 
 // FindLatestEvent returns the issue's most recently received event or

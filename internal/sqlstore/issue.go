@@ -233,11 +233,13 @@ func (s *DB) selectIssues(ctx context.Context, tx *sql.Tx, sel herald.IssueSelec
 	return out, rows.Err()
 }
 
-// DeleteIssue removes the issue with its events and comments.
+// DeleteIssue removes the issue with its comments, and queues its events
+// for PurgeIssues; FindEventByID finds none of them meanwhile.
 func (s *DB) DeleteIssue(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.exec(ctx, tx, `DELETE FROM events WHERE issue_id = $1`, id); err != nil {
-			return fmt.Errorf("delete events: %w", err)
+		if _, err := s.exec(ctx, tx, `INSERT INTO issue_purges (issue_id, project_id) SELECT id, project_id FROM issues WHERE id = $1
+			ON CONFLICT DO NOTHING`, id); err != nil {
+			return fmt.Errorf("queue the issue's events to delete: %w", err)
 		}
 		res, err := s.exec(ctx, tx, `DELETE FROM issues WHERE id = $1`, id)
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 // before the given time, with their attempts, and returns how many. Pending
 // deliveries are kept whatever their age.
 //
-// It deletes them in batches (purgeBatches), looked for outside the
+// It deletes them in batches (purgeDeliveries), looked for outside the
 // batches' transactions, on a read connection: no index holds the finished
 // deliveries by age, so the look-up for the last, partial batch reads the
 // whole table (a tenth of a second per million deliveries on SQLite), and
@@ -22,7 +22,7 @@ import (
 // with it, that long every hour. A batch's transaction deletes only those
 // still old and finished: one redelivered meanwhile is pending again.
 func (s *DB) PurgeDeliveries(ctx context.Context, before time.Time) (int64, error) {
-	n, err := s.purgeBatches(ctx, `SELECT id FROM deliveries WHERE created_at < $1 AND status <> $2`,
+	n, err := s.purgeDeliveries(ctx, `SELECT id FROM deliveries WHERE created_at < $1 AND status <> $2`,
 		[]any{ts(before), herald.DeliveryPending}, ` AND created_at < $2 AND status <> $3`, ts(before), herald.DeliveryPending)
 	if err != nil {
 		return n, fmt.Errorf("purge deliveries: %w", err)
@@ -33,15 +33,23 @@ func (s *DB) PurgeDeliveries(ctx context.Context, before time.Time) (int64, erro
 // purgeBatch is how many deliveries a purge deletes in one transaction.
 const purgeBatch = 1000
 
-// purgeBatches deletes deliveries purgeBatch at a time, with their bodies
-// and attempts, and returns how many. find (a SELECT of ids, given
-// findArgs) looks for each batch on a read connection, outside any
-// transaction; each batch's transaction deletes those of its ids that
-// also meet and, a condition on the delivery's columns given andArgs from
-// $2 on ($1 holds the ids). After each full batch it waits as long as the
-// batch's transaction took, so that a purge of a million deliveries holds
-// SQLite's writer at most half the time, and the log's checkpoints keep up.
-func (s *DB) purgeBatches(ctx context.Context, find string, findArgs []any, and string, andArgs ...any) (int64, error) {
+// purgeDeliveries deletes deliveries in batches (purgeBatches): find
+// selects their ids, and each batch's transaction deletes those of its ids
+// that also meet and, a condition on the delivery's columns given andArgs
+// from $2 on ($1 holds the ids), with their bodies and attempts.
+func (s *DB) purgeDeliveries(ctx context.Context, find string, findArgs []any, and string, andArgs ...any) (int64, error) {
+	return s.purgeBatches(ctx, find, findArgs, func(tx *sql.Tx, ids []string) (int64, error) {
+		return s.deleteDeliveries(ctx, tx, `id `+s.inText(1)+and, append([]any{jsonList(ids)}, andArgs...)...)
+	})
+}
+
+// purgeBatches deletes rows purgeBatch at a time and returns how many. find
+// (a SELECT of ids, given findArgs) looks for each batch on a read
+// connection, outside any transaction; del deletes a batch in its own
+// transaction. After each full batch it waits as long as the batch's
+// transaction took, so that a purge of a million rows holds SQLite's writer
+// at most half the time, and the log's checkpoints keep up.
+func (s *DB) purgeBatches(ctx context.Context, find string, findArgs []any, del func(tx *sql.Tx, ids []string) (int64, error)) (int64, error) {
 	var total int64
 	for {
 		rows, err := s.query(ctx, nil, find+` LIMIT `+itoa(purgeBatch), findArgs...)
@@ -55,7 +63,7 @@ func (s *DB) purgeBatches(ctx context.Context, find string, findArgs []any, and 
 		start := time.Now()
 		var n int64
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			n, err = s.deleteDeliveries(ctx, tx, `id `+s.inText(1)+and, append([]any{jsonList(ids)}, andArgs...)...)
+			n, err = del(tx, ids)
 			return err
 		})
 		if err != nil {
@@ -104,7 +112,7 @@ func (s *DB) PurgeDestinations(ctx context.Context) (int64, error) {
 		// The batches are deleted by id alone: a delivery's destination
 		// never changes, and with it in the condition SQLite read every
 		// delivery of the destination, through its index, for each batch.
-		n, err := s.purgeBatches(ctx, `SELECT id FROM deliveries WHERE destination_kind = $1 AND destination_id = $2`,
+		n, err := s.purgeDeliveries(ctx, `SELECT id FROM deliveries WHERE destination_kind = $1 AND destination_id = $2`,
 			[]any{kind, id}, ``)
 		total += n
 		if err != nil {
@@ -112,6 +120,38 @@ func (s *DB) PurgeDestinations(ctx context.Context) (int64, error) {
 		}
 		if _, err := s.exec(ctx, nil, `DELETE FROM destination_purges WHERE destination_kind = $1 AND destination_id = $2`, kind, id); err != nil {
 			return total, fmt.Errorf("dequeue a deleted destination: %w", err)
+		}
+	}
+}
+
+// PurgeIssues deletes the events of deleted issues (DeleteIssue queues
+// them) and returns how many: in batches, as PurgeDeliveries, found through
+// the index of events by issue and deleted by primary key. An issue leaves
+// the queue once none of its events is left.
+func (s *DB) PurgeIssues(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		var issueID, projectID int64
+		err := s.queryRow(ctx, nil, `SELECT issue_id, project_id FROM issue_purges LIMIT 1`).Scan(&issueID, &projectID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return total, nil
+		} else if err != nil {
+			return total, fmt.Errorf("find deleted issues: %w", err)
+		}
+		n, err := s.purgeBatches(ctx, `SELECT id FROM events WHERE issue_id = $1`, []any{issueID},
+			func(tx *sql.Tx, ids []string) (int64, error) {
+				res, err := s.exec(ctx, tx, `DELETE FROM events WHERE project_id = $1 AND id `+s.inText(2), projectID, jsonList(ids))
+				if err != nil {
+					return 0, fmt.Errorf("delete events: %w", err)
+				}
+				return res.RowsAffected()
+			})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("delete the events of a deleted issue: %w", err)
+		}
+		if _, err := s.exec(ctx, nil, `DELETE FROM issue_purges WHERE issue_id = $1`, issueID); err != nil {
+			return total, fmt.Errorf("dequeue a deleted issue: %w", err)
 		}
 	}
 }

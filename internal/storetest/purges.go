@@ -2,10 +2,12 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/sqlstore"
 )
 
 // testDestinationPurges checks that deleting a hook, a Sentry App or a
@@ -63,6 +65,47 @@ func testDestinationPurges(t *testing.T, open Opener) {
 		t.Fatalf("%d bodies, %d orphans; want the 3 of the hook kept", all, orphans)
 	}
 	if n, err := s.PurgeDestinations(ctx); err != nil || n != 0 {
+		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
+	}
+}
+
+// testIssuePurges checks that deleting an issue hides its events at once
+// and leaves deleting them to PurgeIssues, which deletes them all, a
+// thousand at a time, and no other issue's.
+func testIssuePurges(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	gone, first := f.Issue(t, "gone")
+	kept, other := f.Issue(t, "kept")
+	events := make([]*herald.Event, 2499)
+	for i := range events {
+		events[i] = f.Event("gone")
+		events[i].IssueID = gone.ID
+	}
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertEvents(ctx, events) })
+	count := func(issueID int64) int {
+		t.Helper()
+		var n int
+		must(t, s.SQL().QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM events WHERE issue_id = %d`, issueID)).Scan(&n))
+		return n
+	}
+
+	must(t, s.DeleteIssue(ctx, gone.ID))
+	_, err := s.FindEventByID(ctx, f.Project.ID, first.ID)
+	wantCode(t, err, herald.ENOTFOUND)
+	if n := count(gone.ID); n != 2500 {
+		t.Fatalf("%d events of the deleted issue stored before the purge, want 2,500", n)
+	}
+	n, err := s.PurgeIssues(ctx)
+	must(t, err)
+	if n != 2500 || count(gone.ID) != 0 {
+		t.Fatalf("purged %d events, %d left; want 2,500 and none", n, count(gone.ID))
+	}
+	if _, err := s.FindEventByID(ctx, f.Project.ID, other.ID); err != nil || count(kept.ID) != 1 {
+		t.Fatalf("the other issue's event: %v, %d stored", err, count(kept.ID))
+	}
+	if n, err := s.PurgeIssues(ctx); err != nil || n != 0 {
 		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
 	}
 }

@@ -141,6 +141,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Claims", func(t *testing.T) { t.Parallel(); testClaims(t, open) })
 	t.Run("Backlog", func(t *testing.T) { t.Parallel(); testBacklog(t, open) })
 	t.Run("DestinationPurges", func(t *testing.T) { t.Parallel(); testDestinationPurges(t, open) })
+	t.Run("IssuePurges", func(t *testing.T) { t.Parallel(); testIssuePurges(t, open) })
 	t.Run("Apps", func(t *testing.T) { t.Parallel(); testApps(t, open) })
 	t.Run("Installations", func(t *testing.T) { t.Parallel(); testInstallations(t, open) })
 	t.Run("Issues", func(t *testing.T) { t.Parallel(); testIssues(t, open) })
