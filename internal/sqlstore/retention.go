@@ -30,7 +30,7 @@ func (s *DB) PurgeDeliveries(ctx context.Context, before time.Time) (int64, erro
 	return n, nil
 }
 
-// purgeBatch is how many deliveries a purge deletes in one transaction.
+// purgeBatch is how many rows a purge deletes in one transaction.
 const purgeBatch = 1000
 
 // purgeDeliveries deletes deliveries in batches (purgeBatches): find
