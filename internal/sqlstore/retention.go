@@ -100,28 +100,20 @@ func (s *DB) queuePurges(ctx context.Context, tx *sql.Tx, sel string, args ...an
 // destination. A destination leaves the queue once none of its deliveries
 // is left.
 func (s *DB) PurgeDestinations(ctx context.Context) (int64, error) {
-	var total int64
-	for {
-		var kind, id string
-		err := s.queryRow(ctx, nil, `SELECT destination_kind, destination_id FROM destination_purges LIMIT 1`).Scan(&kind, &id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return total, nil
-		} else if err != nil {
-			return total, fmt.Errorf("find deleted destinations: %w", err)
-		}
-		// The batches are deleted by id alone: a delivery's destination
-		// never changes, and with it in the condition SQLite read every
-		// delivery of the destination, through its index, for each batch.
-		n, err := s.purgeDeliveries(ctx, `SELECT id FROM deliveries WHERE destination_kind = $1 AND destination_id = $2`,
-			[]any{kind, id}, ``)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("delete the deliveries of a deleted destination: %w", err)
-		}
-		if _, err := s.exec(ctx, nil, `DELETE FROM destination_purges WHERE destination_kind = $1 AND destination_id = $2`, kind, id); err != nil {
-			return total, fmt.Errorf("dequeue a deleted destination: %w", err)
-		}
-	}
+	var kind, id string
+	return s.drainQueue(ctx, "destination", `SELECT destination_kind, destination_id FROM destination_purges LIMIT 1`, []any{&kind, &id},
+		func() (int64, error) {
+			// The batches are deleted by id alone: a delivery's
+			// destination never changes, and with it in the condition
+			// SQLite read every delivery of the destination, through its
+			// index, for each batch.
+			return s.purgeDeliveries(ctx, `SELECT id FROM deliveries WHERE destination_kind = $1 AND destination_id = $2`,
+				[]any{kind, id}, ``)
+		},
+		func() error {
+			_, err := s.exec(ctx, nil, `DELETE FROM destination_purges WHERE destination_kind = $1 AND destination_id = $2`, kind, id)
+			return err
+		})
 }
 
 // PurgeIssues deletes the events of deleted issues (DeleteIssue queues
@@ -129,29 +121,45 @@ func (s *DB) PurgeDestinations(ctx context.Context) (int64, error) {
 // the index of events by issue and deleted by primary key. An issue leaves
 // the queue once none of its events is left.
 func (s *DB) PurgeIssues(ctx context.Context) (int64, error) {
+	var issueID, projectID int64
+	return s.drainQueue(ctx, "issue", `SELECT issue_id, project_id FROM issue_purges LIMIT 1`, []any{&issueID, &projectID},
+		func() (int64, error) {
+			return s.purgeBatches(ctx, `SELECT id FROM events WHERE issue_id = $1`, []any{issueID},
+				func(tx *sql.Tx, ids []string) (int64, error) {
+					res, err := s.exec(ctx, tx, `DELETE FROM events WHERE project_id = $1 AND id `+s.inText(2), projectID, jsonList(ids))
+					if err != nil {
+						return 0, fmt.Errorf("delete events: %w", err)
+					}
+					return res.RowsAffected()
+				})
+		},
+		func() error {
+			_, err := s.exec(ctx, nil, `DELETE FROM issue_purges WHERE issue_id = $1`, issueID)
+			return err
+		})
+}
+
+// drainQueue empties a queue of deleted things (a destination, an issue)
+// whose rows are still to be deleted, one entry at a time, and returns how
+// many rows it deleted: next (a SELECT of one entry) reads the entry into
+// key, purge deletes its rows, and dequeue removes the entry once they are
+// gone.
+func (s *DB) drainQueue(ctx context.Context, what, next string, key []any, purge func() (int64, error), dequeue func() error) (int64, error) {
 	var total int64
 	for {
-		var issueID, projectID int64
-		err := s.queryRow(ctx, nil, `SELECT issue_id, project_id FROM issue_purges LIMIT 1`).Scan(&issueID, &projectID)
+		err := s.queryRow(ctx, nil, next).Scan(key...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return total, nil
 		} else if err != nil {
-			return total, fmt.Errorf("find deleted issues: %w", err)
+			return total, fmt.Errorf("find a deleted %s: %w", what, err)
 		}
-		n, err := s.purgeBatches(ctx, `SELECT id FROM events WHERE issue_id = $1`, []any{issueID},
-			func(tx *sql.Tx, ids []string) (int64, error) {
-				res, err := s.exec(ctx, tx, `DELETE FROM events WHERE project_id = $1 AND id `+s.inText(2), projectID, jsonList(ids))
-				if err != nil {
-					return 0, fmt.Errorf("delete events: %w", err)
-				}
-				return res.RowsAffected()
-			})
+		n, err := purge()
 		total += n
 		if err != nil {
-			return total, fmt.Errorf("delete the events of a deleted issue: %w", err)
+			return total, fmt.Errorf("purge a deleted %s: %w", what, err)
 		}
-		if _, err := s.exec(ctx, nil, `DELETE FROM issue_purges WHERE issue_id = $1`, issueID); err != nil {
-			return total, fmt.Errorf("dequeue a deleted issue: %w", err)
+		if err := dequeue(); err != nil {
+			return total, fmt.Errorf("dequeue a deleted %s: %w", what, err)
 		}
 	}
 }
