@@ -41,6 +41,7 @@ type Config struct {
 	NodeID                 string
 	DebugAddr              string
 	Retention              time.Duration
+	EventRetention         time.Duration
 	RescueAfter            time.Duration
 	MetricAlertInterval    time.Duration
 	MaxConnections         int
@@ -73,6 +74,7 @@ func DefaultConfig() Config {
 		LogLevel:               "info",
 		LogFormat:              "text",
 		Retention:              30 * 24 * time.Hour,
+		EventRetention:         90 * 24 * time.Hour,
 		MetricAlertInterval:    time.Minute,
 		MaxConnections:         1024,
 		BodyIdleTimeout:        api.DefaultBodyIdleTimeout,
@@ -120,6 +122,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("session-lifetime: must be at least 1m")
 	case c.Retention < time.Hour:
 		return fmt.Errorf("retention: must be at least 1h")
+	case c.EventRetention != 0 && c.EventRetention < time.Hour:
+		return fmt.Errorf("event-retention: must be at least 1h, or 0 to keep events for ever")
 	case c.MetricAlertInterval < time.Second:
 		return fmt.Errorf("metric-alert-interval: must be at least 1s")
 	case c.DisableAfter <= 0:
@@ -199,6 +203,7 @@ func (c *Config) bindServe(fs *flag.FlagSet) {
 	fs.StringVar(&c.RetrySchedule, "retry-schedule", c.RetrySchedule, "comma-separated waits before each retry; after the last the delivery is failed")
 	fs.DurationVar(&c.RescueAfter, "rescue-after", c.RescueAfter, "how long a node's claim on the deliveries it is sending lasts: when a node dies, other nodes send what it held after this long (default 2×delivery-timeout+30s, least 2×delivery-timeout+2s)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long delivered and failed deliveries and their attempts are kept")
+	fs.DurationVar(&c.EventRetention, "event-retention", c.EventRetention, "how long issues and events are kept: an issue last seen longer ago is deleted with its events, and of the others the events received longer ago (0: for ever)")
 	fs.DurationVar(&c.MetricAlertInterval, "metric-alert-interval", c.MetricAlertInterval, "how often the leader evaluates metric alert rules")
 	fs.DurationVar(&c.DisableAfter, "disable-after", c.DisableAfter, "disable a destination whose deliveries have all failed for this long")
 	fs.IntVar(&c.DestinationConcurrency, "destination-concurrency", c.DestinationConcurrency, "requests in flight to one destination at most; more wait for a later try")

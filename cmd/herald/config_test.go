@@ -30,6 +30,9 @@ func TestConfigValidate(t *testing.T) {
 		{"ErrIngestBatch", func(c *Config) { c.IngestBatch = 0 }, "ingest-batch"},
 		{"ErrIngestCommitters", func(c *Config) { c.IngestCommitters = 0 }, "ingest-committers"},
 		{"ErrIngestCommittersMany", func(c *Config) { c.IngestCommitters = 65 }, "ingest-committers"},
+		{"ErrRetention", func(c *Config) { c.Retention = time.Minute }, "retention"},
+		{"ErrEventRetention", func(c *Config) { c.EventRetention = time.Minute }, "event-retention"},
+		{"EventsKeptForEver", func(c *Config) { c.EventRetention = 0 }, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

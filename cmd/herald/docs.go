@@ -65,7 +65,7 @@ var docCommands = []docCommand{
 		{"Ingest", []string{"ingest-batch", "ingest-batch-wait", "ingest-committers", "ingest-rate-limit", "ingest-memory-mb"}},
 		{"Delivery", []string{"delivery-timeout", "retry-schedule", "disable-after", "allow-destination", "destination-concurrency", "delivery-workers", "poll-interval"}},
 		{"Several nodes", []string{"node-id", "rescue-after"}},
-		{"Periodic jobs (run by the leader)", []string{"retention", "metric-alert-interval"}},
+		{"Periodic jobs (run by the leader)", []string{"retention", "event-retention", "metric-alert-interval"}},
 	}},
 	{name: "migrate", args: []string{"migrate"}},
 	{name: "token create", args: []string{"token", "create"}},

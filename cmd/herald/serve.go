@@ -214,6 +214,7 @@ func start(ctx context.Context, cfg Config, logger *slog.Logger, tp *tracing.Pro
 		Changes:             changes,
 		ID:                  nodeID,
 		Retention:           cfg.Retention,
+		EventRetention:      cfg.EventRetention,
 		MetricAlertInterval: cfg.MetricAlertInterval,
 		Clock:               cfg.clock,
 		Logger:              logger,

@@ -30,6 +30,11 @@ type Config struct {
 	// Retention is how long finished deliveries and their attempts are
 	// kept (default 30 days), enforced hourly by the elected leader.
 	Retention time.Duration
+	// EventRetention is how long issues and events are kept (0: for
+	// ever), enforced with Retention: an issue last seen longer ago is
+	// deleted with its events, and of the issues kept, the events received
+	// longer ago.
+	EventRetention time.Duration
 	// MetricAlertInterval is how often the leader evaluates metric alerts
 	// (default 1m).
 	MetricAlertInterval time.Duration
@@ -116,7 +121,7 @@ type retentionWorker struct {
 	cfg Config
 }
 
-// Work deletes what is older than the retention period, the alert
+// Work deletes what is older than the retention periods, the alert
 // counters no window reaches any more, and expired sign-in sessions.
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
 	now := w.cfg.Clock.Now()
@@ -127,6 +132,15 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 	if n > 0 {
 		w.cfg.Logger.Info("retention: deleted old deliveries", "deliveries", n)
 	}
+	if w.cfg.EventRetention > 0 {
+		issues, events, err := w.cfg.Store.PurgeEvents(ctx, now.Add(-w.cfg.EventRetention))
+		if issues > 0 || events > 0 {
+			w.cfg.Logger.Info("retention: deleted old issues and events", "issues", issues, "events", events)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if _, err = w.cfg.Store.PurgeAlertCounts(ctx, now); err != nil {
 		return err
 	}
@@ -136,7 +150,7 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 
 // PurgeDestinationsArgs are the arguments of the periodic job that deletes
 // the deliveries of deleted hooks and Sentry Apps, and the events of
-// deleted issues.
+// deleted issues (deleted through the API or by the event retention).
 type PurgeDestinationsArgs struct{}
 
 // Kind is the job kind (River's JobArgs).

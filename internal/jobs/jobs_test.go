@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -116,5 +117,43 @@ func TestPurgeRunsAlone(t *testing.T) {
 	}
 	if left := f.DeliveriesTo(t, herald.DestinationHook, gone.ID); len(left) != 0 {
 		t.Fatalf("%d deliveries of the deleted hook left", len(left))
+	}
+}
+
+// TestEventRetention checks that the retention job deletes the issues and
+// events older than the event retention, and keeps them all when it is 0.
+func TestEventRetention(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		retention time.Duration
+		wantOld   bool
+	}{
+		{"Ninety days", 90 * 24 * time.Hour, false},
+		{"For ever", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := storetest.NewFixture(t, storetest.OpenSQLite)
+			old, oldEvent := f.Issue(t, "old")
+			f.Clock.Add(100 * 24 * time.Hour)
+			_, newEvent := f.Issue(t, "new")
+			w := &retentionWorker{cfg: Config{Store: f.Store, Retention: 30 * 24 * time.Hour, EventRetention: tc.retention,
+				Clock: f.Clock, Logger: slog.New(slog.DiscardHandler)}}
+			if err := w.Work(t.Context(), &river.Job[RetentionArgs]{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Store.PurgeIssues(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			_, err := f.Store.FindIssue(t.Context(), f.Org.ID, strconv.FormatInt(old.ID, 10))
+			_, eventErr := f.Store.FindEventByID(t.Context(), f.Project.ID, oldEvent.ID)
+			if kept := err == nil && eventErr == nil; kept != tc.wantOld {
+				t.Fatalf("the issue last seen 100 days ago: %v, its event: %v; want kept = %v", err, eventErr, tc.wantOld)
+			}
+			if _, err := f.Store.FindEventByID(t.Context(), f.Project.ID, newEvent.ID); err != nil {
+				t.Fatalf("the new event: %v", err)
+			}
+		})
 	}
 }

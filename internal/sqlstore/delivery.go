@@ -197,17 +197,20 @@ func (s *DB) deleteDeliveries(ctx context.Context, tx *sql.Tx, cond string, args
 }
 
 // scanIDs reads and closes rows of one text column.
-func scanIDs(rows *sql.Rows) ([]string, error) {
+func scanIDs(rows *sql.Rows) ([]string, error) { return scanColumn[string](rows) }
+
+// scanColumn reads and closes rows of one column of type T.
+func scanColumn[T any](rows *sql.Rows) ([]T, error) {
 	defer rows.Close()
-	var ids []string
+	var out []T
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("scan delivery id: %w", err)
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("scan id: %w", err)
 		}
-		ids = append(ids, id)
+		out = append(out, v)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }
 
 // ReleaseDeliveries makes node's claimed deliveries due now; on a

@@ -38,25 +38,25 @@ const purgeBatch = 1000
 // that also meet and, a condition on the delivery's columns given andArgs
 // from $2 on ($1 holds the ids), with their bodies and attempts.
 func (s *DB) purgeDeliveries(ctx context.Context, find string, findArgs []any, and string, andArgs ...any) (int64, error) {
-	return s.purgeBatches(ctx, find, findArgs, func(tx *sql.Tx, ids []string) (int64, error) {
+	return purgeBatches(ctx, s, find, findArgs, func(tx *sql.Tx, ids []string) (int64, error) {
 		return s.deleteDeliveries(ctx, tx, `id `+s.inText(1)+and, append([]any{jsonList(ids)}, andArgs...)...)
 	})
 }
 
 // purgeBatches deletes rows purgeBatch at a time and returns how many. find
-// (a SELECT of ids, given findArgs) looks for each batch on a read
-// connection, outside any transaction; del deletes a batch in its own
+// (a SELECT of keys of type K, given findArgs) looks for each batch on a
+// read connection, outside any transaction; del deletes a batch in its own
 // transaction. After each full batch it waits as long as the batch's
 // transaction took, so that a purge of a million rows holds SQLite's writer
 // at most half the time, and the log's checkpoints keep up.
-func (s *DB) purgeBatches(ctx context.Context, find string, findArgs []any, del func(tx *sql.Tx, ids []string) (int64, error)) (int64, error) {
+func purgeBatches[K any](ctx context.Context, s *DB, find string, findArgs []any, del func(tx *sql.Tx, keys []K) (int64, error)) (int64, error) {
 	var total int64
 	for {
 		rows, err := s.query(ctx, nil, find+` LIMIT `+itoa(purgeBatch), findArgs...)
 		if err != nil {
-			return total, fmt.Errorf("find deliveries: %w", err)
+			return total, fmt.Errorf("find rows to delete: %w", err)
 		}
-		ids, err := scanIDs(rows)
+		ids, err := scanColumn[K](rows)
 		if err != nil || len(ids) == 0 {
 			return total, err
 		}
@@ -124,14 +124,8 @@ func (s *DB) PurgeIssues(ctx context.Context) (int64, error) {
 	var issueID, projectID int64
 	return s.drainQueue(ctx, "issue", `SELECT issue_id, project_id FROM issue_purges LIMIT 1`, []any{&issueID, &projectID},
 		func() (int64, error) {
-			return s.purgeBatches(ctx, `SELECT id FROM events WHERE issue_id = $1`, []any{issueID},
-				func(tx *sql.Tx, ids []string) (int64, error) {
-					res, err := s.exec(ctx, tx, `DELETE FROM events WHERE project_id = $1 AND id `+s.inText(2), projectID, jsonList(ids))
-					if err != nil {
-						return 0, fmt.Errorf("delete events: %w", err)
-					}
-					return res.RowsAffected()
-				})
+			return purgeBatches(ctx, s, `SELECT id FROM events WHERE issue_id = $1`, []any{issueID},
+				func(tx *sql.Tx, ids []string) (int64, error) { return s.deleteEvents(ctx, tx, projectID, ids) })
 		},
 		func() error {
 			_, err := s.exec(ctx, nil, `DELETE FROM issue_purges WHERE issue_id = $1`, issueID)
@@ -161,5 +155,93 @@ func (s *DB) drainQueue(ctx context.Context, what, next string, key []any, purge
 		if err := dequeue(); err != nil {
 			return total, fmt.Errorf("dequeue a deleted %s: %w", what, err)
 		}
+	}
+}
+
+// deleteEvents deletes, in tx, the events of a project with the given ids.
+func (s *DB) deleteEvents(ctx context.Context, tx *sql.Tx, projectID int64, ids []string) (int64, error) {
+	res, err := s.exec(ctx, tx, `DELETE FROM events WHERE project_id = $1 AND id `+s.inText(2), projectID, jsonList(ids))
+	if err != nil {
+		return 0, fmt.Errorf("delete events: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// PurgeEvents deletes the issues and events older than the event
+// retention, as Sentry's cleanup does, and returns how many of each: the
+// issues last seen before the given time, with their events (queued for
+// PurgeIssues, as DeleteIssue queues them), and, of the issues kept, the
+// events received before it. Both go a project at a time, in batches, as
+// PurgeDeliveries: the issues through the index of issues by project and
+// last seen, the events through the index of events by issue and time of
+// arrival, a thousand issues at a time (those first seen before the given
+// time, the only ones that can hold such an event).
+func (s *DB) PurgeEvents(ctx context.Context, before time.Time) (issues, events int64, err error) {
+	rows, err := s.query(ctx, nil, `SELECT id FROM projects ORDER BY id`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("purge events: list projects: %w", err)
+	}
+	projects, err := scanColumn[int64](rows)
+	if err != nil {
+		return 0, 0, fmt.Errorf("purge events: list projects: %w", err)
+	}
+	for _, p := range projects {
+		n, err := purgeBatches(ctx, s, `SELECT id FROM issues WHERE project_id = $1 AND last_seen < $2`, []any{p, ts(before)},
+			func(tx *sql.Tx, ids []int64) (int64, error) { return s.expireIssues(ctx, tx, p, ids, before) })
+		issues += n
+		if err != nil {
+			return issues, events, fmt.Errorf("purge issues: %w", err)
+		}
+		n, err = s.purgeOldEvents(ctx, p, before)
+		events += n
+		if err != nil {
+			return issues, events, fmt.Errorf("purge events: %w", err)
+		}
+	}
+	return issues, events, nil
+}
+
+// expireIssues deletes, in tx, those of a project's issues ids still last
+// seen before the given time (an event may have come since they were
+// found) and queues their events for PurgeIssues.
+func (s *DB) expireIssues(ctx context.Context, tx *sql.Tx, projectID int64, ids []int64, before time.Time) (int64, error) {
+	rows, err := s.query(ctx, tx, `DELETE FROM issues WHERE project_id = $1 AND id `+s.inInt(2)+` AND last_seen < $3 RETURNING id`,
+		projectID, jsonList(ids), ts(before))
+	if err != nil {
+		return 0, fmt.Errorf("delete issues: %w", err)
+	}
+	gone, err := scanColumn[int64](rows)
+	if err != nil || len(gone) == 0 {
+		return 0, err
+	}
+	if _, err := s.exec(ctx, tx, `INSERT INTO issue_purges (issue_id, project_id) SELECT id, $1 FROM `+s.intRows(2)+
+		` AS gone WHERE true ON CONFLICT DO NOTHING`, projectID, jsonList(gone)); err != nil {
+		return 0, fmt.Errorf("queue the issues' events to delete: %w", err)
+	}
+	return int64(len(gone)), nil
+}
+
+// purgeOldEvents deletes the events of a project received before the
+// given time, walking its issues first seen before then a thousand at a
+// time, in order of id.
+func (s *DB) purgeOldEvents(ctx context.Context, projectID int64, before time.Time) (int64, error) {
+	var total, after int64
+	for {
+		rows, err := s.query(ctx, nil, `SELECT id FROM issues WHERE project_id = $1 AND first_seen < $2 AND id > $3 ORDER BY id LIMIT `+itoa(purgeBatch),
+			projectID, ts(before), after)
+		if err != nil {
+			return total, fmt.Errorf("find issues: %w", err)
+		}
+		ids, err := scanColumn[int64](rows)
+		if err != nil || len(ids) == 0 {
+			return total, err
+		}
+		n, err := purgeBatches(ctx, s, `SELECT id FROM events WHERE issue_id `+s.inInt(1)+` AND received < $2`, []any{jsonList(ids), ts(before)},
+			func(tx *sql.Tx, events []string) (int64, error) { return s.deleteEvents(ctx, tx, projectID, events) })
+		total += n
+		if err != nil || len(ids) < purgeBatch {
+			return total, err
+		}
+		after = ids[len(ids)-1]
 	}
 }

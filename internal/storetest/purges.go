@@ -109,3 +109,123 @@ func testIssuePurges(t *testing.T, open Opener) {
 		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
 	}
 }
+
+// testEventRetention checks that PurgeEvents deletes the issues last seen
+// before the retention's start, leaving their events to PurgeIssues, and,
+// of the issues kept, the events received before it, in every project:
+// more than a thousand issues and events of them, so that both walks go
+// past their first batch.
+func testEventRetention(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	start := f.Clock.Now()
+	count := func(q string) int {
+		t.Helper()
+		var n int
+		must(t, s.SQL().QueryRowContext(ctx, q).Scan(&n))
+		return n
+	}
+
+	// Before the retention's start: an issue that is never seen again, in
+	// each of two projects, and 1,200 issues of one event each and a storm
+	// of 2,500 events, which are seen again after it.
+	expired, expiredEvent := f.Issue(t, "expired")
+	p := &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "other", Name: "Other"}
+	must(t, s.CreateProject(ctx, p))
+	otherEvent := f.Event("expired")
+	otherEvent.ProjectID = p.ID
+	var otherExpired *herald.Issue
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		is := newIssue(f, otherEvent)
+		is.ProjectID = p.ID
+		var err error
+		if otherExpired, _, err = upsertIssue(ctx, tx, is); err != nil {
+			return err
+		}
+		otherEvent.IssueID = otherExpired.ID
+		return tx.InsertEvents(ctx, []*herald.Event{otherEvent})
+	})
+	var kept []*herald.Issue
+	var oldEvents []*herald.Event
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		issues := make([]*herald.Issue, 1200)
+		for i := range issues {
+			e := f.Event(fmt.Sprintf("kept-%d", i))
+			oldEvents = append(oldEvents, e)
+			issues[i] = newIssue(f, e)
+		}
+		var err error
+		if kept, _, err = tx.UpsertIssues(ctx, f.Project.ID, "WEB", issues); err != nil {
+			return err
+		}
+		for i, e := range oldEvents {
+			e.IssueID = kept[i].ID
+		}
+		return tx.InsertEvents(ctx, oldEvents)
+	})
+	storm := kept[len(kept)-1]
+	storms := make([]*herald.Event, 2500)
+	for i := range storms {
+		storms[i] = f.Event("kept-1199")
+		storms[i].IssueID = storm.ID
+	}
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertEvents(ctx, storms) })
+
+	// Ten days on, every issue but the expired ones is seen again.
+	f.Clock.Add(10 * 24 * time.Hour)
+	var newEvents []*herald.Event
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		counts := make([]sqlstore.IssueCount, len(kept))
+		for i, is := range kept {
+			e := f.Event(is.Hash)
+			e.IssueID = is.ID
+			newEvents = append(newEvents, e)
+			counts[i] = sqlstore.IssueCount{IssueID: is.ID, Events: 1, LastSeen: e.Timestamp}
+		}
+		if err := tx.CountIssues(ctx, counts); err != nil {
+			return err
+		}
+		return tx.InsertEvents(ctx, newEvents)
+	})
+	fresh, freshEvent := f.Issue(t, "fresh")
+
+	issues, events, err := s.PurgeEvents(ctx, start.Add(5*24*time.Hour))
+	must(t, err)
+	if issues != 2 || events != 1200+2500 {
+		t.Fatalf("purged %d issues and %d events, want the 2 expired issues and the 3,700 old events of the others", issues, events)
+	}
+	for _, e := range []*herald.Event{expiredEvent, otherEvent, oldEvents[0], oldEvents[1199], storms[2499]} {
+		_, err := s.FindEventByID(ctx, e.ProjectID, e.ID)
+		wantCode(t, err, herald.ENOTFOUND)
+	}
+	for _, id := range []int64{expired.ID, otherExpired.ID} {
+		_, err := s.FindIssue(ctx, f.Org.ID, fmt.Sprint(id))
+		wantCode(t, err, herald.ENOTFOUND)
+	}
+	if n := count(fmt.Sprintf(`SELECT COUNT(*) FROM events WHERE received < %d`, start.Add(5*24*time.Hour).UnixMicro())); n != 2 {
+		t.Fatalf("%d old events stored, want the expired issues' 2 left to PurgeIssues", n)
+	}
+	if n, err := s.PurgeIssues(ctx); err != nil || n != 2 {
+		t.Fatalf("PurgeIssues = %d, %v; want the expired issues' 2 events", n, err)
+	}
+	for _, e := range append([]*herald.Event{freshEvent, newEvents[0]}, newEvents[1199]) {
+		if _, err := s.FindEventByID(ctx, e.ProjectID, e.ID); err != nil {
+			t.Fatalf("event %s received after the retention's start: %v", e.ID, err)
+		}
+	}
+	if n := count(`SELECT COUNT(*) FROM events`); n != 1200+1 {
+		t.Fatalf("%d events stored, want the 1,201 received after the retention's start", n)
+	}
+	got, err := s.FindIssue(ctx, f.Org.ID, fmt.Sprint(storm.ID))
+	must(t, err)
+	if got.Count != 2 || !got.FirstSeen.Equal(start) {
+		t.Fatalf("the storm's issue: count %d, first seen %s; want its count and first seen (%s) kept", got.Count, got.FirstSeen, start)
+	}
+	if _, err := s.FindIssue(ctx, f.Org.ID, fmt.Sprint(fresh.ID)); err != nil {
+		t.Fatalf("the fresh issue: %v", err)
+	}
+	if issues, events, err := s.PurgeEvents(ctx, start.Add(5*24*time.Hour)); err != nil || issues != 0 || events != 0 {
+		t.Fatalf("purge again = %d issues, %d events, %v; want nothing left", issues, events, err)
+	}
+}
