@@ -203,10 +203,16 @@ func (s *DB) PurgeEvents(ctx context.Context, before time.Time) (issues, events 
 
 // expireIssues deletes, in tx, those of a project's issues ids still last
 // seen before the given time (an event may have come since they were
-// found) and queues their events for PurgeIssues.
+// found) and queues their events for PurgeIssues. On PostgreSQL it locks
+// them first in order of id, the order in which an ingest batch locks the
+// issues it has found (issuesByHash), so that the two wait for each other
+// rather than deadlock.
 func (s *DB) expireIssues(ctx context.Context, tx *sql.Tx, projectID int64, ids []int64, before time.Time) (int64, error) {
-	rows, err := s.query(ctx, tx, `DELETE FROM issues WHERE project_id = $1 AND id `+s.inInt(2)+` AND last_seen < $3 RETURNING id`,
-		projectID, jsonList(ids), ts(before))
+	cond := `project_id = $1 AND id ` + s.inInt(2) + ` AND last_seen < $3`
+	if s.dialect.Name != "sqlite" {
+		cond = `id IN (SELECT id FROM issues WHERE ` + cond + ` ORDER BY id FOR UPDATE)`
+	}
+	rows, err := s.query(ctx, tx, `DELETE FROM issues WHERE `+cond+` RETURNING id`, projectID, jsonList(ids), ts(before))
 	if err != nil {
 		return 0, fmt.Errorf("delete issues: %w", err)
 	}

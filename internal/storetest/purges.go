@@ -229,3 +229,50 @@ func testEventRetention(t *testing.T, open Opener) {
 		t.Fatalf("purge again = %d issues, %d events, %v; want nothing left", issues, events, err)
 	}
 }
+
+// testRetentionBesideIngest checks that an issue a batch of events has
+// found is not deleted by retention before the batch has counted it: the
+// purge waits for the batch (a lock on PostgreSQL, the one writer on
+// SQLite), then finds the issue seen again and keeps it, and the batch's
+// event is kept with it rather than left to an issue deleted meanwhile.
+func testRetentionBesideIngest(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	idle, _ := f.Issue(t, "idle")
+	f.Clock.Add(100 * 24 * time.Hour)
+	e := f.Event("idle")
+	purged := make(chan error, 1)
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		is, _, err := upsertIssue(ctx, tx, newIssue(f, e))
+		if err != nil {
+			return err
+		}
+		if is.ID != idle.ID {
+			return fmt.Errorf("the batch found issue %d, want %d", is.ID, idle.ID)
+		}
+		go func() {
+			_, _, err := s.PurgeEvents(ctx, f.Clock.Now().Add(-90*24*time.Hour))
+			purged <- err
+		}()
+		// The purge, given time, would delete the issue now, were it not
+		// made to wait.
+		select {
+		case err := <-purged:
+			purged <- err
+		case <-time.After(300 * time.Millisecond):
+		}
+		e.IssueID = is.ID
+		if err := tx.CountIssues(ctx, []sqlstore.IssueCount{{IssueID: is.ID, Events: 1, LastSeen: e.Timestamp}}); err != nil {
+			return err
+		}
+		return tx.InsertEvents(ctx, []*herald.Event{e})
+	})
+	must(t, <-purged)
+	if _, err := s.FindIssue(ctx, f.Org.ID, fmt.Sprint(idle.ID)); err != nil {
+		t.Fatalf("the issue seen again during the purge: %v", err)
+	}
+	if _, err := s.FindEventByID(ctx, f.Project.ID, e.ID); err != nil {
+		t.Fatalf("the event that saw it again: %v", err)
+	}
+}
