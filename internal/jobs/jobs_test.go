@@ -35,8 +35,8 @@ func TestEvalTime(t *testing.T) {
 }
 
 // TestPurgeJob checks that the leader's periodic job deletes the
-// deliveries of a deleted hook and the events of a deleted issue, and
-// only those.
+// deliveries of a deleted hook, the events of a deleted issue and a
+// deleted project with its events, and only those.
 func TestPurgeJob(t *testing.T) {
 	t.Parallel()
 	f := storetest.NewFixture(t, storetest.OpenSQLite)
@@ -51,15 +51,25 @@ func TestPurgeJob(t *testing.T) {
 	if err := f.Store.DeleteIssue(t.Context(), issue.ID); err != nil {
 		t.Fatal(err)
 	}
+	project := &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "gone", Name: "Gone"}
+	if err := f.Store.CreateProject(t.Context(), project); err != nil {
+		t.Fatal(err)
+	}
+	f.Project = project
+	f.Issue(t, "gone")
+	if err := f.Store.DeleteProject(t.Context(), project.ID); err != nil {
+		t.Fatal(err)
+	}
 	events := func() int {
 		var n int
-		if err := f.Store.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM events WHERE issue_id = ?`, issue.ID).Scan(&n); err != nil {
+		if err := f.Store.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM events WHERE issue_id = ? OR project_id = ?`,
+			issue.ID, project.ID).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
-	if events() != 1 {
-		t.Fatal("the deleted issue's event went before the purge")
+	if events() != 2 {
+		t.Fatal("the deleted issue's or project's event went before the purge")
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -72,7 +82,7 @@ func TestPurgeJob(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for len(f.DeliveriesTo(t, herald.DestinationHook, gone.ID)) > 0 || events() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the deleted hook's deliveries or the deleted issue's events are still there after 30 s")
+			t.Fatal("the deleted hook's deliveries or the deleted issue's or project's events are still there after 30 s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -164,7 +164,7 @@ func (s *DB) withProjectSlugs(ctx context.Context, tx *sql.Tx, rules []*herald.M
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := s.query(ctx, tx, `SELECT id, slug FROM projects WHERE id `+s.inInt(1), jsonList(ids))
+	rows, err := s.query(ctx, tx, `SELECT id, slug FROM projects WHERE id `+s.inInt(1)+` AND NOT deleted`, jsonList(ids))
 	if err != nil {
 		return fmt.Errorf("load project slugs: %w", err)
 	}

@@ -311,15 +311,17 @@ func (t *Tx) UpsertIssues(ctx context.Context, projectID int64, shortIDPrefix st
 // issuesByHash loads a project's issues with hashes, by hash. On
 // PostgreSQL it locks them against deletion (FOR KEY SHARE, the lock a
 // foreign key's check takes, which updates do not wait for) until the
-// transaction ends, in order of id, the order retention locks them in: a
-// batch counts the issues it found only at its end, and an issue deleted
-// in between (by retention, or through the API) would leave the batch's
-// events to an issue that is gone. SQLite's one writer keeps the deletion
-// out of the batch's transaction on its own.
+// transaction ends: a batch counts the issues it found only at its end,
+// and an issue deleted in between (by retention, or through the API) would
+// leave the batch's events to an issue that is gone. It locks them in
+// order of hash, the order in which retention and bulk updates lock a
+// project's issues (selectIssues), so that none deadlocks with another.
+// SQLite's one writer keeps the deletion out of the batch's transaction
+// on its own.
 func (t *Tx) issuesByHash(ctx context.Context, projectID int64, hashes []string) (map[string]*herald.Issue, error) {
 	lock := ""
 	if t.tx != nil && t.s.dialect.Name != "sqlite" {
-		lock = ` ORDER BY id FOR KEY SHARE`
+		lock = ` ORDER BY hash FOR KEY SHARE`
 	}
 	rows, err := t.s.query(ctx, t.tx, `SELECT `+issueColumns+` FROM issues WHERE project_id = $1 AND hash `+t.s.inText(2)+lock,
 		projectID, jsonList(nonNilList(hashes)))

@@ -49,7 +49,7 @@ func findIssueQuery(byShortID bool) string {
 	if byShortID {
 		key = `i.short_id = $2`
 	}
-	return `SELECT ` + issueDetailColumns + issueDetailFrom + `WHERE i.project_id IN (SELECT id FROM projects WHERE org_id = $1) AND ` +
+	return `SELECT ` + issueDetailColumns + issueDetailFrom + `WHERE i.project_id IN (SELECT id FROM projects WHERE org_id = $1 AND NOT deleted) AND ` +
 		key + ` LIMIT 1`
 }
 

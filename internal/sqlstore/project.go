@@ -175,7 +175,10 @@ func (s *DB) CreateProject(ctx context.Context, p *herald.Project) error {
 
 const projectColumns = `p.id, p.org_id, p.team_id, p.slug, p.name, p.platform, p.features, p.date_created, ` +
 	orgColumns + `, ` + teamColumns
-const projectFrom = ` FROM projects p JOIN organizations o ON o.id = p.org_id JOIN teams t ON t.id = p.team_id `
+
+// projectFrom joins a project to its organization and team; a project
+// deleted and not yet purged is found by none of the queries that use it.
+const projectFrom = ` FROM projects p JOIN organizations o ON o.id = p.org_id AND NOT p.deleted JOIN teams t ON t.id = p.team_id `
 
 func scanProject(row interface{ Scan(...any) error }) (*herald.Project, error) {
 	p := &herald.Project{Organization: &herald.Organization{}, Team: &herald.Team{}}
@@ -264,19 +267,29 @@ func (s *DB) UpdateProject(ctx context.Context, id int64, upd herald.ProjectUpda
 	return p, nil
 }
 
-// DeleteProject removes the project and everything that belongs to it; its
-// hooks' deliveries are queued for PurgeDestinations.
+// DeleteProject deletes the project: at once its keys (its DSNs stop
+// taking events) and hooks (their deliveries are queued for
+// PurgeDestinations), and the project is marked deleted, which hides it
+// from every read and frees its slug; its issues and events, and then the
+// rest of it, are left to PurgeProjects.
 func (s *DB) DeleteProject(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.queuePurges(ctx, tx, `SELECT $1, id FROM hooks WHERE project_id = $2`, herald.DestinationHook, id); err != nil {
-			return err
-		}
-		res, err := s.exec(ctx, tx, `DELETE FROM projects WHERE id = $1`, id)
+		// The slug a deleted project keeps until its purge is one no
+		// project can be given ("~" is not allowed in slugs).
+		res, err := s.exec(ctx, tx, `UPDATE projects SET deleted = true, slug = 'deleted~' || CAST(id AS TEXT) WHERE id = $1 AND NOT deleted`, id)
 		if err != nil {
 			return fmt.Errorf("delete project: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return herald.Errorf(herald.ENOTFOUND, "project not found")
+		}
+		if err := s.queuePurges(ctx, tx, `SELECT $1, id FROM hooks WHERE project_id = $2`, herald.DestinationHook, id); err != nil {
+			return err
+		}
+		for _, table := range []string{"hooks", "project_keys"} {
+			if _, err := s.exec(ctx, tx, `DELETE FROM `+table+` WHERE project_id = $1`, id); err != nil {
+				return fmt.Errorf("delete project's %s: %w", table, err)
+			}
 		}
 		return nil
 	})

@@ -133,6 +133,38 @@ func (s *DB) PurgeIssues(ctx context.Context) (int64, error) {
 		})
 }
 
+// PurgeProjects deletes the projects DeleteProject marked deleted, with
+// their events and issues, and returns how many events and issues: in
+// batches, as PurgeDeliveries, the events through their primary key, which
+// begins with the project, and the issues (with what belongs to them)
+// through their index by project and hash. A project's row goes last,
+// with what is left of it (its rules, and any event an ingest batch wrote
+// as it was being deleted).
+func (s *DB) PurgeProjects(ctx context.Context) (int64, error) {
+	var id int64
+	return s.drainQueue(ctx, "project", `SELECT id FROM projects WHERE deleted LIMIT 1`, []any{&id},
+		func() (int64, error) {
+			events, err := purgeBatches(ctx, s, `SELECT id FROM events WHERE project_id = $1`, []any{id},
+				func(tx *sql.Tx, ids []string) (int64, error) { return s.deleteEvents(ctx, tx, id, ids) })
+			if err != nil {
+				return events, err
+			}
+			issues, err := purgeBatches(ctx, s, `SELECT id FROM issues WHERE project_id = $1`, []any{id},
+				func(tx *sql.Tx, ids []int64) (int64, error) {
+					res, err := s.exec(ctx, tx, `DELETE FROM issues WHERE project_id = $1 AND id `+s.inInt(2), id, jsonList(ids))
+					if err != nil {
+						return 0, fmt.Errorf("delete issues: %w", err)
+					}
+					return res.RowsAffected()
+				})
+			return events + issues, err
+		},
+		func() error {
+			_, err := s.exec(ctx, nil, `DELETE FROM projects WHERE id = $1 AND deleted`, id)
+			return err
+		})
+}
+
 // drainQueue empties a queue of deleted things (a destination, an issue)
 // whose rows are still to be deleted, one entry at a time, and returns how
 // many rows it deleted: next (a SELECT of one entry) reads the entry into
@@ -204,13 +236,13 @@ func (s *DB) PurgeEvents(ctx context.Context, before time.Time) (issues, events 
 // expireIssues deletes, in tx, those of a project's issues ids still last
 // seen before the given time (an event may have come since they were
 // found) and queues their events for PurgeIssues. On PostgreSQL it locks
-// them first in order of id, the order in which an ingest batch locks the
-// issues it has found (issuesByHash), so that the two wait for each other
-// rather than deadlock.
+// them first in order of hash, the order in which an ingest batch locks
+// the issues it has found (issuesByHash), so that the two wait for each
+// other rather than deadlock.
 func (s *DB) expireIssues(ctx context.Context, tx *sql.Tx, projectID int64, ids []int64, before time.Time) (int64, error) {
 	cond := `project_id = $1 AND id ` + s.inInt(2) + ` AND last_seen < $3`
 	if s.dialect.Name != "sqlite" {
-		cond = `id IN (SELECT id FROM issues WHERE ` + cond + ` ORDER BY id FOR UPDATE)`
+		cond = `id IN (SELECT id FROM issues WHERE ` + cond + ` ORDER BY hash FOR UPDATE)`
 	}
 	rows, err := s.query(ctx, tx, `DELETE FROM issues WHERE `+cond+` RETURNING id`, projectID, jsonList(ids), ts(before))
 	if err != nil {

@@ -40,6 +40,31 @@ func (f *Fixture) Issue(t testing.TB, hash string) (*herald.Issue, *herald.Event
 	return is, e
 }
 
+// Issues creates n issues of project projectID, of one event each, grouped
+// by hashes prefix-0 to prefix-(n-1), in one batch.
+func (f *Fixture) Issues(t testing.TB, projectID int64, prefix string, n int) ([]*herald.Issue, []*herald.Event) {
+	t.Helper()
+	news, events := make([]*herald.Issue, n), make([]*herald.Event, n)
+	for i := range news {
+		events[i] = f.Event(fmt.Sprintf("%s-%d", prefix, i))
+		events[i].ProjectID = projectID
+		news[i] = newIssue(f, events[i])
+		news[i].ProjectID = projectID
+	}
+	var issues []*herald.Issue
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		var err error
+		if issues, _, err = tx.UpsertIssues(ctx, projectID, strings.ToUpper(prefix), news); err != nil {
+			return err
+		}
+		for i, e := range events {
+			e.IssueID = issues[i].ID
+		}
+		return tx.InsertEvents(ctx, events)
+	})
+	return issues, events
+}
+
 // upsertIssue finds or creates the issue n, alone in its batch.
 func upsertIssue(ctx context.Context, tx *sqlstore.Tx, n *herald.Issue) (*herald.Issue, bool, error) {
 	issues, created, err := tx.UpsertIssues(ctx, n.ProjectID, "WEB", []*herald.Issue{n})

@@ -133,37 +133,9 @@ func testEventRetention(t *testing.T, open Opener) {
 	expired, expiredEvent := f.Issue(t, "expired")
 	p := &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "other", Name: "Other"}
 	must(t, s.CreateProject(ctx, p))
-	otherEvent := f.Event("expired")
-	otherEvent.ProjectID = p.ID
-	var otherExpired *herald.Issue
-	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
-		is := newIssue(f, otherEvent)
-		is.ProjectID = p.ID
-		var err error
-		if otherExpired, _, err = upsertIssue(ctx, tx, is); err != nil {
-			return err
-		}
-		otherEvent.IssueID = otherExpired.ID
-		return tx.InsertEvents(ctx, []*herald.Event{otherEvent})
-	})
-	var kept []*herald.Issue
-	var oldEvents []*herald.Event
-	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
-		issues := make([]*herald.Issue, 1200)
-		for i := range issues {
-			e := f.Event(fmt.Sprintf("kept-%d", i))
-			oldEvents = append(oldEvents, e)
-			issues[i] = newIssue(f, e)
-		}
-		var err error
-		if kept, _, err = tx.UpsertIssues(ctx, f.Project.ID, "WEB", issues); err != nil {
-			return err
-		}
-		for i, e := range oldEvents {
-			e.IssueID = kept[i].ID
-		}
-		return tx.InsertEvents(ctx, oldEvents)
-	})
+	others, otherEvents := f.Issues(t, p.ID, "expired", 1)
+	otherExpired, otherEvent := others[0], otherEvents[0]
+	kept, oldEvents := f.Issues(t, f.Project.ID, "kept", 1200)
 	storm := kept[len(kept)-1]
 	storms := make([]*herald.Event, 2500)
 	for i := range storms {
@@ -274,5 +246,83 @@ func testRetentionBesideIngest(t *testing.T, open Opener) {
 	}
 	if _, err := s.FindEventByID(ctx, f.Project.ID, e.ID); err != nil {
 		t.Fatalf("the event that saw it again: %v", err)
+	}
+}
+
+// testProjectPurges checks that deleting a project hides it, its issues
+// and its events at once, takes its keys and hooks, frees its slug, and
+// leaves its events and issues to PurgeProjects, which deletes them all, a
+// thousand at a time, and then the project, and nothing of another project.
+func testProjectPurges(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	p := &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "gone", Name: "Gone"}
+	must(t, s.CreateProject(ctx, p))
+	keys, err := s.FindProjectKeys(ctx, p.ID)
+	must(t, err)
+	hook := &herald.Hook{ProjectID: p.ID, URL: "https://example.com/gone", Events: []string{herald.HookEventCreated}}
+	must(t, s.CreateHook(ctx, hook))
+	kept, keptEvent := f.Issue(t, "kept")
+	issues, _ := f.Issues(t, p.ID, "gone", 1100)
+	storm := make([]*herald.Event, 1500)
+	for i := range storm {
+		storm[i] = f.Event("gone-0")
+		storm[i].ProjectID, storm[i].IssueID = p.ID, issues[0].ID
+	}
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertEvents(ctx, storm) })
+	count := func(table string, projectID int64) int {
+		t.Helper()
+		var n int
+		must(t, s.SQL().QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM %s WHERE project_id = %d`, table, projectID)).Scan(&n))
+		return n
+	}
+
+	must(t, s.DeleteProject(ctx, p.ID))
+	wantCode(t, s.DeleteProject(ctx, p.ID), herald.ENOTFOUND)
+	_, err = s.FindProjectByID(ctx, p.ID)
+	wantCode(t, err, herald.ENOTFOUND)
+	_, err = s.FindProjectBySlug(ctx, f.Org.ID, "gone")
+	wantCode(t, err, herald.ENOTFOUND)
+	_, err = s.FindProjectKey(ctx, p.ID, keys[0].Public)
+	wantCode(t, err, herald.ENOTFOUND)
+	_, err = s.FindHookByID(ctx, p.ID, hook.ID)
+	wantCode(t, err, herald.ENOTFOUND)
+	_, err = s.FindIssue(ctx, f.Org.ID, fmt.Sprint(issues[0].ID))
+	wantCode(t, err, herald.ENOTFOUND)
+	_, err = s.FindIssue(ctx, f.Org.ID, issues[0].ShortID)
+	wantCode(t, err, herald.ENOTFOUND)
+	listed, _, err := s.FindProjects(ctx, f.Org.ID, herald.Page{})
+	must(t, err)
+	if len(listed) != 1 || listed[0].ID != f.Project.ID {
+		t.Fatalf("%d projects listed after the deletion, want only %q", len(listed), f.Project.Slug)
+	}
+	again := &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "gone", Name: "Gone again"}
+	must(t, s.CreateProject(ctx, again))
+	if n := count("events", p.ID); n != 2600 {
+		t.Fatalf("%d events of the deleted project stored before the purge, want 2,600", n)
+	}
+
+	n, err := s.PurgeProjects(ctx)
+	must(t, err)
+	if n != 2600+1100 || count("events", p.ID) != 0 || count("issues", p.ID) != 0 {
+		t.Fatalf("purged %d rows, %d events and %d issues left; want 3,700 and none", n, count("events", p.ID), count("issues", p.ID))
+	}
+	var rows int
+	must(t, s.SQL().QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM projects WHERE id = %d`, p.ID)).Scan(&rows))
+	if rows != 0 {
+		t.Fatal("the deleted project's row is left after its purge")
+	}
+	if _, err := s.FindEventByID(ctx, f.Project.ID, keptEvent.ID); err != nil {
+		t.Fatalf("the other project's event: %v", err)
+	}
+	if _, err := s.FindIssue(ctx, f.Org.ID, fmt.Sprint(kept.ID)); err != nil {
+		t.Fatalf("the other project's issue: %v", err)
+	}
+	if _, err := s.FindProjectBySlug(ctx, f.Org.ID, "gone"); err != nil {
+		t.Fatalf("the project made with the freed slug: %v", err)
+	}
+	if n, err := s.PurgeProjects(ctx); err != nil || n != 0 {
+		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
 	}
 }
