@@ -30,8 +30,27 @@ func (s *DB) PurgeDeliveries(ctx context.Context, before time.Time) (int64, erro
 	return n, nil
 }
 
-// purgeBatch is how many rows a purge deletes in one transaction.
-const purgeBatch = 1000
+// A purge deletes at most purgeBatch rows in one transaction, and at least
+// purgeBatchMin: as many as it can in about purgeTxTarget (nextPurgeBatch),
+// since every ingest batch waits for SQLite's writer as long. Rows differ
+// a thousandfold in what deleting them costs: an event is stored whole, a
+// few KB as SDKs usually send them, up to 1 MiB.
+const (
+	purgeBatch    = 1000
+	purgeBatchMin = 50
+	purgeTxTarget = 25 * time.Millisecond
+)
+
+// nextPurgeBatch is how many rows a purge deletes in its next transaction
+// after deleting n in one that took took: as many as took that long
+// scaled to purgeTxTarget, at most twice n, within the bounds above.
+func nextPurgeBatch(n int, took time.Duration) int {
+	next := 2 * n
+	if took > 0 {
+		next = min(next, int(int64(n)*int64(purgeTxTarget)/int64(took)))
+	}
+	return max(purgeBatchMin, min(purgeBatch, next))
+}
 
 // purgeDeliveries deletes deliveries in batches (purgeBatches): find
 // selects their ids, and each batch's transaction deletes those of its ids
@@ -43,16 +62,19 @@ func (s *DB) purgeDeliveries(ctx context.Context, find string, findArgs []any, a
 	})
 }
 
-// purgeBatches deletes rows purgeBatch at a time and returns how many. find
-// (a SELECT of keys of type K, given findArgs) looks for each batch on a
-// read connection, outside any transaction; del deletes a batch in its own
-// transaction. After each full batch it waits as long as the batch's
-// transaction took, so that a purge of a million rows holds SQLite's writer
-// at most half the time, and the log's checkpoints keep up.
+// purgeBatches deletes rows in batches (of nextPurgeBatch rows) and
+// returns how many. find (a SELECT of keys of type K, given findArgs)
+// looks for each batch on a read connection, outside any transaction; del
+// deletes a batch in its own transaction. After each full batch it waits
+// as long as the batch's transaction took, so that a purge of a million
+// rows holds SQLite's writer at most half the time, and the log's
+// checkpoints keep up.
 func purgeBatches[K any](ctx context.Context, s *DB, find string, findArgs []any, del func(tx *sql.Tx, keys []K) (int64, error)) (int64, error) {
 	var total int64
+	limit := purgeBatch
+	find += ` LIMIT $` + itoa(len(findArgs)+1)
 	for {
-		rows, err := s.query(ctx, nil, find+` LIMIT `+itoa(purgeBatch), findArgs...)
+		rows, err := s.query(ctx, nil, find, append(findArgs[:len(findArgs):len(findArgs)], limit)...)
 		if err != nil {
 			return total, fmt.Errorf("find rows to delete: %w", err)
 		}
@@ -70,10 +92,12 @@ func purgeBatches[K any](ctx context.Context, s *DB, find string, findArgs []any
 			return total, err
 		}
 		total += n
-		if len(ids) < purgeBatch {
+		if len(ids) < limit {
 			return total, nil
 		}
-		t := time.NewTimer(time.Since(start))
+		took := time.Since(start)
+		limit = nextPurgeBatch(limit, took)
+		t := time.NewTimer(took)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -12,7 +12,7 @@ import (
 
 // testDestinationPurges checks that deleting a hook, a Sentry App or a
 // project leaves the deliveries to delete to PurgeDestinations, which
-// deletes them all, a thousand at a time, with their bodies, and nothing
+// deletes them all, in batches, with their bodies, and nothing
 // else; meanwhile none of them is sent (a claim finds its destination
 // gone).
 func testDestinationPurges(t *testing.T, open Opener) {
@@ -71,7 +71,7 @@ func testDestinationPurges(t *testing.T, open Opener) {
 
 // testIssuePurges checks that deleting an issue hides its events at once
 // and leaves deleting them to PurgeIssues, which deletes them all, a
-// thousand at a time, and no other issue's.
+// batch at a time, and no other issue's.
 func testIssuePurges(t *testing.T, open Opener) {
 	ctx := context.Background()
 	f := NewFixture(t, open)
@@ -252,7 +252,7 @@ func testRetentionBesideIngest(t *testing.T, open Opener) {
 // testProjectPurges checks that deleting a project hides it, its issues
 // and its events at once, takes its keys and hooks, frees its slug, and
 // leaves its events and issues to PurgeProjects, which deletes them all, a
-// thousand at a time, and then the project, and nothing of another project.
+// batch at a time, and then the project, and nothing of another project.
 func testProjectPurges(t *testing.T, open Opener) {
 	ctx := context.Background()
 	f := NewFixture(t, open)
