@@ -189,11 +189,11 @@ func (s *DB) PurgeProjects(ctx context.Context) (int64, error) {
 		})
 }
 
-// drainQueue empties a queue of deleted things (a destination, an issue)
-// whose rows are still to be deleted, one entry at a time, and returns how
-// many rows it deleted: next (a SELECT of one entry) reads the entry into
-// key, purge deletes its rows, and dequeue removes the entry once they are
-// gone.
+// drainQueue empties a queue of deleted things (a destination, an issue, a
+// project) whose rows are still to be deleted, one entry at a time, and
+// returns how many rows it deleted: next (a SELECT of one entry) reads the
+// entry into key, purge deletes its rows, and dequeue removes the entry
+// once they are gone.
 func (s *DB) drainQueue(ctx context.Context, what, next string, key []any, purge func() (int64, error), dequeue func() error) (int64, error) {
 	var total int64
 	for {

@@ -3,5 +3,5 @@
 -- for a project of a million events held SQLite's one writer, and every
 -- ingest batch with it, for seconds. A deleted project is marked, hidden
 -- from every read and its slug freed; its issues and events are deleted
--- after, a thousand at a time, and then its row (DB.PurgeProjects).
+-- after, in short transactions, and then its row (DB.PurgeProjects).
 ALTER TABLE projects ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false
