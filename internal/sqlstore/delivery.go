@@ -162,7 +162,7 @@ func (s *DB) ClaimDeliveries(ctx context.Context, node string, limit int, until 
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
-		ids, err := scanIDs(rows)
+		ids, err := scanColumn[string](rows)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
@@ -195,9 +195,6 @@ func (s *DB) deleteDeliveries(ctx context.Context, tx *sql.Tx, cond string, args
 	}
 	return res.RowsAffected()
 }
-
-// scanIDs reads and closes rows of one text column.
-func scanIDs(rows *sql.Rows) ([]string, error) { return scanColumn[string](rows) }
 
 // scanColumn reads and closes rows of one column of type T.
 func scanColumn[T any](rows *sql.Rows) ([]T, error) {
@@ -498,7 +495,7 @@ func (s *DB) RecoverDeliveries(ctx context.Context, kind, destinationID string, 
 		if err != nil {
 			return fmt.Errorf("find failed deliveries: %w", err)
 		}
-		if ids, err = scanIDs(rows); err != nil {
+		if ids, err = scanColumn[string](rows); err != nil {
 			return err
 		}
 		if _, err := s.exec(ctx, tx, `UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2, claimed_by = '' WHERE id `+s.inText(3),

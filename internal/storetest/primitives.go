@@ -65,6 +65,15 @@ func (f *Fixture) Issues(t testing.TB, projectID int64, prefix string, n int) ([
 	return issues, events
 }
 
+// Count runs a SELECT COUNT(*) query, formatted with args as by
+// fmt.Sprintf, and returns the count.
+func (f *Fixture) Count(t testing.TB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	must(t, f.Store.SQL().QueryRowContext(context.Background(), fmt.Sprintf(query, args...)).Scan(&n))
+	return n
+}
+
 // upsertIssue finds or creates the issue n, alone in its batch.
 func upsertIssue(ctx context.Context, tx *sqlstore.Tx, n *herald.Issue) (*herald.Issue, bool, error) {
 	issues, created, err := tx.UpsertIssues(ctx, n.ProjectID, "WEB", []*herald.Issue{n})

@@ -84,12 +84,7 @@ func testIssuePurges(t *testing.T, open Opener) {
 		events[i].IssueID = gone.ID
 	}
 	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertEvents(ctx, events) })
-	count := func(issueID int64) int {
-		t.Helper()
-		var n int
-		must(t, s.SQL().QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM events WHERE issue_id = %d`, issueID)).Scan(&n))
-		return n
-	}
+	count := func(issueID int64) int { return f.Count(t, `SELECT COUNT(*) FROM events WHERE issue_id = %d`, issueID) }
 
 	must(t, s.DeleteIssue(ctx, gone.ID))
 	_, err := s.FindEventByID(ctx, f.Project.ID, first.ID)
@@ -120,12 +115,6 @@ func testEventRetention(t *testing.T, open Opener) {
 	f := NewFixture(t, open)
 	s := f.Store
 	start := f.Clock.Now()
-	count := func(q string) int {
-		t.Helper()
-		var n int
-		must(t, s.SQL().QueryRowContext(ctx, q).Scan(&n))
-		return n
-	}
 
 	// Before the retention's start: an issue that is never seen again, in
 	// each of two projects, and 1,200 issues of one event each and a storm
@@ -175,7 +164,7 @@ func testEventRetention(t *testing.T, open Opener) {
 		_, err := s.FindIssue(ctx, f.Org.ID, fmt.Sprint(id))
 		wantCode(t, err, herald.ENOTFOUND)
 	}
-	if n := count(fmt.Sprintf(`SELECT COUNT(*) FROM events WHERE received < %d`, start.Add(5*24*time.Hour).UnixMicro())); n != 2 {
+	if n := f.Count(t, `SELECT COUNT(*) FROM events WHERE received < %d`, start.Add(5*24*time.Hour).UnixMicro()); n != 2 {
 		t.Fatalf("%d old events stored, want the expired issues' 2 left to PurgeIssues", n)
 	}
 	if n, err := s.PurgeIssues(ctx); err != nil || n != 2 {
@@ -186,7 +175,7 @@ func testEventRetention(t *testing.T, open Opener) {
 			t.Fatalf("event %s received after the retention's start: %v", e.ID, err)
 		}
 	}
-	if n := count(`SELECT COUNT(*) FROM events`); n != 1200+1 {
+	if n := f.Count(t, `SELECT COUNT(*) FROM events`); n != 1200+1 {
 		t.Fatalf("%d events stored, want the 1,201 received after the retention's start", n)
 	}
 	got, err := s.FindIssue(ctx, f.Org.ID, fmt.Sprint(storm.ID))
@@ -272,10 +261,7 @@ func testProjectPurges(t *testing.T, open Opener) {
 	}
 	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertEvents(ctx, storm) })
 	count := func(table string, projectID int64) int {
-		t.Helper()
-		var n int
-		must(t, s.SQL().QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM %s WHERE project_id = %d`, table, projectID)).Scan(&n))
-		return n
+		return f.Count(t, `SELECT COUNT(*) FROM %s WHERE project_id = %d`, table, projectID)
 	}
 
 	must(t, s.DeleteProject(ctx, p.ID))
@@ -308,9 +294,7 @@ func testProjectPurges(t *testing.T, open Opener) {
 	if n != 2600+1100 || count("events", p.ID) != 0 || count("issues", p.ID) != 0 {
 		t.Fatalf("purged %d rows, %d events and %d issues left; want 3,700 and none", n, count("events", p.ID), count("issues", p.ID))
 	}
-	var rows int
-	must(t, s.SQL().QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM projects WHERE id = %d`, p.ID)).Scan(&rows))
-	if rows != 0 {
+	if f.Count(t, `SELECT COUNT(*) FROM projects WHERE id = %d`, p.ID) != 0 {
 		t.Fatal("the deleted project's row is left after its purge")
 	}
 	if _, err := s.FindEventByID(ctx, f.Project.ID, keptEvent.ID); err != nil {
