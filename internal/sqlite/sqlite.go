@@ -90,6 +90,7 @@ func Open(ctx context.Context, dir string, opts sqlstore.Options) (*sqlstore.DB,
 		ResetJobsSQL: `UPDATE river_job SET state = 'available' WHERE state = 'running' AND $1 <> ''`,
 		SingleNode:   true,
 		OnClose:      ckpt.close,
+		Settle:       ckpt.settle,
 	}, opts)
 	if err != nil {
 		ckpt.close()

@@ -422,3 +422,50 @@ func openStore(t *testing.T, dir string) *sqlstore.DB {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestCheckpointerSettle checks that settle has the checkpointer
+// checkpoint at once, between its ticks, and returns when it is over; and
+// that it returns at once from a checkpointer closed, or with ctx done.
+func TestCheckpointerSettle(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	s.Dialect().OnClose()
+	c, err := startCheckpointer("file:"+filepath.Join(dir, FileName), time.Hour, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	checkpoints := 0
+	c.afterPassive = func() { checkpoints++ }
+	if _, err := s.SQL().ExecContext(t.Context(), `CREATE TABLE blobs (b BLOB NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for want := 1; want <= 2; want++ {
+		if _, err := s.SQL().ExecContext(t.Context(), `INSERT INTO blobs (b) VALUES (randomblob(32768))`); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.settle(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if checkpoints != want {
+			t.Fatalf("%d checkpoints after %d settles, want %d", checkpoints, want, want)
+		}
+		var busy, frames, copied int
+		if err := s.SQL().QueryRowContext(t.Context(), "PRAGMA wal_checkpoint(NOOP)").Scan(&busy, &frames, &copied); err != nil {
+			t.Fatal(err)
+		}
+		if copied != frames {
+			t.Fatalf("log holds %d frames after settle, %d copied back; want all", frames, copied)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	c.close()
+	if err := c.settle(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("settle of a closed checkpointer with ctx done = %v", err)
+	}
+	if err := c.settle(t.Context()); err != nil {
+		t.Fatalf("settle of a closed checkpointer = %v, want nil", err)
+	}
+}

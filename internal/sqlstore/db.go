@@ -69,6 +69,11 @@ type Dialect struct {
 	// OnClose, when set, is called by Close before the databases are
 	// closed, to stop what the dialect runs beside the store.
 	OnClose func()
+	// Settle, when set, is called by purges after each of their
+	// transactions, and waited for: it has the database take in what the
+	// transaction wrote (SQLite copies its log back into the database file)
+	// before the purge writes more.
+	Settle func(ctx context.Context) error
 }
 
 // Options configure a DB.

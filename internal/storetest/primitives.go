@@ -65,6 +65,18 @@ func (f *Fixture) Issues(t testing.TB, projectID int64, prefix string, n int) ([
 	return issues, events
 }
 
+// Storm stores n more events of issue, in one batch, and returns them.
+func (f *Fixture) Storm(t testing.TB, issue *herald.Issue, n int) []*herald.Event {
+	t.Helper()
+	events := make([]*herald.Event, n)
+	for i := range events {
+		events[i] = f.Event(issue.Hash)
+		events[i].ProjectID, events[i].IssueID = issue.ProjectID, issue.ID
+	}
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertEvents(ctx, events) })
+	return events
+}
+
 // Count runs a SELECT COUNT(*) query, formatted with args as by
 // fmt.Sprintf, and returns the count.
 func (f *Fixture) Count(t testing.TB, query string, args ...any) int {

@@ -78,12 +78,7 @@ func testIssuePurges(t *testing.T, open Opener) {
 	s := f.Store
 	gone, first := f.Issue(t, "gone")
 	kept, other := f.Issue(t, "kept")
-	events := make([]*herald.Event, 2499)
-	for i := range events {
-		events[i] = f.Event("gone")
-		events[i].IssueID = gone.ID
-	}
-	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertEvents(ctx, events) })
+	f.Storm(t, gone, 2499)
 	count := func(issueID int64) int { return f.Count(t, `SELECT COUNT(*) FROM events WHERE issue_id = %d`, issueID) }
 
 	must(t, s.DeleteIssue(ctx, gone.ID))
@@ -126,12 +121,7 @@ func testEventRetention(t *testing.T, open Opener) {
 	otherExpired, otherEvent := others[0], otherEvents[0]
 	kept, oldEvents := f.Issues(t, f.Project.ID, "kept", 1200)
 	storm := kept[len(kept)-1]
-	storms := make([]*herald.Event, 2500)
-	for i := range storms {
-		storms[i] = f.Event("kept-1199")
-		storms[i].IssueID = storm.ID
-	}
-	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertEvents(ctx, storms) })
+	storms := f.Storm(t, storm, 2500)
 
 	// Ten days on, every issue but the expired ones is seen again.
 	f.Clock.Add(10 * 24 * time.Hour)
@@ -254,12 +244,7 @@ func testProjectPurges(t *testing.T, open Opener) {
 	must(t, s.CreateHook(ctx, hook))
 	kept, keptEvent := f.Issue(t, "kept")
 	issues, _ := f.Issues(t, p.ID, "gone", 1100)
-	storm := make([]*herald.Event, 1500)
-	for i := range storm {
-		storm[i] = f.Event("gone-0")
-		storm[i].ProjectID, storm[i].IssueID = p.ID, issues[0].ID
-	}
-	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error { return tx.InsertEvents(ctx, storm) })
+	f.Storm(t, issues[0], 1500)
 	count := func(table string, projectID int64) int {
 		return f.Count(t, `SELECT COUNT(*) FROM %s WHERE project_id = %d`, table, projectID)
 	}
