@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
@@ -276,20 +277,45 @@ func (s *DB) PurgeAlertCounts(ctx context.Context, now time.Time) (int64, error)
 	}{{issueCounters, issueCountAge}, {metricCounters, metricCountAge}} {
 		before := now.Add(-p.age)
 		for _, d := range []struct {
-			q      string
-			before int64
+			table, column string
+			before        int64
 		}{
-			{`DELETE FROM ` + p.tc.minutes + ` WHERE minute < $1`, Minute(before)},
-			{`DELETE FROM ` + p.tc.seconds + ` WHERE second < $1`, Minute(before) * 60},
-			{`DELETE FROM ` + p.tc.users + ` WHERE minute < $1`, Minute(before)},
+			{p.tc.minutes, "minute", Minute(before)},
+			{p.tc.seconds, "second", Minute(before) * 60},
+			{p.tc.users, "minute", Minute(before)},
 		} {
-			res, err := s.exec(ctx, nil, d.q, d.before)
+			n, err := s.purgeOlder(ctx, d.table, d.column, d.before)
+			total += n
 			if err != nil {
 				return total, fmt.Errorf("purge alert counts: %w", err)
 			}
-			n, _ := res.RowsAffected()
-			total += n
 		}
 	}
 	return total, nil
+}
+
+// purgeOlder deletes the rows of table whose column is below before, and
+// returns how many. On SQLite it deletes them in batches (purgeBatches),
+// found by rowid through the index on column: an hour of counters can be
+// hundreds of thousands of rows (one per issue and second with events),
+// and 300,000 in one statement held SQLite's writer, and every ingest
+// batch, for half a second. PostgreSQL deletes them in one statement,
+// which takes no lock that ingest waits for (old counters are not written
+// again).
+func (s *DB) purgeOlder(ctx context.Context, table, column string, before int64) (int64, error) {
+	if s.dialect.Name != "sqlite" {
+		res, err := s.exec(ctx, nil, `DELETE FROM `+table+` WHERE `+column+` < $1`, before)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
+	return purgeBatches(ctx, s, `SELECT rowid FROM `+table+` WHERE `+column+` < $1`, []any{before},
+		func(tx *sql.Tx, ids []int64) (int64, error) {
+			res, err := s.exec(ctx, tx, `DELETE FROM `+table+` WHERE rowid `+s.inInt(1)+` AND `+column+` < $2`, jsonList(ids), before)
+			if err != nil {
+				return 0, err
+			}
+			return res.RowsAffected()
+		})
 }

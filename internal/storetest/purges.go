@@ -295,3 +295,29 @@ func testProjectPurges(t *testing.T, open Opener) {
 		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
 	}
 }
+
+// testAlertCountPurges checks that PurgeAlertCounts deletes every counter
+// older than its age, however many (on SQLite, over several batches), and
+// none younger: 2,600 second counters of an issue from 40 days ago, 10
+// from the last ten seconds.
+func testAlertCountPurges(t *testing.T, open Opener) {
+	f := NewFixture(t, open)
+	issue, _ := f.Issue(t, "counted")
+	now := f.Clock.Now()
+	f.SecondCounters(t, issue, now.Add(-40*24*time.Hour), 2600)
+	f.SecondCounters(t, issue, now.Add(-9*time.Second), 10)
+	n, err := f.Store.PurgeAlertCounts(context.Background(), now)
+	must(t, err)
+	if left := f.Count(t, `SELECT COUNT(*) FROM issue_seconds WHERE issue_id = %d`, issue.ID); n != 2600 || left != 10 {
+		t.Fatalf("purged %d counters, %d left; want 2,600 and the 10 of the last ten seconds", n, left)
+	}
+}
+
+// SecondCounters stores n second counters of issue, of one event each, one
+// a second from the second of from on.
+func (f *Fixture) SecondCounters(t testing.TB, issue *herald.Issue, from time.Time, n int) {
+	t.Helper()
+	_, err := f.Store.SQL().ExecContext(context.Background(), fmt.Sprintf(`WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < %d)
+		INSERT INTO issue_seconds (issue_id, second, events) SELECT %d, %d + i, 1 FROM s`, n-1, issue.ID, from.Unix()))
+	must(t, err)
+}

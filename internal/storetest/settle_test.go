@@ -4,19 +4,25 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/herald-dev/herald/internal/sqlstore"
 	"github.com/herald-dev/herald/internal/storetest"
 )
 
-// TestPurgesSettle checks that a purge on SQLite waits for the dialect's
-// Settle (a checkpoint of the log) after each of its transactions, not
-// once at its end: each call finds fewer of the deleted issue's 1,500
-// events left than the one before, the last finds none, and a purge of
-// that size takes several transactions.
+// TestPurgesSettle checks that purges on SQLite wait for the dialect's
+// Settle (a checkpoint of the log) after each of their transactions, not
+// once at their end: each call finds fewer of the rows being deleted left
+// than the one before, the last finds none, and a purge of 1,500 rows
+// takes several transactions. Both purges with their own kind of batch
+// are checked: a deleted issue's events (by id), and old alert counters
+// (by rowid).
 func TestPurgesSettle(t *testing.T) {
 	t.Parallel()
-	var left []int
+	var (
+		table string // whose rows each Settle counts
+		left  []int
+	)
 	f := storetest.NewFixture(t, func(tb testing.TB, opts sqlstore.Options) *sqlstore.DB {
 		s := storetest.OpenSQLite(tb, opts)
 		d := s.Dialect()
@@ -26,7 +32,7 @@ func TestPurgesSettle(t *testing.T) {
 		}
 		d.Settle = func(ctx context.Context) error {
 			var n int
-			if err := s.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+			if err := s.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
 				return err
 			}
 			left = append(left, n)
@@ -42,17 +48,29 @@ func TestPurgesSettle(t *testing.T) {
 		}
 		return wrapped
 	})
+	ctx := t.Context()
+	check := func(purge string, n int64, err error) {
+		t.Helper()
+		if err != nil || n != 1500 {
+			t.Fatalf("%s = %d, %v; want 1,500 rows, nil", purge, n, err)
+		}
+		if len(left) < 3 || left[len(left)-1] != 0 || !slices.IsSortedFunc(left, func(a, b int) int { return b - a }) || len(slices.Compact(slices.Clone(left))) != len(left) {
+			t.Fatalf("%s: rows left at each Settle: %v; want one call after each of several transactions, each with fewer left, the last with none", purge, left)
+		}
+	}
+
 	issue, _ := f.Issue(t, "storm")
 	f.Storm(t, issue, 1499)
-	ctx := t.Context()
 	if err := f.Store.DeleteIssue(ctx, issue.ID); err != nil {
 		t.Fatal(err)
 	}
+	table, left = "events", nil
 	n, err := f.Store.PurgeIssues(ctx)
-	if err != nil || n != 1500 {
-		t.Fatalf("PurgeIssues = %d, %v; want 1,500 events, nil", n, err)
-	}
-	if len(left) < 3 || left[len(left)-1] != 0 || !slices.IsSortedFunc(left, func(a, b int) int { return b - a }) || len(slices.Compact(slices.Clone(left))) != len(left) {
-		t.Fatalf("events left at each Settle: %v; want one call after each of several transactions, each with fewer left, the last with none", left)
-	}
+	check("PurgeIssues", n, err)
+
+	counted, _ := f.Issue(t, "counted")
+	f.SecondCounters(t, counted, f.Clock.Now().Add(-40*24*time.Hour), 1500)
+	table, left = "issue_seconds", nil
+	n, err = f.Store.PurgeAlertCounts(ctx, f.Clock.Now())
+	check("PurgeAlertCounts", n, err)
 }

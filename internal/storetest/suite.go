@@ -145,6 +145,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("EventRetention", func(t *testing.T) { t.Parallel(); testEventRetention(t, open) })
 	t.Run("RetentionBesideIngest", func(t *testing.T) { t.Parallel(); testRetentionBesideIngest(t, open) })
 	t.Run("ProjectPurges", func(t *testing.T) { t.Parallel(); testProjectPurges(t, open) })
+	t.Run("AlertCountPurges", func(t *testing.T) { t.Parallel(); testAlertCountPurges(t, open) })
 	t.Run("Apps", func(t *testing.T) { t.Parallel(); testApps(t, open) })
 	t.Run("Installations", func(t *testing.T) { t.Parallel(); testInstallations(t, open) })
 	t.Run("Issues", func(t *testing.T) { t.Parallel(); testIssues(t, open) })
