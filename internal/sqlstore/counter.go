@@ -304,18 +304,10 @@ func (s *DB) PurgeAlertCounts(ctx context.Context, now time.Time) (int64, error)
 // again).
 func (s *DB) purgeOlder(ctx context.Context, table, column string, before int64) (int64, error) {
 	if s.dialect.Name != "sqlite" {
-		res, err := s.exec(ctx, nil, `DELETE FROM `+table+` WHERE `+column+` < $1`, before)
-		if err != nil {
-			return 0, err
-		}
-		return res.RowsAffected()
+		return s.execCount(ctx, nil, `DELETE FROM `+table+` WHERE `+column+` < $1`, before)
 	}
 	return purgeBatches(ctx, s, `SELECT rowid FROM `+table+` WHERE `+column+` < $1`, []any{before},
 		func(tx *sql.Tx, ids []int64) (int64, error) {
-			res, err := s.exec(ctx, tx, `DELETE FROM `+table+` WHERE rowid `+s.inInt(1)+` AND `+column+` < $2`, jsonList(ids), before)
-			if err != nil {
-				return 0, err
-			}
-			return res.RowsAffected()
+			return s.execCount(ctx, tx, `DELETE FROM `+table+` WHERE rowid `+s.inInt(1)+` AND `+column+` < $2`, jsonList(ids), before)
 		})
 }

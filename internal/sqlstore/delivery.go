@@ -189,11 +189,11 @@ func (s *DB) deleteDeliveries(ctx context.Context, tx *sql.Tx, cond string, args
 		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.body_id = delivery_bodies.id AND d.body_id <> '' AND NOT (`+cond+`))`, args...); err != nil {
 		return 0, fmt.Errorf("delete delivery bodies: %w", err)
 	}
-	res, err := s.exec(ctx, tx, `DELETE FROM deliveries WHERE `+cond, args...)
+	n, err := s.execCount(ctx, tx, `DELETE FROM deliveries WHERE `+cond, args...)
 	if err != nil {
 		return 0, fmt.Errorf("delete deliveries: %w", err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }
 
 // scanColumn reads and closes rows of one column of type T.

@@ -208,6 +208,16 @@ func (s *DB) stmt(ctx context.Context, tx *sql.Tx, cache *stmtCache, q string) *
 	return st
 }
 
+// execCount runs a statement as exec does and returns how many rows it
+// changed.
+func (s *DB) execCount(ctx context.Context, tx *sql.Tx, q string, args ...any) (int64, error) {
+	res, err := s.exec(ctx, tx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // exec runs q on tx, or on the pool when tx is nil.
 func (s *DB) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
 	q = s.rebind(q)

@@ -183,11 +183,11 @@ func (s *DB) PurgeProjects(ctx context.Context) (int64, error) {
 			}
 			issues, err := purgeBatches(ctx, s, `SELECT id FROM issues WHERE project_id = $1`, []any{id},
 				func(tx *sql.Tx, ids []int64) (int64, error) {
-					res, err := s.exec(ctx, tx, `DELETE FROM issues WHERE project_id = $1 AND id `+s.inInt(2), id, jsonList(ids))
+					n, err := s.execCount(ctx, tx, `DELETE FROM issues WHERE project_id = $1 AND id `+s.inInt(2), id, jsonList(ids))
 					if err != nil {
 						return 0, fmt.Errorf("delete issues: %w", err)
 					}
-					return res.RowsAffected()
+					return n, nil
 				})
 			return events + issues, err
 		},
@@ -224,11 +224,11 @@ func (s *DB) drainQueue(ctx context.Context, what, next string, key []any, purge
 
 // deleteEvents deletes, in tx, the events of a project with the given ids.
 func (s *DB) deleteEvents(ctx context.Context, tx *sql.Tx, projectID int64, ids []string) (int64, error) {
-	res, err := s.exec(ctx, tx, `DELETE FROM events WHERE project_id = $1 AND id `+s.inText(2), projectID, jsonList(ids))
+	n, err := s.execCount(ctx, tx, `DELETE FROM events WHERE project_id = $1 AND id `+s.inText(2), projectID, jsonList(ids))
 	if err != nil {
 		return 0, fmt.Errorf("delete events: %w", err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }
 
 // PurgeEvents deletes the issues and events older than the event
