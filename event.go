@@ -97,6 +97,7 @@ type EventService interface {
 	// FindLatestEvent returns the issue's most recently received event, or
 	// ENOTFOUND when it has none (retention removed them).
 	FindLatestEvent(ctx context.Context, issueID int64) (*Event, error)
-	// FindIssueByID returns the issue or ENOTFOUND.
+	// FindIssueByID returns the issue or ENOTFOUND (also for a deleted
+	// issue).
 	FindIssueByID(ctx context.Context, id int64) (*Issue, error)
 }

@@ -163,8 +163,9 @@ type IssueService interface {
 	// SearchIssues lists a project's issues, with assignees and comment
 	// counts, most recently seen first.
 	SearchIssues(ctx context.Context, f IssueSearch) ([]*Issue, string, error)
-	// DeleteIssue removes the issue with its comments; its events are no
-	// longer found and are deleted in the background.
+	// DeleteIssue deletes the issue: it is no longer found, nor are its
+	// events, and the next event of its group opens a new issue; its
+	// events, comments and alert counters are deleted in the background.
 	DeleteIssue(ctx context.Context, id int64) error
 	// IssueStats counts the events of each issue per bucket of resolution
 	// in [since, until), every bucket listed.

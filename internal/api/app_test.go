@@ -624,8 +624,32 @@ func TestIssueRoutes(t *testing.T) {
 		}
 	})
 	t.Run("Delete", func(t *testing.T) {
+		var short issueBody
+		ts.must(t, 200, "GET", issue(idb), nil).JSON(t, &short)
 		ts.must(t, 202, "DELETE", issue(idb), nil)
+		// Gone from every route at once: by id and short id, from the
+		// list, with its event and comments, and from a bulk update.
 		ts.must(t, 404, "GET", issue(idb), nil)
+		ts.must(t, 404, "GET", issue(short.ShortID), nil)
+		ts.must(t, 404, "DELETE", issue(idb), nil)
+		ts.must(t, 404, "PUT", issue(idb), map[string]any{"status": "resolved"})
+		ts.must(t, 404, "GET", issue(idb)+"comments/", nil)
+		ts.must(t, 404, "GET", "/api/0/projects/acme/web/events/"+b.ID+"/", nil)
+		var left []issueBody
+		ts.must(t, 200, "GET", list, nil).JSON(t, &left)
+		if len(left) != 1 || left[0].ID != ida {
+			t.Fatalf("issues listed after the delete: %+v, want only %s", left, ida)
+		}
+		res := ts.do(t, "PUT", list+"?id="+idb, superToken, map[string]any{"status": "resolved"})
+		if res.Status != 204 {
+			t.Fatalf("bulk update of the deleted issue: %d %s, want 204 (no issue matched)", res.Status, res.Body)
+		}
+		// The next event of its group opens a new issue, with a new id.
+		again := ts.storeEvent(t, `{"message":"disk full","level":"warning"}`)
+		if again.IssueID <= b.IssueID {
+			t.Fatalf("the group's next event went to issue %d, want a new issue after %d", again.IssueID, b.IssueID)
+		}
+		ts.must(t, 200, "GET", issue(fmt.Sprint(again.IssueID)), nil)
 	})
 }
 

@@ -39,8 +39,9 @@ type Config struct {
 	// (default 1m).
 	MetricAlertInterval time.Duration
 	// PurgeInterval is how often the leader deletes the deliveries of
-	// deleted hooks and Sentry Apps, the events of deleted issues, and
-	// deleted projects' events and issues (default 1m).
+	// deleted hooks and Sentry Apps, deleted issues with their events and
+	// alert counters, and deleted projects' events and issues (default
+	// 1m).
 	PurgeInterval time.Duration
 	// Clock tells the time of the jobs; nil means herald.SystemClock.
 	Clock herald.Clock
@@ -149,9 +150,9 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 }
 
 // PurgeDestinationsArgs are the arguments of the periodic job that deletes
-// the deliveries of deleted hooks and Sentry Apps, the events of deleted
-// issues (deleted through the API or by the event retention), and deleted
-// projects with their events and issues.
+// the deliveries of deleted hooks and Sentry Apps, deleted issues with
+// their events and alert counters (deleted through the API or by the event
+// retention), and deleted projects with their events and issues.
 type PurgeDestinationsArgs struct{}
 
 // Kind is the job kind (River's JobArgs).
@@ -165,11 +166,11 @@ type purgeWorker struct {
 	busy sync.Mutex
 }
 
-// Work deletes the deliveries of the destinations, the events of the
-// issues, and the events and issues of the projects deleted since the last
-// run. A run that starts while another is still going (a destination of
-// millions of deliveries takes minutes) leaves the work to it, rather than
-// doubling the writer's share the purge takes.
+// Work deletes the deliveries of the destinations, the issues with their
+// events and counters, and the events and issues of the projects deleted
+// since the last run. A run that starts while another is still going (a
+// destination of millions of deliveries takes minutes) leaves the work to
+// it, rather than doubling the writer's share the purge takes.
 func (w *purgeWorker) Work(ctx context.Context, _ *river.Job[PurgeDestinationsArgs]) error {
 	if !w.busy.TryLock() {
 		return nil
@@ -184,7 +185,7 @@ func (w *purgeWorker) Work(ctx context.Context, _ *river.Job[PurgeDestinationsAr
 	}
 	n, err = w.cfg.Store.PurgeIssues(ctx)
 	if n > 0 {
-		w.cfg.Logger.Info("deleted the events of deleted issues", "events", n)
+		w.cfg.Logger.Info("deleted the events and alert counters of deleted issues", "rows", n)
 	}
 	if err != nil {
 		return err

@@ -284,7 +284,7 @@ func (s *DB) PurgeAlertCounts(ctx context.Context, now time.Time) (int64, error)
 			{p.tc.seconds, "second", Minute(before) * 60},
 			{p.tc.users, "minute", Minute(before)},
 		} {
-			n, err := s.purgeOlder(ctx, d.table, d.column, d.before)
+			n, err := s.purgeWhere(ctx, d.table, d.column+` < $1`, d.before)
 			total += n
 			if err != nil {
 				return total, fmt.Errorf("purge alert counts: %w", err)
@@ -294,20 +294,22 @@ func (s *DB) PurgeAlertCounts(ctx context.Context, now time.Time) (int64, error)
 	return total, nil
 }
 
-// purgeOlder deletes the rows of table whose column is below before, and
-// returns how many. On SQLite it deletes them in batches (purgeBatches),
-// found by rowid through the index on column: an hour of counters can be
-// hundreds of thousands of rows (one per issue and second with events),
-// and 300,000 in one statement held SQLite's writer, and every ingest
-// batch, for half a second. PostgreSQL deletes them in one statement,
-// which takes no lock that ingest waits for (old counters are not written
-// again).
-func (s *DB) purgeOlder(ctx context.Context, table, column string, before int64) (int64, error) {
+// purgeWhere deletes the rows of table that meet cond (a condition on its
+// columns, given args) and returns how many: on SQLite in batches
+// (purgeBatches), found by rowid through an index on cond's columns; an
+// hour of alert counters can be hundreds of thousands of rows (one per
+// issue and second with events), and 300,000 in one statement held
+// SQLite's writer, and every ingest batch, for half a second. PostgreSQL
+// deletes them in one statement, which takes no lock that ingest waits
+// for: purges delete only rows no batch writes again (counters too old
+// for any window, those of deleted issues).
+func (s *DB) purgeWhere(ctx context.Context, table, cond string, args ...any) (int64, error) {
 	if s.dialect.Name != "sqlite" {
-		return s.execCount(ctx, nil, `DELETE FROM `+table+` WHERE `+column+` < $1`, before)
+		return s.execCount(ctx, nil, `DELETE FROM `+table+` WHERE `+cond, args...)
 	}
-	return purgeBatches(ctx, s, `SELECT rowid FROM `+table+` WHERE `+column+` < $1`, []any{before},
+	return purgeBatches(ctx, s, `SELECT rowid FROM `+table+` WHERE `+cond, args,
 		func(tx *sql.Tx, ids []int64) (int64, error) {
-			return s.execCount(ctx, tx, `DELETE FROM `+table+` WHERE rowid `+s.inInt(1)+` AND `+column+` < $2`, jsonList(ids), before)
+			return s.execCount(ctx, tx, `DELETE FROM `+table+` WHERE rowid `+s.inInt(len(args)+1)+` AND `+cond,
+				append(args[:len(args):len(args)], jsonList(ids))...)
 		})
 }

@@ -437,7 +437,7 @@ func decodeTags(s string) []herald.Tag {
 // of a deleted issue, which PurgeIssues has yet to delete.
 func (s *DB) FindEventByID(ctx context.Context, projectID int64, id string) (*herald.Event, error) {
 	return scanEvent(s.queryRow(ctx, nil, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND id = $2
-		AND EXISTS (SELECT 1 FROM issues i WHERE i.id = events.issue_id)`, projectID, id))
+		AND EXISTS (SELECT 1 FROM issues i WHERE i.id = events.issue_id AND NOT i.deleted)`, projectID, id))
 }
 
 // FindLatestEvent returns the issue's most recently received event or
@@ -461,9 +461,9 @@ func scanEvent(row *sql.Row) (*herald.Event, error) {
 	return e, nil
 }
 
-// FindIssueByID returns the issue or ENOTFOUND.
+// FindIssueByID returns the issue or ENOTFOUND, also for a deleted one.
 func (s *DB) FindIssueByID(ctx context.Context, id int64) (*herald.Issue, error) {
-	is, err := scanIssue(s.queryRow(ctx, nil, `SELECT `+issueColumns+` FROM issues WHERE id = $1`, id))
+	is, err := scanIssue(s.queryRow(ctx, nil, `SELECT `+issueColumns+` FROM issues WHERE id = $1 AND NOT deleted`, id))
 	if err != nil {
 		return nil, notFound(err, "issue")
 	}

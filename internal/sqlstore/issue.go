@@ -50,7 +50,7 @@ func findIssueQuery(byShortID bool) string {
 		key = `i.short_id = $2`
 	}
 	return `SELECT ` + issueDetailColumns + issueDetailFrom + `WHERE i.project_id IN (SELECT id FROM projects WHERE org_id = $1 AND NOT deleted) AND ` +
-		key + ` LIMIT 1`
+		key + ` AND NOT i.deleted LIMIT 1`
 }
 
 // FindIssue returns an organization's issue by id or short id, with its
@@ -92,7 +92,7 @@ func (s *DB) SearchIssues(ctx context.Context, f herald.IssueSearch) ([]*herald.
 	if f.Text != "" {
 		text = "%" + escapeLike(strings.ToLower(f.Text)) + "%"
 	}
-	rows, err := s.query(ctx, nil, `SELECT `+issueDetailColumns+issueDetailFrom+`WHERE i.project_id = $1
+	rows, err := s.query(ctx, nil, `SELECT `+issueDetailColumns+issueDetailFrom+`WHERE i.project_id = $1 AND NOT i.deleted
 		AND ($2 = 0 OR i.status `+s.inText(3)+`)
 		AND ($4 = 0 OR ($4 = 1 AND i.assignee_type <> '') OR ($4 = 2 AND i.assignee_type = ''))
 		AND ($5 = 0 OR (i.assignee_type = 'user' AND i.assignee_id = $5))
@@ -205,7 +205,7 @@ func (t *Tx) SelectIssues(ctx context.Context, sel herald.IssueSelection) ([]*he
 // them on PostgreSQL in hash order, the order SaveEvents updates a
 // project's issues in, so that the two cannot deadlock.
 func (s *DB) selectIssues(ctx context.Context, tx *sql.Tx, sel herald.IssueSelection) ([]*herald.Issue, error) {
-	q := `SELECT ` + issueDetailColumns + issueDetailFrom + `WHERE i.project_id = $1 AND `
+	q := `SELECT ` + issueDetailColumns + issueDetailFrom + `WHERE i.project_id = $1 AND NOT i.deleted AND `
 	args := []any{sel.ProjectID}
 	if len(sel.IDs) > 0 {
 		q += `i.id ` + s.inInt(2) + ` ORDER BY i.hash`
@@ -233,23 +233,55 @@ func (s *DB) selectIssues(ctx context.Context, tx *sql.Tx, sel herald.IssueSelec
 	return out, rows.Err()
 }
 
-// DeleteIssue removes the issue with its comments, and queues its events
-// for PurgeIssues; FindEventByID finds none of them meanwhile.
+// DeleteIssue deletes the issue: it is marked deleted, which hides it
+// from every read (and the events of it from FindEventByID), and its hash
+// is freed, so that the next event of its group opens a new issue; its
+// events, alert counters and comments, and then its row, are left to
+// PurgeIssues. Deleting them here held SQLite's one writer, and every
+// ingest batch, as long as deleting a storm's counters takes.
 func (s *DB) DeleteIssue(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.exec(ctx, tx, `INSERT INTO issue_purges (issue_id, project_id) SELECT id, project_id FROM issues WHERE id = $1
-			ON CONFLICT DO NOTHING`, id); err != nil {
-			return fmt.Errorf("queue the issue's events to delete: %w", err)
-		}
-		res, err := s.exec(ctx, tx, `DELETE FROM issues WHERE id = $1`, id)
+		n, err := s.markIssuesDeleted(ctx, tx, `id = $1`, id)
 		if err != nil {
-			return fmt.Errorf("delete issue: %w", err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return herald.Errorf(herald.ENOTFOUND, "issue not found")
 		}
 		return nil
 	})
+}
+
+// markIssuesDeleted marks deleted, in tx, the issues cond (a condition on
+// the issues' columns, given args) selects and not yet deleted, frees
+// their hashes and queues them for PurgeIssues; it returns how many. On
+// PostgreSQL it locks them first in order of hash, the order in which an
+// ingest batch locks the issues it has found (issuesByHash), so that the
+// two wait for each other rather than deadlock.
+func (s *DB) markIssuesDeleted(ctx context.Context, tx *sql.Tx, cond string, args ...any) (int64, error) {
+	cond += ` AND NOT deleted`
+	if s.dialect.Name != "sqlite" {
+		cond = `id IN (SELECT id FROM issues WHERE ` + cond + ` ORDER BY hash FOR UPDATE)`
+	}
+	// The hash a deleted issue keeps until its purge is one no group
+	// has (they are hexadecimal digests).
+	rows, err := s.query(ctx, tx, `UPDATE issues SET deleted = true, hash = 'deleted~' || CAST(id AS TEXT) WHERE `+cond+
+		` RETURNING id`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("delete issues: %w", err)
+	}
+	ids, err := scanColumn[int64](rows)
+	if err != nil {
+		return 0, fmt.Errorf("delete issues: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if _, err := s.exec(ctx, tx, `INSERT INTO issue_purges (issue_id, project_id) SELECT id, project_id FROM issues WHERE id `+s.inInt(1)+
+		` ON CONFLICT DO NOTHING`, jsonList(ids)); err != nil {
+		return 0, fmt.Errorf("queue deleted issues: %w", err)
+	}
+	return int64(len(ids)), nil
 }
 
 // IssueStats counts the events of each issue, by the time Herald received

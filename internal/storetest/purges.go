@@ -230,8 +230,9 @@ func testRetentionBesideIngest(t *testing.T, open Opener) {
 
 // testProjectPurges checks that deleting a project hides it, its issues
 // and its events at once, takes its keys and hooks, frees its slug, and
-// leaves its events and issues to PurgeProjects, which deletes them all, a
-// batch at a time, and then the project, and nothing of another project.
+// leaves its events, issues and their alert counters to PurgeProjects,
+// which deletes them all, a batch at a time, and then the project, and
+// nothing of another project.
 func testProjectPurges(t *testing.T, open Opener) {
 	ctx := context.Background()
 	f := NewFixture(t, open)
@@ -245,6 +246,10 @@ func testProjectPurges(t *testing.T, open Opener) {
 	kept, keptEvent := f.Issue(t, "kept")
 	issues, _ := f.Issues(t, p.ID, "gone", 1100)
 	f.Storm(t, issues[0], 1500)
+	f.Counted(t, kept)
+	f.Counted(t, issues[0])
+	f.SecondCounters(t, issues[1], f.Clock.Now().Add(-time.Hour), 1200)
+	keptRows := f.IssueRows(t, kept.ID)
 	count := func(table string, projectID int64) int {
 		return f.Count(t, `SELECT COUNT(*) FROM %s WHERE project_id = %d`, table, projectID)
 	}
@@ -276,8 +281,20 @@ func testProjectPurges(t *testing.T, open Opener) {
 
 	n, err := s.PurgeProjects(ctx)
 	must(t, err)
-	if n != 2600+1100 || count("events", p.ID) != 0 || count("issues", p.ID) != 0 {
-		t.Fatalf("purged %d rows, %d events and %d issues left; want 3,700 and none", n, count("events", p.ID), count("issues", p.ID))
+	// The counters: 1,201 second counters, a minute counter, two users
+	// seen in that minute and two seen on the issue.
+	if n != 2600+1100+1206 || count("events", p.ID) != 0 || count("issues", p.ID) != 0 {
+		t.Fatalf("purged %d rows, %d events and %d issues left; want 4,906 and none", n, count("events", p.ID), count("issues", p.ID))
+	}
+	for _, is := range issues[:2] {
+		for table, left := range f.IssueRows(t, is.ID) {
+			if left != 0 {
+				t.Fatalf("%d rows of issue %d left in %s", left, is.ID, table)
+			}
+		}
+	}
+	if rows := f.IssueRows(t, kept.ID); fmt.Sprint(rows) != fmt.Sprint(keptRows) {
+		t.Fatalf("the other project's issue's rows after the purge: %v, want %v", rows, keptRows)
 	}
 	if f.Count(t, `SELECT COUNT(*) FROM projects WHERE id = %d`, p.ID) != 0 {
 		t.Fatal("the deleted project's row is left after its purge")

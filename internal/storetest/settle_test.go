@@ -15,8 +15,8 @@ import (
 // once at their end: each call finds fewer of the rows being deleted left
 // than the one before, the last finds none, and a purge of 1,500 rows
 // takes several transactions. Both purges with their own kind of batch
-// are checked: a deleted issue's events (by id), and old alert counters
-// (by rowid).
+// are checked: a deleted issue's events (by id), and alert counters (by
+// rowid), those of a deleted issue and old ones.
 func TestPurgesSettle(t *testing.T) {
 	t.Parallel()
 	var (
@@ -49,10 +49,10 @@ func TestPurgesSettle(t *testing.T) {
 		return wrapped
 	})
 	ctx := t.Context()
-	check := func(purge string, n int64, err error) {
+	check := func(purge string, n, want int64, err error) {
 		t.Helper()
-		if err != nil || n != 1500 {
-			t.Fatalf("%s = %d, %v; want 1,500 rows, nil", purge, n, err)
+		if err != nil || n != want {
+			t.Fatalf("%s = %d, %v; want %d rows, nil", purge, n, err, want)
 		}
 		if len(left) < 3 || left[len(left)-1] != 0 || !slices.IsSortedFunc(left, func(a, b int) int { return b - a }) || len(slices.Compact(slices.Clone(left))) != len(left) {
 			t.Fatalf("%s: rows left at each Settle: %v; want one call after each of several transactions, each with fewer left, the last with none", purge, left)
@@ -66,11 +66,20 @@ func TestPurgesSettle(t *testing.T) {
 	}
 	table, left = "events", nil
 	n, err := f.Store.PurgeIssues(ctx)
-	check("PurgeIssues", n, err)
+	check("PurgeIssues", n, 1500, err)
 
-	counted, _ := f.Issue(t, "counted")
-	f.SecondCounters(t, counted, f.Clock.Now().Add(-40*24*time.Hour), 1500)
+	counted, _ := f.Issue(t, "deleted with counters")
+	f.SecondCounters(t, counted, f.Clock.Now().Add(-time.Hour), 1500)
+	if err := f.Store.DeleteIssue(ctx, counted.ID); err != nil {
+		t.Fatal(err)
+	}
+	table, left = "issue_seconds", nil
+	n, err = f.Store.PurgeIssues(ctx)
+	check("PurgeIssues (counters)", n, 1501, err)
+
+	old, _ := f.Issue(t, "counted")
+	f.SecondCounters(t, old, f.Clock.Now().Add(-40*24*time.Hour), 1500)
 	table, left = "issue_seconds", nil
 	n, err = f.Store.PurgeAlertCounts(ctx, f.Clock.Now())
-	check("PurgeAlertCounts", n, err)
+	check("PurgeAlertCounts", n, 1500, err)
 }

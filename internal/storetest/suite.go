@@ -142,6 +142,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Backlog", func(t *testing.T) { t.Parallel(); testBacklog(t, open) })
 	t.Run("DestinationPurges", func(t *testing.T) { t.Parallel(); testDestinationPurges(t, open) })
 	t.Run("IssuePurges", func(t *testing.T) { t.Parallel(); testIssuePurges(t, open) })
+	t.Run("IssueDeletion", func(t *testing.T) { t.Parallel(); testIssueDeletion(t, open) })
 	t.Run("EventRetention", func(t *testing.T) { t.Parallel(); testEventRetention(t, open) })
 	t.Run("RetentionBesideIngest", func(t *testing.T) { t.Parallel(); testRetentionBesideIngest(t, open) })
 	t.Run("ProjectPurges", func(t *testing.T) { t.Parallel(); testProjectPurges(t, open) })

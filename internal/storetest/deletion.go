@@ -1,0 +1,148 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/sqlstore"
+)
+
+// issueRowTables are the tables holding rows of an issue besides its own:
+// its events, alert counters, seen users and comments.
+var issueRowTables = []string{"events", "issue_seconds", "issue_minutes", "issue_minute_users", "issue_users", "comments"}
+
+// IssueRows counts the rows of the issue in each of issueRowTables.
+func (f *Fixture) IssueRows(t testing.TB, issueID int64) map[string]int {
+	t.Helper()
+	out := make(map[string]int, len(issueRowTables))
+	for _, table := range issueRowTables {
+		out[table] = f.Count(t, `SELECT COUNT(*) FROM %s WHERE issue_id = %d`, table, issueID)
+	}
+	return out
+}
+
+// Counted gives issue, as ingest would, a second of alert counts with two
+// users, records the users as seen on it, and adds a comment.
+func (f *Fixture) Counted(t testing.TB, issue *herald.Issue) {
+	t.Helper()
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		users := []string{"id:1", "id:2"}
+		if err := tx.AddIssueCounts(ctx, []sqlstore.AlertCount{{ID: issue.ID, Second: sqlstore.Second(f.Clock.Now()), Events: 2, Users: users}}); err != nil {
+			return err
+		}
+		if _, err := tx.AddIssueUsers(ctx, []sqlstore.IssueUser{{IssueID: issue.ID, Key: users[0]}, {IssueID: issue.ID, Key: users[1]}}); err != nil {
+			return err
+		}
+		return tx.InsertComment(ctx, &herald.Comment{IssueID: issue.ID, UserID: f.User.ID, Text: "seen"})
+	})
+}
+
+// testIssueDeletion checks that deleting an issue hides it at once from
+// every read of issues and of events, frees its group (the next event of
+// it opens a new issue), and leaves all its rows (events, alert counters,
+// seen users, comments) to PurgeIssues, which deletes them and then the
+// issue's row, and nothing of any other issue; and that no issue's id is
+// ever given again, the newest issue's neither.
+func testIssueDeletion(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	f.Clock.SetStep(time.Second)
+	s := f.Store
+	kept, keptEvent := f.Issue(t, "kept")
+	gone, goneEvent := f.Issue(t, "gone")
+	f.Storm(t, gone, 9)
+	f.Counted(t, kept)
+	f.Counted(t, gone)
+	f.SecondCounters(t, gone, f.Clock.Now().Add(-time.Hour), 100)
+	keptRows, goneRows := f.IssueRows(t, kept.ID), f.IssueRows(t, gone.ID)
+	for _, table := range issueRowTables {
+		if goneRows[table] == 0 || keptRows[table] == 0 {
+			t.Fatalf("the issues' rows before the delete: %v, %v; want some in every table", goneRows, keptRows)
+		}
+	}
+
+	must(t, s.DeleteIssue(ctx, gone.ID))
+	wantCode(t, s.DeleteIssue(ctx, gone.ID), herald.ENOTFOUND)
+	for _, key := range []string{fmt.Sprint(gone.ID), gone.ShortID} {
+		_, err := s.FindIssue(ctx, f.Org.ID, key)
+		wantCode(t, err, herald.ENOTFOUND)
+	}
+	_, err := s.FindIssueByID(ctx, gone.ID)
+	wantCode(t, err, herald.ENOTFOUND)
+	_, err = s.FindEventByID(ctx, f.Project.ID, goneEvent.ID)
+	wantCode(t, err, herald.ENOTFOUND)
+	listed, _, err := s.SearchIssues(ctx, herald.IssueSearch{ProjectID: f.Project.ID})
+	must(t, err)
+	if len(listed) != 1 || listed[0].ID != kept.ID {
+		t.Fatalf("%d issues listed after the delete, want only the kept one", len(listed))
+	}
+	for _, sel := range []herald.IssueSelection{
+		{ProjectID: f.Project.ID, IDs: []int64{gone.ID, kept.ID}},
+		{ProjectID: f.Project.ID, Statuses: []string{herald.IssueUnresolved}},
+	} {
+		f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+			got, err := tx.SelectIssues(ctx, sel)
+			if err == nil && (len(got) != 1 || got[0].ID != kept.ID) {
+				t.Errorf("SelectIssues(%+v): %d issues, want only the kept one", sel, len(got))
+			}
+			return err
+		})
+	}
+	if rows := f.IssueRows(t, gone.ID); fmt.Sprint(rows) != fmt.Sprint(goneRows) {
+		t.Fatalf("the deleted issue's rows before the purge: %v, want all kept (%v)", rows, goneRows)
+	}
+
+	again, againEvent := f.Issue(t, "gone")
+	if again.ID <= gone.ID || again.ShortID == gone.ShortID {
+		t.Fatalf("the group's next event opened issue %d (%s), want a new one after %d (%s)", again.ID, again.ShortID, gone.ID, gone.ShortID)
+	}
+	want := int64(0)
+	for table, n := range goneRows {
+		if table != "comments" {
+			want += int64(n)
+		}
+	}
+	n, err := s.PurgeIssues(ctx)
+	must(t, err)
+	rows := f.IssueRows(t, gone.ID)
+	for _, left := range rows {
+		if n != want || left != 0 {
+			t.Fatalf("purged %d rows, left %v; want its %d events and counters, and nothing left", n, rows, want)
+		}
+	}
+	if left := f.Count(t, `SELECT COUNT(*) FROM issues WHERE id = %d`, gone.ID); left != 0 {
+		t.Fatal("the purged issue's row is still stored")
+	}
+	if rows := f.IssueRows(t, kept.ID); fmt.Sprint(rows) != fmt.Sprint(keptRows) {
+		t.Fatalf("the kept issue's rows after the purge: %v, want %v", rows, keptRows)
+	}
+	for _, e := range []*herald.Event{keptEvent, againEvent} {
+		if _, err := s.FindEventByID(ctx, e.ProjectID, e.ID); err != nil {
+			t.Fatalf("event %s of an issue not deleted: %v", e.ID, err)
+		}
+	}
+
+	// The newest issue deleted and purged: the next issue still gets a
+	// new id, and no purge deletes any of its events.
+	must(t, s.DeleteIssue(ctx, again.ID))
+	if n, err := s.PurgeIssues(ctx); err != nil || n != 1 {
+		t.Fatalf("PurgeIssues = %d, %v; want the newest issue's 1 event", n, err)
+	}
+	next, _ := f.Issue(t, "next")
+	f.Storm(t, next, 4)
+	if next.ID <= again.ID {
+		t.Fatalf("a new issue was given id %d, the deleted issue %d's or an older one", next.ID, again.ID)
+	}
+	if n, err := s.PurgeIssues(ctx); err != nil || n != 0 {
+		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
+	}
+	if n := f.Count(t, `SELECT COUNT(*) FROM events WHERE issue_id = %d`, next.ID); n != 5 {
+		t.Fatalf("the new issue has %d events, want its 5", n)
+	}
+	if n := f.Count(t, `SELECT COUNT(*) FROM issues WHERE deleted`); n != 0 {
+		t.Fatalf("%d deleted issues' rows left once a newer issue is stored, want none", n)
+	}
+}
