@@ -230,10 +230,13 @@ func (s *DB) purgeIssueCounters(ctx context.Context, cond string, args ...any) (
 // purgeIssueCounters deletes them, and the issues (with what is left of
 // them) through their index by project and hash. A project's row goes
 // last, with what is left of it (its rules, and any event an ingest batch
-// wrote as it was being deleted).
+// wrote as it was being deleted), but for the newest project's: as the
+// newest issue's (purgeIssue), it is kept, hidden and emptied, until a
+// newer project is stored, so that SQLite never gives its id again.
 func (s *DB) PurgeProjects(ctx context.Context) (int64, error) {
 	var id int64
-	return s.drainQueue(ctx, "project", `SELECT id FROM projects WHERE deleted LIMIT 1`, []any{&id},
+	return s.drainQueue(ctx, "project", `SELECT id FROM projects p WHERE deleted AND (id < (SELECT MAX(id) FROM projects)
+		OR EXISTS (SELECT 1 FROM events e WHERE e.project_id = p.id) OR EXISTS (SELECT 1 FROM issues i WHERE i.project_id = p.id)) LIMIT 1`, []any{&id},
 		func() (int64, error) {
 			events, err := purgeBatches(ctx, s, `SELECT id FROM events WHERE project_id = $1`, []any{id},
 				func(tx *sql.Tx, ids []string) (int64, error) { return s.deleteEvents(ctx, tx, id, ids) })
@@ -255,7 +258,7 @@ func (s *DB) PurgeProjects(ctx context.Context) (int64, error) {
 			return events + counters + issues, err
 		},
 		func() error {
-			_, err := s.exec(ctx, nil, `DELETE FROM projects WHERE id = $1 AND deleted`, id)
+			_, err := s.exec(ctx, nil, `DELETE FROM projects WHERE id = $1 AND deleted AND id < (SELECT MAX(id) FROM projects)`, id)
 			return err
 		})
 }
