@@ -644,12 +644,20 @@ func TestIssueRoutes(t *testing.T) {
 		if res.Status != 204 {
 			t.Fatalf("bulk update of the deleted issue: %d %s, want 204 (no issue matched)", res.Status, res.Body)
 		}
-		// The next event of its group opens a new issue, with a new id.
-		again := ts.storeEvent(t, `{"message":"disk full","level":"warning"}`)
+		// The next event of its group, here the deleted event sent again,
+		// opens a new issue, with a new id.
+		again := ts.storeEvent(t, `{"event_id":"`+b.ID+`","message":"disk full","level":"warning"}`)
 		if again.IssueID <= b.IssueID {
 			t.Fatalf("the group's next event went to issue %d, want a new issue after %d", again.IssueID, b.IssueID)
 		}
 		ts.must(t, 200, "GET", issue(fmt.Sprint(again.IssueID)), nil)
+		var ev struct {
+			GroupID string `json:"groupID"`
+		}
+		ts.must(t, 200, "GET", "/api/0/projects/acme/web/events/"+b.ID+"/", nil).JSON(t, &ev)
+		if ev.GroupID != fmt.Sprint(again.IssueID) {
+			t.Fatalf("the event sent again is in issue %s, want %d", ev.GroupID, again.IssueID)
+		}
 	})
 }
 

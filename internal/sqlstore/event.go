@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -43,9 +44,12 @@ type EventKey struct {
 }
 
 // ExistingEvents returns which of events their project already has: one
-// query, by primary key. In a transaction that uses the configuration
-// cache (CacheConfig) and has not read the configuration version yet, the
-// same query reads it, saving the cache's first lookup a round trip.
+// query, by primary key. An event of a deleted issue, which PurgeIssues
+// has yet to delete, is deleted now instead and not returned: the event
+// sent again is stored anew, in the issue its group has now. In a
+// transaction that uses the configuration cache (CacheConfig) and has not
+// read the configuration version yet, the same query reads it, saving
+// the cache's first lookup a round trip.
 func (t *Tx) ExistingEvents(ctx context.Context, events []*herald.Event) (map[EventKey]bool, error) {
 	ids := make([]string, len(events))
 	var projectIDs []int64
@@ -59,11 +63,12 @@ func (t *Tx) ExistingEvents(ctx context.Context, events []*herald.Event) (map[Ev
 	// lookups, not a scan of the project's events.
 	match := `e.project_id ` + t.s.inInt(1) + ` AND e.id ` + t.s.inText(2)
 	withVersion := t.cacheConfig && !t.versionRead
-	q := `SELECT e.project_id, e.id FROM events e WHERE ` + match
+	cols := `e.project_id, e.id, EXISTS (SELECT 1 FROM issues i WHERE i.id = e.issue_id AND NOT i.deleted)`
+	q := `SELECT ` + cols + ` FROM events e WHERE ` + match
 	if withVersion {
 		// The version's one row, joined with the events found: a row
 		// with NULLs when there are none.
-		q = `SELECT v.n, e.project_id, e.id FROM config_version v LEFT JOIN events e ON ` + match + ` WHERE v.id = 1`
+		q = `SELECT v.n, ` + cols + ` FROM config_version v LEFT JOIN events e ON ` + match + ` WHERE v.id = 1`
 	}
 	rows, err := t.s.query(ctx, t.tx, q, jsonList(projectIDs), jsonList(ids))
 	if err != nil {
@@ -71,11 +76,13 @@ func (t *Tx) ExistingEvents(ctx context.Context, events []*herald.Event) (map[Ev
 	}
 	defer rows.Close()
 	out := map[EventKey]bool{}
+	var stale []EventKey
 	var project sql.NullInt64
 	var id sql.NullString
-	dest := []any{&project, &id}
+	var live bool
+	dest := []any{&project, &id, &live}
 	if withVersion {
-		dest = []any{&t.version, &project, &id}
+		dest = []any{&t.version, &project, &id, &live}
 	}
 	n := 0
 	for rows.Next() {
@@ -83,11 +90,13 @@ func (t *Tx) ExistingEvents(ctx context.Context, events []*herald.Event) (map[Ev
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("scan event id: %w", err)
 		}
-		if project.Valid {
-			out[EventKey{ProjectID: project.Int64, ID: id.String}] = true
+		if k := (EventKey{ProjectID: project.Int64, ID: id.String}); project.Valid && live {
+			out[k] = true
+		} else if project.Valid {
+			stale = append(stale, k)
 		}
 	}
-	if err := rows.Err(); err != nil {
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("find existing events: %w", err)
 	}
 	if withVersion {
@@ -95,6 +104,12 @@ func (t *Tx) ExistingEvents(ctx context.Context, events []*herald.Event) (map[Ev
 			return nil, fmt.Errorf("read configuration version: %w", sql.ErrNoRows)
 		}
 		t.versionRead = true
+	}
+	for _, k := range stale {
+		if _, err := t.s.exec(ctx, t.tx, `DELETE FROM events WHERE project_id = $1 AND id = $2
+			AND NOT EXISTS (SELECT 1 FROM issues i WHERE i.id = events.issue_id AND NOT i.deleted)`, k.ProjectID, k.ID); err != nil {
+			return nil, fmt.Errorf("delete an event of a deleted issue: %w", err)
+		}
 	}
 	return out, nil
 }

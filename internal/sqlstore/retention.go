@@ -190,8 +190,10 @@ func (s *DB) purgeIssue(ctx context.Context, issueID, projectID int64) (int64, e
 	} else if live > 0 {
 		return 0, nil
 	}
+	// The events are deleted only while still the issue's: one sent
+	// again meanwhile is stored anew in another (ExistingEvents).
 	events, err := purgeBatches(ctx, s, `SELECT id FROM events WHERE issue_id = $1`, []any{issueID},
-		func(tx *sql.Tx, ids []string) (int64, error) { return s.deleteEvents(ctx, tx, projectID, ids) })
+		func(tx *sql.Tx, ids []string) (int64, error) { return s.deleteEvents(ctx, tx, projectID, ids, issueID) })
 	if err != nil {
 		return events, err
 	}
@@ -239,7 +241,7 @@ func (s *DB) PurgeProjects(ctx context.Context) (int64, error) {
 		OR EXISTS (SELECT 1 FROM events e WHERE e.project_id = p.id) OR EXISTS (SELECT 1 FROM issues i WHERE i.project_id = p.id)) LIMIT 1`, []any{&id},
 		func() (int64, error) {
 			events, err := purgeBatches(ctx, s, `SELECT id FROM events WHERE project_id = $1`, []any{id},
-				func(tx *sql.Tx, ids []string) (int64, error) { return s.deleteEvents(ctx, tx, id, ids) })
+				func(tx *sql.Tx, ids []string) (int64, error) { return s.deleteEvents(ctx, tx, id, ids, 0) })
 			if err != nil {
 				return events, err
 			}
@@ -288,9 +290,14 @@ func (s *DB) drainQueue(ctx context.Context, what, next string, key []any, purge
 	}
 }
 
-// deleteEvents deletes, in tx, the events of a project with the given ids.
-func (s *DB) deleteEvents(ctx context.Context, tx *sql.Tx, projectID int64, ids []string) (int64, error) {
-	n, err := s.execCount(ctx, tx, `DELETE FROM events WHERE project_id = $1 AND id `+s.inText(2), projectID, jsonList(ids))
+// deleteEvents deletes, in tx, the events of a project with the given ids,
+// of the issue issueID unless it is 0.
+func (s *DB) deleteEvents(ctx context.Context, tx *sql.Tx, projectID int64, ids []string, issueID int64) (int64, error) {
+	q, args := `DELETE FROM events WHERE project_id = $1 AND id `+s.inText(2), []any{projectID, jsonList(ids)}
+	if issueID != 0 {
+		q, args = q+` AND issue_id = $3`, append(args, issueID)
+	}
+	n, err := s.execCount(ctx, tx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("delete events: %w", err)
 	}
@@ -352,7 +359,7 @@ func (s *DB) purgeOldEvents(ctx context.Context, projectID int64, before time.Ti
 			return total, err
 		}
 		n, err := purgeBatches(ctx, s, `SELECT id FROM events WHERE issue_id `+s.inInt(1)+` AND received < $2`, []any{jsonList(ids), ts(before)},
-			func(tx *sql.Tx, events []string) (int64, error) { return s.deleteEvents(ctx, tx, projectID, events) })
+			func(tx *sql.Tx, events []string) (int64, error) { return s.deleteEvents(ctx, tx, projectID, events, 0) })
 		total += n
 		if err != nil || len(ids) < purgeBatch {
 			return total, err

@@ -42,10 +42,11 @@ func (f *Fixture) Counted(t testing.TB, issue *herald.Issue) {
 
 // testIssueDeletion checks that deleting an issue hides it at once from
 // every read of issues and of events, frees its group (the next event of
-// it opens a new issue), and leaves all its rows (events, alert counters,
-// seen users, comments) to PurgeIssues, which deletes them and then the
-// issue's row, and nothing of any other issue; and that no issue's id is
-// ever given again, the newest issue's neither.
+// it opens a new issue) and its events' ids (one sent again is stored
+// anew), and leaves all its rows (events, alert counters, seen users,
+// comments) to PurgeIssues, which deletes them and then the issue's row,
+// and nothing of any other issue; and that no issue's id is ever given
+// again, the newest issue's neither.
 func testIssueDeletion(t *testing.T, open Opener) {
 	ctx := context.Background()
 	f := NewFixture(t, open)
@@ -99,7 +100,22 @@ func testIssueDeletion(t *testing.T, open Opener) {
 	if again.ID <= gone.ID || again.ShortID == gone.ShortID {
 		t.Fatalf("the group's next event opened issue %d (%s), want a new one after %d (%s)", again.ID, again.ShortID, gone.ID, gone.ShortID)
 	}
-	want := int64(0)
+	// An event of the deleted issue sent again before the purge is taken
+	// as new, stored anew in the issue its group has now, and kept by the
+	// purge.
+	resent := *goneEvent
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		seen, err := tx.ExistingEvents(ctx, []*herald.Event{&resent, keptEvent})
+		if err != nil {
+			return err
+		}
+		if len(seen) != 1 || !seen[sqlstore.EventKey{ProjectID: keptEvent.ProjectID, ID: keptEvent.ID}] {
+			t.Errorf("ExistingEvents = %v, want only the kept issue's event", seen)
+		}
+		resent.IssueID = again.ID
+		return tx.InsertEvents(ctx, []*herald.Event{&resent})
+	})
+	want := int64(-1)
 	for table, n := range goneRows {
 		if table != "comments" {
 			want += int64(n)
@@ -119,17 +135,17 @@ func testIssueDeletion(t *testing.T, open Opener) {
 	if rows := f.IssueRows(t, kept.ID); fmt.Sprint(rows) != fmt.Sprint(keptRows) {
 		t.Fatalf("the kept issue's rows after the purge: %v, want %v", rows, keptRows)
 	}
-	for _, e := range []*herald.Event{keptEvent, againEvent} {
-		if _, err := s.FindEventByID(ctx, e.ProjectID, e.ID); err != nil {
-			t.Fatalf("event %s of an issue not deleted: %v", e.ID, err)
+	for _, e := range []*herald.Event{keptEvent, againEvent, &resent} {
+		if got, err := s.FindEventByID(ctx, e.ProjectID, e.ID); err != nil || got.IssueID != e.IssueID {
+			t.Fatalf("event %s of issue %d: %+v, %v", e.ID, e.IssueID, got, err)
 		}
 	}
 
 	// The newest issue deleted and purged: the next issue still gets a
 	// new id, and no purge deletes any of its events.
 	must(t, s.DeleteIssue(ctx, again.ID))
-	if n, err := s.PurgeIssues(ctx); err != nil || n != 1 {
-		t.Fatalf("PurgeIssues = %d, %v; want the newest issue's 1 event", n, err)
+	if n, err := s.PurgeIssues(ctx); err != nil || n != 2 {
+		t.Fatalf("PurgeIssues = %d, %v; want the newest issue's 2 events", n, err)
 	}
 	next, _ := f.Issue(t, "next")
 	f.Storm(t, next, 4)
