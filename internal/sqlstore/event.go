@@ -476,7 +476,7 @@ func scanEvent(row *sql.Row) (*herald.Event, error) {
 	return e, nil
 }
 
-// FindIssueByID returns the issue or ENOTFOUND, also for a deleted one.
+// FindIssueByID returns the issue, or ENOTFOUND (also for a deleted issue).
 func (s *DB) FindIssueByID(ctx context.Context, id int64) (*herald.Issue, error) {
 	is, err := scanIssue(s.queryRow(ctx, nil, `SELECT `+issueColumns+` FROM issues WHERE id = $1 AND NOT deleted`, id))
 	if err != nil {
