@@ -40,8 +40,8 @@ type Config struct {
 	MetricAlertInterval time.Duration
 	// PurgeInterval is how often the leader deletes the deliveries of
 	// deleted hooks and Sentry Apps, deleted issues with their events and
-	// alert counters, and deleted projects' events and issues (default
-	// 1m).
+	// alert counters, deleted projects' events and issues, and deleted
+	// metric alert rules' counters (default 1m).
 	PurgeInterval time.Duration
 	// Clock tells the time of the jobs; nil means herald.SystemClock.
 	Clock herald.Clock
@@ -152,7 +152,8 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 // PurgeDestinationsArgs are the arguments of the periodic job that deletes
 // the deliveries of deleted hooks and Sentry Apps, deleted issues with
 // their events and alert counters (deleted through the API or by the event
-// retention), and deleted projects with their events and issues.
+// retention), deleted projects with their events and issues, and deleted
+// metric alert rules with their counters.
 type PurgeDestinationsArgs struct{}
 
 // Kind is the job kind (River's JobArgs).
@@ -167,8 +168,8 @@ type purgeWorker struct {
 }
 
 // Work deletes the deliveries of the destinations, the issues with their
-// events and counters, and the events and issues of the projects deleted
-// since the last run. A run that starts while another is still going (a
+// events and counters, the events and issues of the projects, and the
+// metric alert rules with their counters deleted since the last run. A run that starts while another is still going (a
 // destination of millions of deliveries takes minutes) leaves the work to
 // it, rather than doubling the writer's share the purge takes.
 func (w *purgeWorker) Work(ctx context.Context, _ *river.Job[PurgeDestinationsArgs]) error {
@@ -193,6 +194,13 @@ func (w *purgeWorker) Work(ctx context.Context, _ *river.Job[PurgeDestinationsAr
 	n, err = w.cfg.Store.PurgeProjects(ctx)
 	if n > 0 {
 		w.cfg.Logger.Info("deleted the events and issues of deleted projects", "rows", n)
+	}
+	if err != nil {
+		return err
+	}
+	n, err = w.cfg.Store.PurgeMetricAlerts(ctx)
+	if n > 0 {
+		w.cfg.Logger.Info("deleted the counters of deleted metric alerts", "rows", n)
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/herald-dev/herald"
+	"github.com/herald-dev/herald/internal/sqlstore"
 	"github.com/herald-dev/herald/internal/storetest"
 )
 
@@ -60,16 +61,24 @@ func TestPurgeJob(t *testing.T) {
 	if err := f.Store.DeleteProject(t.Context(), project.ID); err != nil {
 		t.Fatal(err)
 	}
+	rule := f.MetricRule(t, &herald.MetricAlertRule{Name: "Gone"}, nil, 5, 0)
+	f.MetricRule(t, &herald.MetricAlertRule{Name: "Kept"}, nil, 5, 0)
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		return tx.AddMetricCounts(ctx, []sqlstore.AlertCount{{ID: rule.ID, Second: sqlstore.Second(f.Clock.Now()), Events: 1}})
+	})
+	if err := f.Store.DeleteMetricAlert(t.Context(), f.Org.ID, rule.ID); err != nil {
+		t.Fatal(err)
+	}
 	events := func() int {
 		var n int
-		if err := f.Store.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM events WHERE issue_id = ? OR project_id = ?`,
-			issue.ID, project.ID).Scan(&n); err != nil {
+		if err := f.Store.SQL().QueryRowContext(t.Context(), `SELECT (SELECT COUNT(*) FROM events WHERE issue_id = ? OR project_id = ?)
+			+ (SELECT COUNT(*) FROM metric_seconds WHERE rule_id = ?)`, issue.ID, project.ID, rule.ID).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
-	if events() != 2 {
-		t.Fatal("the deleted issue's or project's event went before the purge")
+	if events() != 3 {
+		t.Fatal("the deleted issue's or project's event, or the deleted rule's counter, went before the purge")
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -82,7 +91,7 @@ func TestPurgeJob(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for len(f.DeliveriesTo(t, herald.DestinationHook, gone.ID)) > 0 || events() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the deleted hook's deliveries or the deleted issue's or project's events are still there after 30 s")
+			t.Fatal("the deleted hook's deliveries, the deleted issue's or project's events or the deleted rule's counter are still there after 30 s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -118,7 +118,7 @@ func nullFloat(f *float64) sql.NullFloat64 {
 
 // FindMetricAlertByID returns the organization's rule or ENOTFOUND.
 func (s *DB) FindMetricAlertByID(ctx context.Context, orgID, id int64) (*herald.MetricAlertRule, error) {
-	r, err := scanMetric(s.queryRow(ctx, nil, `SELECT `+metricColumns+` FROM metric_alert_rules WHERE org_id = $1 AND id = $2`, orgID, id))
+	r, err := scanMetric(s.queryRow(ctx, nil, `SELECT `+metricColumns+` FROM metric_alert_rules WHERE org_id = $1 AND id = $2 AND NOT deleted`, orgID, id))
 	if err != nil {
 		return nil, notFound(err, "metric alert")
 	}
@@ -130,16 +130,17 @@ func (s *DB) FindMetricAlertByID(ctx context.Context, orgID, id int64) (*herald.
 
 // FindMetricAlerts lists the organization's rules ordered by id.
 func (s *DB) FindMetricAlerts(ctx context.Context, orgID int64) ([]*herald.MetricAlertRule, error) {
-	rules, err := s.metricRules(ctx, nil, `WHERE org_id = $1`, orgID)
+	rules, err := s.metricRules(ctx, nil, `AND org_id = $1`, orgID)
 	if err != nil {
 		return nil, err
 	}
 	return rules, s.withProjectSlugs(ctx, nil, rules)
 }
 
-// metricRules loads the rules selected by where.
-func (s *DB) metricRules(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]*herald.MetricAlertRule, error) {
-	rows, err := s.query(ctx, tx, `SELECT `+metricColumns+` FROM metric_alert_rules `+where+` ORDER BY id`, args...)
+// metricRules loads the rules, but for deleted ones, that and (empty, or
+// further conditions, from AND on) selects.
+func (s *DB) metricRules(ctx context.Context, tx *sql.Tx, and string, args ...any) ([]*herald.MetricAlertRule, error) {
+	rows, err := s.query(ctx, tx, `SELECT `+metricColumns+` FROM metric_alert_rules WHERE NOT deleted `+and+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find metric alerts: %w", err)
 	}
@@ -199,7 +200,8 @@ func (s *DB) UpdateMetricAlert(ctx context.Context, r *herald.MetricAlertRule) e
 	r.DateModified = s.clock.Now().UTC().Truncate(time.Microsecond)
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx, `UPDATE metric_alert_rules SET name = $1, aggregate = $2, query = $3, environment = $4, project_ids = $5,
-			time_window = $6, threshold_type = $7, resolve_threshold = $8, triggers = $9, date_modified = $10 WHERE org_id = $11 AND id = $12`,
+			time_window = $6, threshold_type = $7, resolve_threshold = $8, triggers = $9, date_modified = $10 WHERE org_id = $11 AND id = $12
+			AND NOT deleted`,
 			r.Name, r.Aggregate, r.Query, r.Environment, ids, r.TimeWindow, r.ThresholdType, nullFloat(r.ResolveThreshold), triggers,
 			ts(r.DateModified), r.OrganizationID, r.ID)
 		if err != nil {
@@ -218,20 +220,21 @@ func (s *DB) UpdateMetricAlert(ctx context.Context, r *herald.MetricAlertRule) e
 	})
 }
 
-// DeleteMetricAlert removes the rule, its counts and its incidents.
+// DeleteMetricAlert deletes the rule: it is marked deleted, which hides
+// it from every read and stops its evaluation, and its incidents are
+// deleted; its counters, and then its row, are left to PurgeMetricAlerts.
 func (s *DB) DeleteMetricAlert(ctx context.Context, orgID, id int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var found int64
-		if err := s.queryRow(ctx, tx, `SELECT id FROM metric_alert_rules WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&found); err != nil {
-			return notFound(err, "metric alert")
+		n, err := s.execCount(ctx, tx, `UPDATE metric_alert_rules SET deleted = true WHERE org_id = $1 AND id = $2 AND NOT deleted`, orgID, id)
+		if err != nil {
+			return fmt.Errorf("delete metric alert: %w", err)
+		}
+		if n == 0 {
+			return herald.Errorf(herald.ENOTFOUND, "metric alert not found")
 		}
 		for _, q := range []string{
 			`DELETE FROM incident_history WHERE incident_id IN (SELECT id FROM incidents WHERE rule_id = $1)`,
 			`DELETE FROM incidents WHERE rule_id = $1`,
-			`DELETE FROM metric_minutes WHERE rule_id = $1`,
-			`DELETE FROM metric_seconds WHERE rule_id = $1`,
-			`DELETE FROM metric_minute_users WHERE rule_id = $1`,
-			`DELETE FROM metric_alert_rules WHERE id = $1`,
 		} {
 			if _, err := s.exec(ctx, tx, q, id); err != nil {
 				return fmt.Errorf("delete metric alert: %w", err)
@@ -252,7 +255,7 @@ func (t *Tx) MetricRules(ctx context.Context, orgIDs []int64) ([]*herald.MetricA
 	return listByID(ctx, t, "metric rules", orgIDs,
 		func(r *herald.MetricAlertRule) int64 { return r.OrganizationID }, func(r *herald.MetricAlertRule) int64 { return r.ID },
 		func(ids []int64) ([]*herald.MetricAlertRule, error) {
-			return t.s.metricRules(ctx, t.tx, `WHERE org_id `+t.s.inInt(1), jsonList(ids))
+			return t.s.metricRules(ctx, t.tx, `AND org_id `+t.s.inInt(1), jsonList(ids))
 		})
 }
 

@@ -152,7 +152,7 @@ func (s *DB) PurgeDestinations(ctx context.Context) (int64, error) {
 // deleted, with their events and alert counters, and returns how many
 // events and counters: in batches, as PurgeDeliveries, the events found
 // through the index of events by issue and deleted by primary key, the
-// counters as purgeWhere deletes them. An issue's row goes last, with its
+// counters as purgeCounters deletes them. An issue's row goes last, with its
 // comments, and the issue leaves the queue.
 func (s *DB) PurgeIssues(ctx context.Context) (int64, error) {
 	var issueID, projectID int64
@@ -197,7 +197,7 @@ func (s *DB) purgeIssue(ctx context.Context, issueID, projectID int64) (int64, e
 	if err != nil {
 		return events, err
 	}
-	counters, err := s.purgeIssueCounters(ctx, `issue_id = $1`, issueID)
+	counters, err := s.purgeCounters(ctx, issueCounterTables, `issue_id = $1`, issueID)
 	if err != nil {
 		return events + counters, err
 	}
@@ -207,29 +207,56 @@ func (s *DB) purgeIssue(ctx context.Context, issueID, projectID int64) (int64, e
 	return events + counters, nil
 }
 
-// purgeIssueCounters deletes the alert counters and seen users of the
-// issues whose id meets cond (a condition on issue_id, given args), as
-// purgeWhere deletes them, and returns how many rows. Left to the cascade
-// from the issues' rows, they were deleted in one transaction: 300,000
-// counters, three and a half days of a storm under an issue alert rule,
-// held SQLite's writer, and every ingest batch, for half a second.
-func (s *DB) purgeIssueCounters(ctx context.Context, cond string, args ...any) (int64, error) {
+// purgeCounters deletes the rows of tables (alert counters and seen
+// users) that meet cond (a condition on the issue or rule they count,
+// given args), as purgeWhere deletes them, and returns how many. Left to
+// the cascade from an issue's or a rule's row, they were deleted in one
+// transaction: 300,000 counters, three and a half days of a storm under
+// an issue alert rule, held SQLite's writer, and every ingest batch, for
+// half a second.
+func (s *DB) purgeCounters(ctx context.Context, tables []string, cond string, args ...any) (int64, error) {
 	var total int64
-	for _, table := range []string{issueCounters.seconds, issueCounters.minutes, issueCounters.users, "issue_users"} {
+	for _, table := range tables {
 		n, err := s.purgeWhere(ctx, table, cond, args...)
 		total += n
 		if err != nil {
-			return total, fmt.Errorf("delete the issues' %s: %w", table, err)
+			return total, fmt.Errorf("delete the counters of %s: %w", table, err)
 		}
 	}
 	return total, nil
+}
+
+// issueCounterTables are the tables of an issue's counters and seen users.
+var issueCounterTables = []string{issueCounters.seconds, issueCounters.minutes, issueCounters.users, "issue_users"}
+
+// PurgeMetricAlerts deletes the metric alert rules DeleteMetricAlert
+// marked deleted, with their counters, and returns how many counters: as
+// purgeCounters deletes them. A rule's row goes last, but for the newest
+// rule's, kept hidden until a newer rule is stored, as the newest issue's
+// (purgeIssue); a rule is purged again when counters were added to it
+// after its purge (by an ingest batch that read the rules before it was
+// deleted).
+func (s *DB) PurgeMetricAlerts(ctx context.Context) (int64, error) {
+	var id int64
+	tables := []string{metricCounters.seconds, metricCounters.minutes, metricCounters.users}
+	counted := ``
+	for _, table := range tables {
+		counted += ` OR EXISTS (SELECT 1 FROM ` + table + ` c WHERE c.rule_id = r.id)`
+	}
+	return s.drainQueue(ctx, "metric alert", `SELECT id FROM metric_alert_rules r
+		WHERE deleted AND (id < (SELECT MAX(id) FROM metric_alert_rules)`+counted+`) LIMIT 1`, []any{&id},
+		func() (int64, error) { return s.purgeCounters(ctx, tables, `rule_id = $1`, id) },
+		func() error {
+			_, err := s.exec(ctx, nil, `DELETE FROM metric_alert_rules WHERE id = $1 AND deleted AND id < (SELECT MAX(id) FROM metric_alert_rules)`, id)
+			return err
+		})
 }
 
 // PurgeProjects deletes the projects DeleteProject marked deleted, with
 // their events, issues and alert counters, and returns how many events,
 // issues and counters: in batches, as PurgeDeliveries, the events through
 // their primary key, which begins with the project, the counters as
-// purgeIssueCounters deletes them, and the issues (with what is left of
+// purgeCounters deletes them, and the issues (with what is left of
 // them) through their index by project and hash. A project's row goes
 // last, with what is left of it (its rules, and any event an ingest batch
 // wrote as it was being deleted), but for the newest project's: as the
@@ -245,7 +272,7 @@ func (s *DB) PurgeProjects(ctx context.Context) (int64, error) {
 			if err != nil {
 				return events, err
 			}
-			counters, err := s.purgeIssueCounters(ctx, `issue_id IN (SELECT id FROM issues WHERE project_id = $1)`, id)
+			counters, err := s.purgeCounters(ctx, issueCounterTables, `issue_id IN (SELECT id FROM issues WHERE project_id = $1)`, id)
 			if err != nil {
 				return events + counters, err
 			}

@@ -162,3 +162,81 @@ func testIssueDeletion(t *testing.T, open Opener) {
 		t.Fatalf("%d deleted issues' rows left once a newer issue is stored, want none", n)
 	}
 }
+
+// testMetricAlertPurges checks that deleting a metric alert rule hides it
+// at once from every read of rules, updates included, and leaves its
+// counters to PurgeMetricAlerts, which deletes them and then the rule's
+// row, and nothing of another rule; and that no rule's id is given again,
+// the newest rule's neither.
+func testMetricAlertPurges(t *testing.T, open Opener) {
+	ctx := context.Background()
+	f := NewFixture(t, open)
+	s := f.Store
+	gone := f.MetricRule(t, &herald.MetricAlertRule{Name: "Gone"}, nil, 5, 0)
+	kept := f.MetricRule(t, &herald.MetricAlertRule{Name: "Kept"}, nil, 5, 0)
+	now := f.Clock.Now()
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		var counts []sqlstore.AlertCount
+		for i := range 1200 {
+			for _, r := range []*herald.MetricAlertRule{gone, kept} {
+				counts = append(counts, sqlstore.AlertCount{ID: r.ID, Second: sqlstore.Second(now) - int64(i), Events: 1, Users: []string{"id:1"}})
+			}
+		}
+		return tx.AddMetricCounts(ctx, counts)
+	})
+	rows := func(r *herald.MetricAlertRule) int {
+		n := 0
+		for _, table := range []string{"metric_seconds", "metric_minutes", "metric_minute_users"} {
+			n += f.Count(t, `SELECT COUNT(*) FROM %s WHERE rule_id = %d`, table, r.ID)
+		}
+		return n
+	}
+	goneRows, keptRows := rows(gone), rows(kept)
+	if goneRows < 1200 || keptRows != goneRows {
+		t.Fatalf("%d and %d counter rows stored, want over 1,200 each", goneRows, keptRows)
+	}
+
+	must(t, s.DeleteMetricAlert(ctx, f.Org.ID, gone.ID))
+	wantCode(t, s.DeleteMetricAlert(ctx, f.Org.ID, gone.ID), herald.ENOTFOUND)
+	_, err := s.FindMetricAlertByID(ctx, f.Org.ID, gone.ID)
+	wantCode(t, err, herald.ENOTFOUND)
+	wantCode(t, s.UpdateMetricAlert(ctx, gone), herald.ENOTFOUND)
+	listed, err := s.FindMetricAlerts(ctx, f.Org.ID)
+	must(t, err)
+	f.InTx(t, func(ctx context.Context, tx *sqlstore.Tx) error {
+		evaluated, err := tx.MetricRules(ctx, nil)
+		if err == nil && (len(listed) != 1 || listed[0].ID != kept.ID || len(evaluated) != 1 || evaluated[0].ID != kept.ID) {
+			t.Errorf("%d rules listed and %d evaluated after the delete, want only the kept one", len(listed), len(evaluated))
+		}
+		return err
+	})
+	if n := rows(gone); n != goneRows {
+		t.Fatalf("%d of the deleted rule's %d counter rows left before the purge, want all", n, goneRows)
+	}
+
+	n, err := s.PurgeMetricAlerts(ctx)
+	must(t, err)
+	if n != int64(goneRows) || rows(gone) != 0 || rows(kept) != keptRows {
+		t.Fatalf("purged %d rows, %d left, the kept rule's %d; want %d, none and %d", n, rows(gone), rows(kept), goneRows, keptRows)
+	}
+	if left := f.Count(t, `SELECT COUNT(*) FROM metric_alert_rules WHERE id = %d`, gone.ID); left != 0 {
+		t.Fatal("the purged rule's row is still stored")
+	}
+
+	// The newest rule deleted and purged: the next rule still gets a new
+	// id, and the kept row goes once it exists.
+	must(t, s.DeleteMetricAlert(ctx, f.Org.ID, kept.ID))
+	if n, err := s.PurgeMetricAlerts(ctx); err != nil || n != int64(keptRows) {
+		t.Fatalf("PurgeMetricAlerts = %d, %v; want the newest rule's %d rows", n, err, keptRows)
+	}
+	next := f.MetricRule(t, &herald.MetricAlertRule{Name: "Next"}, nil, 5, 0)
+	if next.ID <= kept.ID {
+		t.Fatalf("a new rule was given id %d, the deleted rule %d's or an older one", next.ID, kept.ID)
+	}
+	if n, err := s.PurgeMetricAlerts(ctx); err != nil || n != 0 {
+		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
+	}
+	if n := f.Count(t, `SELECT COUNT(*) FROM metric_alert_rules WHERE deleted`); n != 0 {
+		t.Fatalf("%d deleted rules' rows left once a newer rule is stored, want none", n)
+	}
+}

@@ -143,6 +143,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("DestinationPurges", func(t *testing.T) { t.Parallel(); testDestinationPurges(t, open) })
 	t.Run("IssuePurges", func(t *testing.T) { t.Parallel(); testIssuePurges(t, open) })
 	t.Run("IssueDeletion", func(t *testing.T) { t.Parallel(); testIssueDeletion(t, open) })
+	t.Run("MetricAlertPurges", func(t *testing.T) { t.Parallel(); testMetricAlertPurges(t, open) })
 	t.Run("EventRetention", func(t *testing.T) { t.Parallel(); testEventRetention(t, open) })
 	t.Run("RetentionBesideIngest", func(t *testing.T) { t.Parallel(); testRetentionBesideIngest(t, open) })
 	t.Run("ProjectPurges", func(t *testing.T) { t.Parallel(); testProjectPurges(t, open) })
