@@ -147,19 +147,31 @@ func testIssueDeletion(t *testing.T, open Opener) {
 	if n, err := s.PurgeIssues(ctx); err != nil || n != 2 {
 		t.Fatalf("PurgeIssues = %d, %v; want the newest issue's 2 events", n, err)
 	}
-	next, _ := f.Issue(t, "next")
-	f.Storm(t, next, 4)
-	if next.ID <= again.ID {
-		t.Fatalf("a new issue was given id %d, the deleted issue %d's or an older one", next.ID, again.ID)
-	}
-	if n, err := s.PurgeIssues(ctx); err != nil || n != 0 {
-		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
-	}
+	var next *herald.Issue
+	f.wantIDNotGivenAgain(t, "issues", again.ID, func() int64 {
+		next, _ = f.Issue(t, "next")
+		f.Storm(t, next, 4)
+		return next.ID
+	}, s.PurgeIssues)
 	if n := f.Count(t, `SELECT COUNT(*) FROM events WHERE issue_id = %d`, next.ID); n != 5 {
 		t.Fatalf("the new issue has %d events, want its 5", n)
 	}
-	if n := f.Count(t, `SELECT COUNT(*) FROM issues WHERE deleted`); n != 0 {
-		t.Fatalf("%d deleted issues' rows left once a newer issue is stored, want none", n)
+}
+
+// wantIDNotGivenAgain checks what follows the purge of the newest row of
+// table (issues, projects, metric_alert_rules), whose id was goneID: the
+// row create then stores gets a higher id, purge finds nothing left, and
+// the deleted row kept as the newest is gone.
+func (f *Fixture) wantIDNotGivenAgain(t *testing.T, table string, goneID int64, create func() int64, purge func(context.Context) (int64, error)) {
+	t.Helper()
+	if id := create(); id <= goneID {
+		t.Fatalf("a new row of %s was given id %d, the deleted row %d's or an older one", table, id, goneID)
+	}
+	if n, err := purge(context.Background()); err != nil || n != 0 {
+		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
+	}
+	if n := f.Count(t, `SELECT COUNT(*) FROM %s WHERE deleted`, table); n != 0 {
+		t.Fatalf("%d deleted rows of %s left once a newer row is stored, want none", n, table)
 	}
 }
 
@@ -229,14 +241,7 @@ func testMetricAlertPurges(t *testing.T, open Opener) {
 	if n, err := s.PurgeMetricAlerts(ctx); err != nil || n != int64(keptRows) {
 		t.Fatalf("PurgeMetricAlerts = %d, %v; want the newest rule's %d rows", n, err, keptRows)
 	}
-	next := f.MetricRule(t, &herald.MetricAlertRule{Name: "Next"}, nil, 5, 0)
-	if next.ID <= kept.ID {
-		t.Fatalf("a new rule was given id %d, the deleted rule %d's or an older one", next.ID, kept.ID)
-	}
-	if n, err := s.PurgeMetricAlerts(ctx); err != nil || n != 0 {
-		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
-	}
-	if n := f.Count(t, `SELECT COUNT(*) FROM metric_alert_rules WHERE deleted`); n != 0 {
-		t.Fatalf("%d deleted rules' rows left once a newer rule is stored, want none", n)
-	}
+	f.wantIDNotGivenAgain(t, "metric_alert_rules", kept.ID, func() int64 {
+		return f.MetricRule(t, &herald.MetricAlertRule{Name: "Next"}, nil, 5, 0).ID
+	}, s.PurgeMetricAlerts)
 }

@@ -319,17 +319,11 @@ func testProjectPurges(t *testing.T, open Opener) {
 	if n, err := s.PurgeProjects(ctx); err != nil || n != 6 || count("events", again.ID) != 0 || count("issues", again.ID) != 0 {
 		t.Fatalf("PurgeProjects = %d, %v; want the newest project's 3 events and 3 issues, and none left", n, err)
 	}
-	next := &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "next", Name: "Next"}
-	must(t, s.CreateProject(ctx, next))
-	if next.ID <= again.ID {
-		t.Fatalf("a new project was given id %d, the deleted project %d's or an older one", next.ID, again.ID)
-	}
-	if n, err := s.PurgeProjects(ctx); err != nil || n != 0 {
-		t.Fatalf("purge again = %d, %v; want nothing left", n, err)
-	}
-	if n := f.Count(t, `SELECT COUNT(*) FROM projects WHERE deleted`); n != 0 {
-		t.Fatalf("%d deleted projects' rows left once a newer project is stored, want none", n)
-	}
+	f.wantIDNotGivenAgain(t, "projects", again.ID, func() int64 {
+		next := &herald.Project{OrganizationID: f.Org.ID, TeamID: f.Team.ID, Slug: "next", Name: "Next"}
+		must(t, s.CreateProject(ctx, next))
+		return next.ID
+	}, s.PurgeProjects)
 }
 
 // testAlertCountPurges checks that PurgeAlertCounts deletes every counter
