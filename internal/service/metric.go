@@ -81,6 +81,9 @@ func (s *Service) EvaluateMetricAlerts(ctx context.Context, now time.Time) error
 			continue
 		}
 		from, to := metricWindow(now, r.TimeWindow)
+		// A rule's counts start over when it changes: its window reads
+		// nothing from before (see sqlstore's UpdateMetricAlert).
+		from = max(from, sqlstore.Second(r.DateModified))
 		n, err := read.MetricWindow(ctx, sqlstore.WindowParams{ID: r.ID, From: from, To: to, Users: r.Aggregate == herald.AggregateUniqueUsers})
 		if err != nil {
 			return err

@@ -122,15 +122,20 @@ func testMetricAlerts(t *testing.T, open storetest.Opener) {
 }
 
 // windowStep is one step of a metric window case, at an offset from a
-// minute boundary: events saved then (one per user key, "" for none), or,
-// without events, an evaluation then.
+// minute boundary: events saved then (one per user key, "" for none), the
+// rule changed then, or, without either, an evaluation then.
 type windowStep struct {
-	at    time.Duration
-	users []string
+	at     time.Duration
+	users  []string
+	update bool
 	// want is the value of the incident the evaluation opens; 0 means it
 	// opens none.
 	want float64
 }
+
+// updated is a windowStep changing the rule (its settings as they were)
+// at at: its counts start over.
+func updated(at time.Duration) windowStep { return windowStep{at: at, update: true} }
 
 // saved is a windowStep saving one event per user key at.
 func saved(at time.Duration, users ...string) windowStep { return windowStep{at: at, users: users} }
@@ -181,6 +186,18 @@ func testMetricWindows(t *testing.T, open storetest.Opener) {
 			saved(80*s, "id:c"), evaluated(90*s, 3)}},
 		{"UsersBeforeWindowLeftOut", herald.AggregateUniqueUsers, 1, []windowStep{
 			saved(20*s, "id:a", "id:b"), evaluated(30*s, 0), saved(45*s, "id:c"), saved(70*s, "id:b", "id:b"), evaluated(90*s, 0)}},
+		// A change starts the counts over, to the second: nothing saved
+		// before it is counted, in its own second and minute neither.
+		{"ChangeStartsOver", herald.AggregateCount, 1, []windowStep{
+			saved(10*s, n(3)...), updated(20*s), saved(30*s, n(2)...), evaluated(50*s, 0), saved(55*s, ""), evaluated(65*s, 3)}},
+		{"ChangeInTheSecondOfEvents", herald.AggregateCount, 1, []windowStep{
+			saved(20*s+100*time.Millisecond, n(3)...), updated(20*s+500*time.Millisecond), saved(20*s+700*time.Millisecond, ""),
+			saved(30*s, ""), evaluated(40*s, 0), saved(45*s, ""), evaluated(50*s, 3)}},
+		{"ChangeOnAMinute", herald.AggregateCount, 1, []windowStep{
+			saved(59*s, n(3)...), updated(60*s), saved(70*s, ""), evaluated(90*s, 0), saved(100*s, n(2)...), evaluated(110*s, 3)}},
+		{"UsersChangeStartsOver", herald.AggregateUniqueUsers, 1, []windowStep{
+			saved(10*s, "id:a", "id:b", "id:c"), saved(20*s, "id:d"), updated(20*s+500*time.Millisecond), saved(30*s, "id:a"),
+			evaluated(40*s, 0), saved(45*s, "id:b", "id:e"), evaluated(50*s, 3)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -190,6 +207,10 @@ func testMetricWindows(t *testing.T, open storetest.Opener) {
 			rule := f.MetricRule(t, &herald.MetricAlertRule{Aggregate: c.aggregate, TimeWindow: c.window}, nil, 2, 0)
 			for _, st := range c.steps {
 				f.Clock.Add(base.Add(st.at).Sub(f.Clock.Now()))
+				if st.update {
+					must(t, f.Store.UpdateMetricAlert(ctx, rule))
+					continue
+				}
 				if len(st.users) > 0 {
 					var events []*herald.Event
 					for _, u := range st.users {
