@@ -189,14 +189,14 @@ func testMetricWindows(t *testing.T, open storetest.Opener) {
 		// A change starts the counts over, to the second: nothing saved
 		// before it is counted, in its own second and minute neither.
 		{"ChangeStartsOver", herald.AggregateCount, 1, []windowStep{
-			saved(10*s, n(3)...), updated(20*s), saved(30*s, n(2)...), evaluated(50*s, 0), saved(55*s, ""), evaluated(65*s, 3)}},
+			saved(10*s, n(3)...), updated(20 * s), saved(30*s, n(2)...), evaluated(50*s, 0), saved(55*s, ""), evaluated(65*s, 3)}},
 		{"ChangeInTheSecondOfEvents", herald.AggregateCount, 1, []windowStep{
-			saved(20*s+100*time.Millisecond, n(3)...), updated(20*s+500*time.Millisecond), saved(20*s+700*time.Millisecond, ""),
+			saved(20*s+100*time.Millisecond, n(3)...), updated(20*s + 500*time.Millisecond), saved(20*s+700*time.Millisecond, ""),
 			saved(30*s, ""), evaluated(40*s, 0), saved(45*s, ""), evaluated(50*s, 3)}},
 		{"ChangeOnAMinute", herald.AggregateCount, 1, []windowStep{
-			saved(59*s, n(3)...), updated(60*s), saved(70*s, ""), evaluated(90*s, 0), saved(100*s, n(2)...), evaluated(110*s, 3)}},
+			saved(59*s, n(3)...), updated(60 * s), saved(70*s, ""), evaluated(90*s, 0), saved(100*s, n(2)...), evaluated(110*s, 3)}},
 		{"UsersChangeStartsOver", herald.AggregateUniqueUsers, 1, []windowStep{
-			saved(10*s, "id:a", "id:b", "id:c"), saved(20*s, "id:d"), updated(20*s+500*time.Millisecond), saved(30*s, "id:a"),
+			saved(10*s, "id:a", "id:b", "id:c"), saved(20*s, "id:d"), updated(20*s + 500*time.Millisecond), saved(30*s, "id:a"),
 			evaluated(40*s, 0), saved(45*s, "id:b", "id:e"), evaluated(50*s, 3)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
