@@ -165,9 +165,9 @@ func (s *DB) PurgeIssues(ctx context.Context) (int64, error) {
 	if err != nil {
 		return n, err
 	}
-	// The rows kept as the newest issue (purgeIssue) go once a newer
+	// The rows kept as the newest issue (notNewest) go once a newer
 	// issue is stored.
-	if _, err := s.exec(ctx, nil, `DELETE FROM issues WHERE deleted AND id < (SELECT MAX(id) FROM issues)
+	if _, err := s.exec(ctx, nil, `DELETE FROM issues WHERE deleted AND `+notNewest("issues")+`
 		AND id NOT IN (SELECT issue_id FROM issue_purges)`); err != nil {
 		return n, fmt.Errorf("delete purged issues: %w", err)
 	}
@@ -175,10 +175,8 @@ func (s *DB) PurgeIssues(ctx context.Context) (int64, error) {
 }
 
 // purgeIssue deletes a deleted issue of a project: its events, its alert
-// counters and its row, and returns how many events and counters. The row
-// of the newest issue is kept, hidden, until a newer issue is stored:
-// SQLite gives a new row the id after the highest stored, and an issue's
-// id must never be given again (receivers and API clients keep them).
+// counters and its row (deleteMarked), and returns how many events and
+// counters.
 func (s *DB) purgeIssue(ctx context.Context, issueID, projectID int64) (int64, error) {
 	// An issue queued but not deleted is one whose row an earlier
 	// version deleted at once, and whose id SQLite gave again to a new
@@ -201,10 +199,27 @@ func (s *DB) purgeIssue(ctx context.Context, issueID, projectID int64) (int64, e
 	if err != nil {
 		return events + counters, err
 	}
-	if _, err := s.exec(ctx, nil, `DELETE FROM issues WHERE id = $1 AND deleted AND id < (SELECT MAX(id) FROM issues)`, issueID); err != nil {
+	if err := s.deleteMarked(ctx, "issues", issueID); err != nil {
 		return events + counters, fmt.Errorf("delete the issue: %w", err)
 	}
 	return events + counters, nil
+}
+
+// notNewest is a condition on the id of table's rows: not the newest row.
+// The purges of deleted issues, projects and metric alert rules keep the
+// newest one's row, hidden, until a newer one is stored: SQLite gives a
+// new row the id after the highest stored, and no id may be given again
+// (receivers and API clients keep them, and rows of the deleted one could
+// show under the new one).
+func notNewest(table string) string {
+	return `id < (SELECT MAX(id) FROM ` + table + `)`
+}
+
+// deleteMarked deletes the row id of table if it is marked deleted and not
+// the newest (notNewest), once what belongs to it is purged.
+func (s *DB) deleteMarked(ctx context.Context, table string, id int64) error {
+	_, err := s.exec(ctx, nil, `DELETE FROM `+table+` WHERE id = $1 AND deleted AND `+notNewest(table), id)
+	return err
 }
 
 // purgeCounters deletes the rows of tables (alert counters and seen
@@ -233,7 +248,7 @@ var issueCounterTables = []string{issueCounters.seconds, issueCounters.minutes, 
 // marked deleted, with their counters, and returns how many counters: as
 // purgeCounters deletes them. A rule's row goes last, but for the newest
 // rule's, kept hidden until a newer rule is stored, as the newest issue's
-// (purgeIssue); a rule is purged again when counters were added to it
+// (notNewest); a rule is purged again when counters were added to it
 // after its purge (by an ingest batch that read the rules before it was
 // deleted).
 func (s *DB) PurgeMetricAlerts(ctx context.Context) (int64, error) {
@@ -244,12 +259,9 @@ func (s *DB) PurgeMetricAlerts(ctx context.Context) (int64, error) {
 		counted += ` OR EXISTS (SELECT 1 FROM ` + table + ` c WHERE c.rule_id = r.id)`
 	}
 	return s.drainQueue(ctx, "metric alert", `SELECT id FROM metric_alert_rules r
-		WHERE deleted AND (id < (SELECT MAX(id) FROM metric_alert_rules)`+counted+`) LIMIT 1`, []any{&id},
+		WHERE deleted AND (`+notNewest("metric_alert_rules")+counted+`) LIMIT 1`, []any{&id},
 		func() (int64, error) { return s.purgeCounters(ctx, tables, `rule_id = $1`, id) },
-		func() error {
-			_, err := s.exec(ctx, nil, `DELETE FROM metric_alert_rules WHERE id = $1 AND deleted AND id < (SELECT MAX(id) FROM metric_alert_rules)`, id)
-			return err
-		})
+		func() error { return s.deleteMarked(ctx, "metric_alert_rules", id) })
 }
 
 // PurgeProjects deletes the projects DeleteProject marked deleted, with
@@ -260,11 +272,11 @@ func (s *DB) PurgeMetricAlerts(ctx context.Context) (int64, error) {
 // them) through their index by project and hash. A project's row goes
 // last, with what is left of it (its rules, and any event an ingest batch
 // wrote as it was being deleted), but for the newest project's: as the
-// newest issue's (purgeIssue), it is kept, hidden and emptied, until a
+// newest issue's (notNewest), it is kept, hidden and emptied, until a
 // newer project is stored, so that SQLite never gives its id again.
 func (s *DB) PurgeProjects(ctx context.Context) (int64, error) {
 	var id int64
-	return s.drainQueue(ctx, "project", `SELECT id FROM projects p WHERE deleted AND (id < (SELECT MAX(id) FROM projects)
+	return s.drainQueue(ctx, "project", `SELECT id FROM projects p WHERE deleted AND (`+notNewest("projects")+`
 		OR EXISTS (SELECT 1 FROM events e WHERE e.project_id = p.id) OR EXISTS (SELECT 1 FROM issues i WHERE i.project_id = p.id)) LIMIT 1`, []any{&id},
 		func() (int64, error) {
 			events, err := purgeBatches(ctx, s, `SELECT id FROM events WHERE project_id = $1`, []any{id},
@@ -286,10 +298,7 @@ func (s *DB) PurgeProjects(ctx context.Context) (int64, error) {
 				})
 			return events + counters + issues, err
 		},
-		func() error {
-			_, err := s.exec(ctx, nil, `DELETE FROM projects WHERE id = $1 AND deleted AND id < (SELECT MAX(id) FROM projects)`, id)
-			return err
-		})
+		func() error { return s.deleteMarked(ctx, "projects", id) })
 }
 
 // drainQueue empties a queue of deleted things (a destination, an issue, a
